@@ -1,0 +1,33 @@
+"""Build of the compiled real-time core (`rtcore._tick`); all other metadata is in pyproject.toml.
+
+`make build` runs `python setup.py build_ext --inplace`, so a checkout imports the extension
+from the source tree. An unbuilt checkout still imports `rtcore`: it falls back to the reference
+twin and says so (see rtcore/__init__.py).
+"""
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [
+    Extension(
+        "rtcore._tick",
+        sources=["rtcore/_tick.pyx"],
+        include_dirs=[numpy.get_include()],
+        extra_compile_args=["-O3", "-fno-fast-math"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+)

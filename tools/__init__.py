@@ -1,0 +1,1 @@
+"""HIL plant simulator and bench, benchmark and report tools. May import `edge` and `rtcore`."""
