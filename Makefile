@@ -1,5 +1,7 @@
 # Set-up on a fresh machine is `make demo` or `make test`: both create .venv, install the
-# project (editable, with its test extra) and build the Cython core in place.
+# project (editable, with its test and train extras) and build the Cython core in place.
+# The train extra is PyTorch 2.13.0 (CPU), which pip takes from the wheel on the machine's
+# disk; the tests use it only for the PyTorch/onnxruntime parity checks.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,7 +15,7 @@ all: test
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel "cython>=3.1,<3.4" "numpy>=2.0"
-	$(PY) -m pip install --quiet --no-build-isolation -e '.[test]'
+	$(PY) -m pip install --quiet --no-build-isolation -e '.[test,train]'
 	touch $(STAMP)
 
 venv: $(STAMP)
