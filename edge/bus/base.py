@@ -1,0 +1,302 @@
+"""The tag bus: the one way edge/ reaches a PLC.
+
+`TagBus` is the public interface and does everything that is the same for every protocol:
+resolving names against the tag map, checking a write (owner, access, limits, type) before
+anything is sent, scaling raw <-> engineering units, timeouts on every call, and reconnecting
+with a backoff that doubles to a cap. A backend (memory.py, modbus.py, logix.py) implements only
+the private raw part: `_connect`, `_disconnect`, `_read_raw`, `_write_raw`.
+
+Results are values, not exceptions: every read or write returns one result per tag with a
+`Quality`. A lost connection or a timeout raises `BusError` (the caller's cue to go safe).
+Tests: tests/edge/bus/ (the contract suite runs against every backend).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from edge.tagmap import Access, DataType, Owner, Scaling, Tag, TagMap
+from edge.tagmap.model import Value
+
+log = logging.getLogger(__name__)
+
+
+class Quality(enum.Enum):
+    GOOD = "good"
+    UNCERTAIN_LIMITS = "uncertain_limits"  # read outside the tag's limits; the value is delivered
+    BAD_UNKNOWN_TAG = "bad_unknown_tag"  # not in the tag map: nothing was sent
+    BAD_DEVICE = "bad_device"  # the PLC answered this tag with an error
+    BAD_TYPE = "bad_type"  # the PLC's type or size differs from the map
+    REFUSED_OWNER = "refused_owner"  # another process owns this output
+    REFUSED_ACCESS = "refused_access"  # a read-only tag
+    REFUSED_LIMITS = "refused_limits"  # outside the tag's limits, or not a value of its type
+
+    @property
+    def usable(self) -> bool:
+        """The value can be used (GOOD, or UNCERTAIN with the caller's judgement)."""
+        return self in (Quality.GOOD, Quality.UNCERTAIN_LIMITS)
+
+
+@dataclass(frozen=True)
+class TagValue:
+    """One tag's read: value in engineering units (tuple for an array), or None if not usable."""
+
+    name: str
+    value: Value | None
+    quality: Quality
+    timestamp_ns: int  # time.time_ns() when the answer arrived (or when refused)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    name: str
+    value: Value | None  # what was asked, in engineering units
+    quality: Quality  # GOOD = the PLC accepted it
+    timestamp_ns: int
+    detail: str = ""
+
+
+class BusError(Exception):
+    """The call could not be carried out; the caller must treat every value as stale."""
+
+
+class ConnectionLost(BusError):
+    """No connection to the PLC (refused, dropped, or waiting for the next reconnect attempt)."""
+
+
+class BusTimeout(BusError):
+    """The PLC did not answer in time; the connection was dropped and will be rebuilt."""
+
+
+class Backoff:
+    """Reconnect delay: `initial_s`, doubling after each failed attempt up to `cap_s`."""
+
+    def __init__(self, initial_s: float = 0.05, cap_s: float = 5.0):
+        self.initial_s = initial_s
+        self.cap_s = cap_s
+        self.delay_s = 0.0
+        self.next_attempt_s = 0.0  # time.monotonic() of the next allowed attempt
+
+    def ready(self, now_s: float) -> bool:
+        return now_s >= self.next_attempt_s
+
+    def failed(self, now_s: float) -> None:
+        self.delay_s = min(self.cap_s, self.delay_s * 2 if self.delay_s else self.initial_s)
+        self.next_attempt_s = now_s + self.delay_s
+
+    def succeeded(self) -> None:
+        self.delay_s = 0.0
+        self.next_attempt_s = 0.0
+
+
+def eu_to_raw(tag: Tag, value: Value) -> Value:
+    """Engineering units -> the PLC's raw value; ValueError if it is not a value of the tag's type."""
+    elements = value if tag.is_array else (value,)
+    if not isinstance(elements, (tuple, list)) or len(elements) != tag.count:
+        raise ValueError(f"expected {tag.count} elements, got {value!r}")
+    out = []
+    for element in elements:
+        if tag.data_type is DataType.BOOL:
+            if not isinstance(element, (bool, int)) or element not in (0, 1):
+                raise ValueError(f"{element!r} is not a BOOL")
+            out.append(bool(element))
+            continue
+        if isinstance(element, bool) or not isinstance(element, (int, float)) or not math.isfinite(element):
+            raise ValueError(f"{element!r} is not a finite number")
+        if tag.limits is not None and not tag.limits.contains(element):
+            raise ValueError(f"{element} is outside limits {tag.limits.min}..{tag.limits.max} {tag.unit}")
+        raw = tag.scaling.to_raw(float(element))
+        if tag.data_type is DataType.REAL:
+            out.append(raw)
+            continue
+        low, high = tag.data_type.raw_range
+        whole = round(raw)
+        if not low <= whole <= high:
+            raise ValueError(f"{element} scales to {whole}, outside {tag.data_type.value}")
+        out.append(whole)
+    return tuple(out) if tag.is_array else out[0]
+
+
+def raw_to_eu(tag: Tag, raw: Value) -> tuple[Value, Quality]:
+    """The PLC's raw value -> engineering units, with GOOD or UNCERTAIN_LIMITS."""
+    elements = raw if tag.is_array else (raw,)
+    if tag.data_type is DataType.BOOL:
+        out = tuple(bool(e) for e in elements)
+        return (out if tag.is_array else out[0]), Quality.GOOD
+    if tag.data_type is not DataType.REAL and tag.scaling == Scaling():
+        eu = tuple(int(e) for e in elements)  # an unscaled INT/DINT stays a whole number
+    else:
+        eu = tuple(tag.scaling.to_eu(float(e)) for e in elements)
+    quality = Quality.GOOD
+    if tag.limits is not None and not all(tag.limits.contains(e) for e in eu):
+        quality = Quality.UNCERTAIN_LIMITS  # NaN lands here too: it is inside no range
+    return (eu if tag.is_array else eu[0]), quality
+
+
+def plant_raw(tag: Tag, value: Value) -> Value:
+    """Plant-side value -> raw, without the write limits: a sensor may read out of range.
+
+    For PLC simulators (the memory PLC, the HIL bench servers); a bus write uses `eu_to_raw`.
+    """
+    elements = value if tag.is_array else (value,)
+    if tag.data_type is DataType.BOOL:
+        raw = tuple(bool(e) for e in elements)
+    elif tag.data_type is DataType.REAL:
+        raw = tuple(tag.scaling.to_raw(float(e)) for e in elements)
+    else:
+        low, high = tag.data_type.raw_range
+        raw = tuple(int(min(max(round(tag.scaling.to_raw(e)), low), high)) for e in elements)
+    return raw if tag.is_array else raw[0]
+
+
+class TagBus(ABC):
+    """Read and write the tags of one map on behalf of one owner (rtcore or supervisor)."""
+
+    def __init__(self, tag_map: TagMap, owner: Owner, backoff: Backoff | None = None):
+        self.tag_map = tag_map
+        self.owner = owner
+        self._backoff = backoff or Backoff()
+        self._lock = threading.Lock()
+        self._connected = False
+        self._closed = False
+        self._last_error = ""
+
+    # -- public interface -------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def read(self, names: Sequence[str], timeout_s: float | None = None) -> list[TagValue]:
+        """Read tags by name; one TagValue per name, in order. Raises BusError on a lost link."""
+        names = [names] if isinstance(names, str) else list(names)
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.tag_map.timeout_s)
+        known = [self.tag_map.tag(n) for n in names]
+        wanted = [t for t in known if t is not None]
+        with self._lock:
+            raw = self._call(self._read_raw, wanted, deadline) if wanted else {}
+        now = time.time_ns()
+        out = []
+        for name, tag in zip(names, known):
+            if tag is None:
+                out.append(TagValue(name, None, Quality.BAD_UNKNOWN_TAG, now, f"{name!r} is not in {self.tag_map.source}"))
+                continue
+            answer = raw[tag.name]
+            if isinstance(answer, Quality):
+                out.append(TagValue(name, None, answer, now))
+            else:
+                value, quality = raw_to_eu(tag, answer)
+                out.append(TagValue(name, value, quality, now))
+        return out
+
+    def write(self, values: Mapping[str, Value] | Iterable[tuple[str, Value]], timeout_s: float | None = None) -> list[WriteResult]:
+        """Write tags; each is checked against the map first and a refused one is never sent."""
+        items = list(values.items()) if isinstance(values, Mapping) else list(values)
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.tag_map.timeout_s)
+        now = time.time_ns()
+        results: dict[int, WriteResult] = {}
+        to_send: list[tuple[Tag, Value]] = []
+        positions: list[int] = []
+        for i, (name, value) in enumerate(items):
+            refusal = self._check_write(name, value)
+            if refusal is not None:
+                log.warning("%s: write refused: %s %s", self.tag_map.name, name, refusal[1])
+                results[i] = WriteResult(name, value, refusal[0], now, refusal[1])
+                continue
+            tag = self.tag_map.tag(name)
+            to_send.append((tag, eu_to_raw(tag, value)))
+            positions.append(i)
+        if to_send:
+            with self._lock:
+                answers = self._call(self._write_raw, to_send, deadline)
+            now = time.time_ns()
+            for i, (tag, _) in zip(positions, to_send):
+                results[i] = WriteResult(tag.name, items[i][1], answers[tag.name], now)
+        return [results[i] for i in range(len(items))]
+
+    def safe_values(self) -> dict[str, Value]:
+        """Every output this owner drives, at the safe value its map declares."""
+        return {t.name: t.safe_value for t in self.tag_map.outputs(self.owner)}
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._connected:
+                self._connected = False
+                self._disconnect()
+
+    def __enter__(self) -> "TagBus":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- shared mechanics -------------------------------------------------------------------
+    def _check_write(self, name: str, value: Value) -> tuple[Quality, str] | None:
+        tag = self.tag_map.tag(name)
+        if tag is None:
+            return Quality.BAD_UNKNOWN_TAG, f"{name!r} is not in {self.tag_map.source}; nothing outside the map is written"
+        if tag.access is not Access.WRITE:
+            return Quality.REFUSED_ACCESS, f"{name!r} is a read tag (line {tag.source_line})"
+        if tag.owner is not self.owner:
+            return Quality.REFUSED_OWNER, f"{name!r} is owned by {tag.owner.value}, this bus writes for {self.owner.value}"
+        try:
+            eu_to_raw(tag, value)
+        except ValueError as exc:
+            return Quality.REFUSED_LIMITS, str(exc)
+        return None
+
+    def _call(self, operation, argument, deadline: float):
+        """Run one backend operation with connect-on-demand; a failure drops the connection."""
+        if self._closed:
+            raise ConnectionLost(f"{self.tag_map.name}: bus is closed")
+        now = time.monotonic()
+        if not self._connected:
+            if not self._backoff.ready(now):
+                wait_s = self._backoff.next_attempt_s - now
+                raise ConnectionLost(f"{self.tag_map.name}: not connected; next attempt in {wait_s:.2f} s "
+                                     f"(last error: {self._last_error})")
+            try:
+                self._connect(deadline)
+            except BusError as exc:
+                self._note_failure(exc)
+                raise
+            self._connected = True
+            self._backoff.succeeded()
+            log.info("%s: connected to %s", self.tag_map.name, self.tag_map.endpoint)
+        try:
+            return operation(argument, deadline)
+        except BusError as exc:
+            self._connected = False
+            self._disconnect()
+            self._note_failure(exc)
+            raise
+
+    def _note_failure(self, exc: BusError) -> None:
+        self._last_error = str(exc)
+        self._backoff.failed(time.monotonic())
+        log.warning("%s: %s; retry in %.2f s", self.tag_map.name, exc, self._backoff.delay_s)
+
+    # -- backend part -----------------------------------------------------------------------
+    @abstractmethod
+    def _connect(self, deadline: float) -> None:
+        """Open the connection before time.monotonic() reaches `deadline`, or raise BusError."""
+
+    @abstractmethod
+    def _disconnect(self) -> None:
+        """Drop the connection; never raises."""
+
+    @abstractmethod
+    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
+        """Raw values (or a BAD quality) by tag name, for every tag asked."""
+
+    @abstractmethod
+    def _write_raw(self, items: list[tuple[Tag, Value]], deadline: float) -> dict[str, Quality]:
+        """Send raw values; GOOD or a BAD quality by tag name."""

@@ -1,0 +1,177 @@
+"""Allen-Bradley Logix backend of the tag bus (EtherNet/IP, CIP): the only file that imports pycomm3.
+
+One worker thread per PLC owns a pycomm3 `LogixDriver`; callers wait on it with their deadline,
+so a stuck socket never holds the caller past its timeout. A driver is disposable: any
+communication failure throws it away and the next call builds a new one (after the base class's
+backoff). The tag list the driver uploads on connect is cached and compared with the map: a
+tag the PLC lacks, or of another type or size, reads BAD_TYPE and is never written. The list is
+uploaded again every `tag_list_refresh_s` and whenever the PLC says a mapped tag does not exist,
+which is how a changed controller program shows. Tests: tests/edge/bus/test_contract.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from pycomm3 import LogixDriver
+from pycomm3.exceptions import CommError, PycommError
+
+from edge.bus.base import BusError, BusTimeout, ConnectionLost, Quality, TagBus
+from edge.tagmap import DataType, Owner, Tag, TagMap
+from edge.tagmap.model import Value
+
+log = logging.getLogger(__name__)
+logging.getLogger("pycomm3").setLevel(logging.CRITICAL)  # failures reach us as exceptions; we log them
+
+_BASE_RE = re.compile(r"^((?:Program:\w+\.)?\w+)(?:\[(\d+)\])?")
+
+
+def _base_and_index(address: str) -> tuple[str, int, bool]:
+    """'Program:P.Temps[4]' -> ('Program:P.Temps', 4, False); member paths report True."""
+    match = _BASE_RE.match(address)
+    rest = address[match.end():]
+    return match.group(1), int(match.group(2) or 0), bool(rest)
+
+
+def type_problem(tag: Tag, plc_tags: dict) -> str:
+    """Why the PLC's definition of `tag` does not fit the map, or '' when it does."""
+    base, index, is_member = _base_and_index(tag.address)
+    definition = plc_tags.get(base)
+    if definition is None:
+        return f"{tag.name}: PLC has no tag {base!r}"
+    if is_member:
+        return ""  # a member of a structure: its type is checked by the PLC on every access
+    if definition.get("tag_type") != "atomic" or definition.get("data_type") != tag.data_type.value:
+        return f"{tag.name}: PLC tag {base!r} is {definition.get('data_type')}, the map says {tag.data_type.value}"
+    length = (definition.get("dimensions") or [0])[0] or 1
+    if index + tag.count > length:
+        return f"{tag.name}: PLC tag {base!r} has {length} elements, the map needs {index + tag.count}"
+    return ""
+
+
+class LogixBus(TagBus):
+    def __init__(self, tag_map: TagMap, owner: Owner, *, tag_list_refresh_s: float = 60.0, **kwargs):
+        super().__init__(tag_map, owner, **kwargs)
+        self.tag_list_refresh_s = tag_list_refresh_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"logix-{tag_map.name}")
+        self._driver: LogixDriver | None = None
+        self._plc_tags: dict = {}
+        self._problems: dict[str, str] = {}  # tag name -> type problem
+        self._tag_list_at_s = 0.0
+        self._refresh_due = False
+
+    # -- the worker ---------------------------------------------------------------------------
+    def _run(self, job, deadline: float):
+        future = self._executor.submit(job)
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout as exc:
+            raise BusTimeout(f"{self.tag_map.name}: no answer before the deadline") from exc
+        except CommError as exc:
+            raise ConnectionLost(f"{self.tag_map.name}: {exc}") from exc
+        except (PycommError, OSError) as exc:
+            raise ConnectionLost(f"{self.tag_map.name}: driver failure: {exc}") from exc
+
+    def _connect(self, deadline: float) -> None:
+        driver = LogixDriver(self.tag_map.endpoint.logix_path, init_tags=True, init_program_tags=True)
+        driver.socket_timeout = self.tag_map.timeout_s
+
+        def open_driver():
+            if not driver.open():
+                raise CommError(f"cannot open a session with {self.tag_map.endpoint.logix_path}")
+            return dict(driver.tags)
+
+        try:
+            self._set_tag_list(self._run(open_driver, deadline))
+        except BusError:
+            self._executor.submit(driver.close)
+            raise
+        self._driver = driver
+
+    def _disconnect(self) -> None:
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            self._executor.submit(_close_quietly, driver)  # behind any stuck call; never blocks us
+
+    def close(self) -> None:
+        super().close()
+        self._executor.shutdown(wait=True, cancel_futures=False)
+
+    def _set_tag_list(self, plc_tags: dict) -> None:
+        self._plc_tags = plc_tags
+        self._tag_list_at_s = time.monotonic()
+        self._refresh_due = False
+        self._problems = {t.name: p for t in self.tag_map.tags if (p := type_problem(t, plc_tags))}
+        for problem in self._problems.values():
+            log.error("%s: %s", self.tag_map.name, problem)
+
+    def _maybe_refresh(self, deadline: float) -> None:
+        if self._refresh_due or time.monotonic() - self._tag_list_at_s > self.tag_list_refresh_s:
+            driver = self._driver
+            tags = self._run(lambda: {t["tag_name"]: t for t in driver.get_tag_list(program="*")}, deadline)
+            if tags != self._plc_tags:
+                log.warning("%s: the controller's tag list changed (%d -> %d tags)", self.tag_map.name,
+                            len(self._plc_tags), len(tags))
+            self._set_tag_list(tags)
+
+    def remote_problems(self, timeout_s: float | None = None) -> list[str]:
+        """Connect if needed and list how the PLC's tags differ from the map (for `tags check --live`)."""
+        deadline = time.monotonic() + (timeout_s or self.tag_map.timeout_s)
+        with self._lock:
+            self._refresh_due = self._connected  # a new connection uploads the list anyway
+            self._call(lambda _unused, dl: self._maybe_refresh(dl), None, deadline)
+        return list(self._problems.values())
+
+    # -- raw operations ---------------------------------------------------------------------
+    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
+        self._maybe_refresh(deadline)
+        out: dict[str, Value | Quality] = {t.name: Quality.BAD_TYPE for t in tags if t.name in self._problems}
+        asked = [t for t in tags if t.name not in out]
+        if not asked:
+            return out
+        driver = self._driver
+        requests = [t.address + (f"{{{t.count}}}" if t.is_array else "") for t in asked]
+        answers = self._run(lambda: driver.read(*requests), deadline)
+        answers = answers if isinstance(answers, list) else [answers]  # pycomm3 returns one item for one tag
+        for tag, answer in zip(asked, answers):
+            if answer.error:
+                out[tag.name] = self._device_error(tag, answer.error)
+            elif tag.is_array:
+                out[tag.name] = tuple(answer.value)
+            else:
+                out[tag.name] = bool(answer.value) if tag.data_type is DataType.BOOL else answer.value
+        return out
+
+    def _write_raw(self, items: list[tuple[Tag, Value]], deadline: float) -> dict[str, Quality]:
+        self._maybe_refresh(deadline)
+        out = {t.name: Quality.BAD_TYPE for t, _ in items if t.name in self._problems}
+        asked = [(t, raw) for t, raw in items if t.name not in out]
+        if not asked:
+            return out
+        driver = self._driver
+        requests = [(t.address + (f"{{{t.count}}}" if t.is_array else ""), list(raw) if t.is_array else raw) for t, raw in asked]
+        answers = self._run(lambda: driver.write(*requests), deadline)
+        answers = answers if isinstance(answers, list) else [answers]
+        for (tag, _), answer in zip(asked, answers):
+            out[tag.name] = self._device_error(tag, answer.error) if answer.error else Quality.GOOD
+        return out
+
+    def _device_error(self, tag: Tag, error: str) -> Quality:
+        log.warning("%s: PLC refused %s (%s): %s", self.tag_map.name, tag.name, tag.address, error)
+        if "exist" in error.lower() or "not found" in error.lower():
+            self._refresh_due = True  # the program changed under us: upload the tag list again
+        return Quality.BAD_DEVICE
+
+
+def _close_quietly(driver: LogixDriver) -> None:
+    try:
+        driver.close()
+    except Exception as exc:  # closing a dead connection: nothing left to save
+        log.debug("closing a dead Logix driver: %s", exc)
+
+
+__all__ = ["LogixBus", "type_problem"]

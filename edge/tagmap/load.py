@@ -1,0 +1,140 @@
+"""Read a tag map from YAML and check every field before anything uses it.
+
+A map with any problem is refused whole: `load_tag_map` raises `TagMapError` carrying every
+problem found, each naming the file, the line, the tag and what is allowed. The fields are
+documented in plc_tags/README.md. Tests: tests/edge/tagmap/test_load.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from edge.tagmap.checker import Checker, MapProblem, Node, TagMapError, read_yaml
+from edge.tagmap.model import Endpoint, ModbusAddress, Protocol, ScanGroup, Tag, TagMap
+from edge.tagmap.tag_fields import NAME_RE, load_tag
+
+TOP_KEYS = {"connection", "scan_groups", "tags"}
+CONNECTION_KEYS = {"name", "protocol", "endpoint", "timeout_s"}
+ENDPOINT_KEYS = {"host", "port", "unit_id", "route"}
+DEFAULT_PORT = {Protocol.LOGIX: 44818, Protocol.MODBUS: 502}
+MAX_TIMEOUT_S = 10.0
+
+
+def load_tag_map(path: str | Path) -> TagMap:
+    """Load and check one tag map; raise `TagMapError` listing every problem."""
+    path = Path(path)
+    document, problems = read_yaml(path)
+    check = Checker(path, problems)
+    top = check.mapping(document, 1, "the file", TOP_KEYS)
+    if top is None:
+        raise TagMapError(problems)
+    for key in TOP_KEYS - set(top):
+        check.fail(1, f"missing top-level key {key!r}")
+    connection = _load_connection(check, top)
+    groups = _load_scan_groups(check, top)
+    tags = _load_tags(check, top, connection[1] if connection else None, {g.name for g in groups})
+    if problems or connection is None:
+        raise TagMapError(sorted(problems, key=lambda p: p.line))
+    name, protocol, endpoint, timeout_s = connection
+    return TagMap(name, protocol, endpoint, timeout_s, tuple(groups), tuple(tags), path)
+
+
+def _load_connection(check: Checker, top: Node):
+    raw = top.get("connection")
+    if raw is None:
+        return None
+    conn = check.mapping(raw, top.key_lines["connection"], "connection", CONNECTION_KEYS)
+    if conn is None:
+        return None
+    line = conn.line
+    name = conn.get("name")
+    if not isinstance(name, str) or not name:
+        check.fail(conn.key_lines.get("name", line), "connection.name must be a non-empty string")
+    protocol = check.enum(Protocol, conn.get("protocol"), conn.key_lines.get("protocol", line), "connection.protocol")
+    timeout_s = check.number(conn.get("timeout_s", 0.5), conn.key_lines.get("timeout_s", line), "connection.timeout_s")
+    if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:
+        check.fail(conn.key_lines.get("timeout_s", line), f"connection.timeout_s is {timeout_s}; allowed: > 0 and <= {MAX_TIMEOUT_S}")
+    ep_raw = conn.get("endpoint")
+    ep = check.mapping(ep_raw, conn.key_lines.get("endpoint", line), "connection.endpoint", ENDPOINT_KEYS)
+    if ep is None:
+        return None
+    host = ep.get("host")
+    if not isinstance(host, str) or not host:
+        check.fail(ep.key_lines.get("host", ep.line), "connection.endpoint.host must be a host name or IP address")
+    port = ep.get("port", DEFAULT_PORT.get(protocol, 0))
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        check.fail(ep.key_lines.get("port", ep.line), f"connection.endpoint.port is {port!r}; allowed: 1..65535")
+    unit_id = ep.get("unit_id", 1)
+    if protocol is Protocol.MODBUS and (isinstance(unit_id, bool) or not isinstance(unit_id, int) or not 0 <= unit_id <= 255):
+        check.fail(ep.key_lines.get("unit_id", ep.line), f"connection.endpoint.unit_id is {unit_id!r}; allowed: 0..255")
+    if protocol is Protocol.LOGIX and "unit_id" in ep:
+        check.fail(ep.key_lines["unit_id"], "connection.endpoint.unit_id applies to modbus only")
+    route = ep.get("route", "")
+    if protocol is Protocol.MODBUS and "route" in ep:
+        check.fail(ep.key_lines["route"], "connection.endpoint.route applies to logix only")
+    if not isinstance(route, str) or (route and not re.fullmatch(r"\d+/\d+(/\d+/\d+)*", route)):
+        check.fail(ep.key_lines.get("route", ep.line), f"connection.endpoint.route is {route!r}; allowed: port/link pairs like '1/0'")
+    if check.problems or protocol is None:
+        return None
+    return name, protocol, Endpoint(host, port, unit_id if protocol is Protocol.MODBUS else 1, route), timeout_s
+
+
+def _load_scan_groups(check: Checker, top: Node) -> list[ScanGroup]:
+    raw = top.get("scan_groups")
+    if raw is None:
+        return []
+    groups = check.mapping(raw, top.key_lines["scan_groups"], "scan_groups", set(raw) if isinstance(raw, dict) else set())
+    if groups is None:
+        return []
+    out = []
+    for name, period in groups.items():
+        line = groups.key_lines[name]
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            check.fail(line, f"scan group name {name!r} must be an identifier")
+        elif isinstance(period, bool) or not isinstance(period, int) or not 10 <= period <= 3_600_000:
+            check.fail(line, f"scan group {name!r} period is {period!r} ms; allowed: an integer 10..3600000")
+        else:
+            out.append(ScanGroup(name, period))
+    if not out and not check.problems:
+        check.fail(top.key_lines["scan_groups"], "scan_groups is empty; declare at least one, e.g. fast: 100")
+    return out
+
+
+def _load_tags(check: Checker, top: Node, protocol: Protocol | None, groups: set[str]) -> list[Tag]:
+    raw = top.get("tags")
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw:
+        check.fail(top.key_lines["tags"], "tags must be a non-empty list of tag entries")
+        return []
+    tags: list[Tag] = []
+    first_line: dict[str, int] = {}
+    for entry in raw:
+        name = entry.get("name") if isinstance(entry, Node) else None
+        if isinstance(name, str) and name in first_line:
+            check.fail(entry.line, f"duplicate tag name (first on line {first_line[name]})", name)
+            continue
+        if isinstance(name, str):
+            first_line[name] = entry.line
+        tag = load_tag(check, entry, protocol, groups, top.key_lines["tags"])
+        if tag is not None:
+            tags.append(tag)
+    if protocol is Protocol.MODBUS:
+        _check_modbus_overlaps(check, tags)
+    return tags
+
+
+def _check_modbus_overlaps(check: Checker, tags: list[Tag]) -> None:
+    spans = sorted(
+        ((t.address.table.value, t.address.address, t.address.address + t.register_count, t)
+         for t in tags if isinstance(t.address, ModbusAddress)),
+        key=lambda span: span[:3],
+    )
+    for (table_a, _, end_a, a), (table_b, start_b, _, b) in zip(spans, spans[1:]):
+        if table_a == table_b and start_b < end_a:
+            check.fail(b.source_line, f"address {b.address} overlaps tag {a.name!r} (line {a.source_line}, "
+                       f"{a.address} spans {a.register_count} {'bits' if a.address.table.is_bits else 'registers'})", b.name)
+
+
+__all__ = ["MapProblem", "TagMapError", "load_tag_map"]
