@@ -282,7 +282,7 @@ class TagBus(ABC):
     def _note_failure(self, exc: BusError) -> None:
         self._last_error = str(exc)
         self._backoff.failed(time.monotonic())
-        log.warning("%s: %s; retry in %.2f s", self.tag_map.name, exc, self._backoff.delay_s)
+        log.warning("%s; retry in %.2f s", exc, self._backoff.delay_s)
 
     # -- backend part -----------------------------------------------------------------------
     @abstractmethod

@@ -38,6 +38,11 @@ class BenchPlcServer(ABC):
     def port(self) -> int:
         return self._proxy.port
 
+    @property
+    def direct_tag_map(self) -> TagMap:
+        """The map aimed at the protocol server itself, past the fault proxy (for benchmarks)."""
+        return self.served_map.with_endpoint(self.host, self._inner_port)
+
     # -- faults -----------------------------------------------------------------------------
     @property
     def delay_s(self) -> float:
