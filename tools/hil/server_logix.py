@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from dataclasses import replace
 
 from ethernetip.cip.identity_info import IdentityInfo
 from ethernetip.cip.service import CipServiceDefinition
@@ -53,12 +54,18 @@ class LogixPlcServer(BenchPlcServer):
 
     def _dispatcher(self) -> LogixDispatcher:
         dispatcher = LogixDispatcher(self.database, self._identity)
-        # cm-ethernetip 0.1.0 serves the tag-list browse (0x55) at class level only, but pycomm3
-        # asks for every page after the first at instance N: without this, a tag list longer
-        # than one reply (~10 tags) fails to upload with "Service not supported".
+        # cm-ethernetip 0.1.0 serves the tag-list browse (0x55) at class level only, and takes
+        # its start instance as exclusive; pycomm3 asks for every page after the first at
+        # instance N, meaning "from N on". Without this a tag list longer than one reply
+        # (about 10 tags) fails to upload ("Service not supported"), or loses a tag a page.
         symbols = dispatcher._symbol_object
+
+        def browse_from(instance, request):
+            start = replace(request.path, instance_id=request.path.instance_id - 1)
+            return symbols._handle_browse(instance, replace(request, path=start))
+
         symbols.cip_class.add_instance_service(
-            CipServiceDefinition(_BROWSE_SERVICE, "Get_Instance_Attribute_List", symbols._handle_browse))
+            CipServiceDefinition(_BROWSE_SERVICE, "Get_Instance_Attribute_List", browse_from))
         return dispatcher
 
     async def _start_inner(self, port: int = 0) -> None:

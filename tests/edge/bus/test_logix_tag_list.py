@@ -63,3 +63,12 @@ def test_the_tag_list_is_uploaded_again_after_its_refresh_period(served, tmp_pat
         assert bus.read(["late_tag"])[0].quality is Quality.BAD_TYPE
         served.add_plc_tag("LateTag", DataType.DINT)
         assert bus.read(["late_tag"])[0].quality is Quality.GOOD
+
+
+def test_a_long_tag_list_uploads_whole_across_pages(served, tmp_path):
+    for i in range(60):  # about ten tags fit one reply: this takes several pages
+        served.add_plc_tag(f"Extra_Tag_Number_{i}", DataType.DINT)
+    text = (HERE / "contract_logix.yaml").read_text() + EXTRA.replace("LateTag", "Extra_Tag_Number_59")
+    with open_bus(client_map(served, tmp_path, text), Owner.RTCORE) as bus:
+        assert bus.remote_problems() == []
+        assert len(bus._plc_tags) == 9 + 60
