@@ -153,6 +153,9 @@ def plant_raw(tag: Tag, value: Value) -> Value:
         raw = tuple(tag.scaling.to_raw(float(e)) for e in elements)
     else:
         low, high = tag.data_type.raw_range
+        if not all(math.isfinite(e) for e in elements):
+            raise ValueError(f"{tag.name}: a {tag.data_type.value} cannot hold {value!r}; a PLC analog card "
+                             "reports a broken wire as an out-of-range count instead")
         raw = tuple(int(min(max(round(tag.scaling.to_raw(e)), low), high)) for e in elements)
     return raw if tag.is_array else raw[0]
 
