@@ -25,7 +25,7 @@ from tools.hil.plant import Command, Observation
 class BaselineConfig:
     current_a: float = 5.0
     pressure_kpa: float = 150.0
-    coolant_lpm: float = 2.0
+    coolant_lpm: float = 4.0
     warning_temp_degc: float = 45.0
     safe_temp_degc: float = 35.0
 

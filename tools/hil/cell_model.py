@@ -44,8 +44,8 @@ SOC_GRID = np.round(np.arange(-0.40, 1.0 + 1e-9, 0.01), 6)
 # m²/s). Uniform-flux polynomial profile: surface-minus-mean SOC at steady state is
 # (R²/15D)·I/(3600 Q); the fresh share is already inside the fitted R tables, so only the extra
 # from the cell's diffusivity factor dn_f (truth_dn_f) acts: gain R²/15D·(1/dn_f - 1), with a
-# first-order lag R²/(30 D dn_f).
-DIFF_GAIN_FRESH_S = (5.86e-6) ** 2 / (15.0 * 3.3e-14)
+# first-order lag R²/(30 D dn_f). The factor 1.1 on the gain is fitted on rows 0-199 (step 3).
+DIFF_GAIN_FRESH_S = 1.1 * (5.86e-6) ** 2 / (15.0 * 3.3e-14)
 DIFF_TAU_FRESH_S = (5.86e-6) ** 2 / (30.0 * 3.3e-14)
 _DZ = 0.01
 

@@ -90,6 +90,15 @@ class SensorFaultInjector:
         self.faults = tuple(f for f in faults if isinstance(f, SensorFault))
         self._held: dict[int, float] = {}
 
+    def latch(self, read_markers, t_s: float) -> None:
+        """Hold the reading of each stuck sensor at its onset (`read_markers()` gives them)."""
+        pending = [k for k, f in enumerate(self.faults)
+                   if f.mode is SensorFaultMode.STUCK and k not in self._held and f.active(t_s)]
+        if pending:
+            values = read_markers()
+            for k in pending:
+                self._held[k] = float(values[self.faults[k].module, self.faults[k].marker])
+
     def apply(self, marker_degc: np.ndarray, t_s: float) -> np.ndarray:
         if not self.faults:
             return marker_degc

@@ -30,7 +30,7 @@ class FixtureConfig:
     actuator_tau_s: float = 0.5
     area_closed: float = 0.3
     h_coolant_max_w_m2k: float = 250.0
-    flow_max_lpm: float = 10.0
+    flow_max_lpm: float = 20.0
     flow_exponent: float = 0.8
 
     def __post_init__(self) -> None:
@@ -52,6 +52,14 @@ def stack_resistance_ohm(pressure_kpa: np.ndarray, cfg: FixtureConfig) -> np.nda
     ratio = np.maximum(p, cfg.open_kpa) / cfg.p_ref_kpa
     r = 1e-3 * (cfg.r_contact_ref_mohm * ratio**-0.5 + cfg.r_bulk_ref_mohm * ratio)
     return np.where(p < cfg.open_kpa, np.inf, r)
+
+
+def relief_fraction(relief_kpa: np.ndarray, setpoint_kpa: np.ndarray) -> np.ndarray:
+    """Relief as a fraction of the clamp setpoint, from relief given as kPa released (tag maps)."""
+    sp = np.asarray(setpoint_kpa, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(sp > 0, np.asarray(relief_kpa, dtype=float) / sp, 1.0)
+    return np.clip(np.nan_to_num(frac, nan=1.0), 0.0, 1.0)
 
 
 def pressure_target_kpa(setpoint_kpa: np.ndarray, relief: np.ndarray, cfg: FixtureConfig) -> np.ndarray:

@@ -40,7 +40,8 @@ KELVIN = 273.15
 @dataclass(frozen=True)
 class PlantConfig:
     cells_per_module: int = 6
-    n_zones: int = 3
+    n_zones: int = 1
+    """Fixture zones per station (plc_tags/hil_*.yaml: one); cell i sits in zone i·z // n."""
     cutoff_v: float = 2.5
     station_max_current_a: float = 15.0
     pressure_effects: bool = True
@@ -214,6 +215,7 @@ class Plant:
         self.cell_current_a = i_cell
         self.cell_voltage_v = volt
         self.t_s += dt_s
+        self._sensors.latch(lambda: self.markers.read(self.temp_k - KELVIN), self.t_s)
 
     # ---------------------------------------------------------------- signals
     def observe(self) -> Observation:

@@ -23,7 +23,7 @@ import numpy as np
 class ThermalConfig:
     conduction_w_per_k: float = 0.3
     h_natural_w_m2k: float = 10.0
-    marker_positions: tuple[float, ...] = (0.0, 0.5, 1.0)
+    marker_positions: tuple[float, ...] = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
 
     def __post_init__(self) -> None:
         if self.conduction_w_per_k < 0:

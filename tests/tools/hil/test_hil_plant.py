@@ -1,0 +1,119 @@
+"""The plant: pressure, coolant, hot spots, cut-off and faults (tools/hil/plant.py and siblings)."""
+
+import numpy as np
+import pytest
+
+from tools.hil.faults import InternalShort, SensorFault, SensorFaultMode, WeakCell
+from tools.hil.fixture import FixtureConfig, coolant_h_w_m2k, relief_fraction, stack_resistance_ohm
+from tools.hil.plant import Command, Plant, PlantConfig
+
+pytestmark = pytest.mark.unit
+
+
+def run(plant, cmd, seconds, dt=0.5):
+    for _ in range(int(round(seconds / dt))):
+        plant.step(cmd, dt)
+
+
+def discharge_cmd(plant, current=5.0, pressure=150.0, coolant=0.0):
+    cmd = Command.idle(plant.n_modules, plant.cfg.n_zones, pressure)
+    cmd.discharge_on[:] = True
+    cmd.current_a[:] = current
+    cmd.coolant_lpm[:] = coolant
+    return cmd
+
+
+def test_stack_resistance_is_u_shaped_with_minimum_near_150_kpa():
+    cfg = FixtureConfig()
+    p = np.linspace(20, 400, 381)
+    r = stack_resistance_ohm(p, cfg)
+    assert 100 <= p[np.argmin(r)] <= 200
+    ratio = stack_resistance_ohm(np.array([20.0]), cfg)[0] / stack_resistance_ohm(np.array([80.0]), cfg)[0]
+    assert ratio == pytest.approx(2.0, rel=0.15), "contact term ~ p^-0.5 dominates at low pressure"
+    assert np.isinf(stack_resistance_ohm(np.array([5.0]), cfg)[0]), "below open_kpa the contact opens"
+
+
+def test_coolant_grows_with_flow_and_relief():
+    cfg = FixtureConfig()
+    h = coolant_h_w_m2k(np.array([0.0, 5.0, 20.0, 20.0]), np.array([0.0, 0.0, 0.0, 1.0]), cfg)
+    assert h[0] == 0 and h[1] < h[2] < h[3]
+    np.testing.assert_allclose(relief_fraction(np.array([75.0, 500.0]), np.array([150.0, 150.0])), [0.5, 1.0])
+
+
+def test_pressure_sets_the_current_of_a_resistive_load(cells):
+    sel = cells.select([0, 0, 0])
+    plant = Plant(sel, PlantConfig(soc_scatter=0, cap_scatter=0, r_scatter=0))
+    cmd = discharge_cmd(plant, current=np.nan)
+    cmd.current_a[:] = np.nan
+    cmd.load_ohm[:] = 2.0
+    cmd.pressure_kpa[:, 0] = [25.0, 150.0, 400.0]
+    run(plant, cmd, 5.0)
+    i = plant.current_a
+    assert i[1] > i[0] and i[1] > i[2], f"150 kPa must give the most current: {i}"
+    cmd.relief[:] = 1.0
+    run(plant, cmd, 5.0)
+    assert np.all(plant.current_a == 0.0), "a released fixture opens the contact"
+
+
+def test_hot_spot_is_seen_first_at_its_end_and_coolant_cools(cells):
+    sel = cells.select([1, 1])
+    plant = Plant(sel, PlantConfig(sensor_noise_k=0.0), faults=(InternalShort(0, 0, 1.0, 0.0),))
+    cmd = Command.idle(2, 1)
+    cmd.coolant_lpm[:] = [0.0, 0.0]
+    run(plant, cmd, 60.0)
+    m = plant.observe().marker_temp_degc
+    rise = m[0] - m[1]
+    assert rise[0] > 5.0 and rise[0] > 3 * rise[-1], f"near end {rise[0]:.2f} K, far end {rise[-1]:.2f} K"
+    assert plant.soc()[0, 0] < plant.soc()[0, 1], "the short drains its cell"
+    hot = Plant(sel, PlantConfig(sensor_noise_k=0.0))
+    cool = Plant(sel, PlantConfig(sensor_noise_k=0.0))
+    run(hot, discharge_cmd(hot, 10.0, coolant=0.0), 300.0)
+    run(cool, discharge_cmd(cool, 10.0, coolant=20.0), 300.0)
+    assert cool.temp_degc().max() < hot.temp_degc().max() - 3.0
+
+
+def test_cutoff_trips_and_weak_cell_trips_first(cells):
+    sel = cells.select([5, 5])
+    plant = Plant(sel, faults=(WeakCell(1, 2, 0.6, 2.0),))
+    cmd = discharge_cmd(plant, 10.0, coolant=20.0)
+    t_trip, v_trip = [None, None], [None, None]
+    for _ in range(8000):
+        plant.step(cmd, 1.0)
+        for k in (0, 1):
+            if plant.tripped[k] and t_trip[k] is None:
+                t_trip[k] = plant.t_s
+                v_trip[k] = plant.cell_voltage_v.reshape(2, -1)[k].min()
+        if plant.tripped.all():
+            break
+    assert plant.tripped.all() and t_trip[1] < t_trip[0]
+    assert max(v_trip) <= 2.5 and min(v_trip) > 2.0, v_trip
+    assert plant.residual_ah()[1] > plant.residual_ah()[0], "the weak cell strands charge in its module"
+    plant.step(cmd, 1.0)
+    assert np.all(plant.current_a == 0.0), "a tripped station stays off"
+
+
+@pytest.mark.parametrize("mode,check", [
+    (SensorFaultMode.NAN, lambda v, true: np.isnan(v)),
+    (SensorFaultMode.OUT_OF_RANGE, lambda v, true: v == 250.0),
+    (SensorFaultMode.STUCK, lambda v, true: abs(v - true) > 0.5),
+])
+def test_sensor_faults_touch_the_observation_only(cells, mode, check):
+    sel = cells.select([2])
+    faulty = Plant(sel, PlantConfig(sensor_noise_k=0.0), faults=(SensorFault(0, 1, mode, onset_s=1.0),))
+    clean = Plant(sel, PlantConfig(sensor_noise_k=0.0))
+    for p in (faulty, clean):
+        run(p, discharge_cmd(p, 10.0), 120.0)
+    np.testing.assert_allclose(faulty.temp_degc(), clean.temp_degc())
+    v = faulty.observe().marker_temp_degc[0, 1]
+    assert check(v, clean.observe().marker_temp_degc[0, 1])
+
+
+def test_bad_commands_and_faults_are_refused(cells):
+    plant = Plant(cells.select([0, 1]))
+    cmd = Command.idle(3, 1)
+    with pytest.raises(ValueError, match=r"command\.discharge_on has shape \(3,\), expected \(2,\)"):
+        plant.step(cmd, 0.1)
+    with pytest.raises(ValueError, match="cell 9 outside"):
+        Plant(cells.select([0]), faults=(InternalShort(0, 9, 1.0),))
+    with pytest.raises(ValueError, match="n_zones"):
+        PlantConfig(n_zones=9)
