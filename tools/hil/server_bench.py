@@ -26,14 +26,15 @@ COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "fixture_pressur
             "relief_second_kpa", "coolant_flow_lpm")
 
 
-def open_server(tag_map: TagMap) -> BenchPlcServer:
+def open_server(tag_map: TagMap, port: int = 0) -> BenchPlcServer:
+    """The bench PLC for the map's protocol on 127.0.0.1:port (0 = any free port)."""
     if tag_map.protocol is Protocol.MODBUS:
         from tools.hil.server_modbus import ModbusPlcServer
 
-        return ModbusPlcServer(tag_map)
+        return ModbusPlcServer(tag_map, port=port)
     from tools.hil.server_logix import LogixPlcServer
 
-    return LogixPlcServer(tag_map)
+    return LogixPlcServer(tag_map, port=port)
 
 
 class HilBench:

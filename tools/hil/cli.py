@@ -1,0 +1,72 @@
+"""`discharge-edge hil serve --map FILE`: the HIL bench on 127.0.0.1 for a controller to connect to.
+
+The bench serves the map's PLC over its protocol (the map's `connection.protocol`), on the
+map's port unless `--port` says otherwise (0 = any free port), with a plant of one module per
+station built from rows of a cells file (format of ../shared/data/cells_train.csv, truth_*
+columns), stepping in real time or `--time-scale` times faster. It runs until SIGINT/SIGTERM
+or `--seconds`. Tests: tests/tools/hil/test_server_bench.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from edge.cli import print_json
+from edge.tagmap import TagMapError, load_tag_map
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    hil = subparsers.add_parser("hil", help="the hardware-in-the-loop bench")
+    actions = hil.add_subparsers(dest="hil_command", metavar="ACTION", required=True)
+    serve = actions.add_parser("serve", help="serve the bench's PLC on 127.0.0.1 with the plant behind it")
+    serve.add_argument("--map", type=Path, required=True, help="tag map to serve (plc_tags/hil_*.yaml)")
+    serve.add_argument("--cells", type=Path, default=None, help="cells CSV (default: ../shared/data/cells_train.csv)")
+    serve.add_argument("--first-row", type=int, default=0, help="first row of the cells file to put on station 0")
+    serve.add_argument("--port", type=int, default=None, help="TCP port (default: the map's; 0: any free port)")
+    serve.add_argument("--time-scale", type=float, default=1.0, help="plant seconds per wall second")
+    serve.add_argument("--seconds", type=float, default=None, help="stop after this many wall seconds")
+    serve.add_argument("--json", action="store_true")
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tools.hil.cells import default_cells_path, load_cells
+    from tools.hil.plant import Plant, PlantConfig
+    from tools.hil.server_bench import HilBench, open_server
+
+    try:
+        tag_map = load_tag_map(args.map)
+    except TagMapError as exc:
+        log.error("refusing to serve: the tag map has problems:\n%s", exc)
+        return 1
+    n_stations = tag_map.tag("zone_pressure_kpa").count if tag_map.tag("zone_pressure_kpa") else 0
+    cells = load_cells(args.cells or default_cells_path(), limit=args.first_row + n_stations)
+    cells = cells.select(list(range(args.first_row, args.first_row + n_stations)))
+    port = tag_map.endpoint.port if args.port is None else args.port
+    server = open_server(tag_map, port=port)
+    bench = HilBench(Plant(cells, PlantConfig()), server)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    bench.start(time_scale=args.time_scale)
+    endpoint = f"{server.tag_map.endpoint.host}:{server.port}"
+    log.warning("HIL bench serving %s (%s) on %s, %d stations, time scale %g", tag_map.source,
+                tag_map.protocol.value, endpoint, n_stations, args.time_scale)
+    try:
+        stop.wait(args.seconds)
+    finally:
+        bench.stop()
+        server.close()
+    report = {"map": str(tag_map.source), "protocol": tag_map.protocol.value, "endpoint": endpoint,
+              "stations": n_stations, "plant_steps": bench.steps, "plant_time_s": round(bench.plant.t_s, 3)}
+    if args.json:
+        print_json(report)
+    else:
+        print(f"served {endpoint} for {report['plant_time_s']} s of plant time ({bench.steps} steps)")
+    return 0
