@@ -52,6 +52,9 @@ class PlantConfig:
     r_scatter: float = 0.03
     sensor_noise_k: float = 0.05
     seed: int = 0
+    convection_from_feat: bool = False
+    """Natural convection per module from the row's feat_h_W_m2K (the data's own h) instead of
+    thermal.h_natural_w_m2k: the single-cell validation against the physics data."""
     fixture: FixtureConfig = field(default_factory=FixtureConfig)
     thermal: ThermalConfig = field(default_factory=ThermalConfig)
 
@@ -133,6 +136,10 @@ class Plant:
         self.bank = CellBank(self.params, w, soc, soh, np.repeat(cells["truth_r_contact_mOhm"], n) * 1e-3,
                              diff_factor=dn, cap_scale=cap_scale, r_scale_extra=r_extra)
         self.t_amb_k = cells["truth_t_amb_C"] + KELVIN
+        if cfg.convection_from_feat and not cells.has("feat_h_W_m2K"):
+            raise ValueError(f"{cells.path}: convection_from_feat needs the column feat_h_W_m2K")
+        self.h_natural_w_m2k = (cells["feat_h_W_m2K"].copy() if cfg.convection_from_feat
+                                else np.full(m, cfg.thermal.h_natural_w_m2k))
         self.coolant_k = (np.full(m, cfg.coolant_temp_degc + KELVIN) if cfg.coolant_temp_degc is not None
                           else self.t_amb_k.copy())
         self.temp_k = np.repeat(self.t_amb_k, n).reshape(m, n)
@@ -204,7 +211,7 @@ class Plant:
 
         self.coolant_lpm = np.clip(np.nan_to_num(cmd.coolant_lpm, nan=cfg.fixture.flow_max_lpm),
                                    0.0, cfg.fixture.flow_max_lpm)
-        h = cfg.thermal.h_natural_w_m2k + (coolant_h_w_m2k(self.coolant_lpm[:, None], relief, cfg.fixture)
+        h = self.h_natural_w_m2k[:, None] + (coolant_h_w_m2k(self.coolant_lpm[:, None], relief, cfg.fixture)
                                            [:, self.zone_of_cell] if cfg.pressure_effects else 0.0)
         h = np.broadcast_to(h, (m, n))
         self.temp_k = step_chain(self.temp_k, heat.reshape(m, n), h, self.coolant_k, dt_s,

@@ -2,8 +2,8 @@
 
 Owns the check of issue 4's first "done when": for cells of `cells_train.csv`, replay the arrival
 test of `timeseries_train.csv.gz` (rest 10 s, 5 A pulse 10 s, rest 60 s, then 5 A to 2.5 V =
-step 3) through the plant's cell model (tools/hil/cell_model.py, single cell, one thermal node,
-pressure effects off: the data have none) with the cell's `truth_*` columns, the data's
+step 3) through the plant itself (tools/hil/plant.py as single-cell modules, one thermal node,
+`pressure_effects=False`: the data have none) with the cell's `truth_*` columns, the data's
 convection `feat_h_W_m2K` and ambient `truth_t_amb_C`, and compare step 3:
 
     voltage RMSE %  = 100 · sqrt(mean(((V_model - V_data) / V_data)²))  over the step-3 samples
@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.hil.cell_model import CellBank, EcmParams
+from tools.hil.cell_model import EcmParams
 from tools.hil.cells import CellTable, default_cells_path, default_timeseries_path, load_cells
-from tools.hil.electrode import solve_windows
+from tools.hil.plant import Command, Plant, PlantConfig
+from tools.hil.thermal import ThermalConfig
 
 DT_S = 0.5
 TAIL_S = 900.0
@@ -80,36 +81,41 @@ def _steps(series: np.ndarray) -> dict[int, tuple[float, float, float]]:
     return out
 
 
+def validation_plant(cells: CellTable, params: EcmParams) -> Plant:
+    """The plant as a bench of single cells: no pressure effects, no scatter, the data's h."""
+    cfg = PlantConfig(cells_per_module=1, n_zones=1, cutoff_v=2.0, pressure_effects=False,
+                      soc_scatter=0.0, cap_scatter=0.0, r_scatter=0.0, sensor_noise_k=0.0,
+                      convection_from_feat=True, thermal=ThermalConfig(marker_positions=(0.0,)))
+    return Plant(cells, cfg, params=params)
+
+
 def simulate_arrival(cells: CellTable, series: list[np.ndarray], params: EcmParams,
                      dt_s: float = DT_S) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
-    """Replay steps 0-3 for all cells at once; per cell (t_s, V_V, T_C, t_cutoff_s) of step 3."""
+    """Replay steps 0-3 on the plant for all cells at once; per cell (t_s, V_V, T_C, t_cutoff_s).
+
+    The station's own trip is set below the data's 2.5 V; the replay stops each cell's step-3
+    current when its voltage reaches 2.5 V, as the data generator's experiment does.
+    """
     n = len(cells)
     steps = [_steps(s) for s in series]
     t1s = np.array([s[1][0] for s in steps]); t1e = np.array([s[1][1] for s in steps])
     t3s = np.array([s[3][0] for s in steps]); t3e = np.array([s[3][1] for s in steps])
     i1 = np.array([s[1][2] for s in steps]); i3 = np.array([s[3][2] for s in steps])
-    windows = solve_windows(cells["truth_lli"], cells["truth_lam_ne"], cells["truth_lam_pe"])
-    bank = CellBank(params, windows, cells["truth_soc"], cells["truth_soh"],
-                    cells["truth_r_contact_mOhm"] * 1e-3,
-                    diff_factor=cells["truth_dn_f"] if cells.has("truth_dn_f") else None)
-    t_amb_k = cells["truth_t_amb_C"] + 273.15
-    h_w_m2k = cells["feat_h_W_m2K"]
+    plant = validation_plant(cells, params)
     hyst_v = cells["truth_hyst_mV"] * 1e-3 if cells.has("truth_hyst_mV") else np.zeros(n)
-    temp_k = t_amb_k.copy()
-    t_end = float(t3e.max()) + TAIL_S
-    times = np.arange(0.0, t_end + dt_s, dt_s)
+    times = np.arange(0.0, float(t3e.max()) + TAIL_S + dt_s, dt_s)
     v_hist = np.empty((times.size, n)); temp_hist = np.empty((times.size, n))
     cutoff = np.full(n, np.nan)
+    cmd = Command.idle(n, 1)
+    cmd.discharge_on[:] = True
     for k, t in enumerate(times):
-        cur = np.where((t >= t1s) & (t < t1e), i1, 0.0) + np.where((t >= t3s) & np.isnan(cutoff), i3, 0.0)
-        ev = bank.evaluate(cur, temp_k)
-        v_hist[k] = ev["voltage_v"] + hyst_v
-        temp_hist[k] = temp_k - 273.15
-        hit = np.isnan(cutoff) & (t >= t3s) & (ev["voltage_v"] <= 2.5)
-        cutoff[hit] = t
-        temp_k = temp_k + dt_s * (ev["heat_w"] - h_w_m2k * params.cooling_area_m2 * (temp_k - t_amb_k)) \
-            / params.heat_capacity_j_per_k
-        bank.advance(cur, ev["r1_ohm"], ev["r2_ohm"], dt_s)
+        temp_hist[k] = plant.temp_degc()[:, 0]
+        cmd.current_a = (np.where((t >= t1s) & (t < t1e), i1, 0.0)
+                         + np.where((t >= t3s) & np.isnan(cutoff), i3, 0.0))
+        plant.step(cmd, dt_s)  # the voltage it reports is the one at t under the new current
+        volt = plant.cell_voltage_v
+        v_hist[k] = volt + hyst_v
+        cutoff[np.isnan(cutoff) & (t >= t3s) & (volt <= 2.5) & (plant.current_a > 0)] = t
     return [(times, v_hist[:, c], temp_hist[:, c], float(cutoff[c])) for c in range(n)]
 
 
