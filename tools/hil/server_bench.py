@@ -37,6 +37,30 @@ def open_server(tag_map: TagMap, port: int = 0) -> BenchPlcServer:
     return LogixPlcServer(tag_map, port=port)
 
 
+def command_from_tags(values: dict, n_zones: int) -> Command:
+    """What the controller wrote to the PLC, as the plant's command (the bench's PLC program)."""
+    current = np.asarray(values["discharge_current_setpoint_a"], dtype=float)
+    setpoint = np.asarray(values["fixture_pressure_setpoint_kpa"], dtype=float)
+    relief = np.clip(np.asarray(values["relief_second_kpa"], dtype=float) / np.maximum(setpoint, 1.0), 0.0, 1.0)
+    return Command(
+        discharge_on=np.full(current.size, bool(values["discharge_permit"])) & (current > 0),
+        current_a=current, load_ohm=np.full(current.size, 1.0),
+        pressure_kpa=np.repeat(setpoint[:, None], n_zones, axis=1), relief=np.repeat(relief[:, None], n_zones, axis=1),
+        coolant_lpm=np.asarray(values["coolant_flow_lpm"], dtype=float),
+    )
+
+
+def observation_tags(obs, broken_wire: float) -> dict:
+    """What the line's sensors show, as the PLC's input tags (one zone a station: its mean pressure)."""
+    temps = obs.marker_temp_degc.ravel()
+    return {
+        "marker_temp_degc": tuple(np.where(np.isfinite(temps), temps, broken_wire)),
+        "zone_pressure_kpa": tuple(obs.pressure_kpa.mean(axis=1)),
+        "station_voltage_v": tuple(obs.module_voltage_v),
+        "station_current_a": tuple(obs.current_a),
+    }
+
+
 class HilBench:
     """A plant whose stations are the map's stations; `step(dt_s)` is one plant step."""
 
@@ -59,30 +83,12 @@ class HilBench:
         self.publish()
 
     def read_command(self) -> Command:
-        values = self.server.get_many(list(COMMANDS))
-        m, z = self.plant.n_modules, self.plant.cfg.n_zones
-        current = np.asarray(values["discharge_current_setpoint_a"], dtype=float)
-        setpoint = np.asarray(values["fixture_pressure_setpoint_kpa"], dtype=float)
-        relief_kpa = np.asarray(values["relief_second_kpa"], dtype=float)
-        relief = np.clip(relief_kpa / np.maximum(setpoint, 1.0), 0.0, 1.0)
-        cmd = Command(
-            discharge_on=np.full(m, bool(values["discharge_permit"])) & (current > 0),
-            current_a=current, load_ohm=np.full(m, 1.0),
-            pressure_kpa=np.repeat(setpoint[:, None], z, axis=1), relief=np.repeat(relief[:, None], z, axis=1),
-            coolant_lpm=np.asarray(values["coolant_flow_lpm"], dtype=float),
-        )
-        return cmd
+        return command_from_tags(self.server.get_many(list(COMMANDS)), self.plant.cfg.n_zones)
 
     def publish(self) -> None:
-        obs = self.plant.observe()
         self.heartbeat = (self.heartbeat + 1) % 2_147_483_647
-        self.server.set_many({
-            "marker_temp_degc": tuple(np.where(np.isfinite(temps := obs.marker_temp_degc.ravel()), temps, self._broken_wire)),
-            "zone_pressure_kpa": tuple(obs.pressure_kpa.mean(axis=1)),
-            "station_voltage_v": tuple(obs.module_voltage_v),
-            "station_current_a": tuple(obs.current_a),
-            "plc_heartbeat": self.heartbeat,
-        })
+        values = observation_tags(self.plant.observe(), self._broken_wire)
+        self.server.set_many({**values, "plc_heartbeat": self.heartbeat})
 
     def step(self, dt_s: float) -> None:
         self.command = self.read_command()
