@@ -1,4 +1,5 @@
-"""Real-time core: the 100 ms S14-S15 tick, compiled (`_tick`) or as the reference twin (`twin`).
+"""Real-time core: the 100 ms S14-S15 tick and its clock, compiled (`_tick`, `_clock`) or as
+the reference twin (`twin`, `twin_clock`), with the same names (API: rtcore/README.md).
 
 Set DISCHARGE_EDGE_FORCE_TWIN=1 to run the pure-Python twin even where the extension is built.
 `rtcore` imports the standard library and numpy only; it never imports `edge`.
@@ -7,6 +8,21 @@ Tests: tests/rtcore/.
 
 import os
 import warnings
+
+from rtcore.spec import (
+    DIAGNOSTICS,
+    EXTERNAL_FAULTS,
+    LATCHING,
+    Config,
+    Diagnostic,
+    Fixture,
+    Flag,
+    RealtimeGrant,
+    Setpoints,
+    Severity,
+    Status,
+    snapshot,
+)
 
 FORCE_TWIN_ENV = "DISCHARGE_EDGE_FORCE_TWIN"
 
@@ -27,4 +43,14 @@ else:
         from rtcore import twin as impl
         COMPILED = False
 
-clamp = impl.clamp
+Kernel = impl.Kernel
+Periodic = impl.Periodic
+monotonic_ns = impl.monotonic_ns
+sleep_until_ns = impl.sleep_until_ns
+request_realtime = impl.request_realtime
+
+__all__ = [
+    "COMPILED", "DIAGNOSTICS", "EXTERNAL_FAULTS", "LATCHING", "Config", "Diagnostic", "Fixture",
+    "Flag", "Kernel", "Periodic", "RealtimeGrant", "Setpoints", "Severity", "Status", "impl",
+    "monotonic_ns", "request_realtime", "sleep_until_ns", "snapshot",
+]

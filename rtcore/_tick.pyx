@@ -1,16 +1,559 @@
 # cython: language_level=3
-"""Compiled real-time tick. Placeholder: only the clamp every output passes through."""
+"""Compiled S14-S15 tick: the C functions of _tick.pxd and the Python wrapper `Kernel`.
 
-cdef double clamp_c(double value, double low, double high) noexcept nogil:
-    if value != value:  # NaN goes to the low (safe) end
-        return low
-    if value < low:
-        return low
-    if value > high:
-        return high
-    return value
+Owns the nogil tick (rt_tick) and the state it keeps; `Kernel` checks shapes and dtypes, owns
+every buffer (allocated once) and calls the C functions `with nogil`. The statement of the
+tick is rtcore/README.md; the reference twin is rtcore/twin.py, with the same names, and the
+sums here run in the twin's order. Tests: tests/rtcore/ (run over both implementations).
+"""
+
+import numpy as np
+
+from libc.math cimport isfinite, sqrt, tanh
+
+from rtcore._clock import Periodic, monotonic_ns, request_realtime, sleep_until_ns
+from rtcore.spec import EXTERNAL_FAULTS, Config, Fixture, Setpoints
+
+__all__ = ["Kernel", "Periodic", "monotonic_ns", "request_realtime", "sleep_until_ns"]
+
+cdef double PI = 3.141592653589793
+cdef int COUNT_CAP = 1 << 30
+cdef double TREND_EPS_DEGC_PER_S = 1e-6
+cdef double PRESSURE_EPS_KPA_PER_S = 1e-6
+
+C_FLAGS = {
+    "RELIEF_ACTIVE": RT_RELIEF_ACTIVE, "SAFE_STATE": RT_SAFE_STATE, "DTDT_ALARM": RT_DTDT_ALARM,
+    "SENSOR_NONFINITE": RT_SENSOR_NONFINITE, "SENSOR_OUT_OF_RANGE": RT_SENSOR_OUT_OF_RANGE,
+    "SENSOR_STUCK": RT_SENSOR_STUCK, "PRESSURE_NONFINITE": RT_PRESSURE_NONFINITE,
+    "LINK_LOST": RT_LINK_LOST, "OVERRUN_STREAK": RT_OVERRUN_STREAK, "EXCEPTION": RT_EXCEPTION,
+    "DTDT_PENDING": RT_DTDT_PENDING, "SENSOR_SUSPECT": RT_SENSOR_SUSPECT,
+}
+C_STATUS = {"OK": RT_OK, "BAD_FAULT_CODE": RT_BAD_FAULT_CODE, "BAD_SETPOINT": RT_BAD_SETPOINT}
+cdef unsigned int EXTERNAL = RT_LINK_LOST | RT_OVERRUN_STREAK | RT_EXCEPTION
+cdef unsigned int LATCHING = (RT_DTDT_ALARM | RT_SENSOR_NONFINITE | RT_SENSOR_OUT_OF_RANGE
+                              | RT_SENSOR_STUCK | RT_PRESSURE_NONFINITE | EXTERNAL)
 
 
-def clamp(double value, double low, double high):
-    """Clamp `value` into [low, high]; NaN maps to `low`."""
-    return clamp_c(value, low, high)
+# ---- small inline helpers -------------------------------------------------------------------
+cdef inline int bump(int count) noexcept nogil:
+    return count + 1 if count < COUNT_CAP else COUNT_CAP
+
+
+cdef inline int slot(int j, int age, int h) noexcept nogil:
+    cdef int s = (j - age) % h
+    return s + h if s < 0 else s
+
+
+cdef inline double dmin(double a, double b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef inline double dmax(double a, double b) noexcept nogil:
+    return a if a > b else b
+
+
+# ---- the C API ---------------------------------------------------------------------------------
+cdef int rt_set_setpoints(rt_state* s, const rt_setpoints* sp, const double* hotspot_ratio) noexcept nogil:
+    cdef int zi
+    if not (sp.theta_degc > 0 and 1 <= sp.check_ticks <= s.h - 1 and 0 < sp.cooling_efficiency <= 1
+            and sp.relief_max_kpa > 0 and sp.coolant_max_lpm > 0 and 0 <= sp.correction_gain <= 1):
+        return RT_BAD_SETPOINT
+    s.sp = sp[0]
+    for zi in range(s.z):
+        s.hotspot_ratio[zi] = hotspot_ratio[zi]
+    return RT_OK
+
+
+cdef int rt_raise_fault(rt_state* s, unsigned int code) noexcept nogil:
+    if code == 0 or (code & ~EXTERNAL) != 0:
+        return RT_BAD_FAULT_CODE
+    latch(s, code, -1)
+    s.flags |= code | RT_SAFE_STATE
+    apply_safe_outputs(s)
+    return RT_OK
+
+
+cdef int rt_reset(rt_state* s) noexcept nogil:
+    s.safe = 0
+    s.safe_cause = 0
+    s.fault_marker = -1
+    s.flags = 0
+    return RT_OK
+
+
+cdef int rt_tick(rt_state* s, const double* temp_degc, const double* pressure_kpa) noexcept nogil:
+    cdef int j = <int>(s.tick_count % s.h)
+    cdef int zi
+    cdef double flow = 0.0
+    cdef bint any_hot
+    sanitize(s, temp_degc, pressure_kpa, j)
+    any_hot = rates_and_mutation(s, j)
+    relief1(s)
+    for zi in range(s.z):
+        if s.wsum[zi] > 0.0:
+            s.correction[zi] = correction(s, j, zi)
+            s.relief2_kpa[zi] = dmin(s.relief1_kpa[zi] * s.correction[zi], s.sp.relief_max_kpa)
+            s.coolant_area_mm2[zi] = s.cover[zi] * s.relief2_kpa[zi] / s.sp.relief_max_kpa
+        else:
+            s.correction[zi] = 1.0
+            s.relief2_kpa[zi] = 0.0
+            s.coolant_area_mm2[zi] = 0.0
+        flow += (s.sp.coolant_gain * (s.coolant_area_mm2[zi] / 100.0)) * s.zmax[zi] \
+            / s.sp.cooling_efficiency
+    s.coolant_flow_lpm = dmin(flow, s.sp.coolant_max_lpm)
+    diagnose(s, any_hot)
+    if s.safe:
+        apply_safe_outputs(s)
+    s.tick_count += 1
+    return RT_OK
+
+
+# ---- the steps of the tick -------------------------------------------------------------------
+cdef void sanitize(rt_state* s, const double* temp, const double* press, int j) noexcept nogil:
+    """Hold-last-good, debounce counters, then write slot j of the temperature/pressure rings."""
+    cdef int i, zi, a
+    cdef double x, v
+    cdef bint finite, valid
+    for i in range(s.n):
+        x = temp[i]
+        finite = isfinite(x)
+        valid = finite and x >= s.temp_min_degc and x <= s.temp_max_degc
+        s.cnt_nonfinite[i] = 0 if finite else bump(s.cnt_nonfinite[i])
+        s.cnt_oor[i] = bump(s.cnt_oor[i]) if (finite and not valid) else 0
+        s.cnt_stuck[i] = bump(s.cnt_stuck[i]) if (valid and x == s.last_raw[i]) else 0
+        if valid:
+            s.last_raw[i] = x
+            s.last_good[i] = x
+    for zi in range(s.z):
+        x = press[zi]
+        if isfinite(x):
+            s.cnt_pnan[zi] = 0
+            s.last_good_p[zi] = dmin(dmax(x, 0.0), s.pressure_max_kpa)
+        else:
+            s.cnt_pnan[zi] = bump(s.cnt_pnan[zi])
+    if not s.primed:
+        for a in range(s.h):
+            for i in range(s.n):
+                s.temp_ring[a * s.n + i] = s.last_good[i]
+                s.rate_ring[a * s.n + i] = 0.0
+            for zi in range(s.z):
+                s.press_ring[a * s.z + zi] = s.last_good_p[zi]
+                s.trend_ring[a * s.z + zi] = 0.0
+        s.primed = 1
+    for i in range(s.n):
+        s.temp_ring[j * s.n + i] = s.last_good[i]
+    for zi in range(s.z):
+        s.press_ring[j * s.z + zi] = s.last_good_p[zi]
+
+
+cdef bint rates_and_mutation(rt_state* s, int j) noexcept nogil:
+    """ΔT, rate, GB 38031 rate counter, zone trend; mutation line and severity of hot markers."""
+    cdef int n = s.n, k = s.sp.check_ticks, m = s.alarm_window, i, zi, a
+    cdef int sk = slot(j, k, s.h), s1 = slot(j, 1, s.h), sm = slot(j, m, s.h)
+    cdef double dt = s.period_s, ts, d, r, r1
+    cdef double r_theta = s.sp.theta_degc / (k * dt)
+    cdef double s0, sx, sxx, sr, sxr, tau, ra, rb, det, slope, proj
+    cdef bint any_hot = False
+    for zi in range(s.z):
+        s.zone_trend[zi] = 0.0
+    for i in range(n):
+        ts = s.temp_ring[j * n + i]
+        d = ts - s.temp_ring[sk * n + i]
+        r = d / (k * dt)
+        s.rate_ring[j * n + i] = r
+        s.delta_t[i] = d
+        s.rate[i] = r
+        r1 = (ts - s.temp_ring[sm * n + i]) / (m * dt)
+        s.cnt_alarm[i] = bump(s.cnt_alarm[i]) if r1 >= s.alarm_rate_degc_per_s else 0
+        s.zone_trend[s.zone[i]] += (ts - s.temp_ring[s1 * n + i]) / dt
+    for zi in range(s.z):
+        s.zone_trend[zi] = s.zone_trend[zi] / s.zone_count[zi] if s.zone_count[zi] > 0 else 0.0
+        s.trend_ring[j * s.z + zi] = s.zone_trend[zi]
+    for i in range(n):
+        s.severity[i] = 0.0
+        s.slope[i] = 0.0
+        if not s.delta_t[i] >= s.sp.theta_degc:
+            continue
+        any_hot = True
+        s0 = 0.0; sx = 0.0; sxx = 0.0; sr = 0.0; sxr = 0.0
+        for a in range(k):
+            ra = s.rate_ring[slot(j, a, s.h) * n + i]
+            rb = s.rate_ring[slot(j, a + 1, s.h) * n + i]
+            if ra >= r_theta or ra - rb >= s.sp.jump_degc_per_s:
+                tau = <double>(-a)
+                s0 += 1.0
+                sx += tau
+                sxx += tau * tau
+                sr += ra
+                sxr += tau * ra
+        r = s.rate[i]
+        slope = 0.0
+        if s0 >= 2.0:
+            det = s0 * sxx - sx * sx
+            slope = (s0 * sxr - sx * sr) / det
+            proj = (sr - slope * sx) / s0 + slope * k
+        elif s0 >= 1.0:
+            proj = sr
+        else:
+            proj = r
+        s.severity[i] = proj if proj > r else r
+        s.slope[i] = slope / dt
+    return any_hot
+
+
+cdef void relief1(rt_state* s) noexcept nogil:
+    """Relief radius (hotspot ratio + position map) and first relief per zone."""
+    cdef int i, zi
+    cdef double w, dx, dy, radius, circle, frac
+    for zi in range(s.z):
+        s.wsum[zi] = 0.0; s.xsum[zi] = 0.0; s.ysum[zi] = 0.0; s.dsum[zi] = 0.0; s.zmax[zi] = 0.0
+    for i in range(s.n):
+        if s.delta_t[i] >= s.sp.theta_degc:
+            zi = s.zone[i]
+            w = s.delta_t[i] / s.sp.theta_degc
+            s.wsum[zi] += w
+            s.xsum[zi] += w * s.x_mm[i]
+            s.ysum[zi] += w * s.y_mm[i]
+            if s.severity[i] > s.zmax[zi]:
+                s.zmax[zi] = s.severity[i]
+    for zi in range(s.z):  # xsum/ysum become the centroid
+        if s.wsum[zi] > 0.0:
+            s.xsum[zi] = s.xsum[zi] / s.wsum[zi]
+            s.ysum[zi] = s.ysum[zi] / s.wsum[zi]
+    for i in range(s.n):
+        if s.delta_t[i] >= s.sp.theta_degc:
+            zi = s.zone[i]
+            dx = s.x_mm[i] - s.xsum[zi]
+            dy = s.y_mm[i] - s.ysum[zi]
+            s.dsum[zi] += (s.delta_t[i] / s.sp.theta_degc) * (dx * dx + dy * dy)
+    for zi in range(s.z):
+        if s.wsum[zi] > 0.0:
+            radius = dmin(s.sp.radius_min_mm + s.hotspot_ratio[zi] * s.sp.radius_ref_mm
+                          + sqrt(s.dsum[zi] / s.wsum[zi]), s.sp.radius_max_mm)
+            circle = PI * radius * radius
+            frac = dmin(circle / s.area_mm2[zi], 1.0)
+            s.cover[zi] = dmin(circle, s.area_mm2[zi])
+            s.radius_mm[zi] = radius
+            s.relief1_kpa[zi] = dmin(s.sp.relief_gain * frac * s.zmax[zi], s.sp.relief_max_kpa)
+        else:
+            s.cover[zi] = 0.0
+            s.radius_mm[zi] = 0.0
+            s.relief1_kpa[zi] = 0.0
+
+
+cdef double correction(rt_state* s, int j, int zi) noexcept nogil:
+    """φ = 1ᵀ PS 1 / M, PS = I + κ(FT − I), FT = I + (f1 f2ᵀ ∘ exp(−λD))/M (README.md)."""
+    cdef int win = s.corr_window, lags = s.corr_lags, h = s.h, nz = s.z, k, lag, mm, d
+    cdef double dt = s.period_s
+    cdef double r_theta = s.sp.theta_degc / (s.sp.check_ticks * dt)
+    cdef double mu = 0.0, suu = 0.0, ubar, mq, sqq, squ, dq, u_k, coeff, total = 0.0
+    cdef double f1[RT_MAX_LAGS]
+    cdef double f2[RT_MAX_LAGS]
+    for k in range(win):
+        mu += s.trend_ring[slot(j, k, h) * nz + zi]
+    mu = mu / win
+    for k in range(win):
+        u_k = s.trend_ring[slot(j, k, h) * nz + zi] - mu
+        suu += u_k * u_k
+    for lag in range(lags):
+        ubar = 0.0
+        mq = 0.0
+        for k in range(win):
+            ubar += s.trend_ring[slot(j, k + lag, h) * nz + zi]
+            mq += (s.press_ring[slot(j, k + lag, h) * nz + zi]
+                   - s.press_ring[slot(j, k + lag + 1, h) * nz + zi]) / dt
+        ubar = ubar / win
+        mq = mq / win
+        sqq = 0.0
+        squ = 0.0
+        for k in range(win):
+            dq = (s.press_ring[slot(j, k + lag, h) * nz + zi]
+                  - s.press_ring[slot(j, k + lag + 1, h) * nz + zi]) / dt - mq
+            sqq += dq * dq
+            squ += dq * (s.trend_ring[slot(j, k, h) * nz + zi] - mu)
+        if (suu <= win * (TREND_EPS_DEGC_PER_S * TREND_EPS_DEGC_PER_S)
+                or sqq <= win * (PRESSURE_EPS_KPA_PER_S * PRESSURE_EPS_KPA_PER_S)):
+            coeff = 0.0
+        else:
+            coeff = dmin(dmax(squ / sqrt(suu * sqq), -1.0), 1.0)
+        f2[lag] = coeff
+        f1[lag] = tanh(ubar / r_theta)
+    for lag in range(lags):
+        for mm in range(lags):
+            d = lag - mm if lag >= mm else mm - lag
+            total += f1[lag] * f2[mm] * s.sp.decay[d]
+    return 1.0 + s.sp.correction_gain * (total / (<double>lags * lags))
+
+
+cdef void diagnose(rt_state* s, bint relief_active) noexcept nogil:
+    cdef int i, zi, first_bad = -1
+    cdef unsigned int cause = 0, flags
+    cdef bint pending = False, suspect = False, bad
+    for i in range(s.n):
+        bad = False
+        if s.cnt_nonfinite[i] >= s.nonfinite_debounce:
+            cause |= RT_SENSOR_NONFINITE; bad = True
+        if s.cnt_oor[i] >= s.oor_debounce:
+            cause |= RT_SENSOR_OUT_OF_RANGE; bad = True
+        if s.cnt_stuck[i] >= s.stuck_debounce:
+            cause |= RT_SENSOR_STUCK; bad = True
+        if s.cnt_alarm[i] >= s.alarm_debounce:
+            cause |= RT_DTDT_ALARM; bad = True
+        if bad and first_bad < 0:
+            first_bad = i
+        if s.cnt_alarm[i] > 0:
+            pending = True
+        if s.cnt_nonfinite[i] > 0 or s.cnt_oor[i] > 0:
+            suspect = True
+    for zi in range(s.z):
+        if s.cnt_pnan[zi] >= s.nonfinite_debounce:
+            cause |= RT_PRESSURE_NONFINITE
+        if s.cnt_pnan[zi] > 0:
+            suspect = True
+    flags = cause
+    if relief_active:
+        flags |= RT_RELIEF_ACTIVE
+    if pending and not (cause & RT_DTDT_ALARM):
+        flags |= RT_DTDT_PENDING
+    if suspect:
+        flags |= RT_SENSOR_SUSPECT
+    if cause & LATCHING:
+        latch(s, cause, first_bad)
+    if s.safe:
+        flags |= s.safe_cause | RT_SAFE_STATE
+    s.flags = flags
+
+
+cdef void latch(rt_state* s, unsigned int cause, int marker) noexcept nogil:
+    if not s.safe:
+        s.fault_marker = marker
+    s.safe = 1
+    s.safe_cause |= cause
+
+
+cdef void apply_safe_outputs(rt_state* s) noexcept nogil:
+    cdef int zi
+    for zi in range(s.z):
+        s.relief1_kpa[zi] = s.sp.relief_max_kpa
+        s.relief2_kpa[zi] = s.sp.relief_max_kpa
+        s.coolant_area_mm2[zi] = s.area_mm2[zi]
+    s.coolant_flow_lpm = s.sp.coolant_max_lpm
+
+
+# ---- the Python wrapper -------------------------------------------------------------------------
+cdef double* dptr(object arr) except NULL:
+    cdef double[::1] mv = arr
+    return &mv[0]
+
+
+cdef int* iptr(object arr) except NULL:
+    cdef int[::1] mv = arr
+    return &mv[0]
+
+
+def _checked(values, Py_ssize_t size, str name):
+    if (not isinstance(values, np.ndarray) or values.dtype != np.float64
+            or values.shape != (size,) or not values.flags.c_contiguous):
+        arr = np.asarray(values)
+        raise ValueError(f"{name}: expected a C-contiguous float64 array of shape ({size},), "
+                         f"got {arr.dtype} {arr.shape}")
+    return values
+
+
+cdef class Kernel:
+    """The S14-S15 tick over N marker points and Z pressure zones (README.md, "The tick")."""
+
+    cdef rt_state s
+    cdef readonly dict _buf
+    cdef readonly object config
+    cdef readonly object fixture
+    cdef readonly object setpoints
+
+    def __init__(self, config, fixture, setpoints=None):
+        if fixture.n_markers != config.n_markers or fixture.n_zones != config.n_zones:
+            raise ValueError(
+                f"Fixture: has {fixture.n_markers} markers / {fixture.n_zones} zones, "
+                f"Config says {config.n_markers} / {config.n_zones}")
+        self.config = config
+        self.fixture = fixture
+        n, z, h = config.n_markers, config.n_zones, config.history_ticks
+        zone = np.ascontiguousarray(fixture.marker_zone, dtype=np.int32)
+        b = {
+            "x": np.ascontiguousarray(fixture.marker_xy_mm[:, 0]),
+            "y": np.ascontiguousarray(fixture.marker_xy_mm[:, 1]),
+            "zone": zone.copy(),
+            "area": np.ascontiguousarray(fixture.zone_area_mm2, dtype=np.float64).copy(),
+            "zone_count": np.bincount(zone, minlength=z).astype(np.float64),
+            "ratio": np.zeros(z),
+            "temp_ring": np.zeros(h * n), "rate_ring": np.zeros(h * n),
+            "press_ring": np.zeros(h * z), "trend_ring": np.zeros(h * z),
+            "last_good": np.full(n, float(config.ambient_degc)), "last_raw": np.full(n, np.nan),
+            "last_good_p": np.zeros(z),
+        }
+        for name in ("cnt_nonfinite", "cnt_oor", "cnt_stuck", "cnt_alarm"):
+            b[name] = np.zeros(n, np.int32)
+        b["cnt_pnan"] = np.zeros(z, np.int32)
+        for name in ("wsum", "xsum", "ysum", "dsum", "zmax", "cover", "relief1_kpa", "relief2_kpa",
+                     "coolant_area_mm2", "radius_mm", "correction", "zone_trend_degc_per_s"):
+            b[name] = np.zeros(z)
+        for name in ("delta_t_degc", "rate_degc_per_s", "severity_degc_per_s",
+                     "mutation_slope_degc_per_s2"):
+            b[name] = np.zeros(n)
+        self._buf = b
+        cdef rt_state* s = &self.s
+        s.n, s.z, s.h = n, z, h
+        s.corr_window, s.corr_lags = config.corr_window_ticks, config.corr_lags
+        s.alarm_window, s.alarm_debounce = config.alarm_window_ticks, config.alarm_debounce_ticks
+        s.nonfinite_debounce = config.nonfinite_debounce_ticks
+        s.oor_debounce = config.out_of_range_debounce_ticks
+        s.stuck_debounce = config.stuck_debounce_ticks
+        s.period_s = config.period_s
+        s.temp_min_degc, s.temp_max_degc = config.temp_min_degc, config.temp_max_degc
+        s.pressure_max_kpa = config.pressure_max_kpa
+        s.alarm_rate_degc_per_s = config.alarm_rate_degc_per_s
+        s.x_mm, s.y_mm, s.zone = dptr(b["x"]), dptr(b["y"]), iptr(b["zone"])
+        s.area_mm2, s.zone_count = dptr(b["area"]), dptr(b["zone_count"])
+        s.hotspot_ratio = dptr(b["ratio"])
+        s.temp_ring, s.rate_ring = dptr(b["temp_ring"]), dptr(b["rate_ring"])
+        s.press_ring, s.trend_ring = dptr(b["press_ring"]), dptr(b["trend_ring"])
+        s.last_good, s.last_raw = dptr(b["last_good"]), dptr(b["last_raw"])
+        s.last_good_p = dptr(b["last_good_p"])
+        s.cnt_nonfinite, s.cnt_oor = iptr(b["cnt_nonfinite"]), iptr(b["cnt_oor"])
+        s.cnt_stuck, s.cnt_alarm = iptr(b["cnt_stuck"]), iptr(b["cnt_alarm"])
+        s.cnt_pnan = iptr(b["cnt_pnan"])
+        s.wsum, s.xsum, s.ysum = dptr(b["wsum"]), dptr(b["xsum"]), dptr(b["ysum"])
+        s.dsum, s.zmax, s.cover = dptr(b["dsum"]), dptr(b["zmax"]), dptr(b["cover"])
+        s.relief1_kpa, s.relief2_kpa = dptr(b["relief1_kpa"]), dptr(b["relief2_kpa"])
+        s.coolant_area_mm2, s.radius_mm = dptr(b["coolant_area_mm2"]), dptr(b["radius_mm"])
+        s.correction, s.zone_trend = dptr(b["correction"]), dptr(b["zone_trend_degc_per_s"])
+        s.delta_t, s.rate = dptr(b["delta_t_degc"]), dptr(b["rate_degc_per_s"])
+        s.severity, s.slope = dptr(b["severity_degc_per_s"]), dptr(b["mutation_slope_degc_per_s2"])
+        s.coolant_flow_lpm = 0.0
+        s.flags, s.safe_cause, s.safe, s.fault_marker, s.primed, s.tick_count = 0, 0, 0, -1, 0, 0
+        self.set_setpoints(setpoints if setpoints is not None else Setpoints())
+
+    def set_setpoints(self, setpoints):
+        """Validate (ValueError naming the field) and take new setpoints from the next tick."""
+        setpoints.check(self.config)
+        cdef rt_setpoints sp
+        cdef int d, status
+        sp.theta_degc = setpoints.delta_t_threshold_degc
+        sp.check_ticks = setpoints.check_interval_ticks(self.config)
+        sp.cooling_efficiency = setpoints.cooling_efficiency
+        sp.relief_max_kpa = setpoints.relief_max_kpa
+        sp.coolant_max_lpm = setpoints.coolant_max_lpm
+        sp.radius_min_mm = setpoints.radius_min_mm
+        sp.radius_ref_mm = setpoints.radius_ref_mm
+        sp.radius_max_mm = setpoints.radius_max_mm
+        sp.relief_gain = setpoints.relief_gain_kpa_per_degc_per_s
+        sp.jump_degc_per_s = setpoints.mutation_jump_degc_per_s
+        sp.correction_gain = setpoints.correction_gain
+        sp.coolant_gain = setpoints.coolant_gain_lpm_per_cm2_degc_per_s
+        decay = setpoints.lag_decay(self.config)
+        for d in range(RT_MAX_LAGS):
+            sp.decay[d] = decay[d] if d < decay.size else 0.0
+        ratio = np.ascontiguousarray(setpoints.hotspot_ratio_array(self.config), dtype=np.float64)
+        cdef const double* pr = dptr(ratio)
+        with nogil:
+            status = rt_set_setpoints(&self.s, &sp, pr)
+        if status != RT_OK:
+            raise ValueError(f"Setpoints: refused by the kernel (status {status})")
+        self.setpoints = setpoints
+
+    def tick(self, temp_degc, pressure_kpa):
+        """Run one tick on N temperatures and Z pressures; return the flags (also `.flags`)."""
+        cdef const double[::1] t = _checked(temp_degc, self.s.n, "temp_degc")
+        cdef const double[::1] p = _checked(pressure_kpa, self.s.z, "pressure_kpa")
+        cdef int status
+        with nogil:
+            status = rt_tick(&self.s, &t[0], &p[0])
+        if status != RT_OK:
+            raise RuntimeError(f"rt_tick returned status {status}")
+        return self.s.flags
+
+    def raise_fault(self, code):
+        """Latch the safe state for an external fault (LINK_LOST, OVERRUN_STREAK, EXCEPTION)."""
+        code = int(code)
+        if code <= 0 or code > 0xFFFFFFFF:
+            raise ValueError(f"raise_fault: code {code:#x} is not a subset of {EXTERNAL_FAULTS!r}")
+        cdef unsigned int c = code
+        cdef int status
+        with nogil:
+            status = rt_raise_fault(&self.s, c)
+        if status != RT_OK:
+            raise ValueError(f"raise_fault: code {code:#x} is not a subset of {EXTERNAL_FAULTS!r}")
+
+    def reset(self):
+        """Leave the safe state. A fault that persists latches again at the next tick."""
+        with nogil:
+            rt_reset(&self.s)
+
+    def _view(self, str name):
+        view = self._buf[name].view()
+        view.setflags(write=False)
+        return view
+
+    @property
+    def relief1_kpa(self):
+        return self._view("relief1_kpa")
+
+    @property
+    def relief2_kpa(self):
+        return self._view("relief2_kpa")
+
+    @property
+    def coolant_area_mm2(self):
+        return self._view("coolant_area_mm2")
+
+    @property
+    def radius_mm(self):
+        return self._view("radius_mm")
+
+    @property
+    def correction(self):
+        return self._view("correction")
+
+    @property
+    def zone_trend_degc_per_s(self):
+        return self._view("zone_trend_degc_per_s")
+
+    @property
+    def delta_t_degc(self):
+        return self._view("delta_t_degc")
+
+    @property
+    def rate_degc_per_s(self):
+        return self._view("rate_degc_per_s")
+
+    @property
+    def severity_degc_per_s(self):
+        return self._view("severity_degc_per_s")
+
+    @property
+    def mutation_slope_degc_per_s2(self):
+        return self._view("mutation_slope_degc_per_s2")
+
+
+    @property
+    def coolant_flow_lpm(self):
+        return self.s.coolant_flow_lpm
+
+    @property
+    def flags(self):
+        return self.s.flags
+
+    @property
+    def safe_state(self):
+        return bool(self.s.safe)
+
+    @property
+    def safe_cause(self):
+        return self.s.safe_cause
+
+    @property
+    def fault_marker(self):
+        return self.s.fault_marker
+
+    @property
+    def tick_count(self):
+        return self.s.tick_count

@@ -1,13 +1,358 @@
-"""Reference twin of the compiled tick in plain Python/NumPy, with the same names.
+"""Reference twin of the compiled S14-S15 tick, in plain Python/NumPy, with the same names.
 
-Placeholder until the S14-S15 kernel lands (issue 3).
+Owns: the readable statement of the tick (`Kernel.tick`, in the order of rtcore/README.md) and
+the clock twin (re-exported from `rtcore.twin_clock`). Every sum runs in the same order as in
+`_tick.pyx` (time loops explicit, sums over markers with `np.bincount`, which adds in index
+order), so both give the same numbers. Tests: tests/rtcore/ (run over both implementations).
 """
+
+from __future__ import annotations
 
 import math
 
+import numpy as np
 
-def clamp(value: float, low: float, high: float) -> float:
-    """Clamp `value` into [low, high]; NaN maps to `low`."""
-    if math.isnan(value):
-        return low
-    return min(max(value, low), high)
+from rtcore.spec import (
+    EXTERNAL_FAULTS,
+    LATCHING,
+    Config,
+    Fixture,
+    Flag,
+    Setpoints,
+)
+from rtcore.twin_clock import Periodic, monotonic_ns, request_realtime, sleep_until_ns
+
+__all__ = ["Kernel", "Periodic", "monotonic_ns", "request_realtime", "sleep_until_ns"]
+
+PI = math.pi
+COUNT_CAP = 1 << 30
+TREND_EPS_DEGC_PER_S = 1e-6  # below this spread a trend series counts as flat
+PRESSURE_EPS_KPA_PER_S = 1e-6  # below this spread a pressure series counts as flat
+
+
+def _checked(values, size: int, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype != np.float64 or arr.shape != (size,) or not arr.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous float64 array of shape ({size},), "
+                         f"got {arr.dtype} {arr.shape}")
+    return arr
+
+
+class Kernel:
+    """The S14-S15 tick over N marker points and Z pressure zones (README.md, "The tick")."""
+
+    def __init__(self, config: Config, fixture: Fixture, setpoints: Setpoints | None = None):
+        if fixture.n_markers != config.n_markers or fixture.n_zones != config.n_zones:
+            raise ValueError(
+                f"Fixture: has {fixture.n_markers} markers / {fixture.n_zones} zones, "
+                f"Config says {config.n_markers} / {config.n_zones}")
+        self.config = config
+        self.fixture = fixture
+        n, z, h = config.n_markers, config.n_zones, config.history_ticks
+        self._zone = fixture.marker_zone.astype(np.intp)
+        self._x = fixture.marker_xy_mm[:, 0].copy()
+        self._y = fixture.marker_xy_mm[:, 1].copy()
+        self._area = fixture.zone_area_mm2
+        self._zone_count = np.bincount(self._zone, minlength=z).astype(np.float64)
+        # ring buffers: row = slot (tick index mod H)
+        self._temp_ring = np.zeros((h, n))
+        self._rate_ring = np.zeros((h, n))
+        self._press_ring = np.zeros((h, z))
+        self._trend_ring = np.zeros((h, z))
+        self._last_good = np.full(n, config.ambient_degc)
+        self._last_raw = np.full(n, np.nan)
+        self._last_good_p = np.zeros(z)
+        self._cnt_nonfinite = np.zeros(n, np.int32)
+        self._cnt_oor = np.zeros(n, np.int32)
+        self._cnt_stuck = np.zeros(n, np.int32)
+        self._cnt_alarm = np.zeros(n, np.int32)
+        self._cnt_pnan = np.zeros(z, np.int32)
+        self._primed = False
+        self._tick_count = 0
+        self._safe = False
+        self._safe_cause = 0
+        self._fault_marker = -1
+        self._flags = 0
+        self._coolant_flow = 0.0
+        self._out = {name: np.zeros(z) for name in
+                     ("relief1_kpa", "relief2_kpa", "coolant_area_mm2", "radius_mm",
+                      "correction", "zone_trend_degc_per_s")}
+        self._diag = {name: np.zeros(n) for name in
+                      ("delta_t_degc", "rate_degc_per_s", "severity_degc_per_s",
+                       "mutation_slope_degc_per_s2")}
+        self.set_setpoints(setpoints if setpoints is not None else Setpoints())
+
+    # ---- the supervisor's side -------------------------------------------------------------
+    def set_setpoints(self, setpoints: Setpoints) -> None:
+        """Validate (ValueError naming the field) and take new setpoints from the next tick."""
+        setpoints.check(self.config)
+        self.setpoints = setpoints
+        self._k = setpoints.check_interval_ticks(self.config)
+        self._ratio = setpoints.hotspot_ratio_array(self.config)
+        self._decay = setpoints.lag_decay(self.config)
+
+    def raise_fault(self, code: int) -> None:
+        """Latch the safe state for an external fault (LINK_LOST, OVERRUN_STREAK, EXCEPTION)."""
+        code = int(code)
+        if code == 0 or code & ~int(EXTERNAL_FAULTS):
+            raise ValueError(f"raise_fault: code {code:#x} is not a subset of {EXTERNAL_FAULTS!r}")
+        self._latch(code, -1)
+        self._flags |= code | int(Flag.SAFE_STATE)
+        self._apply_safe_outputs()
+
+    def reset(self) -> None:
+        """Leave the safe state. A fault that persists latches again at the next tick."""
+        self._safe = False
+        self._safe_cause = 0
+        self._fault_marker = -1
+        self._flags = 0
+
+    # ---- the tick ------------------------------------------------------------------------
+    def tick(self, temp_degc, pressure_kpa) -> int:
+        """Run one tick on N temperatures and Z pressures; return the flags (also `.flags`)."""
+        cfg, sp = self.config, self.setpoints
+        temp = _checked(temp_degc, cfg.n_markers, "temp_degc")
+        press = _checked(pressure_kpa, cfg.n_zones, "pressure_kpa")
+        with np.errstate(all="ignore"):
+            ts, ps = self._sanitize(temp, press)
+            h = cfg.history_ticks
+            j = self._tick_count % h
+            if not self._primed:
+                self._temp_ring[:] = ts
+                self._press_ring[:] = ps
+                self._primed = True
+            self._temp_ring[j] = ts
+            self._press_ring[j] = ps
+            hot, dt_k, rate = self._rates(j, ts)
+            sev = self._mutation(j, hot, rate)
+            active, radius, cover, zmax, relief1 = self._relief1(hot, dt_k, sev)
+            phi = self._correction(j)
+            relief2 = np.where(active, np.minimum(relief1 * phi, sp.relief_max_kpa), 0.0)
+            area_c = np.where(active, cover * relief2 / sp.relief_max_kpa, 0.0)
+            flow = 0.0
+            for z in range(cfg.n_zones):  # zone order, as in the kernel
+                flow += (sp.coolant_gain_lpm_per_cm2_degc_per_s * (area_c[z] / 100.0)) \
+                    * zmax[z] / sp.cooling_efficiency
+            self._coolant_flow = min(flow, sp.coolant_max_lpm)
+        out = self._out
+        out["relief1_kpa"][:] = relief1
+        out["relief2_kpa"][:] = relief2
+        out["coolant_area_mm2"][:] = area_c
+        out["radius_mm"][:] = np.where(active, radius, 0.0)
+        out["correction"][:] = np.where(active, phi, 1.0)
+        self._diagnose(bool(hot.any()))
+        if self._safe:
+            self._apply_safe_outputs()
+        self._tick_count += 1
+        return self._flags
+
+    def _sanitize(self, temp: np.ndarray, press: np.ndarray):
+        cfg = self.config
+        finite = np.isfinite(temp)
+        valid = finite & (temp >= cfg.temp_min_degc) & (temp <= cfg.temp_max_degc)
+        oor = finite & ~valid
+        self._cnt_nonfinite[:] = np.where(~finite, np.minimum(self._cnt_nonfinite + 1, COUNT_CAP), 0)
+        self._cnt_oor[:] = np.where(oor, np.minimum(self._cnt_oor + 1, COUNT_CAP), 0)
+        same = valid & (temp == self._last_raw)
+        self._cnt_stuck[:] = np.where(same, np.minimum(self._cnt_stuck + 1, COUNT_CAP), 0)
+        self._last_raw[:] = np.where(valid, temp, self._last_raw)
+        ts = np.where(valid, temp, self._last_good)
+        self._last_good[:] = ts
+        pfinite = np.isfinite(press)
+        self._cnt_pnan[:] = np.where(~pfinite, np.minimum(self._cnt_pnan + 1, COUNT_CAP), 0)
+        clipped = np.minimum(np.maximum(press, 0.0), cfg.pressure_max_kpa)
+        ps = np.where(pfinite, clipped, self._last_good_p)
+        self._last_good_p[:] = ps
+        return ts, ps
+
+    def _age(self, j: int, a: int) -> int:
+        return (j - a) % self.config.history_ticks
+
+    def _rates(self, j: int, ts: np.ndarray):
+        """ΔT over the check interval, its rate, the GB 38031 rate and the zone trend."""
+        cfg, sp = self.config, self.setpoints
+        k, dt = self._k, cfg.period_s
+        dt_k = ts - self._temp_ring[self._age(j, k)]
+        rate = dt_k / (k * dt)
+        self._rate_ring[j] = rate
+        m = cfg.alarm_window_ticks
+        rate_1s = (ts - self._temp_ring[self._age(j, m)]) / (m * dt)
+        over = rate_1s >= cfg.alarm_rate_degc_per_s
+        self._cnt_alarm[:] = np.where(over, np.minimum(self._cnt_alarm + 1, COUNT_CAP), 0)
+        step_rate = (ts - self._temp_ring[self._age(j, 1)]) / dt
+        zsum = np.bincount(self._zone, weights=step_rate, minlength=cfg.n_zones)
+        trend = np.where(self._zone_count > 0, zsum / np.maximum(self._zone_count, 1.0), 0.0)
+        self._trend_ring[j] = trend
+        self._out["zone_trend_degc_per_s"][:] = trend
+        self._diag["delta_t_degc"][:] = dt_k
+        self._diag["rate_degc_per_s"][:] = rate
+        return dt_k >= sp.delta_t_threshold_degc, dt_k, rate
+
+    def _mutation(self, j: int, hot: np.ndarray, rate: np.ndarray) -> np.ndarray:
+        """Mutation line: least-squares line through the abnormal points of the rate curve."""
+        sp, k = self.setpoints, self._k
+        r_theta = sp.delta_t_threshold_degc / (k * self.config.period_s)
+        n = self.config.n_markers
+        s0, s1, s2, sr, str_ = (np.zeros(n) for _ in range(5))
+        for a in range(k):
+            ra = self._rate_ring[self._age(j, a)]
+            rb = self._rate_ring[self._age(j, a + 1)]
+            abnormal = (ra >= r_theta) | (ra - rb >= sp.mutation_jump_degc_per_s)
+            tau = float(-a)
+            s0 += np.where(abnormal, 1.0, 0.0)
+            s1 += np.where(abnormal, tau, 0.0)
+            s2 += np.where(abnormal, tau * tau, 0.0)
+            sr += np.where(abnormal, ra, 0.0)
+            str_ += np.where(abnormal, tau * ra, 0.0)
+        det = s0 * s2 - s1 * s1
+        slope = np.where(s0 >= 2.0, (s0 * str_ - s1 * sr) / det, 0.0)
+        intercept = np.where(s0 >= 2.0, (sr - slope * s1) / s0, sr)
+        projected = np.where(s0 >= 2.0, intercept + slope * k, np.where(s0 >= 1.0, sr, rate))
+        sev = np.where(hot, np.maximum(rate, projected), 0.0)
+        self._diag["severity_degc_per_s"][:] = sev
+        self._diag["mutation_slope_degc_per_s2"][:] = np.where(hot, slope / self.config.period_s, 0.0)
+        return sev
+
+    def _relief1(self, hot: np.ndarray, dt_k: np.ndarray, sev: np.ndarray):
+        """Relief radius from hotspot ratio and position map; first relief per zone."""
+        cfg, sp = self.config, self.setpoints
+        zc = cfg.n_zones
+        w = np.where(hot, dt_k / sp.delta_t_threshold_degc, 0.0)
+        wsum = np.bincount(self._zone, weights=w, minlength=zc)
+        xsum = np.bincount(self._zone, weights=w * self._x, minlength=zc)
+        ysum = np.bincount(self._zone, weights=w * self._y, minlength=zc)
+        active = wsum > 0.0
+        cx = np.where(active, xsum / wsum, 0.0)
+        cy = np.where(active, ysum / wsum, 0.0)
+        dx = self._x - cx[self._zone]
+        dy = self._y - cy[self._zone]
+        dsum = np.bincount(self._zone, weights=w * (dx * dx + dy * dy), minlength=zc)
+        spread = np.where(active, np.sqrt(dsum / wsum), 0.0)
+        radius = np.minimum(sp.radius_min_mm + self._ratio * sp.radius_ref_mm + spread,
+                            sp.radius_max_mm)
+        circle = PI * radius * radius
+        frac = np.minimum(circle / self._area, 1.0)
+        cover = np.minimum(circle, self._area)
+        zmax = np.zeros(zc)
+        np.maximum.at(zmax, self._zone, sev)
+        relief1 = np.where(
+            active, np.minimum(sp.relief_gain_kpa_per_degc_per_s * frac * zmax, sp.relief_max_kpa), 0.0)
+        return active, radius, cover, zmax, relief1
+
+    def _features(self, j: int):
+        """Trend vector f1 and pressure-temperature coefficient vector f2, shape (M, Z)."""
+        cfg, sp = self.config, self.setpoints
+        win, lags, dt = cfg.corr_window_ticks, cfg.corr_lags, cfg.period_s
+        r_theta = sp.delta_t_threshold_degc / (self._k * dt)
+        u = [self._trend_ring[self._age(j, a)] for a in range(win + lags)]
+        p = [self._press_ring[self._age(j, a)] for a in range(win + lags + 1)]
+        q = [(p[a] - p[a + 1]) / dt for a in range(win + lags)]
+        mu = np.zeros(cfg.n_zones)
+        for k in range(win):
+            mu += u[k]
+        mu = mu / win
+        suu = np.zeros(cfg.n_zones)
+        for k in range(win):
+            suu += (u[k] - mu) * (u[k] - mu)
+        f1 = np.zeros((lags, cfg.n_zones))
+        f2 = np.zeros((lags, cfg.n_zones))
+        for lag in range(lags):
+            ubar = np.zeros(cfg.n_zones)
+            mq = np.zeros(cfg.n_zones)
+            for k in range(win):
+                ubar += u[k + lag]
+                mq += q[k + lag]
+            ubar, mq = ubar / win, mq / win
+            sqq = np.zeros(cfg.n_zones)
+            squ = np.zeros(cfg.n_zones)
+            for k in range(win):
+                dq = q[k + lag] - mq
+                sqq += dq * dq
+                squ += dq * (u[k] - mu)
+            flat = ((suu <= win * (TREND_EPS_DEGC_PER_S * TREND_EPS_DEGC_PER_S))
+                    | (sqq <= win * (PRESSURE_EPS_KPA_PER_S * PRESSURE_EPS_KPA_PER_S)))
+            coeff = np.where(flat, 0.0, squ / np.sqrt(suu * sqq))
+            f2[lag] = np.minimum(np.maximum(coeff, -1.0), 1.0)
+            f1[lag] = np.tanh(ubar / r_theta)
+        return f1, f2
+
+    def _correction(self, j: int) -> np.ndarray:
+        """FT = I + (f1 f2ᵀ ∘ exp(-λ D))/M; PS = I + κ(FT - I); factor φ = 1ᵀ PS 1 / M."""
+        lags = self.config.corr_lags
+        f1, f2 = self._features(j)
+        dist = np.abs(np.subtract.outer(np.arange(lags), np.arange(lags)))
+        decay = self._decay[dist]  # exp(-λ·D), D the lag-position distance matrix
+        eye = np.eye(lags)
+        kappa = self.setpoints.correction_gain
+        phi = np.empty(self.config.n_zones)
+        for z in range(self.config.n_zones):
+            ft = eye + np.outer(f1[:, z], f2[:, z]) * decay / lags
+            ps = eye + kappa * (ft - eye)
+            phi[z] = ps.sum() / lags
+        return phi
+
+    def _diagnose(self, relief_active: bool) -> None:
+        cfg = self.config
+        by_marker = (
+            (self._cnt_nonfinite >= cfg.nonfinite_debounce_ticks, Flag.SENSOR_NONFINITE),
+            (self._cnt_oor >= cfg.out_of_range_debounce_ticks, Flag.SENSOR_OUT_OF_RANGE),
+            (self._cnt_stuck >= cfg.stuck_debounce_ticks, Flag.SENSOR_STUCK),
+            (self._cnt_alarm >= cfg.alarm_debounce_ticks, Flag.DTDT_ALARM),
+        )
+        cause = 0
+        bad = np.zeros(cfg.n_markers, dtype=bool)
+        for mask, flag in by_marker:
+            if mask.any():
+                cause |= int(flag)
+                bad |= mask
+        if (self._cnt_pnan >= cfg.nonfinite_debounce_ticks).any():
+            cause |= int(Flag.PRESSURE_NONFINITE)
+        flags = cause
+        if relief_active:
+            flags |= int(Flag.RELIEF_ACTIVE)
+        if (self._cnt_alarm > 0).any() and not cause & int(Flag.DTDT_ALARM):
+            flags |= int(Flag.DTDT_PENDING)
+        if (self._cnt_nonfinite > 0).any() or (self._cnt_oor > 0).any() or (self._cnt_pnan > 0).any():
+            flags |= int(Flag.SENSOR_SUSPECT)
+        if cause & int(LATCHING):
+            self._latch(cause, int(np.flatnonzero(bad)[0]) if bad.any() else -1)
+        if self._safe:
+            flags |= self._safe_cause | int(Flag.SAFE_STATE)
+        self._flags = flags
+
+    def _latch(self, cause: int, marker: int) -> None:
+        if not self._safe:
+            self._fault_marker = marker
+        self._safe = True
+        self._safe_cause |= cause
+
+    def _apply_safe_outputs(self) -> None:
+        sp = self.setpoints
+        self._out["relief1_kpa"][:] = sp.relief_max_kpa
+        self._out["relief2_kpa"][:] = sp.relief_max_kpa
+        self._out["coolant_area_mm2"][:] = self._area
+        self._coolant_flow = sp.coolant_max_lpm
+
+    # ---- read-only views (overwritten by the next tick) ------------------------------------
+    def _view(self, arr: np.ndarray) -> np.ndarray:
+        view = arr.view()
+        view.setflags(write=False)
+        return view
+
+    relief1_kpa = property(lambda self: self._view(self._out["relief1_kpa"]))
+    relief2_kpa = property(lambda self: self._view(self._out["relief2_kpa"]))
+    coolant_area_mm2 = property(lambda self: self._view(self._out["coolant_area_mm2"]))
+    radius_mm = property(lambda self: self._view(self._out["radius_mm"]))
+    correction = property(lambda self: self._view(self._out["correction"]))
+    zone_trend_degc_per_s = property(lambda self: self._view(self._out["zone_trend_degc_per_s"]))
+    delta_t_degc = property(lambda self: self._view(self._diag["delta_t_degc"]))
+    rate_degc_per_s = property(lambda self: self._view(self._diag["rate_degc_per_s"]))
+    severity_degc_per_s = property(lambda self: self._view(self._diag["severity_degc_per_s"]))
+    mutation_slope_degc_per_s2 = property(
+        lambda self: self._view(self._diag["mutation_slope_degc_per_s2"]))
+    coolant_flow_lpm = property(lambda self: self._coolant_flow)
+    flags = property(lambda self: self._flags)
+    safe_state = property(lambda self: self._safe)
+    safe_cause = property(lambda self: self._safe_cause)
+    fault_marker = property(lambda self: self._fault_marker)
+    tick_count = property(lambda self: self._tick_count)
