@@ -1,6 +1,6 @@
 """The traditional method (DESIGN.md "Baseline"): the controller the project must beat.
 
-Owns `BaselineController` and `BaselineConfig` (tests: tests/tools/hil/test_baseline.py).
+Owns `BaselineController` and `BaselineConfig` (tests: tests/tools/hil/test_hil_baseline.py).
 No tiers: every module gets the same fixed strategy (a constant current of `current_a`, 1C of
 the nominal 5 Ah cell by default, the clamp at `pressure_kpa`, coolant at a fixed `coolant_lpm`).
 Relief only when a marker of a module reaches the warning temperature: release that module's

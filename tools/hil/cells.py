@@ -3,7 +3,7 @@
 Owns `CellTable` (one array per column, one entry per row) and `load_cells`, which checks the
 header and every value and names file, line and column on bad input. The plant reads only the
 `truth_*` columns (and `feat_h_W_m2K` when a single-cell check wants the data's convection);
-controllers get the `feat_*` columns. Tests: tests/tools/hil/test_cells.py.
+controllers get the `feat_*` columns. Tests: tests/tools/hil/test_hil_cells.py.
 """
 
 from __future__ import annotations

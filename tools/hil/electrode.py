@@ -9,7 +9,7 @@ SOC, the same convention as the data set (`../shared/data/gen_cells.py`, `truth_
 Why not the fresh OCV table for every cell: loss of lithium and of active material shifts the
 electrode windows, and the fresh table then misses an aged cell's rest voltage by up to 150 mV
 (measured on cells_train.csv). With this module the rest voltage at `truth_soc` matches
-`truth_ocv_V` within 1.5 mV over all 1000 training cells (tests/tools/hil/test_electrode.py).
+`truth_ocv_V` within 1.5 mV over all 1000 training cells (tests/tools/hil/test_hil_electrode.py).
 
 Constants: Chen2020 parameter set (electrode area 0.1027 m², thicknesses 85.2/75.6 µm, active
 fractions 0.75/0.665, maximum concentrations 33133/63104 mol/m³, initial 29866/17038 mol/m³).

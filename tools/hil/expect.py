@@ -1,6 +1,6 @@
 """Checks of a scenario's `expect:` section against a SIL result.
 
-Owns `check_expectations` and `ExpectationCheck` (tests: tests/tools/hil/test_scenario.py).
+Owns `check_expectations` and `ExpectationCheck` (tests: tests/tools/hil/test_hil_scenario.py).
 Timing checks read the SIL trace, which scenario runs record every tick; a command recorded at
 a tick is the controller's answer to that tick's observation:
 

@@ -1,6 +1,6 @@
 """Fault models of the plant: physics faults (internal short, weak cell) and sensor faults.
 
-Owns the fault descriptions and how they act (tests: tests/tools/hil/test_plant.py):
+Owns the fault descriptions and how they act (tests: tests/tools/hil/test_hil_plant.py):
 
 * `InternalShort`: a resistance across one cell from `onset_s`; it drains that cell and heats it
   by V²/R (the hot-cell scenario).

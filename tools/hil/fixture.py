@@ -1,6 +1,6 @@
 """Fixture pressure and coolant: the two actuated physics of a discharge station.
 
-Owns the laws that make pressure and relief matter (tests: tests/tools/hil/test_fixture.py):
+Owns the laws that make pressure and relief matter (tests: tests/tools/hil/test_hil_plant.py):
 
 * stack resistance per cell interconnect, U-shaped in pressure,
       R(p) = Rc·(p/p_ref)^-0.5 + Rb·(p/p_ref)

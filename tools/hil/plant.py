@@ -1,6 +1,6 @@
 """The battery plant of the HIL bench: a batch of modules on discharge stations, all stepped together.
 
-Owns `Plant`, `PlantConfig`, `Command` and `Observation` (tests: tests/tools/hil/test_plant.py).
+Owns `Plant`, `PlantConfig`, `Command` and `Observation` (tests: tests/tools/hil/test_hil_plant.py).
 One row of a cells file (format of `../shared/data/cells_train.csv`, `truth_*` columns) becomes
 one module: `cells_per_module` cells in series, built from the row's truth with a small seeded
 cell-to-cell scatter. Each station discharges its module at a commanded current (CC) or through a

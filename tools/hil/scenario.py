@@ -1,7 +1,7 @@
 """Fault scenarios of the HIL bench: YAML files in tools/hil/scenarios/, their loader and checker.
 
 Owns `Scenario` (frozen, validated; every error names the file and the key), `load_scenario`,
-`build_plant` and `check_expectations` (tests: tests/tools/hil/test_scenario.py). A file:
+`build_plant` and `check_expectations` (tests: tests/tools/hil/test_hil_scenario.py). A file:
 
     name, description, kind: plant | protocol
     batch:  cells: default | PATH ; one of rows: [..] | first: I, n: N | sample: {n: N, seed: S}

@@ -1,7 +1,7 @@
 """Software-in-the-loop: the plant and any controller object on a virtual clock, in one process.
 
-Owns the SIL loop, its trace and its metrics (tests: tests/tools/hil/test_sil.py, benchmark in
-tests/tools/hil/test_bench.py). A controller is any object with
+Owns the SIL loop, its trace and its metrics (tests: tests/tools/hil/test_hil_sil.py, benchmark in
+tests/tools/hil/test_hil_bench.py). A controller is any object with
 
     step(observation: Observation, dt_s: float) -> Command
 

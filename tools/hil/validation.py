@@ -12,7 +12,7 @@ convection `feat_h_W_m2K` and ambient `truth_t_amb_C`, and compare step 3:
 The model's voltage carries the cell's `truth_hyst_mV` offset, as the measurement does. The
 current is each step's mean measured current. All selected cells run together as one vectorised
 batch on a common clock. Run: `.venv/bin/python -m tools.hil.validation --n 50 --first 500`.
-Tests: tests/tools/hil/test_validation.py.
+Tests: tests/tools/hil/test_hil_validation.py.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ def test_compare_runs_each_controller_on_a_fresh_plant(cells):
         return baseline_factory(BaselineConfig(current_a=10.0))(plant, feats)
 
     out = compare_controllers(sel, {"baseline_1c": baseline_factory(), "baseline_2c": spy},
-                              sil_config=SilConfig(max_time_s=5400.0))
+                              sil_config=SilConfig(dt_s=1.0, max_time_s=5400.0))
     assert set(seen) == set(features(sel)) and all(k.startswith("feat_") for k in seen)
     np.testing.assert_allclose(seen["feat_v_rest_V"], sel["feat_v_rest_V"])
     one, two = out["baseline_1c"], out["baseline_2c"]
