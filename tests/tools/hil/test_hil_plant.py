@@ -117,3 +117,16 @@ def test_bad_commands_and_faults_are_refused(cells):
         Plant(cells.select([0]), faults=(InternalShort(0, 9, 1.0),))
     with pytest.raises(ValueError, match="n_zones"):
         PlantConfig(n_zones=9)
+
+
+def test_rows_with_only_the_required_truth_columns(tmp_path):
+    from tools.hil.cells import load_cells
+
+    f = tmp_path / "few.csv"
+    f.write_text("cell_id,truth_soc,truth_soh,truth_cap_Ah,truth_r_contact_mOhm,truth_t_amb_C\n"
+                 "0,0.8,0.9,4.6,2,25\n1,0.8,0.65,3.3,9,25\n")
+    plant = Plant(load_cells(f))
+    np.testing.assert_allclose(plant.bank.cap_ah.reshape(2, -1).mean(axis=1), [0.9 * 5.153, 0.65 * 5.153], rtol=0.02)
+    run(plant, discharge_cmd(plant, 5.0, coolant=5.0), 120.0)
+    v = plant.observe().module_voltage_v
+    assert v[0] > v[1], "the aged module sags more at the same current"
