@@ -1,0 +1,165 @@
+"""Serve the shipped SOC generator with onnxruntime; refuse a model that does not match its metadata.
+
+Owns `SocModel.load` (reads models/shipped/soc_gan.json, checks the format, the sha256 of the
+.onnx file, the session's input/output names and shapes, the feature order and the scaler,
+and raises `ModelIntegrityError` naming the file on any mismatch), `SocModel.predict` (median
+and calibrated interval of several noise draws, in % SOC) and the SOH ridge estimate stored
+in the same metadata. edge never imports models/: it reads the files export.py wrote.
+Tests: tests/edge/grading/test_grading_soc_model.py, tests/models/test_soc_gan.py (parity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge import REPO_ROOT
+from edge.grading.features import FEATURE_COLUMNS
+
+SHIPPED_DIR = REPO_ROOT / "models" / "shipped"
+METADATA_FILE = "soc_gan.json"
+FORMAT = "discharge-edge/soc-gan/1"
+_REQUIRED_KEYS = ("format", "model_file", "model_sha256", "inputs", "outputs", "feature_order", "scaler",
+                  "prediction", "soh_model", "mi_table_soh", "training")
+
+
+class ModelIntegrityError(RuntimeError):
+    """The model or its metadata is missing, altered or inconsistent; the message names the file."""
+
+
+@dataclass(frozen=True)
+class SocPrediction:
+    soc_pct: np.ndarray
+    lo_pct: np.ndarray
+    hi_pct: np.ndarray
+    level: float
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_metadata(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelIntegrityError(f"{path}: model metadata not found (run models/soc_gan/train.py)") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelIntegrityError(f"{path}: not valid JSON: {exc}") from exc
+    missing = [key for key in _REQUIRED_KEYS if key not in meta]
+    if missing:
+        raise ModelIntegrityError(f"{path}: metadata lacks {missing}")
+    if meta["format"] != FORMAT:
+        raise ModelIntegrityError(f"{path}: format {meta['format']!r}, this edge reads {FORMAT!r}")
+    if meta["feature_order"] != list(FEATURE_COLUMNS):
+        raise ModelIntegrityError(f"{path}: feature_order differs from edge.grading.features.FEATURE_COLUMNS")
+    n = len(FEATURE_COLUMNS)
+    scaler = meta["scaler"]
+    if len(scaler.get("mean", [])) != n or len(scaler.get("std", [])) != n or min(scaler["std"]) <= 0:
+        raise ModelIntegrityError(f"{path}: scaler must hold {n} means and {n} positive stds")
+    if len(meta["soh_model"].get("coef", [])) != n:
+        raise ModelIntegrityError(f"{path}: soh_model.coef must hold {n} coefficients")
+    return meta
+
+
+def _check_session(session, meta: dict, model_path: Path) -> None:
+    """Names and shapes the session reports must be those the metadata declares."""
+    for declared, actual, kind in ((meta["inputs"], session.get_inputs(), "input"),
+                                   (meta["outputs"], session.get_outputs(), "output")):
+        if [d["name"] for d in declared] != [a.name for a in actual]:
+            raise ModelIntegrityError(
+                f"{model_path}: {kind} names {[a.name for a in actual]} differ from the metadata's "
+                f"{[d['name'] for d in declared]}"
+            )
+        for d, a in zip(declared, actual):
+            if [dim if isinstance(dim, int) else None for dim in d["shape"]][1:] != [
+                dim if isinstance(dim, int) else None for dim in a.shape
+            ][1:]:
+                raise ModelIntegrityError(f"{model_path}: {kind} {a.name} has shape {a.shape}, metadata says {d['shape']}")
+    if meta["inputs"][0]["shape"][1] != len(FEATURE_COLUMNS):
+        raise ModelIntegrityError(f"{model_path}: input width differs from the {len(FEATURE_COLUMNS)} features")
+
+
+class SocModel:
+    """The shipped generator plus everything its metadata says about using it."""
+
+    def __init__(self, session, meta: dict, metadata_path: Path):
+        self._session = session
+        self.meta = meta
+        self.metadata_path = metadata_path
+        self._mean = np.asarray(meta["scaler"]["mean"], dtype=np.float64)
+        self._std = np.asarray(meta["scaler"]["std"], dtype=np.float64)
+        self._noise_dim = int(meta["inputs"][1]["shape"][1])
+        self._soh_coef = np.asarray(meta["soh_model"]["coef"], dtype=np.float64)
+        self._soh_intercept = float(meta["soh_model"]["intercept"])
+
+    @classmethod
+    def load(cls, folder: str | Path = SHIPPED_DIR) -> SocModel:
+        import onnxruntime as ort
+
+        folder = Path(folder)
+        meta_path = folder / METADATA_FILE
+        meta = _read_metadata(meta_path)
+        model_path = folder / meta["model_file"]
+        if not model_path.is_file():
+            raise ModelIntegrityError(f"{model_path}: model file named by {meta_path} not found")
+        actual = sha256_of(model_path)
+        if actual != meta["model_sha256"]:
+            raise ModelIntegrityError(
+                f"{model_path}: sha256 {actual[:16]}... does not match {meta_path} ({meta['model_sha256'][:16]}...); "
+                "the model was altered or the metadata belongs to another export"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelIntegrityError(f"{model_path}: onnxruntime cannot load it: {exc}") from exc
+        _check_session(session, meta, model_path)
+        return cls(session, meta, meta_path)
+
+    @property
+    def interval_level(self) -> float:
+        return float(self.meta["prediction"]["interval_level"])
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != len(self._mean):
+            raise ValueError(f"features must be (n, {len(self._mean)}) in feature_order, got {features.shape}")
+        return (features - self._mean) / self._std
+
+    def draws(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> np.ndarray:
+        """SOC draws in %, shape (n, n_draws): one generator pass over n * n_draws rows."""
+        n_draws = int(n_draws or self.meta["prediction"]["draws"])
+        x = np.repeat(self.standardise(features).astype(np.float32), n_draws, axis=0)
+        noise = np.random.default_rng(seed).standard_normal((len(x), self._noise_dim), dtype=np.float32)
+        out = self._session.run(None, {"features_std": x, "noise": noise})[0]
+        return out.reshape(-1, n_draws)
+
+    def predict(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> SocPrediction:
+        """Median of the draws is the SOC; the interval is the calibrated quantile band."""
+        draws = self.draws(features, n_draws, seed)
+        pred = self.meta["prediction"]
+        q_lo, q_hi = pred["interval_quantiles"]
+        median = np.median(draws, axis=1)
+        lo, hi = np.quantile(draws, [q_lo, q_hi], axis=1)
+        scale = float(pred["interval_scale"])
+        low_clip, high_clip = pred["soc_clip_pct"]
+        return SocPrediction(
+            soc_pct=np.clip(median, low_clip, high_clip),
+            lo_pct=np.clip(median - scale * (median - lo), low_clip, high_clip),
+            hi_pct=np.clip(median + scale * (hi - median), low_clip, high_clip),
+            level=self.interval_level,
+        )
+
+    def soh(self, features: np.ndarray) -> np.ndarray:
+        """SOH estimate (fraction of rated capacity) from the ridge regression in the metadata."""
+        return self.standardise(features) @ self._soh_coef + self._soh_intercept

@@ -1,0 +1,116 @@
+"""Training data for the SOC GAN: the fixed split by cell_id, scalers, MI weights and MI targets.
+
+Owns `load_split` (train/test by a seeded permutation of cell_ids: the test cells are never
+seen by training, tuning, calibration or the SOH regression), `Standardiser`, and the MI
+quantities the generator uses: per-feature weights from the copula MI (edge.grading.mutual_info)
+and the lower bounds of the MI constraint (normal-score Gaussian MI between each feature and
+the true SOC on the training cells). Tests: tests/models/test_soc_gan.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import special, stats
+
+from edge import REPO_ROOT
+from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_csv, target_column
+from edge.grading.mutual_info import MIConfig, mi_table
+
+TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
+SPLIT_SEED = 20261123
+TEST_FRACTION = 0.2
+MI_WEIGHT_FLOOR = 0.25
+
+
+@dataclass(frozen=True)
+class Split:
+    """Feature matrices and targets (SOC in %, SOH as a fraction) of the train and test cells."""
+
+    source: str
+    data_sha256: str
+    x_train: np.ndarray
+    soc_train_pct: np.ndarray
+    soh_train: np.ndarray
+    ids_train: np.ndarray
+    x_test: np.ndarray
+    soc_test_pct: np.ndarray
+    soh_test: np.ndarray
+    ids_test: np.ndarray
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def test_mask(cell_ids: np.ndarray, seed: int = SPLIT_SEED, fraction: float = TEST_FRACTION) -> np.ndarray:
+    """Boolean mask of the held-out cells: a seeded permutation of the sorted cell_ids."""
+    order = np.random.default_rng(seed).permutation(np.sort(cell_ids))
+    held = set(order[: int(round(fraction * len(cell_ids)))].tolist())
+    return np.array([c in held for c in cell_ids.tolist()])
+
+
+def load_split(path: str | Path = TRAIN_CSV, seed: int = SPLIT_SEED) -> Split:
+    table = read_cells_csv(path)
+    x = feature_matrix(table, FEATURE_COLUMNS)
+    soc = 100.0 * target_column(table, "truth_soc")
+    soh = target_column(table, "truth_soh")
+    test = test_mask(table.cell_ids, seed)
+    return Split(
+        source=str(path),
+        data_sha256=sha256_file(path),
+        x_train=x[~test], soc_train_pct=soc[~test], soh_train=soh[~test], ids_train=table.cell_ids[~test],
+        x_test=x[test], soc_test_pct=soc[test], soh_test=soh[test], ids_test=table.cell_ids[test],
+    )
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardiser:
+        std = x.std(axis=0)
+        return cls(mean=x.mean(axis=0), std=np.where(std > 0, std, 1.0))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+def normal_scores(x: np.ndarray) -> np.ndarray:
+    """Column-wise Phi^-1(rank / (n + 1))."""
+    x = np.atleast_2d(np.asarray(x, dtype=float).T).T
+    return special.ndtri(stats.rankdata(x, axis=0) / (x.shape[0] + 1.0))
+
+
+def gaussian_copula_mi(a: np.ndarray, b: np.ndarray) -> float:
+    """-1/2 log(1 - r^2), r the correlation of normal scores: a lower bound of I(A;B)."""
+    r = np.corrcoef(normal_scores(a)[:, 0], normal_scores(b)[:, 0])[0, 1]
+    return float(-0.5 * np.log1p(-min(r * r, 0.999999)))
+
+
+@dataclass(frozen=True)
+class MIInfo:
+    """MI tables (copula entropy, nats), generator input weights, constraint lower bounds."""
+
+    table_soh: list[dict]
+    table_soc: list[dict]
+    weights: np.ndarray
+    targets_nats: np.ndarray
+
+
+def mutual_information(split: Split, config: MIConfig = MIConfig()) -> MIInfo:
+    soh_rows = [row.as_row() for row in mi_table(split.x_train, FEATURE_COLUMNS, split.soh_train, config)]
+    soc_rows = [row.as_row() for row in mi_table(split.x_train, FEATURE_COLUMNS, split.soc_train_pct, config)]
+    m = np.array([a["mi_nats"] + b["mi_nats"] for a, b in zip(soh_rows, soc_rows)])
+    weights = MI_WEIGHT_FLOOR + (1.0 - MI_WEIGHT_FLOOR) * m / m.max()
+    targets = np.array([gaussian_copula_mi(split.x_train[:, j], split.soc_train_pct) for j in range(len(m))])
+    return MIInfo(soh_rows, soc_rows, weights, targets)

@@ -1,0 +1,120 @@
+"""Export the trained generator to ONNX with the metadata file edge checks before serving it.
+
+Owns `export`: writes `soc_gan.onnx` and `soc_gan.json` (input/output names, shapes and units,
+feature order, scaler, MI weights and tables, interval calibration, the SOH ridge, opset,
+sha256 of the model file and of the training data) into models/shipped/ by default, and
+checks onnxruntime against PyTorch on the training features before it returns.
+Tests: tests/models/test_soc_gan.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge import REPO_ROOT
+from edge.grading.features import FEATURE_COLUMNS
+from models.soc_gan.data import SPLIT_SEED, Split, sha256_file
+from models.soc_gan.gan import NOISE_DIM, Generator
+from models.soc_gan.train import INTERVAL_LEVEL, TrainResult
+
+SHIPPED = REPO_ROOT / "models" / "shipped"
+MODEL_NAME = "soc_gan"
+OPSET = 17
+FORMAT = "discharge-edge/soc-gan/1"
+PREDICT_DRAWS = 64
+
+
+def export_onnx(generator: Generator, path: Path) -> None:
+    generator.eval()
+    n_features = generator.mi_weights.shape[1]
+    example = (torch.zeros(2, n_features), torch.zeros(2, NOISE_DIM))
+    torch.onnx.export(
+        generator, example, str(path), dynamo=False, opset_version=OPSET,
+        input_names=["features_std", "noise"], output_names=["soc_pct"],
+        dynamic_axes={"features_std": {0: "batch"}, "noise": {0: "batch"}, "soc_pct": {0: "batch"}},
+    )
+
+
+def _unit(name: str) -> str:
+    return name.rsplit("_", 1)[-1]
+
+
+def build_metadata(result: TrainResult, split: Split, soh: dict, model_sha256: str) -> dict:
+    return {
+        "format": FORMAT,
+        "model_file": f"{MODEL_NAME}.onnx",
+        "model_sha256": model_sha256,
+        "opset": OPSET,
+        "inputs": [
+            {"name": "features_std", "shape": ["batch", len(FEATURE_COLUMNS)], "dtype": "float32",
+             "units": "standardised: (feature - scaler.mean) / scaler.std, in feature_order"},
+            {"name": "noise", "shape": ["batch", NOISE_DIM], "dtype": "float32", "units": "standard normal"},
+        ],
+        "outputs": [{"name": "soc_pct", "shape": ["batch", 1], "dtype": "float32", "units": "% of present capacity"}],
+        "feature_order": list(FEATURE_COLUMNS),
+        "feature_units": {name: _unit(name) for name in FEATURE_COLUMNS},
+        "scaler": {"mean": result.scaler.mean.tolist(), "std": result.scaler.std.tolist()},
+        "mi_weights": result.mi.weights.tolist(),
+        "prediction": {
+            "draws": PREDICT_DRAWS,
+            "soc_is": "median of the draws",
+            "interval_level": INTERVAL_LEVEL,
+            "interval_quantiles": [(1 - INTERVAL_LEVEL) / 2, (1 + INTERVAL_LEVEL) / 2],
+            "interval_scale": result.interval_scale,
+            "soc_clip_pct": [0.0, 100.0],
+        },
+        "soh_model": {"kind": "ridge on features_std", **soh},
+        "mi_table_soh": result.mi.table_soh,
+        "mi_table_soc": result.mi.table_soc,
+        "mi_constraint": {"lower_bounds_nats": result.mi.targets_nats.tolist(), "lambda": result.config.lambda_mi},
+        "training": {
+            "data_file": Path(split.source).name,
+            "data_sha256": split.data_sha256,
+            "split_seed": SPLIT_SEED,
+            "n_train_cells": int(len(split.ids_train)),
+            "n_test_cells_held_out": int(len(split.ids_test)),
+            "config": asdict(result.config),
+            "epochs": result.epochs,
+            "stop_reason": result.stop_reason,
+            "val_rmse_pct": result.val_rmse_pct,
+            "final_losses": {k: v for k, v in result.history[-1].items() if k != "epoch"},
+            "torch_version": torch.__version__,
+        },
+    }
+
+
+def check_parity(generator: Generator, path: Path, x_std: np.ndarray, seed: int = 0) -> float:
+    """Largest |onnxruntime - PyTorch| in % over the rows of x_std with one noise draw each."""
+    import onnxruntime as ort
+
+    noise = np.random.default_rng(seed).standard_normal((len(x_std), NOISE_DIM)).astype(np.float32)
+    x = x_std.astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(["soc_pct"], {"features_std": x, "noise": noise})[0]
+    with torch.no_grad():
+        want = generator(torch.from_numpy(x), torch.from_numpy(noise)).numpy()
+    return float(np.max(np.abs(got - want)))
+
+
+def export(result: TrainResult, split: Split, soh: dict, out: str | Path | None = None) -> list[Path]:
+    folder = Path(out) if out else SHIPPED
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path = folder / f"{MODEL_NAME}.onnx"
+    export_onnx(result.generator, model_path)
+    gap = check_parity(result.generator, model_path, result.scaler.apply(split.x_train))
+    if gap > 1e-4:
+        raise RuntimeError(f"{model_path}: onnxruntime differs from PyTorch by {gap:.2e} % SOC")
+    state_path = folder / f"{MODEL_NAME}.pt"
+    torch.save(result.generator.state_dict(), state_path)
+    metadata = build_metadata(result, split, soh, sha256_file(model_path))
+    metadata["training"]["export_parity_max_abs_pct"] = gap
+    metadata["torch_state"] = {"file": state_path.name, "sha256": sha256_file(state_path),
+                               "hidden": result.config.hidden, "purpose": "PyTorch/onnxruntime parity tests"}
+    meta_path = folder / f"{MODEL_NAME}.json"
+    meta_path.write_text(json.dumps(metadata, indent=1) + "\n")
+    return [model_path, meta_path, state_path]

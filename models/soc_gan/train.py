@@ -1,0 +1,218 @@
+"""Train the SOC GAN: alternating discriminator/generator steps until the objective settles.
+
+Owns `TrainConfig`, `train` (one run on the training cells of the fixed split; the test cells
+are never touched), the interval calibration on an inner validation split, and the SOH ridge
+regression the tiers use. `python -m models.soc_gan.train` trains and exports to
+models/shipped/ (export.py). Run it with `nice -n 10`. Tests: tests/models/test_soc_gan.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.soc_gan.data import MIInfo, Split, Standardiser, load_split, mutual_information, normal_scores
+from models.soc_gan.gan import NOISE_DIM, Discriminator, Generator, mi_penalty, sample_crps
+
+log = logging.getLogger(__name__)
+
+INTERVAL_LEVEL = 0.8
+ACTIVE_MI_NATS = 0.05  # features below this MI with SOC carry no constraint (noise level)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    lambda_adv: float = 0.005
+    warmup_start_epoch: int = 20
+    warmup_epochs: int = 40
+    real_label: float = 0.9
+    lambda_mi: float = 1.0
+    hidden: int = 64
+    max_epochs: int = 1000
+    min_epochs: int = 800
+    batch: int = 128
+    draws: int = 8
+    lr_g: float = 2e-3
+    lr_d: float = 1e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    settle_window: int = 50
+    settle_tol: float = 0.02
+    eval_every: int = 10
+    eval_draws: int = 32
+
+    def __post_init__(self) -> None:
+        if self.lambda_adv < 0 or self.lambda_mi < 0:
+            raise ValueError("TrainConfig: loss weights must be >= 0")
+        if not 0 < self.val_fraction < 0.5 or self.draws < 2 or self.min_epochs > self.max_epochs:
+            raise ValueError("TrainConfig: val_fraction in (0, 0.5), draws >= 2, min_epochs <= max_epochs")
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    generator: Generator
+    scaler: Standardiser
+    mi: MIInfo
+    interval_scale: float
+    val_rmse_pct: float
+    epochs: int
+    stop_reason: str
+    history: list[dict] = field(default_factory=list)
+
+
+def predict_draws(generator: Generator, x_std: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """SOC draws in %, shape (n, draws), from the torch generator."""
+    rng = np.random.default_rng(seed)
+    n = len(x_std)
+    noise = rng.standard_normal((n * draws, NOISE_DIM)).astype(np.float32)
+    x = np.repeat(x_std.astype(np.float32), draws, axis=0)
+    with torch.no_grad():
+        out = generator(torch.from_numpy(x), torch.from_numpy(noise)).numpy()
+    return out.reshape(n, draws)
+
+
+def interval_scale_for(draws: np.ndarray, truth: np.ndarray, level: float = INTERVAL_LEVEL) -> float:
+    """Factor s so that median +- s * (quantile half-widths) covers `level` of the truth."""
+    med = np.median(draws, axis=1)
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=1)
+    err = truth - med
+    half = np.where(err >= 0, hi - med, med - lo)
+    ratio = np.abs(err) / np.maximum(half, 1e-6)
+    return float(np.quantile(ratio, level))
+
+
+def _settled(history: list[dict], window: int, tol: float) -> bool:
+    if len(history) < 2 * window:
+        return False
+    for key in ("d_loss", "g_adv"):
+        recent = np.mean([h[key] for h in history[-window:]])
+        before = np.mean([h[key] for h in history[-2 * window : -window]])
+        if abs(recent - before) > tol:
+            return False
+    return True
+
+
+def train(split: Split, config: TrainConfig = TrainConfig(), mi: MIInfo | None = None) -> TrainResult:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    mi = mi if mi is not None else mutual_information(split)
+    n = len(split.x_train)
+    val = np.zeros(n, dtype=bool)
+    val[rng.permutation(n)[: int(round(config.val_fraction * n))]] = True
+    scaler = Standardiser.fit(split.x_train[~val])
+    x_fit, y_fit = scaler.apply(split.x_train[~val]), split.soc_train_pct[~val]
+    x_val, y_val = scaler.apply(split.x_train[val]), split.soc_train_pct[val]
+    soc_mean, soc_std = float(y_fit.mean()), float(y_fit.std())
+
+    gen = Generator(x_fit.shape[1], mi.weights, soc_mean, soc_std, config.hidden)
+    disc = Discriminator(x_fit.shape[1], config.hidden)
+    opt_g = torch.optim.AdamW(gen.parameters(), lr=config.lr_g, weight_decay=config.weight_decay)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=config.lr_d, weight_decay=config.weight_decay)
+    sched_g = torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=config.max_epochs, eta_min=config.lr_g / 50)
+    bce = nn.BCEWithLogitsLoss()
+
+    xt = torch.from_numpy(x_fit.astype(np.float32))
+    yt = torch.from_numpy(((y_fit - soc_mean) / soc_std).astype(np.float32)).reshape(-1, 1)
+    scores = torch.from_numpy(normal_scores(x_fit).astype(np.float32))
+    knots = torch.sort(yt.reshape(-1)).values
+    targets = torch.from_numpy(mi.targets_nats.astype(np.float32))
+    active = (targets > ACTIVE_MI_NATS).float()
+
+    history: list[dict] = []
+    best = (np.inf, None, 0)
+    stop_reason = "max_epochs"
+    for epoch in range(config.max_epochs):
+        sums = np.zeros(5)
+        order = torch.randperm(len(xt))
+        # The adversarial and MI terms ramp in once the CRPS term has found the right sign of
+        # the SOC-voltage relation (MI is blind to sign; from a cold start it can lock onto
+        # the mirrored relation).
+        ramp = min(1.0, max(0.0, (epoch - config.warmup_start_epoch) / max(config.warmup_epochs, 1)))
+        adv_weight, mi_weight = config.lambda_adv * ramp, config.lambda_mi * ramp
+        for start in range(0, len(xt), config.batch):
+            idx = order[start : start + config.batch]
+            x, y, b = xt[idx], yt[idx], len(idx)
+            # discriminator step: real pairs against one generated draw per row
+            with torch.no_grad():
+                fake = gen.forward_std(x, torch.randn(b, NOISE_DIM))
+            d_loss = bce(disc(x, y), torch.full((b, 1), config.real_label)) + bce(disc(x, fake), torch.zeros(b, 1))
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            # generator step: CRPS over m draws + adversarial (non-saturating) + MI constraint
+            xr = x.repeat_interleave(config.draws, dim=0)
+            draws = gen.forward_std(xr, torch.randn(b * config.draws, NOISE_DIM))
+            crps = sample_crps(draws.reshape(b, config.draws), y)
+            g_adv = bce(disc(xr, draws), torch.ones(b * config.draws, 1))
+            pen = mi_penalty(draws.reshape(b, config.draws)[:, :1], scores[idx], knots, targets, active)
+            g_loss = crps + adv_weight * g_adv + mi_weight * pen
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            sums += np.array([d_loss.item(), g_adv.item(), crps.item(), pen.item(), 1.0])
+        sched_g.step()
+        record = dict(zip(("d_loss", "g_adv", "crps_std", "mi_penalty"), (sums[:4] / sums[4]).tolist()))
+        record["epoch"] = epoch
+        if epoch % config.eval_every == 0 or epoch == config.max_epochs - 1:
+            med = np.median(predict_draws(gen, x_val, config.eval_draws, seed=epoch), axis=1)
+            record["val_rmse_pct"] = float(np.sqrt(np.mean((med - y_val) ** 2)))
+            if record["val_rmse_pct"] < best[0]:
+                best = (record["val_rmse_pct"], {k: v.clone() for k, v in gen.state_dict().items()}, epoch)
+            log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in record.items()})
+        history.append(record)
+        if epoch >= config.min_epochs and _settled(history, config.settle_window, config.settle_tol):
+            stop_reason = f"settled: D loss and G adversarial loss moved < {config.settle_tol} over {config.settle_window} epochs"
+            break
+    gen.load_state_dict(best[1])
+    gen.eval()
+    val_draws = predict_draws(gen, x_val, 64, seed=1)
+    return TrainResult(
+        config=config, generator=gen, scaler=scaler, mi=mi,
+        interval_scale=interval_scale_for(val_draws, y_val), val_rmse_pct=best[0],
+        epochs=len(history), stop_reason=stop_reason + f"; kept the epoch-{best[2]} weights (best validation RMSE)",
+        history=history,
+    )
+
+
+def fit_soh_ridge(split: Split, scaler: Standardiser) -> dict:
+    """Ridge regression SOH ~ standardised feat_* (alpha by cross-validation), served from edge."""
+    from sklearn.linear_model import RidgeCV
+
+    model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(scaler.apply(split.x_train), split.soh_train)
+    return {"coef": model.coef_.tolist(), "intercept": float(model.intercept_), "alpha": float(model.alpha_)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from models.soc_gan.export import export
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="folder for the .onnx and metadata (default models/shipped)")
+    parser.add_argument("--lambda-mi", type=float, default=TrainConfig.lambda_mi)
+    parser.add_argument("--lambda-adv", type=float, default=TrainConfig.lambda_adv)
+    parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    config = TrainConfig(seed=args.seed, lambda_mi=args.lambda_mi, lambda_adv=args.lambda_adv,
+                         max_epochs=args.max_epochs, min_epochs=min(TrainConfig.min_epochs, args.max_epochs))
+    split = load_split()
+    started = time.monotonic()
+    result = train(split, config)
+    log.info("trained in %.0f s, %d epochs, %s; val RMSE %.3f pp", time.monotonic() - started,
+             result.epochs, result.stop_reason, result.val_rmse_pct)
+    paths = export(result, split, fit_soh_ridge(split, result.scaler), args.out)
+    log.info("wrote %s", ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
