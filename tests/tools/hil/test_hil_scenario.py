@@ -149,3 +149,16 @@ def test_mixed_batch_fails_the_baseline_on_residual_and_a_taper_meets_it():
     plant = build_plant(sc)
     taper = status(check_expectations(sc, run_sil(plant, Taper(plant.n_modules, 1), sc.run)))
     assert set(taper.values()) == {CheckStatus.PASS}
+
+
+@pytest.mark.unit
+def test_runner_prints_checks_and_refuses_protocol_scenarios(capsys):
+    from tools.hil.run_scenario import main
+
+    assert main(["sensor_out_of_range"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["sensor_out_of_range"]["checks"]["safe_state_within_s"]["status"] == "fail"
+    assert main(["link_drop"]) == 2
+    assert "runs on the HIL server" in capsys.readouterr().err
