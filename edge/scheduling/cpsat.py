@@ -1,0 +1,142 @@
+"""The exact model with OR-Tools CP-SAT (optional dependency, extra `sched`).
+
+Variables: a start per free unit; for a station wired to several channels, one presence literal
+per wired channel (exactly one true) and an optional interval on each. Constraints: NoOverlap
+per channel (placed units of re-planning are fixed intervals there); each module's chain
+(start_next >= end_prev + max(prev.rest_after, next.rest_before)); with task_order first_fixed,
+the first task first and a pairwise order literal between any two other tasks (the rest between
+non-consecutive tasks is implied by the ones in between); release and re-planning time.
+Objective: the makespan, hinted with a heuristic plan and capped by its makespan.
+
+`cpsat_available()` tells whether ortools imports. Tests: tests/edge/scheduling/test_schedule_best.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from edge.scheduling.decode import Compiled
+
+log = logging.getLogger(__name__)
+
+
+def cpsat_available() -> bool:
+    try:
+        from ortools.sat.python import cp_model  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class CpResult:
+    starts: list[int] | None
+    chans: list[int] | None
+    makespan: int | None
+    bound: int
+    status: str
+    wall_s: float
+
+
+def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint_makespan: int,
+                time_limit_s: float, seed: int = 0, workers: int = 2) -> CpResult:
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    horizon = hint_makespan
+    frozen = c.frozen.placed
+    start, end = {}, {}
+    presence: dict[int, dict[int, object]] = {}
+    per_channel: dict[int, list] = {ch: [] for ch in range(c.n_channels)}
+    for u, (ch, st) in frozen.items():
+        start[u], end[u] = st, st + c.dur[u]
+        per_channel[ch].append(model.NewFixedSizeIntervalVar(st, c.dur[u], f"fixed{u}"))
+    earliest = max(c.frozen.not_before_min, 0)
+    for u in c.free:
+        lo = max(earliest, c.release[c.module[u]])
+        s = model.NewIntVar(lo, max(lo, horizon - c.dur[u]), f"s{u}")
+        start[u], end[u] = s, s + c.dur[u]
+        if len(c.chans[u]) == 1:
+            per_channel[c.chans[u][0]].append(model.NewFixedSizeIntervalVar(s, c.dur[u], f"i{u}"))
+        else:
+            lits = {}
+            for ch in c.chans[u]:
+                lit = model.NewBoolVar(f"x{u}_{ch}")
+                lits[ch] = lit
+                per_channel[ch].append(model.NewOptionalFixedSizeIntervalVar(s, c.dur[u], lit, f"o{u}_{ch}"))
+            model.AddExactlyOne(lits.values())
+            presence[u] = lits
+    for ivs in per_channel.values():
+        if len(ivs) > 1:
+            model.AddNoOverlap(ivs)
+    for m, tasks in enumerate(c.tasks):
+        _module_constraints(model, c, m, tasks, start, end)
+    makespan = model.NewIntVar(0, horizon, "makespan")
+    model.AddMaxEquality(makespan, [end[u] for u in range(c.n)])
+    model.Minimize(makespan)
+    for u in c.free:
+        model.AddHint(start[u], hint_starts[u])
+        for ch, lit in presence.get(u, {}).items():
+            model.AddHint(lit, ch == hint_chans[u])
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.1, time_limit_s)
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = seed
+    status = solver.Solve(model)
+    name = solver.StatusName(status)
+    bound = int(round(solver.BestObjectiveBound())) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else 0
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        log.info("cp-sat: no solution within %.1f s (%s)", time_limit_s, name)
+        return CpResult(None, None, None, bound, name, solver.WallTime())
+    starts = [0] * c.n
+    chans = [0] * c.n
+    for u in range(c.n):
+        if u in frozen:
+            chans[u], starts[u] = frozen[u]
+            continue
+        starts[u] = solver.Value(start[u])
+        if u in presence:
+            chans[u] = next(ch for ch, lit in presence[u].items() if solver.BooleanValue(lit))
+        else:
+            chans[u] = c.chans[u][0]
+    return CpResult(starts, chans, int(solver.Value(makespan)), bound, name, solver.WallTime())
+
+
+def _module_constraints(model, c: Compiled, m: int, tasks: list[list[int]], start: dict, end: dict) -> None:
+    frozen = c.frozen.placed
+    done = sorted((u for t in tasks for u in t if u in frozen), key=lambda u: frozen[u][1])
+    last = done[-1] if done else None
+    # within each task: the chain
+    for t in tasks:
+        for a, b in zip(t, t[1:]):
+            if b not in frozen:
+                model.Add(start[b] >= end[a] + c.rest(a, b))
+    if not c.first_fixed:
+        for t_prev, t_next in zip(tasks, tasks[1:]):
+            a, b = t_prev[-1], t_next[0]
+            if b not in frozen:
+                model.Add(start[b] >= end[a] + c.rest(a, b))
+        return
+    # first_fixed: blocks. Tasks already begun stay before the ones not begun.
+    begun = [k for k, t in enumerate(tasks) if any(u in frozen for u in t)]
+    open_tasks = [k for k, t in enumerate(tasks) if k not in begun]
+    in_progress = [k for k in begun if not all(u in frozen for u in tasks[k])]
+    anchors = [tasks[k][-1] for k in in_progress] or ([last] if last is not None else [])
+    for k in open_tasks:
+        b = tasks[k][0]
+        for a in anchors:
+            model.Add(start[b] >= end[a] + c.rest(a, b))
+    if 0 in open_tasks:
+        for k in open_tasks:
+            if k != 0:
+                a, b = tasks[0][-1], tasks[k][0]
+                model.Add(start[b] >= end[a] + c.rest(a, b))
+    others = [k for k in open_tasks if k != 0]
+    for i, ka in enumerate(others):
+        for kb in others[i + 1:]:
+            lit = model.NewBoolVar(f"ord{m}_{ka}_{kb}")
+            a_last, a_first, b_last, b_first = tasks[ka][-1], tasks[ka][0], tasks[kb][-1], tasks[kb][0]
+            model.Add(start[b_first] >= end[a_last] + c.rest(a_last, b_first)).OnlyEnforceIf(lit)
+            model.Add(start[a_first] >= end[b_last] + c.rest(b_last, a_first)).OnlyEnforceIf(lit.Not())

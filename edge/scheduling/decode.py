@@ -1,0 +1,208 @@
+"""From a sequence of units to a feasible schedule: the decoder every method shares.
+
+`Compiled` flattens an instance into lists indexed by global unit index (durations, rests,
+wired channels, module chains) once. `Builder` places units one by one, in the order a method
+chooses among the units that are *eligible* (the next unit of each module; with task_order
+first_fixed, at a task boundary, the first unit of any remaining task): a unit starts at the
+earliest time that respects its module (previous unit's end + required rest, the module's
+release, the re-planning time) and fits in a gap of one of its wired channels (gap filling,
+so a later unit may run before an earlier-placed one on a channel); among channels the one
+where it ends first (ties: the first listed) wins. This yields the paper's completion times
+F_l of a path R and a feasible plan for any eligible order. `decode(seq)` runs a whole
+sequence; `Frozen` placements (re-planning) pre-occupy channels and module chains.
+
+Tests: tests/edge/scheduling/test_schedule_decode.py.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from dataclasses import dataclass, field
+
+from edge.scheduling.instance import Instance, TaskOrder
+from edge.scheduling.plan import Plan, plan_from_starts
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """Placements that re-planning keeps: unit index -> (channel index, start minute)."""
+
+    placed: dict[int, tuple[int, int]] = field(default_factory=dict)
+    not_before_min: int = 0
+
+
+class Compiled:
+    """Flat, index-based view of an instance for the solvers (built once per instance)."""
+
+    def __init__(self, instance: Instance, frozen: Frozen | None = None):
+        self.instance = instance
+        self.frozen = frozen or Frozen()
+        units = instance.units
+        self.n = len(units)
+        self.dur = [u.duration_min for u in units]
+        self.before = [u.rest_before_min for u in units]
+        self.after = [u.rest_after_min for u in units]
+        self.module = [u.module for u in units]
+        self.task = [u.task for u in units]
+        self.chans = instance.channels_of_unit()
+        self.n_channels = len(instance.channels)
+        self.first_fixed = instance.task_order is TaskOrder.FIRST_FIXED
+        # per module, per task, the unit indices in order
+        self.tasks = [[[u.index for u in t.units] for t in m.tasks] for m in instance.modules]
+        self.release = [max(m.release_min, 0) for m in instance.modules]
+        self.free = [u for u in range(self.n) if u not in self.frozen.placed]
+
+    def rest(self, a: int, b: int) -> int:
+        return max(self.after[a], self.before[b])
+
+    def to_plan(self, starts: list[int], chans: list[int], method: str, info: dict | None = None) -> Plan:
+        return plan_from_starts(self.instance, starts, chans, method, info)
+
+
+class Builder:
+    """Incremental schedule construction (one per decoded sequence / per ant)."""
+
+    def __init__(self, c: Compiled):
+        self.c = c
+        self.starts = [-1] * c.n
+        self.chan_of = [-1] * c.n
+        self.busy_s: list[list[int]] = [[] for _ in range(c.n_channels)]
+        self.busy_e: list[list[int]] = [[] for _ in range(c.n_channels)]
+        n_mod = len(c.tasks)
+        self.last = [-1] * n_mod                 # last placed unit of each module
+        self.last_end = [0] * n_mod
+        self.cur_task = [-1] * n_mod             # task in progress (-1: at a boundary)
+        self.pos = [0] * n_mod                   # next position inside cur_task
+        self.done_tasks: list[set[int]] = [set() for _ in range(n_mod)]
+        self.makespan = 0
+        self.placed_count = 0
+        self._apply_frozen()
+        self.eligible: list[int] = []
+        for m in range(n_mod):
+            self.eligible.extend(self._next_of_module(m))
+
+    # -- state ---------------------------------------------------------------------------
+    def _apply_frozen(self) -> None:
+        c = self.c
+        by_module: dict[int, list[int]] = {}
+        for u, (ch, st) in c.frozen.placed.items():
+            by_module.setdefault(c.module[u], []).append(u)
+            self._occupy(u, ch, st)
+        for m, us in by_module.items():
+            for u in sorted(us, key=lambda u: (self.starts[u], u)):
+                self._advance_module(m, u)
+
+    def _occupy(self, u: int, ch: int, start: int) -> None:
+        self.starts[u], self.chan_of[u] = start, ch
+        i = bisect_right(self.busy_s[ch], start)
+        self.busy_s[ch].insert(i, start)
+        self.busy_e[ch].insert(i, start + self.c.dur[u])
+        self.makespan = max(self.makespan, start + self.c.dur[u])
+        self.placed_count += 1
+
+    def _advance_module(self, m: int, u: int) -> None:
+        c = self.c
+        t = c.task[u]
+        self.last[m], self.last_end[m] = u, self.starts[u] + c.dur[u]
+        self.cur_task[m], self.pos[m] = t, self.pos[m] + 1 if self.cur_task[m] == t else 1
+        if self.pos[m] >= len(c.tasks[m][t]):
+            self.done_tasks[m].add(t)
+            self.cur_task[m], self.pos[m] = -1, 0
+
+    def _next_of_module(self, m: int) -> list[int]:
+        c = self.c
+        tasks = c.tasks[m]
+        if self.cur_task[m] >= 0:
+            return [tasks[self.cur_task[m]][self.pos[m]]]
+        remaining = [t for t in range(len(tasks)) if t not in self.done_tasks[m]]
+        if not remaining:
+            return []
+        if not c.first_fixed or 0 in remaining:
+            return [tasks[remaining[0]][0]]
+        return [tasks[t][0] for t in remaining]
+
+    # -- placement -----------------------------------------------------------------------
+    def ready(self, u: int) -> int:
+        """Earliest start allowed by the module chain, release and re-planning time."""
+        c = self.c
+        m = c.module[u]
+        prev = self.last[m]
+        t = self.last_end[m] + c.rest(prev, u) if prev >= 0 else c.release[m]
+        return max(t, c.frozen.not_before_min, c.release[m])
+
+    def _fit(self, ch: int, ready: int, d: int) -> int:
+        ss, es = self.busy_s[ch], self.busy_e[ch]
+        if not es or ready >= es[-1]:
+            return ready
+        t = ready
+        for i in range(bisect_right(es, ready), len(ss)):
+            if t + d <= ss[i]:
+                return t
+            if es[i] > t:
+                t = es[i]
+        return t
+
+    def best_slot(self, u: int) -> tuple[int, int]:
+        """(start, channel) where `u` would end first."""
+        ready, d = self.ready(u), self.c.dur[u]
+        best_t, best_ch = None, -1
+        for ch in self.c.chans[u]:
+            t = self._fit(ch, ready, d)
+            if best_t is None or t < best_t:
+                best_t, best_ch = t, ch
+                if t == ready:
+                    break
+        return best_t, best_ch
+
+    def place(self, u: int) -> int:
+        """Place an eligible unit; returns its end minute."""
+        if u not in self.eligible:
+            raise ValueError(f"unit {self.c.instance.units[u].id!r} is not eligible now "
+                             "(its module's previous unit is not placed yet)")
+        start, ch = self.best_slot(u)
+        self._occupy(u, ch, start)
+        m = self.c.module[u]
+        self.eligible = [e for e in self.eligible if self.c.module[e] != m]
+        self._advance_module(m, u)
+        self.eligible.extend(self._next_of_module(m))
+        return start + self.c.dur[u]
+
+    @property
+    def complete(self) -> bool:
+        return self.placed_count == self.c.n
+
+
+def decode(c: Compiled, seq: list[int]) -> tuple[list[int], list[int], int]:
+    """Place the free units in `seq` order; returns (starts, channels, makespan)."""
+    b = Builder(c)
+    for u in seq:
+        b.place(u)
+    if not b.complete:
+        raise ValueError(f"sequence places {b.placed_count} of {c.n} units")
+    return b.starts, b.chan_of, b.makespan
+
+
+def greedy_sequence(c: Compiled) -> list[int]:
+    """A simple dispatching order: always the eligible unit that can start first
+    (ties: the one whose module has the longest remaining chain, then lowest index)."""
+    tail = remaining_chain(c)
+    b = Builder(c)
+    seq = []
+    while b.eligible:
+        u = min(b.eligible, key=lambda e: (b.best_slot(e)[0], -tail[e], e))
+        b.place(u)
+        seq.append(u)
+    return seq
+
+
+def remaining_chain(c: Compiled) -> list[int]:
+    """Per unit: its duration plus everything after it in its module's listed order (with rests)."""
+    tail = [0] * c.n
+    for m_tasks in c.tasks:
+        flat = [u for t in m_tasks for u in t]
+        acc = 0
+        for i in range(len(flat) - 1, -1, -1):
+            u = flat[i]
+            acc += c.dur[u] + (c.rest(u, flat[i + 1]) if i + 1 < len(flat) else 0)
+            tail[u] = acc
+    return tail

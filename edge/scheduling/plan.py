@@ -1,0 +1,98 @@
+"""Plans: where and when every unit runs, and the traditional plan the paper compares with.
+
+A `Plan` is a tuple of `Placement`s (unit, channel, start, end in minutes) plus the method that
+made it. `traditional_plan` tests each module alone, item after item, with the required rests,
+on its channel; the next module on that channel starts when the previous one has finished
+(the paper's 2130 min on its example). Tests: tests/edge/scheduling/test_schedule_plan.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.scheduling.instance import Instance, required_rest_min
+
+
+@dataclass(frozen=True)
+class Placement:
+    unit_id: str
+    module_id: str
+    channel_id: str
+    start_min: int
+    end_min: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    placements: tuple[Placement, ...]
+    method: str
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def makespan_min(self) -> int:
+        return max((p.end_min for p in self.placements), default=0)
+
+    def by_channel(self) -> dict[str, list[Placement]]:
+        out: dict[str, list[Placement]] = {}
+        for p in sorted(self.placements, key=lambda p: (p.start_min, p.unit_id)):
+            out.setdefault(p.channel_id, []).append(p)
+        return out
+
+    def by_unit(self) -> dict[str, Placement]:
+        return {p.unit_id: p for p in self.placements}
+
+    def to_dict(self, instance: Instance) -> dict[str, Any]:
+        """JSON form: per channel (in instance order) the ordered units with start and end."""
+        per = self.by_channel()
+        return {
+            "channels": [
+                {"channel": ch.id,
+                 "units": [{"unit": p.unit_id, "module": p.module_id,
+                            "start_min": p.start_min, "end_min": p.end_min} for p in per.get(ch.id, [])]}
+                for ch in instance.channels
+            ]
+        }
+
+
+def plan_from_starts(instance: Instance, starts: list[int], channels: list[int], method: str,
+                     info: dict[str, Any] | None = None) -> Plan:
+    """Build a Plan from per-unit (global index) start minutes and channel indices."""
+    units = instance.units
+    placements = tuple(
+        Placement(u.id, instance.modules[u.module].id, instance.channels[channels[u.index]].id,
+                  int(starts[u.index]), int(starts[u.index]) + u.duration_min)
+        for u in units
+    )
+    return Plan(placements, method, dict(info or {}))
+
+
+def module_chain_min(instance: Instance, module_index: int) -> int:
+    """Length of a module tested alone in its listed task order: units plus required rests."""
+    seq = [u for t in instance.modules[module_index].tasks for u in t.units]
+    total = sum(u.duration_min for u in seq)
+    total += sum(required_rest_min(a, b) for a, b in zip(seq, seq[1:]))
+    return total
+
+
+def traditional_plan(instance: Instance) -> Plan:
+    """Each module alone, item after item in the listed order, one module after another per
+    channel. A station wired to several channels goes to the one that is free first (ties: the
+    first listed), modules taken in instance order."""
+    wired = instance.channels_of_station()
+    free_at = [0] * len(instance.channels)
+    starts = [0] * len(instance.units)
+    chans = [0] * len(instance.units)
+    for m in instance.modules:
+        ch = min(wired[m.station], key=lambda c: (free_at[c], c))
+        t = max(free_at[ch], m.release_min)
+        prev = None
+        for task in m.tasks:
+            for u in task.units:
+                if prev is not None:
+                    t += required_rest_min(prev, u)
+                starts[u.index], chans[u.index] = t, ch
+                t += u.duration_min
+                prev = u
+        free_at[ch] = t
+    return plan_from_starts(instance, starts, chans, "traditional")
