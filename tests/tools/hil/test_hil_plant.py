@@ -130,3 +130,31 @@ def test_rows_with_only_the_required_truth_columns(tmp_path):
     run(plant, discharge_cmd(plant, 5.0, coolant=5.0), 120.0)
     v = plant.observe().module_voltage_v
     assert v[0] > v[1], "the aged module sags more at the same current"
+
+
+@pytest.fixture(scope="module")
+def two_rows(cells):
+    return cells.select([7, 8])
+
+
+def test_any_command_keeps_the_plant_physical(two_rows):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    value = st.one_of(st.floats(min_value=-1e3, max_value=1e3), st.just(float("nan")))
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.lists(value, min_size=10, max_size=10), st.booleans())
+    def check(v, on):
+        plant = Plant(two_rows)
+        cmd = Command(np.array([on, not on]), np.array(v[0:2]), np.array(v[2:4]),
+                      np.array(v[4:6]).reshape(2, 1), np.array(v[6:8]).reshape(2, 1), np.array(v[8:10]))
+        soc0 = plant.soc()
+        for _ in range(20):
+            plant.step(cmd, 0.5)
+        assert np.all(np.isfinite(plant.temp_degc())) and np.all(np.isfinite(plant.cell_voltage_v))
+        assert np.all((plant.current_a >= 0) & (plant.current_a <= plant.cfg.station_max_current_a))
+        assert np.all(plant.soc() <= soc0 + 1e-12), "a discharge station never charges"
+        assert np.all(plant.pressure_kpa >= 0) and np.all(plant.pressure_kpa <= plant.cfg.fixture.p_max_kpa)
+
+    check()
