@@ -59,7 +59,8 @@ class AcoParams:
     converged_share: float = 0.5
     guard_factor: float = 0.5
     heuristic: Heuristic = Heuristic.REST
-    time_limit_s: float | None = None   # stop after the iteration that crosses it
+    time_limit_s: float | None = None   # wall clock; checked after every ant (the iteration
+                                        # in progress is updated with the ants it has)
 
     def __post_init__(self):
         if self.iterations < 1 or self.ants < 1:
@@ -121,6 +122,8 @@ def run_aco(instance: Instance, params: AcoParams = AcoParams(), seed: int = 0,
                 best_span, best_seq, best_build = b.makespan, seq, b
                 res.found_at_iteration = it + 1
                 stall = -1
+            if params.time_limit_s is not None and time.perf_counter() - t_begin > params.time_limit_s:
+                break
         stall += 1
         share = sum(1 for s in spans if s == best_span) / len(spans)
         guard = stall >= params.stall_iterations and share >= params.converged_share

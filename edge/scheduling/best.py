@@ -90,6 +90,10 @@ def _check(instance: Instance, plan: Plan, frozen: Frozen | None) -> None:
 def _best(instance: Instance, time_limit_s: float, seed: int, aco: AcoParams, frozen: Frozen | None,
           lb: int, workers: int, use_cpsat: bool) -> tuple[Plan, int]:
     t0 = time.perf_counter()
+    cp_ok = use_cpsat and cpsat_available()
+    if use_cpsat and not cp_ok:
+        log.warning("ortools is not installed: `best` runs local search only "
+                    "(pip install 'discharge-edge[sched]' for CP-SAT)")
     c = Compiled(instance, frozen)
     colony = run_aco(instance, replace(aco, time_limit_s=0.25 * time_limit_s, heuristic=Heuristic.WAIT),
                      seed, frozen, stop_at_min=lb)
@@ -101,23 +105,21 @@ def _best(instance: Instance, time_limit_s: float, seed: int, aco: AcoParams, fr
             starts, chans, span = *_starts_of(c, trad)[:2], trad.makespan_min
             stages.append(f"traditional {span}")
     if span > lb:
-        ls = local_search(c, colony.sequence, 0.25 * time_limit_s, seed, target=lb)
+        seed_seq = colony.sequence if len(stages) == 1 else _sequence_of(c, starts)
+        ls = local_search(c, seed_seq, 0.25 * time_limit_s, seed, target=lb)
         if ls.makespan < span:
             starts, chans, span = ls.starts, ls.chans, ls.makespan
         stages.append(f"local {ls.makespan} ({ls.evaluations} moves)")
     bound = lb
     left = time_limit_s - (time.perf_counter() - t0)
     if span > lb and left > 0.05:
-        if use_cpsat and cpsat_available():
+        if cp_ok:
             cp = solve_cpsat(c, starts, chans, span, left, seed, workers)
             bound = max(bound, cp.bound)
             if cp.makespan is not None and cp.makespan < span:
                 starts, chans, span = cp.starts, cp.chans, cp.makespan
             stages.append(f"cp-sat {cp.makespan} bound {cp.bound} ({cp.status})")
         else:
-            if use_cpsat:
-                log.warning("ortools is not installed: `best` runs local search only "
-                            "(pip install 'discharge-edge[sched]' for CP-SAT)")
             ls = local_search(c, _sequence_of(c, starts), left, seed + 1, target=lb)
             if ls.makespan < span:
                 starts, chans, span = ls.starts, ls.chans, ls.makespan
