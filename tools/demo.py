@@ -1,82 +1,142 @@
 """`discharge-edge demo`: the main job on the embedded default, the HIL bench on loopback.
 
-Until the bench's plant and the real-time loop are wired in (issues 3 and 4), the demo is the
-spine's round trip: it serves both bench maps (plc_tags/hil_*.yaml) on 127.0.0.1 over Modbus TCP
-and EtherNet/IP, has the plant side set sensor values, reads them through the tag bus as the
-real-time core does, writes the core's safe outputs, reads them back on the PLC side, and
-reports what it measured. Tests: tests/tools/test_demo.py.
+1. The bench serves plc_tags/hil_modbus.yaml on 127.0.0.1 (a free port) with 8 modules from the
+   shared cell data behind it, one with an internal short (a hot cell) from `--short-onset-s`,
+   in scaled time (`--time-scale` plant seconds per wall second).
+2. The real-time loop runs in its own OS process (`rtcore` with its absolute-deadline clock)
+   against the bench over Modbus TCP, every 100 ms of wall time.
+3. This process is the supervisor: it writes the discharge setpoints through its own bus,
+   sends the real-time setpoints over the link, samples the PLC's tags and the loop's status.
+4. It writes a report: out/demo/report.json and out/demo/report.png (temperatures, relief,
+   coolant, currents), and prints a summary (or the JSON with --json).
+Tests: tests/tools/test_demo.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import statistics
+import multiprocessing as mp
+import queue
 import time
+import uuid
+from pathlib import Path
+
+import numpy as np
 
 from edge import REPO_ROOT
-from edge.bus import Quality, open_bus
 from edge.cli import print_json
-from edge.tagmap import Owner, load_tag_map
 
 log = logging.getLogger(__name__)
 
-MAPS = {"modbus": "hil_modbus.yaml", "logix": "hil_logix.yaml"}
+MAP = REPO_ROOT / "plc_tags" / "hil_modbus.yaml"
+HOT_STATION = 1
 
 
 def register(subparsers) -> None:
     demo = subparsers.add_parser("demo", help="run the main job on the embedded default (HIL bench on loopback)")
-    demo.add_argument("--rounds", type=int, default=200, help="tag round trips per protocol")
+    demo.add_argument("--seconds", type=float, default=20.0, help="wall seconds to run")
+    demo.add_argument("--time-scale", type=float, default=10.0, help="plant seconds per wall second")
+    demo.add_argument("--current-a", type=float, default=5.0, help="discharge current per station (5 A = 1C)")
+    demo.add_argument("--short-onset-s", type=float, default=30.0, help="plant time the hot cell's short starts")
+    demo.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo")
     demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     demo.set_defaults(func=run_demo)
 
 
-def round_trip(protocol: str, rounds: int) -> dict:
-    from tools.hil.server_logix import LogixPlcServer
-    from tools.hil.server_modbus import ModbusPlcServer
+def _rt_process(map_text: str, link: str, seconds: float, time_scale: float, results) -> None:
+    import tempfile
 
-    server_cls = ModbusPlcServer if protocol == "modbus" else LogixPlcServer
-    tag_map = load_tag_map(REPO_ROOT / "plc_tags" / MAPS[protocol])
-    temps = tuple(25.0 + 0.5 * i for i in range(32))
-    with server_cls(tag_map) as server, open_bus(server.tag_map, Owner.RTCORE) as bus:
-        server.set("marker_temp_degc", temps)
-        server.set("zone_pressure_kpa", (120.0,) * 8)
-        inputs = ["marker_temp_degc", "zone_pressure_kpa", "plc_heartbeat"]
-        safe = bus.safe_values()
-        times_ms = []
-        for tick in range(rounds):
-            started = time.perf_counter()
-            values = bus.read(inputs)
-            written = bus.write({**safe, "rtcore_heartbeat": tick})
-            times_ms.append((time.perf_counter() - started) * 1e3)
-        read_ok = all(v.quality is Quality.GOOD for v in values)
-        temps_match = all(abs(a - b) < 0.051 for a, b in zip(values[0].value, temps))  # 0.1 degC counts on Modbus
-        plc_sees_safe = all(server.get(name) == value for name, value in safe.items() if name != "rtcore_heartbeat")
-        return {
-            "protocol": protocol,
-            "endpoint": f"{server.tag_map.endpoint.host}:{server.port}",
-            "rounds": rounds,
-            "reads_good": read_ok and temps_match,
-            "writes_good": all(w.quality is Quality.GOOD for w in written),
-            "plc_sees_safe_outputs": plc_sees_safe,
-            "heartbeat_on_plc": server.get("rtcore_heartbeat"),
-            "round_trip_median_ms": round(statistics.median(times_ms), 3),
-            "round_trip_max_ms": round(max(times_ms), 3),
-        }
+    from edge.bus import open_bus
+    from edge.rtloop.loop import LoopSettings
+    from edge.rtloop.process import run_rtcore
+    from edge.tagmap import Owner, load_tag_map
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s rtcore: %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hil_modbus.yaml"
+        path.write_text(map_text)
+        bus = open_bus(load_tag_map(path), Owner.RTCORE)
+    results.put(run_rtcore(bus, settings=LoopSettings(time_scale=time_scale), link_name=link, duration_s=seconds))
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    logging.getLogger().setLevel(logging.INFO)
-    log.info("demo: the spine's loopback round trip (the plant and real-time loop are not wired in yet)")
-    results = [round_trip(protocol, args.rounds) for protocol in MAPS]
-    ok = all(r["reads_good"] and r["writes_good"] and r["plc_sees_safe_outputs"] for r in results)
+    from edge.bus import open_bus
+    from edge.rtloop.link import LinkError, SupervisorSide
+    from edge.tagmap import Owner, load_tag_map
+    from rtcore.spec import Setpoints
+    from tools.demo_report import write_report
+    from tools.hil.cells import default_cells_path, load_cells
+    from tools.hil.faults import InternalShort
+    from tools.hil.plant import Plant, PlantConfig
+    from tools.hil.server_bench import HilBench, open_server
+
+    logging.getLogger("tools").setLevel(logging.INFO)
+    tag_map = load_tag_map(MAP)
+    server = open_server(tag_map)
+    cells = load_cells(default_cells_path(), limit=8)
+    plant = Plant(cells, PlantConfig(), faults=(InternalShort(module=HOT_STATION, cell=0, r_short_ohm=0.5,
+                                                               onset_s=args.short_onset_s),))
+    bench = HilBench(plant, server)
+    supervisor = open_bus(server.tag_map, Owner.SUPERVISOR)
+    supervisor.write({"discharge_current_setpoint_a": (args.current_a,) * 8,
+                      "fixture_pressure_setpoint_kpa": (150.0,) * 8})
+    log.info("demo: bench on 127.0.0.1:%d (Modbus TCP), %d stations, time x%g", server.port, 8, args.time_scale)
+    bench.start(dt_s=0.1, time_scale=args.time_scale)
+    link = f"discharge-edge-demo-{uuid.uuid4().hex[:8]}"
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    map_text = MAP.read_text().replace("port: 5020", f"port: {server.port}")
+    rt = ctx.Process(target=_rt_process, args=(map_text, link, args.seconds, args.time_scale, results), name="rtcore")
+    rt.start()
+    trace: dict[str, list] = {k: [] for k in ("t_s", "temp_degc", "relief_kpa", "coolant_lpm", "current_a", "voltage_v")}
+    statuses = []
+    link_side = None
+    started = time.monotonic()
+    try:
+        while rt.is_alive() and time.monotonic() - started < args.seconds + 30:
+            time.sleep(0.1)
+            if link_side is None:
+                try:
+                    link_side = SupervisorSide(link)
+                    link_side.send_setpoints(Setpoints(delta_t_threshold_degc=1.0, check_interval_s=4.0))
+                except LinkError:
+                    continue
+            values = server.get_many(["marker_temp_degc", "relief_second_kpa", "coolant_flow_lpm",
+                                      "station_current_a", "station_voltage_v"])
+            trace["t_s"].append(plant.t_s)
+            for key, name in (("temp_degc", "marker_temp_degc"), ("relief_kpa", "relief_second_kpa"),
+                              ("coolant_lpm", "coolant_flow_lpm"), ("current_a", "station_current_a"),
+                              ("voltage_v", "station_voltage_v")):
+                trace[key].append(values[name])
+            status = link_side.read_status()
+            if status is not None and status.alive:
+                statuses.append(status)
+        rt.join(timeout=10)
+        try:
+            summary = results.get(timeout=5)
+        except queue.Empty:
+            raise RuntimeError(f"the rtcore process ended (exit code {rt.exitcode}) without a result; "
+                               "its log is above on stderr") from None
+    finally:
+        if link_side is not None:
+            link_side.close()
+        bench.stop()
+        supervisor.close()
+        server.close()
+        if rt.is_alive():
+            rt.terminate()
+    arrays = {k: np.asarray(v, dtype=float) for k, v in trace.items()}
+    report = write_report(args.out, arrays, summary, statuses[-1] if statuses else None, plant, HOT_STATION,
+                          args.short_onset_s, args.time_scale)
     if args.json:
-        print_json({"ok": ok, "job": "tag round trip on the HIL maps", "protocols": results})
+        print_json(report)
     else:
-        print("discharge-edge demo: tag round trip on the HIL bench maps, 127.0.0.1")
-        for r in results:
-            print(f"  {r['protocol']:6s} {r['endpoint']:>16s}  {r['rounds']} rounds  read {'ok' if r['reads_good'] else 'FAILED'}"
-                  f"  safe outputs {'ok' if r['plc_sees_safe_outputs'] else 'FAILED'}"
-                  f"  round trip median {r['round_trip_median_ms']:.2f} ms, max {r['round_trip_max_ms']:.2f} ms")
-        print("OK" if ok else "FAILED")
-    return 0 if ok else 1
+        print(f"discharge-edge demo: {report['plant_time_s']:.0f} s of plant time on the HIL bench (Modbus TCP, 127.0.0.1)")
+        print(f"  real-time loop: {summary['ticks']} ticks, lateness p99 {report['rtcore']['lateness_p99_us']:.0f} us, "
+              f"overruns {summary['overruns']}, safe state {'yes' if summary['safe_state'] else 'no'}")
+        print(f"  hot cell on station {HOT_STATION}: first relief {report['hot_station']['first_relief_after_onset_s']} s "
+              f"after the short, peak marker {report['hot_station']['peak_marker_temp_degc']:.1f} degC")
+        print(f"  charge removed {report['charge_removed_ah']:.2f} Ah over 8 modules")
+        print(f"  report: {report['files']['json']}, plot: {report['files']['png']}")
+    return 0 if report["ok"] else 1
