@@ -26,6 +26,9 @@ cdef extern from "<errno.h>" nogil:
     int EINTR
 
 
+cdef bint mlocked = False  # mlockall again in a locked process stalled for minutes here
+
+
 cdef inline long long now_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -89,8 +92,9 @@ cdef class Periodic:
         return late
 
 
-def request_realtime(int priority):
-    """Ask for SCHED_FIFO at `priority` and mlockall(MCL_CURRENT|MCL_FUTURE) for this process."""
+def request_realtime(int priority, bint lock_memory=True):
+    """Ask for SCHED_FIFO at `priority` and (unless told not to) mlockall(MCL_CURRENT|MCL_FUTURE)."""
+    global mlocked
     cdef sched_param param
     cdef int low = sched_get_priority_min(SCHED_FIFO)
     cdef int high = sched_get_priority_max(SCHED_FIFO)
@@ -108,8 +112,14 @@ def request_realtime(int priority):
             err = errno
             notes.append(f"SCHED_FIFO refused: {strerror(err).decode()} (errno {err}); "
                          "needs CAP_SYS_NICE or an RLIMIT_RTPRIO >= priority")
-    if mlockall(MCL_CURRENT | MCL_FUTURE) == 0:
+    if not lock_memory:
+        mlock = False
+        notes.append("mlockall not asked for")
+    elif mlocked:
         mlock = True
+        notes.append("mlockall(MCL_CURRENT|MCL_FUTURE) granted (earlier in this process)")
+    elif mlockall(MCL_CURRENT | MCL_FUTURE) == 0:
+        mlock = mlocked = True
         notes.append("mlockall(MCL_CURRENT|MCL_FUTURE) granted")
     else:
         err = errno

@@ -93,7 +93,7 @@ cdef int rt_tick(rt_state* s, const double* temp_degc, const double* pressure_kp
         if s.wsum[zi] > 0.0:
             s.correction[zi] = correction(s, j, zi)
             s.relief2_kpa[zi] = dmin(s.relief1_kpa[zi] * s.correction[zi], s.sp.relief_max_kpa)
-            s.coolant_area_mm2[zi] = s.cover[zi] * s.relief2_kpa[zi] / s.sp.relief_max_kpa
+            s.coolant_area_mm2[zi] = s.cover[zi] * (s.relief2_kpa[zi] / s.sp.relief_max_kpa)
         else:
             s.correction[zi] = 1.0
             s.relief2_kpa[zi] = 0.0
@@ -379,8 +379,8 @@ cdef class Kernel:
         n, z, h = config.n_markers, config.n_zones, config.history_ticks
         zone = np.ascontiguousarray(fixture.marker_zone, dtype=np.int32)
         b = {
-            "x": np.ascontiguousarray(fixture.marker_xy_mm[:, 0]),
-            "y": np.ascontiguousarray(fixture.marker_xy_mm[:, 1]),
+            "x": np.array(fixture.marker_xy_mm[:, 0], dtype=np.float64),  # writable copies
+            "y": np.array(fixture.marker_xy_mm[:, 1], dtype=np.float64),
             "zone": zone.copy(),
             "area": np.ascontiguousarray(fixture.zone_area_mm2, dtype=np.float64).copy(),
             "zone_count": np.bincount(zone, minlength=z).astype(np.float64),
@@ -452,7 +452,7 @@ cdef class Kernel:
         decay = setpoints.lag_decay(self.config)
         for d in range(RT_MAX_LAGS):
             sp.decay[d] = decay[d] if d < decay.size else 0.0
-        ratio = np.ascontiguousarray(setpoints.hotspot_ratio_array(self.config), dtype=np.float64)
+        ratio = np.array(setpoints.hotspot_ratio_array(self.config), dtype=np.float64)
         cdef const double* pr = dptr(ratio)
         with nogil:
             status = rt_set_setpoints(&self.s, &sp, pr)

@@ -128,7 +128,7 @@ class Kernel:
             active, radius, cover, zmax, relief1 = self._relief1(hot, dt_k, sev)
             phi = self._correction(j)
             relief2 = np.where(active, np.minimum(relief1 * phi, sp.relief_max_kpa), 0.0)
-            area_c = np.where(active, cover * relief2 / sp.relief_max_kpa, 0.0)
+            area_c = np.where(active, cover * (relief2 / sp.relief_max_kpa), 0.0)  # ≤ cover exactly
             flow = 0.0
             for z in range(cfg.n_zones):  # zone order, as in the kernel
                 flow += (sp.coolant_gain_lpm_per_cm2_degc_per_s * (area_c[z] / 100.0)) \

@@ -18,6 +18,7 @@ from rtcore.spec import RealtimeGrant
 
 MCL_CURRENT = 1
 MCL_FUTURE = 2
+_locked = []  # one entry once mlockall succeeded: locking again stalled for minutes here
 
 
 def monotonic_ns() -> int:
@@ -68,8 +69,8 @@ def _mlockall(flags: int) -> int:
     return 0
 
 
-def request_realtime(priority: int) -> RealtimeGrant:
-    """Ask for SCHED_FIFO at `priority` and mlockall(MCL_CURRENT|MCL_FUTURE) for this process."""
+def request_realtime(priority: int, lock_memory: bool = True) -> RealtimeGrant:
+    """Ask for SCHED_FIFO at `priority` and (unless told not to) mlockall(MCL_CURRENT|MCL_FUTURE)."""
     priority = int(priority)
     notes = []
     fifo = False
@@ -85,8 +86,14 @@ def request_realtime(priority: int) -> RealtimeGrant:
     except OSError as exc:
         notes.append(f"SCHED_FIFO refused: {os.strerror(exc.errno or 0)} (errno {exc.errno}); "
                      "needs CAP_SYS_NICE or an RLIMIT_RTPRIO >= priority")
-    err = _mlockall(MCL_CURRENT | MCL_FUTURE)
-    if err == 0:
+    if not lock_memory:
+        err = -1
+        notes.append("mlockall not asked for")
+    elif _locked:
+        err = 0
+        notes.append("mlockall(MCL_CURRENT|MCL_FUTURE) granted (earlier in this process)")
+    elif (err := _mlockall(MCL_CURRENT | MCL_FUTURE)) == 0:
+        _locked.append(True)
         notes.append("mlockall(MCL_CURRENT|MCL_FUTURE) granted")
     else:
         notes.append(f"mlockall refused: {os.strerror(err)} (errno {err}); "
