@@ -6,8 +6,8 @@ a tick is the controller's answer to that tick's observation:
 
 * relief_within_s: from the first tick a finite marker of `module` reads >= trigger, some zone of
   that module must show relief > 0 within `within_s` (vacuously met if the trigger is never seen);
-* coolant_within_s: likewise the module's coolant must rise by >= `min_increase_lpm` over its
-  value one tick before the trigger;
+* coolant_within_s: likewise the module's coolant must be >= `min_increase_lpm` above its flow
+  at the start of the run (a controller that answered before the trigger still passes);
 * safe_state_within_s: within [after_s, after_s + within_s] the module's command must be the
   safe state (discharge off, relief >= 0.99 in every zone, coolant >= 99 % of the maximum flow);
 * max_peak_temp_degc, max_time_above_warning_s, max_residual_pct, all_finished: on the metrics.
@@ -63,7 +63,7 @@ def _reaction(trace: Trace, spec: dict[str, Any], signal: str) -> ExpectationChe
     if signal == "relief":
         ok = np.flatnonzero((trace.relief[w, m] > 0).any(axis=1))
     else:
-        base = trace.coolant_lpm[max(k - 1, 0), m]
+        base = trace.coolant_lpm[0, m]
         ok = np.flatnonzero(trace.coolant_lpm[w, m] >= base + spec["min_increase_lpm"])
     t0 = trace.t_s[k]
     if ok.size:
