@@ -14,6 +14,7 @@ Objective: the makespan, hinted with a heuristic plan and capped by its makespan
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from edge.scheduling.decode import Compiled
@@ -43,15 +44,20 @@ def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint
                 time_limit_s: float, seed: int = 0, workers: int = 2) -> CpResult:
     from ortools.sat.python import cp_model
 
+    t0 = time.perf_counter()
     model = cp_model.CpModel()
     horizon = hint_makespan
     frozen = c.frozen.placed
     start, end = {}, {}
     presence: dict[int, dict[int, object]] = {}
     per_channel: dict[int, list] = {ch: [] for ch in range(c.n_channels)}
+    pools = interchangeable_pools(c)
+    pool_of = {ch: pool for pool in pools for ch in pool}
+    per_pool: dict[frozenset, list] = {pool: [] for pool in pools}
     for u, (ch, st) in frozen.items():
         start[u], end[u] = st, st + c.dur[u]
-        per_channel[ch].append(model.NewFixedSizeIntervalVar(st, c.dur[u], f"fixed{u}"))
+        iv = model.NewFixedSizeIntervalVar(st, c.dur[u], f"fixed{u}")
+        (per_pool[pool_of[ch]] if ch in pool_of else per_channel[ch]).append(iv)
     earliest = max(c.frozen.not_before_min, 0)
     for u in c.free:
         lo = max(earliest, c.release[c.module[u]])
@@ -59,6 +65,8 @@ def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint
         start[u], end[u] = s, s + c.dur[u]
         if len(c.chans[u]) == 1:
             per_channel[c.chans[u][0]].append(model.NewFixedSizeIntervalVar(s, c.dur[u], f"i{u}"))
+        elif c.chans[u][0] in pool_of:
+            per_pool[pool_of[c.chans[u][0]]].append(model.NewFixedSizeIntervalVar(s, c.dur[u], f"p{u}"))
         else:
             lits = {}
             for ch in c.chans[u]:
@@ -70,6 +78,8 @@ def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint
     for ivs in per_channel.values():
         if len(ivs) > 1:
             model.AddNoOverlap(ivs)
+    for pool, ivs in per_pool.items():
+        model.AddCumulative(ivs, [1] * len(ivs), len(pool))
     for m, tasks in enumerate(c.tasks):
         _module_constraints(model, c, m, tasks, start, end)
     makespan = model.NewIntVar(0, horizon, "makespan")
@@ -81,7 +91,8 @@ def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint
             model.AddHint(lit, ch == hint_chans[u])
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit_s)
+    # the model build counts against the limit
+    solver.parameters.max_time_in_seconds = max(0.1, time_limit_s - (time.perf_counter() - t0))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     status = solver.Solve(model)
@@ -101,7 +112,37 @@ def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint
             chans[u] = next(ch for ch, lit in presence[u].items() if solver.BooleanValue(lit))
         else:
             chans[u] = c.chans[u][0]
+    for pool in pools:
+        _colour_pool(c, pool, starts, chans)
     return CpResult(starts, chans, int(solver.Value(makespan)), bound, name, solver.WallTime())
+
+
+def interchangeable_pools(c: Compiled) -> list[frozenset]:
+    """Channel sets that every unit able to use one of them can use all of (a full switch
+    matrix). On such a pool "one unit per channel" is exactly "at most k units at once" (an
+    interval graph with clique size <= k is k-colourable), so CP-SAT gets one cumulative
+    constraint instead of k optional intervals per unit; channels are assigned afterwards."""
+    sets = {frozenset(chs) for chs in c.chans}
+    pools = []
+    for s in sets:
+        if len(s) > 1 and all(other == s or not (other & s) for other in sets):
+            pools.append(s)
+    return pools
+
+
+def _colour_pool(c: Compiled, pool: frozenset, starts: list[int], chans: list[int]) -> None:
+    """Give each unit of the pool a channel: by start time, to a channel free since (the
+    units kept by re-planning keep theirs; they all start before any free unit)."""
+    free_at = {ch: 0 for ch in pool}
+    frozen = c.frozen.placed
+    members = [u for u in range(c.n) if (frozen[u][0] if u in frozen else c.chans[u][0]) in pool]
+    for u in sorted(members, key=lambda u: (starts[u], u not in frozen, u)):
+        if u in frozen:
+            ch = frozen[u][0]
+        else:
+            ch = min((ch for ch in sorted(pool) if free_at[ch] <= starts[u]), key=lambda ch: -free_at[ch])
+        chans[u] = ch
+        free_at[ch] = max(free_at[ch], starts[u] + c.dur[u])
 
 
 def _module_constraints(model, c: Compiled, m: int, tasks: list[list[int]], start: dict, end: dict) -> None:

@@ -75,3 +75,20 @@ def test_best_is_no_worse_than_the_colony_it_starts_from():
     colony_span = int(stages[0].split()[1])
     assert stages[0].startswith("aco ")
     assert best.lower_bound_min <= best.makespan_min <= colony_span
+
+
+@pytest.mark.skipif(not cpsat_available(), reason="ortools not installed")
+def test_cpsat_partial_switch_matrix_and_pools(tiny_data):
+    from edge.scheduling.cpsat import interchangeable_pools
+
+    full = instance_from_dict(tiny_data(wiring="full"))
+    assert interchangeable_pools(Compiled(full)) == [frozenset({0, 1})]
+    d = tiny_data()
+    d["channels"][0]["stations"] = ["S1", "S2"]        # S2 on both channels, S1 only on CH1
+    partial = instance_from_dict(d)
+    c = Compiled(partial)
+    assert interchangeable_pools(c) == []
+    s, ch, span = decode(c, greedy_sequence(c))
+    res = solve_cpsat(c, s, ch, span, time_limit_s=10, workers=1)
+    assert res.status == "OPTIMAL"
+    assert check_plan(partial, c.to_plan(res.starts, res.chans, "cp-sat")) == []
