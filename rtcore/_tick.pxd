@@ -80,6 +80,7 @@ ctypedef struct rt_state:
     int* cnt_stuck               # (N)
     int* cnt_alarm               # (N)
     int* cnt_pnan                # (Z)
+    int* slots                   # (H) ring slot of each age, refreshed every tick
     # scratch (Z)
     double* wsum
     double* xsum

@@ -86,6 +86,8 @@ cdef int rt_tick(rt_state* s, const double* temp_degc, const double* pressure_kp
     cdef int zi
     cdef double flow = 0.0
     cdef bint any_hot
+    for zi in range(s.h):  # ring slot of each age, once per tick
+        s.slots[zi] = slot(j, zi, s.h)
     sanitize(s, temp_degc, pressure_kpa, j)
     any_hot = rates_and_mutation(s, j)
     relief1(s)
@@ -149,7 +151,7 @@ cdef void sanitize(rt_state* s, const double* temp, const double* press, int j) 
 cdef bint rates_and_mutation(rt_state* s, int j) noexcept nogil:
     """ΔT, rate, GB 38031 rate counter, zone trend; mutation line and severity of hot markers."""
     cdef int n = s.n, k = s.sp.check_ticks, m = s.alarm_window, i, zi, a
-    cdef int sk = slot(j, k, s.h), s1 = slot(j, 1, s.h), sm = slot(j, m, s.h)
+    cdef int sk = s.slots[k], s1 = s.slots[1], sm = s.slots[m]
     cdef double dt = s.period_s, ts, d, r, r1
     cdef double r_theta = s.sp.theta_degc / (k * dt)
     cdef double s0, sx, sxx, sr, sxr, tau, ra, rb, det, slope, proj
@@ -177,8 +179,8 @@ cdef bint rates_and_mutation(rt_state* s, int j) noexcept nogil:
         any_hot = True
         s0 = 0.0; sx = 0.0; sxx = 0.0; sr = 0.0; sxr = 0.0
         for a in range(k):
-            ra = s.rate_ring[slot(j, a, s.h) * n + i]
-            rb = s.rate_ring[slot(j, a + 1, s.h) * n + i]
+            ra = s.rate_ring[s.slots[a] * n + i]
+            rb = s.rate_ring[s.slots[a + 1] * n + i]
             if ra >= r_theta or ra - rb >= s.sp.jump_degc_per_s:
                 tau = <double>(-a)
                 s0 += 1.0
@@ -250,27 +252,27 @@ cdef double correction(rt_state* s, int j, int zi) noexcept nogil:
     cdef double f1[RT_MAX_LAGS]
     cdef double f2[RT_MAX_LAGS]
     for k in range(win):
-        mu += s.trend_ring[slot(j, k, h) * nz + zi]
+        mu += s.trend_ring[s.slots[k] * nz + zi]
     mu = mu / win
     for k in range(win):
-        u_k = s.trend_ring[slot(j, k, h) * nz + zi] - mu
+        u_k = s.trend_ring[s.slots[k] * nz + zi] - mu
         suu += u_k * u_k
     for lag in range(lags):
         ubar = 0.0
         mq = 0.0
         for k in range(win):
-            ubar += s.trend_ring[slot(j, k + lag, h) * nz + zi]
-            mq += (s.press_ring[slot(j, k + lag, h) * nz + zi]
-                   - s.press_ring[slot(j, k + lag + 1, h) * nz + zi]) / dt
+            ubar += s.trend_ring[s.slots[k + lag] * nz + zi]
+            mq += (s.press_ring[s.slots[k + lag] * nz + zi]
+                   - s.press_ring[s.slots[k + lag + 1] * nz + zi]) / dt
         ubar = ubar / win
         mq = mq / win
         sqq = 0.0
         squ = 0.0
         for k in range(win):
-            dq = (s.press_ring[slot(j, k + lag, h) * nz + zi]
-                  - s.press_ring[slot(j, k + lag + 1, h) * nz + zi]) / dt - mq
+            dq = (s.press_ring[s.slots[k + lag] * nz + zi]
+                  - s.press_ring[s.slots[k + lag + 1] * nz + zi]) / dt - mq
             sqq += dq * dq
-            squ += dq * (s.trend_ring[slot(j, k, h) * nz + zi] - mu)
+            squ += dq * (s.trend_ring[s.slots[k] * nz + zi] - mu)
         if (suu <= win * (TREND_EPS_DEGC_PER_S * TREND_EPS_DEGC_PER_S)
                 or sqq <= win * (PRESSURE_EPS_KPA_PER_S * PRESSURE_EPS_KPA_PER_S)):
             coeff = 0.0
@@ -393,6 +395,7 @@ cdef class Kernel:
         for name in ("cnt_nonfinite", "cnt_oor", "cnt_stuck", "cnt_alarm"):
             b[name] = np.zeros(n, np.int32)
         b["cnt_pnan"] = np.zeros(z, np.int32)
+        b["slots"] = np.zeros(h, np.int32)
         for name in ("wsum", "xsum", "ysum", "dsum", "zmax", "cover", "relief1_kpa", "relief2_kpa",
                      "coolant_area_mm2", "radius_mm", "correction", "zone_trend_degc_per_s"):
             b[name] = np.zeros(z)
@@ -420,7 +423,7 @@ cdef class Kernel:
         s.last_good_p = dptr(b["last_good_p"])
         s.cnt_nonfinite, s.cnt_oor = iptr(b["cnt_nonfinite"]), iptr(b["cnt_oor"])
         s.cnt_stuck, s.cnt_alarm = iptr(b["cnt_stuck"]), iptr(b["cnt_alarm"])
-        s.cnt_pnan = iptr(b["cnt_pnan"])
+        s.cnt_pnan, s.slots = iptr(b["cnt_pnan"]), iptr(b["slots"])
         s.wsum, s.xsum, s.ysum = dptr(b["wsum"]), dptr(b["xsum"]), dptr(b["ysum"])
         s.dsum, s.zmax, s.cover = dptr(b["dsum"]), dptr(b["zmax"]), dptr(b["cover"])
         s.relief1_kpa, s.relief2_kpa = dptr(b["relief1_kpa"]), dptr(b["relief2_kpa"])
