@@ -27,6 +27,10 @@ _REQUIRED_KEYS = ("format", "model_file", "model_sha256", "inputs", "outputs", "
                   "prediction", "soh_model", "mi_table_soh", "training")
 
 
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+_ONNX_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
+
+
 class ModelIntegrityError(RuntimeError):
     """The model or its metadata is missing, altered or inconsistent; the message names the file."""
 
@@ -80,6 +84,8 @@ def _check_session(session, meta: dict, model_path: Path) -> None:
                 f"{[d['name'] for d in declared]}"
             )
         for d, a in zip(declared, actual):
+            if _ONNX_TYPES.get(d.get("dtype")) != a.type:
+                raise ModelIntegrityError(f"{model_path}: {kind} {a.name} is {a.type}, metadata says {d.get('dtype')}")
             if [dim if isinstance(dim, int) else None for dim in d["shape"]][1:] != [
                 dim if isinstance(dim, int) else None for dim in a.shape
             ][1:]:
@@ -98,6 +104,7 @@ class SocModel:
         self._mean = np.asarray(meta["scaler"]["mean"], dtype=np.float64)
         self._std = np.asarray(meta["scaler"]["std"], dtype=np.float64)
         self._noise_dim = int(meta["inputs"][1]["shape"][1])
+        self._dtype = _DTYPES[meta["inputs"][0]["dtype"]]
         self._soh_coef = np.asarray(meta["soh_model"]["coef"], dtype=np.float64)
         self._soh_intercept = float(meta["soh_model"]["intercept"])
 
@@ -139,8 +146,8 @@ class SocModel:
     def draws(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> np.ndarray:
         """SOC draws in %, shape (n, n_draws): one generator pass over n * n_draws rows."""
         n_draws = int(n_draws or self.meta["prediction"]["draws"])
-        x = np.repeat(self.standardise(features).astype(np.float32), n_draws, axis=0)
-        noise = np.random.default_rng(seed).standard_normal((len(x), self._noise_dim), dtype=np.float32)
+        x = np.repeat(self.standardise(features).astype(self._dtype), n_draws, axis=0)
+        noise = np.random.default_rng(seed).standard_normal((len(x), self._noise_dim)).astype(self._dtype)
         out = self._session.run(None, {"features_std": x, "noise": noise})[0]
         return out.reshape(-1, n_draws)
 

@@ -50,7 +50,7 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def test_mask(cell_ids: np.ndarray, seed: int = SPLIT_SEED, fraction: float = TEST_FRACTION) -> np.ndarray:
+def held_out_mask(cell_ids: np.ndarray, seed: int = SPLIT_SEED, fraction: float = TEST_FRACTION) -> np.ndarray:
     """Boolean mask of the held-out cells: a seeded permutation of the sorted cell_ids."""
     order = np.random.default_rng(seed).permutation(np.sort(cell_ids))
     held = set(order[: int(round(fraction * len(cell_ids)))].tolist())
@@ -62,7 +62,7 @@ def load_split(path: str | Path = TRAIN_CSV, seed: int = SPLIT_SEED) -> Split:
     x = feature_matrix(table, FEATURE_COLUMNS)
     soc = 100.0 * target_column(table, "truth_soc")
     soh = target_column(table, "truth_soh")
-    test = test_mask(table.cell_ids, seed)
+    test = held_out_mask(table.cell_ids, seed)
     return Split(
         source=str(path),
         data_sha256=sha256_file(path),

@@ -1,0 +1,99 @@
+"""edge.grading.soc_model: serving the shipped generator, and refusing a model that does not match."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edge import REPO_ROOT
+from edge.grading.features import feature_matrix, read_cells_csv, target_column
+from edge.grading.soc_model import SHIPPED_DIR, ModelIntegrityError, SocModel
+
+TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return SocModel.load()
+
+
+@pytest.fixture(scope="module")
+def cells():
+    table = read_cells_csv(TRAIN_CSV).subset(np.arange(200))
+    return feature_matrix(table), 100 * target_column(table, "truth_soc"), target_column(table, "truth_soh")
+
+
+@pytest.fixture
+def copy_dir(tmp_path):
+    for name in ("soc_gan.onnx", "soc_gan.json"):
+        shutil.copy(SHIPPED_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+def test_predicts_soc_interval_and_soh(model, cells):
+    x, soc, soh = cells
+    pred = model.predict(x)
+    assert pred.soc_pct.shape == (200,)
+    assert np.all((pred.lo_pct <= pred.soc_pct) & (pred.soc_pct <= pred.hi_pct))
+    assert np.all((0 <= pred.lo_pct) & (pred.hi_pct <= 100))
+    # these rows include training cells, so this checks wiring, not generalisation
+    assert np.sqrt(np.mean((pred.soc_pct - soc) ** 2)) < 5.0
+    assert np.sqrt(np.mean((model.soh(x) - soh) ** 2)) < 0.05
+    again = model.predict(x)
+    assert np.array_equal(again.soc_pct, pred.soc_pct)  # fixed noise seed: reproducible
+
+
+def test_refuses_a_tampered_model(copy_dir):
+    data = bytearray((copy_dir / "soc_gan.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (copy_dir / "soc_gan.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match=r"soc_gan\.onnx: sha256 .* does not match"):
+        SocModel.load(copy_dir)
+
+
+def edit_meta(folder, change):
+    meta = json.loads((folder / "soc_gan.json").read_text())
+    change(meta)
+    (folder / "soc_gan.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(format="other/1"), "format"),
+        (lambda m: m["feature_order"].reverse(), "feature_order"),
+        (lambda m: m["scaler"]["std"].pop(), "scaler"),
+        (lambda m: m["inputs"][0].update(name="x"), "input names"),
+        (lambda m: m["inputs"][1].update(shape=["batch", 9]), "has shape"),
+        (lambda m: m.pop("model_sha256"), "lacks"),
+        (lambda m: m.update(model_file="gone.onnx"), "not found"),
+    ],
+)
+def test_refuses_metadata_that_does_not_match(copy_dir, change, message):
+    edit_meta(copy_dir, change)
+    with pytest.raises(ModelIntegrityError, match=message) as info:
+        SocModel.load(copy_dir)
+    assert str(copy_dir) in str(info.value)
+
+
+def test_refuses_missing_or_broken_metadata(tmp_path):
+    with pytest.raises(ModelIntegrityError, match="metadata not found"):
+        SocModel.load(tmp_path)
+    (tmp_path / "soc_gan.json").write_text("{not json")
+    with pytest.raises(ModelIntegrityError, match="not valid JSON"):
+        SocModel.load(tmp_path)
+
+
+def test_edge_serves_without_importing_models_or_torch():
+    code = (
+        "import sys\n"
+        "from edge.grading.cli import grade_cells\n"
+        "from edge.grading.soc_model import SocModel\n"
+        "SocModel.load()\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('models', 'torch'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=60)
