@@ -32,5 +32,5 @@ def test_tick(benchmark, impl, kit, n_markers):
 
     benchmark.extra_info.update(n_markers=n_markers, n_zones=n_zones, impl=impl.__name__)
     # a bounded number of rounds keeps the rising temperatures plausible (+16 °C at most)
-    flags = benchmark.pedantic(one_tick, rounds=200, iterations=1)
+    flags = benchmark.pedantic(one_tick, rounds=200, iterations=1, warmup_rounds=5)
     assert flags & Flag.RELIEF_ACTIVE and not k.safe_state
