@@ -8,6 +8,8 @@ tick and writes relief and coolant back; the bench applies them. Plant and loop 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,8 @@ ONSET_TICK = 50
 
 @pytest.fixture(params=["modbus", "logix"])
 def hot_cell_bench(request):
-    tag_map = load_tag_map(REPO_ROOT / "plc_tags" / f"hil_{request.param}.yaml")
+    # lockstep: ticks are counted, not timed, so a loaded machine must not turn into timeouts
+    tag_map = dataclasses.replace(load_tag_map(REPO_ROOT / "plc_tags" / f"hil_{request.param}.yaml"), timeout_s=2.0)
     server = open_server(tag_map)
     plant = Plant(load_cells(default_cells_path(), limit=8), PlantConfig(seed=3),
                   faults=(InternalShort(module=1, cell=0, r_short_ohm=0.5, onset_s=ONSET_TICK * 0.1),))
