@@ -81,7 +81,8 @@ ctypedef struct rt_state:
     int* cnt_alarm               # (N)
     int* cnt_pnan                # (Z)
     int* slots                   # (H) ring slot of each age, refreshed every tick
-    # scratch (Z)
+    # scratch: (5N) mutation-line sums; (Z) zone sums
+    double* fit
     double* wsum
     double* xsum
     double* ysum

@@ -171,23 +171,42 @@ cdef bint rates_and_mutation(rt_state* s, int j) noexcept nogil:
     for zi in range(s.z):
         s.zone_trend[zi] = s.zone_trend[zi] / s.zone_count[zi] if s.zone_count[zi] > 0 else 0.0
         s.trend_ring[j * s.z + zi] = s.zone_trend[zi]
+    # the fit sums, time-major (cache-friendly); per marker they add in the order a = 0..K-1
+    cdef double* s0v = s.fit
+    cdef double* sxv = s.fit + n
+    cdef double* sxxv = s.fit + 2 * n
+    cdef double* srv = s.fit + 3 * n
+    cdef double* sxrv = s.fit + 4 * n
+    cdef const double* row_a
+    cdef const double* row_b
+    for i in range(5 * n):
+        s.fit[i] = 0.0
+    for i in range(n):
+        if s.delta_t[i] >= s.sp.theta_degc:
+            any_hot = True
+    if not any_hot:
+        for i in range(n):
+            s.severity[i] = 0.0
+            s.slope[i] = 0.0
+        return False
+    for a in range(k):
+        row_a = s.rate_ring + s.slots[a] * n
+        row_b = s.rate_ring + s.slots[a + 1] * n
+        tau = <double>(-a)
+        for i in range(n):
+            ra = row_a[i]
+            if s.delta_t[i] >= s.sp.theta_degc and (ra >= r_theta or ra - row_b[i] >= s.sp.jump_degc_per_s):
+                s0v[i] += 1.0
+                sxv[i] += tau
+                sxxv[i] += tau * tau
+                srv[i] += ra
+                sxrv[i] += tau * ra
     for i in range(n):
         s.severity[i] = 0.0
         s.slope[i] = 0.0
         if not s.delta_t[i] >= s.sp.theta_degc:
             continue
-        any_hot = True
-        s0 = 0.0; sx = 0.0; sxx = 0.0; sr = 0.0; sxr = 0.0
-        for a in range(k):
-            ra = s.rate_ring[s.slots[a] * n + i]
-            rb = s.rate_ring[s.slots[a + 1] * n + i]
-            if ra >= r_theta or ra - rb >= s.sp.jump_degc_per_s:
-                tau = <double>(-a)
-                s0 += 1.0
-                sx += tau
-                sxx += tau * tau
-                sr += ra
-                sxr += tau * ra
+        s0, sx, sxx, sr, sxr = s0v[i], sxv[i], sxxv[i], srv[i], sxrv[i]
         r = s.rate[i]
         slope = 0.0
         if s0 >= 2.0:
@@ -396,6 +415,7 @@ cdef class Kernel:
             b[name] = np.zeros(n, np.int32)
         b["cnt_pnan"] = np.zeros(z, np.int32)
         b["slots"] = np.zeros(h, np.int32)
+        b["fit"] = np.zeros(5 * n)
         for name in ("wsum", "xsum", "ysum", "dsum", "zmax", "cover", "relief1_kpa", "relief2_kpa",
                      "coolant_area_mm2", "radius_mm", "correction", "zone_trend_degc_per_s"):
             b[name] = np.zeros(z)
@@ -424,6 +444,7 @@ cdef class Kernel:
         s.cnt_nonfinite, s.cnt_oor = iptr(b["cnt_nonfinite"]), iptr(b["cnt_oor"])
         s.cnt_stuck, s.cnt_alarm = iptr(b["cnt_stuck"]), iptr(b["cnt_alarm"])
         s.cnt_pnan, s.slots = iptr(b["cnt_pnan"]), iptr(b["slots"])
+        s.fit = dptr(b["fit"])
         s.wsum, s.xsum, s.ysum = dptr(b["wsum"]), dptr(b["xsum"]), dptr(b["ysum"])
         s.dsum, s.zmax, s.cover = dptr(b["dsum"]), dptr(b["zmax"]), dptr(b["cover"])
         s.relief1_kpa, s.relief2_kpa = dptr(b["relief1_kpa"]), dptr(b["relief2_kpa"])
