@@ -21,7 +21,7 @@ import torch
 from edge import REPO_ROOT
 from edge.grading.features import FEATURE_COLUMNS
 from models.soc_gan.data import SPLIT_SEED, Split, sha256_file
-from models.soc_gan.gan import NOISE_DIM, Generator
+from models.soc_gan.gan import NOISE_DIM, Generator, GeneratorEnsemble, build_generator
 from models.soc_gan.train import INTERVAL_LEVEL, TrainResult
 
 SHIPPED = REPO_ROOT / "models" / "shipped"
@@ -31,7 +31,7 @@ FORMAT = "discharge-edge/soc-gan/1"
 PREDICT_DRAWS = 64
 
 
-def as_float64(generator: Generator) -> Generator:
+def as_float64(generator: Generator | GeneratorEnsemble) -> Generator | GeneratorEnsemble:
     """A float64 copy: the shipped graph computes in double so that onnxruntime and PyTorch agree
     to ~1e-12 % (in float32 their different summation orders alone differ by ~2e-5 % near 100 %)."""
     return copy.deepcopy(generator).double().eval()
@@ -122,7 +122,8 @@ def export(result: TrainResult, split: Split, soh: dict, out: str | Path | None 
     metadata = build_metadata(result, split, soh, sha256_file(model_path))
     metadata["training"]["export_parity_max_abs_pct"] = gap
     metadata["torch_state"] = {"file": state_path.name, "sha256": sha256_file(state_path),
-                               "hidden": result.config.hidden, "purpose": "PyTorch/onnxruntime parity tests"}
+                               "hidden": result.config.hidden,
+                               "members": result.config.members, "purpose": "PyTorch/onnxruntime parity tests"}
     meta_path = folder / f"{MODEL_NAME}.json"
     meta_path.write_text(json.dumps(metadata, indent=1) + "\n")
     return [model_path, meta_path, state_path]
@@ -134,7 +135,7 @@ def reexport(folder: str | Path) -> Path:
     meta_path = folder / f"{MODEL_NAME}.json"
     meta = json.loads(meta_path.read_text())
     n = len(meta["feature_order"])
-    gen = Generator(n, np.ones(n), 0.0, 1.0, meta["torch_state"]["hidden"])
+    gen = build_generator(n, meta["torch_state"]["hidden"], meta["torch_state"].get("members", 1))
     gen.load_state_dict(torch.load(folder / meta["torch_state"]["file"], weights_only=True))
     model_path = folder / meta["model_file"]
     export_onnx(gen, model_path)

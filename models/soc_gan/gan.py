@@ -42,6 +42,24 @@ class Generator(nn.Module):
         return self.soc_mean + self.soc_std * self.forward_std(features_std, noise)
 
 
+class GeneratorEnsemble(nn.Module):
+    """The mean of several generators given the same features and noise (one exported graph)."""
+
+    def __init__(self, members: list[Generator]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer("mi_weights", members[0].mi_weights.clone())
+
+    def forward(self, features_std: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(features_std, noise) for m in self.members]).mean(dim=0)
+
+
+def build_generator(n_features: int, hidden: int, members: int) -> Generator | GeneratorEnsemble:
+    """An untrained generator of the shipped shape, to load a saved state into."""
+    gens = [Generator(n_features, [1.0] * n_features, 0.0, 1.0, hidden) for _ in range(members)]
+    return gens[0] if members == 1 else GeneratorEnsemble(gens)
+
+
 class Discriminator(nn.Module):
     def __init__(self, n_features: int, hidden: int = 64):
         super().__init__()

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from models.soc_gan.data import MIInfo, Split, Standardiser, load_split, mutual_information, normal_scores
-from models.soc_gan.gan import NOISE_DIM, Discriminator, Generator, mi_penalty, sample_crps
+from models.soc_gan.gan import NOISE_DIM, Discriminator, Generator, GeneratorEnsemble, mi_penalty, sample_crps
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class TrainConfig:
     settle_tol: float = 0.02
     eval_every: int = 10
     eval_draws: int = 32
+    members: int = 1
 
     def __post_init__(self) -> None:
         if self.lambda_adv < 0 or self.lambda_mi < 0:
@@ -58,7 +59,7 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     config: TrainConfig
-    generator: Generator
+    generator: Generator | GeneratorEnsemble
     scaler: Standardiser
     mi: MIInfo
     interval_scale: float
@@ -101,7 +102,7 @@ def _settled(history: list[dict], window: int, tol: float) -> bool:
 
 
 def train(split: Split, config: TrainConfig = TrainConfig(), mi: MIInfo | None = None) -> TrainResult:
-    torch.manual_seed(config.seed)
+    """Train `config.members` generators (seeds differ, same inner split); several are averaged."""
     rng = np.random.default_rng(config.seed)
     mi = mi if mi is not None else mutual_information(split)
     n = len(split.x_train)
@@ -110,8 +111,25 @@ def train(split: Split, config: TrainConfig = TrainConfig(), mi: MIInfo | None =
     scaler = Standardiser.fit(split.x_train[~val])
     x_fit, y_fit = scaler.apply(split.x_train[~val]), split.soc_train_pct[~val]
     x_val, y_val = scaler.apply(split.x_train[val]), split.soc_train_pct[val]
-    soc_mean, soc_std = float(y_fit.mean()), float(y_fit.std())
+    members, histories, reasons = [], [], []
+    for k in range(config.members):
+        torch.manual_seed(config.seed + 1000 * k)
+        gen, history, reason = _fit_member(x_fit, y_fit, x_val, y_val, mi, config)
+        members.append(gen)
+        histories.append(history)
+        reasons.append(reason)
+    gen = members[0] if len(members) == 1 else GeneratorEnsemble(members).eval()
+    val_draws = predict_draws(gen, x_val, 64, seed=1)
+    val_rmse = float(np.sqrt(np.mean((np.median(val_draws, axis=1) - y_val) ** 2)))
+    return TrainResult(
+        config=config, generator=gen, scaler=scaler, mi=mi,
+        interval_scale=interval_scale_for(val_draws, y_val), val_rmse_pct=val_rmse,
+        epochs=sum(len(h) for h in histories), stop_reason=" | ".join(reasons), history=histories[-1],
+    )
 
+
+def _fit_member(x_fit, y_fit, x_val, y_val, mi: MIInfo, config: TrainConfig):
+    soc_mean, soc_std = float(y_fit.mean()), float(y_fit.std())
     gen = Generator(x_fit.shape[1], mi.weights, soc_mean, soc_std, config.hidden)
     disc = Discriminator(x_fit.shape[1], config.hidden)
     opt_g = torch.optim.AdamW(gen.parameters(), lr=config.lr_g, weight_decay=config.weight_decay)
@@ -173,13 +191,7 @@ def train(split: Split, config: TrainConfig = TrainConfig(), mi: MIInfo | None =
             break
     gen.load_state_dict(best[1])
     gen.eval()
-    val_draws = predict_draws(gen, x_val, 64, seed=1)
-    return TrainResult(
-        config=config, generator=gen, scaler=scaler, mi=mi,
-        interval_scale=interval_scale_for(val_draws, y_val), val_rmse_pct=best[0],
-        epochs=len(history), stop_reason=stop_reason + f"; kept the epoch-{best[2]} weights (best validation RMSE)",
-        history=history,
-    )
+    return gen, history, stop_reason + f"; {len(history)} epochs, kept the epoch-{best[2]} weights (best validation RMSE)"
 
 
 def fit_soh_ridge(split: Split, scaler: Standardiser) -> dict:
@@ -199,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lambda-adv", type=float, default=TrainConfig.lambda_adv)
     parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--members", type=int, default=TrainConfig.members, help="generators averaged in the export")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     config = TrainConfig(seed=args.seed, lambda_mi=args.lambda_mi, lambda_adv=args.lambda_adv,
-                         max_epochs=args.max_epochs, min_epochs=min(TrainConfig.min_epochs, args.max_epochs))
+                         members=args.members, max_epochs=args.max_epochs, min_epochs=min(TrainConfig.min_epochs, args.max_epochs))
     split = load_split()
     started = time.monotonic()
     result = train(split, config)

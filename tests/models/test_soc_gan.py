@@ -11,7 +11,7 @@ from edge.grading.features import FEATURE_COLUMNS
 from edge.grading.soc_model import SHIPPED_DIR, SocModel
 from models.soc_gan.data import held_out_mask, load_split, sha256_file
 from models.soc_gan.export import check_parity, export_onnx
-from models.soc_gan.gan import NOISE_DIM, Generator, ecdf_normal_scores, gaussian_mi_columns, mi_penalty, sample_crps
+from models.soc_gan.gan import NOISE_DIM, Generator, build_generator, ecdf_normal_scores, gaussian_mi_columns, mi_penalty, sample_crps
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,8 @@ def shipped_generator() -> Generator:
     meta = json.loads((SHIPPED_DIR / "soc_gan.json").read_text())
     state_path = SHIPPED_DIR / meta["torch_state"]["file"]
     assert sha256_file(state_path) == meta["torch_state"]["sha256"]
-    gen = Generator(len(FEATURE_COLUMNS), np.ones(len(FEATURE_COLUMNS)), 0.0, 1.0, meta["torch_state"]["hidden"])
+    state = meta["torch_state"]
+    gen = build_generator(len(FEATURE_COLUMNS), state["hidden"], state.get("members", 1))
     gen.load_state_dict(torch.load(state_path, weights_only=True))
     return gen.eval()
 
