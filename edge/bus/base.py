@@ -99,6 +99,8 @@ class Backoff:
 
 def eu_to_raw(tag: Tag, value: Value) -> Value:
     """Engineering units -> the PLC's raw value; ValueError if it is not a value of the tag's type."""
+    if not tag.is_array and isinstance(value, (tuple, list)):
+        raise ValueError(f"expected one value for a scalar tag, got {len(value)} elements")
     elements = value if tag.is_array else (value,)
     if not isinstance(elements, (tuple, list)) or len(elements) != tag.count:
         raise ValueError(f"expected {tag.count} elements, got {value!r}")
