@@ -18,6 +18,7 @@ cdef extern from "<sched.h>" nogil:
     cdef struct sched_param:
         int sched_priority
     int SCHED_FIFO
+    int SCHED_RESET_ON_FORK
     int sched_setscheduler(int pid, int policy, const sched_param* param)
     int sched_get_priority_min(int policy)
     int sched_get_priority_max(int policy)
@@ -105,7 +106,8 @@ def request_realtime(int priority, bint lock_memory=True):
         notes.append(f"SCHED_FIFO refused: priority {priority} outside [{low}, {high}]")
     else:
         param.sched_priority = priority
-        if sched_setscheduler(0, SCHED_FIFO, &param) == 0:
+        # reset on fork: a child (a helper process, a subprocess) must not inherit real-time priority
+        if sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0:
             fifo = True
             notes.append(f"SCHED_FIFO granted at priority {priority}")
         else:

@@ -27,6 +27,7 @@ cdef enum:
     RT_EXCEPTION = 1 << 9
     RT_DTDT_PENDING = 1 << 10
     RT_SENSOR_SUSPECT = 1 << 11
+    RT_OVER_TEMP = 1 << 12
 
 ctypedef struct rt_setpoints:
     double theta_degc            # ΔT threshold
@@ -41,6 +42,7 @@ ctypedef struct rt_setpoints:
     double jump_degc_per_s       # change test on the rate curve
     double correction_gain       # κ in [0, 1]
     double coolant_gain          # L/min per (cm²·°C/s)
+    double temp_limit_degc       # maximum safety
     double decay[RT_MAX_LAGS]    # exp(-λ·d), d = 0..M-1
 
 ctypedef struct rt_state:
@@ -55,6 +57,7 @@ ctypedef struct rt_state:
     int nonfinite_debounce
     int oor_debounce
     int stuck_debounce
+    int over_temp_debounce
     double period_s
     double temp_min_degc
     double temp_max_degc
@@ -79,6 +82,7 @@ ctypedef struct rt_state:
     int* cnt_oor                 # (N)
     int* cnt_stuck               # (N)
     int* cnt_alarm               # (N)
+    int* cnt_hot                 # (N) ticks at or above temp_limit_degc
     int* cnt_pnan                # (Z)
     int* slots                   # (H) ring slot of each age, refreshed every tick
     # scratch: (5N) mutation-line sums; (Z) zone sums

@@ -26,11 +26,11 @@ C_FLAGS = {
     "SENSOR_NONFINITE": RT_SENSOR_NONFINITE, "SENSOR_OUT_OF_RANGE": RT_SENSOR_OUT_OF_RANGE,
     "SENSOR_STUCK": RT_SENSOR_STUCK, "PRESSURE_NONFINITE": RT_PRESSURE_NONFINITE,
     "LINK_LOST": RT_LINK_LOST, "OVERRUN_STREAK": RT_OVERRUN_STREAK, "EXCEPTION": RT_EXCEPTION,
-    "DTDT_PENDING": RT_DTDT_PENDING, "SENSOR_SUSPECT": RT_SENSOR_SUSPECT,
+    "DTDT_PENDING": RT_DTDT_PENDING, "SENSOR_SUSPECT": RT_SENSOR_SUSPECT, "OVER_TEMP": RT_OVER_TEMP,
 }
 C_STATUS = {"OK": RT_OK, "BAD_FAULT_CODE": RT_BAD_FAULT_CODE, "BAD_SETPOINT": RT_BAD_SETPOINT}
 cdef unsigned int EXTERNAL = RT_LINK_LOST | RT_OVERRUN_STREAK | RT_EXCEPTION
-cdef unsigned int LATCHING = (RT_DTDT_ALARM | RT_SENSOR_NONFINITE | RT_SENSOR_OUT_OF_RANGE
+cdef unsigned int LATCHING = (RT_DTDT_ALARM | RT_OVER_TEMP | RT_SENSOR_NONFINITE | RT_SENSOR_OUT_OF_RANGE
                               | RT_SENSOR_STUCK | RT_PRESSURE_NONFINITE | EXTERNAL)
 
 
@@ -56,7 +56,8 @@ cdef inline double dmax(double a, double b) noexcept nogil:
 cdef int rt_set_setpoints(rt_state* s, const rt_setpoints* sp, const double* hotspot_ratio) noexcept nogil:
     cdef int zi
     if not (sp.theta_degc > 0 and 1 <= sp.check_ticks <= s.h - 1 and 0 < sp.cooling_efficiency <= 1
-            and sp.relief_max_kpa > 0 and sp.coolant_max_lpm > 0 and 0 <= sp.correction_gain <= 1):
+            and sp.relief_max_kpa > 0 and sp.coolant_max_lpm > 0 and 0 <= sp.correction_gain <= 1
+            and s.temp_min_degc < sp.temp_limit_degc <= s.temp_max_degc):
         return RT_BAD_SETPOINT
     s.sp = sp[0]
     for zi in range(s.z):
@@ -123,6 +124,7 @@ cdef void sanitize(rt_state* s, const double* temp, const double* press, int j) 
         s.cnt_nonfinite[i] = 0 if finite else bump(s.cnt_nonfinite[i])
         s.cnt_oor[i] = bump(s.cnt_oor[i]) if (finite and not valid) else 0
         s.cnt_stuck[i] = bump(s.cnt_stuck[i]) if (valid and x == s.last_raw[i]) else 0
+        s.cnt_hot[i] = bump(s.cnt_hot[i]) if (valid and x >= s.sp.temp_limit_degc) else 0
         if valid:
             s.last_raw[i] = x
             s.last_good[i] = x
@@ -320,6 +322,8 @@ cdef void diagnose(rt_state* s, bint relief_active) noexcept nogil:
             cause |= RT_SENSOR_STUCK; bad = True
         if s.cnt_alarm[i] >= s.alarm_debounce:
             cause |= RT_DTDT_ALARM; bad = True
+        if s.cnt_hot[i] >= s.over_temp_debounce:
+            cause |= RT_OVER_TEMP; bad = True
         if bad and first_bad < 0:
             first_bad = i
         if s.cnt_alarm[i] > 0:
@@ -411,7 +415,7 @@ cdef class Kernel:
             "last_good": np.full(n, float(config.ambient_degc)), "last_raw": np.full(n, np.nan),
             "last_good_p": np.zeros(z),
         }
-        for name in ("cnt_nonfinite", "cnt_oor", "cnt_stuck", "cnt_alarm"):
+        for name in ("cnt_nonfinite", "cnt_oor", "cnt_stuck", "cnt_alarm", "cnt_hot"):
             b[name] = np.zeros(n, np.int32)
         b["cnt_pnan"] = np.zeros(z, np.int32)
         b["slots"] = np.zeros(h, np.int32)
@@ -430,6 +434,7 @@ cdef class Kernel:
         s.nonfinite_debounce = config.nonfinite_debounce_ticks
         s.oor_debounce = config.out_of_range_debounce_ticks
         s.stuck_debounce = config.stuck_debounce_ticks
+        s.over_temp_debounce = config.over_temp_debounce_ticks
         s.period_s = config.period_s
         s.temp_min_degc, s.temp_max_degc = config.temp_min_degc, config.temp_max_degc
         s.pressure_max_kpa = config.pressure_max_kpa
@@ -443,6 +448,7 @@ cdef class Kernel:
         s.last_good_p = dptr(b["last_good_p"])
         s.cnt_nonfinite, s.cnt_oor = iptr(b["cnt_nonfinite"]), iptr(b["cnt_oor"])
         s.cnt_stuck, s.cnt_alarm = iptr(b["cnt_stuck"]), iptr(b["cnt_alarm"])
+        s.cnt_hot = iptr(b["cnt_hot"])
         s.cnt_pnan, s.slots = iptr(b["cnt_pnan"]), iptr(b["slots"])
         s.fit = dptr(b["fit"])
         s.wsum, s.xsum, s.ysum = dptr(b["wsum"]), dptr(b["xsum"]), dptr(b["ysum"])
@@ -473,6 +479,7 @@ cdef class Kernel:
         sp.jump_degc_per_s = setpoints.mutation_jump_degc_per_s
         sp.correction_gain = setpoints.correction_gain
         sp.coolant_gain = setpoints.coolant_gain_lpm_per_cm2_degc_per_s
+        sp.temp_limit_degc = setpoints.temp_limit_degc
         decay = setpoints.lag_decay(self.config)
         for d in range(RT_MAX_LAGS):
             sp.decay[d] = decay[d] if d < decay.size else 0.0

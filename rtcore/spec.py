@@ -41,6 +41,7 @@ class Flag(enum.IntFlag):
     EXCEPTION = 1 << 9  # raised by the process (raise_fault)
     DTDT_PENDING = 1 << 10  # dT/dt ≥ 1 °C/s now, not yet for more than 3 s
     SENSOR_SUSPECT = 1 << 11  # some sensor is bad but not yet confirmed (debouncing)
+    OVER_TEMP = 1 << 12  # a valid reading at or above Setpoints.temp_limit_degc (confirmed)
 
 
 #: Faults the process may raise through `Kernel.raise_fault(code)`.
@@ -48,6 +49,7 @@ EXTERNAL_FAULTS = Flag.LINK_LOST | Flag.OVERRUN_STREAK | Flag.EXCEPTION
 #: Conditions that latch the safe state when confirmed.
 LATCHING = (
     Flag.DTDT_ALARM
+    | Flag.OVER_TEMP
     | Flag.SENSOR_NONFINITE
     | Flag.SENSOR_OUT_OF_RANGE
     | Flag.SENSOR_STUCK
@@ -81,6 +83,8 @@ DIAGNOSTICS: tuple[Diagnostic, ...] = (
                "latch safe state (a stale sensor cannot see a hot spot)"),
     Diagnostic(Flag.PRESSURE_NONFINITE, "nonfinite_debounce_ticks", Severity.FAULT,
                "hold last good pressure while debouncing; then latch safe state"),
+    Diagnostic(Flag.OVER_TEMP, "over_temp_debounce_ticks", Severity.ALARM,
+               "latch safe state (the maximum-safety temperature of the tier's limits)"),
     Diagnostic(Flag.DTDT_ALARM, "alarm_debounce_ticks", Severity.ALARM,
                "latch safe state (GB 38031-2025 thermal-runaway warning)"),
     Diagnostic(Flag.LINK_LOST, None, Severity.FAULT, "latch safe state at once"),
@@ -110,6 +114,7 @@ class Config:
     ambient_degc: float = 25.0
     nonfinite_debounce_ticks: int = 3
     out_of_range_debounce_ticks: int = 5
+    over_temp_debounce_ticks: int = 3
     stuck_debounce_ticks: int = 300
     alarm_rate_degc_per_s: float = 1.0
     alarm_hold_s: float = 3.0
@@ -134,7 +139,8 @@ class Config:
                  f"must lie in [temp_min_degc, temp_max_degc], got {self.ambient_degc}")
         _require(math.isfinite(self.pressure_max_kpa) and self.pressure_max_kpa > 0,
                  f"{w}.pressure_max_kpa", f"must be finite and > 0, got {self.pressure_max_kpa}")
-        for name in ("nonfinite_debounce_ticks", "out_of_range_debounce_ticks", "stuck_debounce_ticks"):
+        for name in ("nonfinite_debounce_ticks", "out_of_range_debounce_ticks", "stuck_debounce_ticks",
+                     "over_temp_debounce_ticks"):
             value = getattr(self, name)
             _require(1 <= value <= 1_000_000, f"{w}.{name}", f"must be in [1, 1e6], got {value}")
         _require(self.alarm_rate_degc_per_s > 0, f"{w}.alarm_rate_degc_per_s",
@@ -207,6 +213,7 @@ class Setpoints:
     coupling_decay_per_tick: float = 0.3
     correction_gain: float = 0.5
     coolant_gain_lpm_per_cm2_degc_per_s: float = 0.05
+    temp_limit_degc: float = 60.0  # maximum safety: any marker at or above it latches the safe state
 
     def check(self, config: Config) -> None:
         """Raise ValueError naming the field when these setpoints do not fit `config`."""
@@ -215,11 +222,13 @@ class Setpoints:
                      "relief_max_kpa", "coolant_max_lpm", "radius_min_mm", "radius_ref_mm",
                      "radius_max_mm", "relief_gain_kpa_per_degc_per_s", "mutation_jump_degc_per_s",
                      "coupling_decay_per_tick", "correction_gain",
-                     "coolant_gain_lpm_per_cm2_degc_per_s"):
+                     "coolant_gain_lpm_per_cm2_degc_per_s", "temp_limit_degc"):
             value = getattr(self, name)
             _require(isinstance(value, (int, float)) and math.isfinite(value), f"{w}.{name}",
                      f"must be a finite number, got {value!r}")
         _require(self.delta_t_threshold_degc > 0, f"{w}.delta_t_threshold_degc", "must be > 0")
+        _require(config.ambient_degc < self.temp_limit_degc <= config.temp_max_degc, f"{w}.temp_limit_degc",
+                 f"must be in ({config.ambient_degc}, {config.temp_max_degc}] (above ambient, inside the plausible range)")
         ticks = self.check_interval_ticks(config)
         _require(1 <= ticks <= config.history_ticks - 1, f"{w}.check_interval_s",
                  f"gives {ticks} ticks; must be in [1, {config.history_ticks - 1}] "

@@ -66,6 +66,7 @@ class Kernel:
         self._cnt_oor = np.zeros(n, np.int32)
         self._cnt_stuck = np.zeros(n, np.int32)
         self._cnt_alarm = np.zeros(n, np.int32)
+        self._cnt_hot = np.zeros(n, np.int32)
         self._cnt_pnan = np.zeros(z, np.int32)
         self._primed = False
         self._tick_count = 0
@@ -155,6 +156,8 @@ class Kernel:
         self._cnt_oor[:] = np.where(oor, np.minimum(self._cnt_oor + 1, COUNT_CAP), 0)
         same = valid & (temp == self._last_raw)
         self._cnt_stuck[:] = np.where(same, np.minimum(self._cnt_stuck + 1, COUNT_CAP), 0)
+        hot = valid & (temp >= self.setpoints.temp_limit_degc)
+        self._cnt_hot[:] = np.where(hot, np.minimum(self._cnt_hot + 1, COUNT_CAP), 0)
         self._last_raw[:] = np.where(valid, temp, self._last_raw)
         ts = np.where(valid, temp, self._last_good)
         self._last_good[:] = ts
@@ -298,6 +301,7 @@ class Kernel:
             (self._cnt_oor >= cfg.out_of_range_debounce_ticks, Flag.SENSOR_OUT_OF_RANGE),
             (self._cnt_stuck >= cfg.stuck_debounce_ticks, Flag.SENSOR_STUCK),
             (self._cnt_alarm >= cfg.alarm_debounce_ticks, Flag.DTDT_ALARM),
+            (self._cnt_hot >= cfg.over_temp_debounce_ticks, Flag.OVER_TEMP),
         )
         cause = 0
         bad = np.zeros(cfg.n_markers, dtype=bool)

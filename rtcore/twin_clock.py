@@ -80,7 +80,8 @@ def request_realtime(priority: int, lock_memory: bool = True) -> RealtimeGrant:
         if not low <= priority <= high:
             notes.append(f"SCHED_FIFO refused: priority {priority} outside [{low}, {high}]")
         else:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            # reset on fork: a child must not inherit real-time priority
+            os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(priority))
             fifo = True
             notes.append(f"SCHED_FIFO granted at priority {priority}")
     except OSError as exc:
