@@ -1,9 +1,10 @@
 """The stronger method (`--method best`) and the one entry point every caller uses: `solve`.
 
-`best` = a short colony run (the paper's parameters with the dynamic heuristic `wait`, at most
-a quarter of the time limit, ended early when it meets the lower bound),
-then local search on its best sequence (another quarter), then CP-SAT hinted with that plan for
-the rest of the time when ortools is installed (otherwise local search for the rest, said in a
+`best` = the greedy dispatching plan (`decode.greedy_sequence`: always the unit that can start
+first), then, unless that meets the lower bound, a short colony run (the paper's parameters with
+the dynamic heuristic `wait`, at most a quarter of the time limit, ended early at the bound) and
+the traditional plan; local search from the best of these (another quarter); then CP-SAT
+hinted with the best plan so far for the rest of the time when ortools is installed (otherwise local search for the rest, said in a
 log line). It returns the best plan found and the best bound: max(`bound.lower_bound`, CP-SAT's
 proven bound); it stops early when the plan meets the bound (proven optimal).
 
@@ -21,7 +22,7 @@ from enum import Enum
 from edge.scheduling.aco import AcoParams, Heuristic, run_aco
 from edge.scheduling.bound import lower_bound
 from edge.scheduling.cpsat import cpsat_available, solve_cpsat
-from edge.scheduling.decode import Compiled, Frozen
+from edge.scheduling.decode import Compiled, Frozen, decode, greedy_sequence
 from edge.scheduling.instance import Instance
 from edge.scheduling.local import local_search
 from edge.scheduling.plan import Placement, Plan, traditional_plan
@@ -95,18 +96,23 @@ def _best(instance: Instance, time_limit_s: float, seed: int, aco: AcoParams, fr
         log.warning("ortools is not installed: `best` runs local search only "
                     "(pip install 'discharge-edge[sched]' for CP-SAT)")
     c = Compiled(instance, frozen)
-    colony = run_aco(instance, replace(aco, time_limit_s=0.25 * time_limit_s, heuristic=Heuristic.WAIT),
-                     seed, frozen, stop_at_min=lb)
-    starts, chans, span = _starts_of(c, colony.plan)
-    stages = [f"aco {span}"]
-    if frozen is None:
+    # a deterministic dispatching plan first: often already optimal, and a good seed
+    g_seq = greedy_sequence(c)
+    starts, chans, span = decode(c, g_seq)
+    seed_seq, stages = g_seq, [f"greedy {span}"]
+    if span > lb:
+        colony = run_aco(instance, replace(aco, time_limit_s=0.25 * time_limit_s, heuristic=Heuristic.WAIT),
+                         seed, frozen, stop_at_min=lb)
+        stages.append(f"aco {colony.plan.makespan_min}")
+        if colony.plan.makespan_min < span:
+            (starts, chans, span), seed_seq = _starts_of(c, colony.plan), colony.sequence
+    if frozen is None and span > lb:
         trad = traditional_plan(instance)
         if trad.makespan_min < span:
-            starts, chans, span = *_starts_of(c, trad)[:2], trad.makespan_min
+            (starts, chans, span), seed_seq = _starts_of(c, trad), None
             stages.append(f"traditional {span}")
     if span > lb:
-        seed_seq = colony.sequence if len(stages) == 1 else _sequence_of(c, starts)
-        ls = local_search(c, seed_seq, 0.25 * time_limit_s, seed, target=lb)
+        ls = local_search(c, seed_seq or _sequence_of(c, starts), 0.25 * time_limit_s, seed, target=lb)
         if ls.makespan < span:
             starts, chans, span = ls.starts, ls.chans, ls.makespan
         stages.append(f"local {ls.makespan} ({ls.evaluations} moves)")

@@ -16,7 +16,8 @@ Tests: tests/edge/scheduling/test_schedule_instance.py.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -87,10 +88,9 @@ class Instance:
     modules: tuple[Module, ...]
     task_order: TaskOrder = TaskOrder.FIXED
     source: str = "<memory>"
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # -- derived views (cheap; computed on demand) ------------------------------------------
-    @property
+    @cached_property
     def units(self) -> tuple[Unit, ...]:
         return tuple(u for m in self.modules for t in m.tasks for u in t.units)
 
@@ -196,7 +196,7 @@ class _Builder:
         if not isinstance(name, str):
             self.p.append(f"name: expected a string, got {name!r}")
             name = str(name)
-        return Instance(name, channels, modules, order, source, data)
+        return Instance(name, channels, modules, order, source)
 
     def channels(self, data: dict) -> tuple[Channel, ...]:
         raw = self.need(data, "channels", "", list, "a non-empty array of channels")
