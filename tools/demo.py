@@ -80,7 +80,7 @@ def run_demo(args: argparse.Namespace) -> int:
     bench = HilBench(plant, server)
     supervisor = open_bus(server.tag_map, Owner.SUPERVISOR)
     supervisor.write({"discharge_current_setpoint_a": (args.current_a,) * 8,
-                      "fixture_pressure_setpoint_kpa": (150.0,) * 8})
+                      "fixture_pressure_setpoint_kpa": (150.0,) * 8, "coolant_base_lpm": (4.0,) * 8})
     log.info("demo: bench on 127.0.0.1:%d (Modbus TCP), %d stations, time x%g", server.port, 8, args.time_scale)
     bench.start(dt_s=0.1, time_scale=args.time_scale)
     link = f"discharge-edge-demo-{uuid.uuid4().hex[:8]}"
@@ -133,8 +133,9 @@ def run_demo(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print(f"discharge-edge demo: {report['plant_time_s']:.0f} s of plant time on the HIL bench (Modbus TCP, 127.0.0.1)")
+        safe = f"yes ({', '.join(report['rtcore']['safe_cause'])})" if summary["safe_state"] else "no"
         print(f"  real-time loop: {summary['ticks']} ticks, lateness p99 {report['rtcore']['lateness_p99_us']:.0f} us, "
-              f"overruns {summary['overruns']}, safe state {'yes' if summary['safe_state'] else 'no'}")
+              f"overruns {summary['overruns']}, safe state {safe}")
         print(f"  hot cell on station {HOT_STATION}: first relief {report['hot_station']['first_relief_after_onset_s']} s "
               f"after the short, peak marker {report['hot_station']['peak_marker_temp_degc']:.1f} degC")
         print(f"  charge removed {report['charge_removed_ah']:.2f} Ah over 8 modules")

