@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing as mp
 import queue
 import time
 import uuid
@@ -44,25 +43,10 @@ def register(subparsers) -> None:
     demo.set_defaults(func=run_demo)
 
 
-def _rt_process(map_text: str, link: str, seconds: float, time_scale: float, results) -> None:
-    import tempfile
-
-    from edge.bus import open_bus
-    from edge.rtloop.loop import LoopSettings
-    from edge.rtloop.process import run_rtcore
-    from edge.tagmap import Owner, load_tag_map
-
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s rtcore: %(message)s")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "hil_modbus.yaml"
-        path.write_text(map_text)
-        bus = open_bus(load_tag_map(path), Owner.RTCORE)
-    results.put(run_rtcore(bus, settings=LoopSettings(time_scale=time_scale), link_name=link, duration_s=seconds))
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from edge.bus import open_bus
     from edge.rtloop.link import LinkError, SupervisorSide
+    from edge.rtloop.process import spawn_rtcore
     from edge.tagmap import Owner, load_tag_map
     from rtcore.spec import Setpoints
     from tools.demo_report import write_report
@@ -84,11 +68,7 @@ def run_demo(args: argparse.Namespace) -> int:
     log.info("demo: bench on 127.0.0.1:%d (Modbus TCP), %d stations, time x%g", server.port, 8, args.time_scale)
     bench.start(dt_s=0.1, time_scale=args.time_scale)
     link = f"discharge-edge-demo-{uuid.uuid4().hex[:8]}"
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    map_text = MAP.read_text().replace("port: 5020", f"port: {server.port}")
-    rt = ctx.Process(target=_rt_process, args=(map_text, link, args.seconds, args.time_scale, results), name="rtcore")
-    rt.start()
+    rt, results = spawn_rtcore(MAP, server.port, link, args.seconds, args.time_scale)
     trace: dict[str, list] = {k: [] for k in ("t_s", "temp_degc", "relief_kpa", "coolant_lpm", "current_a", "voltage_v")}
     statuses = []
     link_side = None

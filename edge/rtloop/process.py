@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -80,3 +81,38 @@ def run_rtcore(bus: TagBus, *, tags: LoopTags = LoopTags(), settings: LoopSettin
     status = loop.status(alive=False)
     return {**summary, **granted, "compiled": rtcore.COMPILED, "safe_state": status.safe_state,
             "safe_cause": status.safe_cause, "link_errors": status.link_errors}
+
+
+def _rtcore_main(map_text: str, source: str, link_name: str, seconds: float | None, time_scale: float, results) -> None:
+    """Body of a spawned rtcore process: the map comes as YAML text (a bench's map on its own port)."""
+    import tempfile
+
+    from edge.bus import open_bus
+    from edge.tagmap import Owner, load_tag_map
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s rtcore: %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(source).name
+        path.write_text(map_text)
+        bus = open_bus(load_tag_map(path), Owner.RTCORE)
+    results.put(run_rtcore(bus, settings=LoopSettings(time_scale=time_scale), link_name=link_name, duration_s=seconds))
+
+
+def spawn_rtcore(map_path: Path, port: int, link_name: str, seconds: float | None, time_scale: float = 1.0):
+    """Start the rtcore loop in its own OS process against `map_path` aimed at 127.0.0.1:`port`.
+
+    Returns (process, results queue); the queue receives run_rtcore's summary when the loop ends.
+    """
+    import multiprocessing as mp
+    import re
+
+    text = Path(map_path).read_text()
+    text, found = re.subn(r"port: \d+", f"port: {port}", text, count=1)
+    if not found:
+        raise ValueError(f"{map_path}: no endpoint port to aim at the bench")
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    process = ctx.Process(target=_rtcore_main, args=(text, str(map_path), link_name, seconds, time_scale, results),
+                          name="rtcore")
+    process.start()
+    return process, results
