@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from edge.cli import print_json
@@ -21,6 +22,11 @@ def register(subparsers) -> None:
     dis.add_argument("--dt-s", type=float, default=1.0, help="SIL step and tick (virtual seconds)")
     dis.add_argument("--current-a", type=float, default=5.0, help="discharge current of the fixed strategy")
     dis.add_argument("--max-time-s", type=float, default=4 * 3600.0)
+    dis.add_argument("--plan", action="store_true",
+                     help="ours = grade -> tiers -> game-tree plan per tier (S12), with the ablations")
+    dis.add_argument("--history", type=Path, default=None, help="SQLite strategy history (with --plan)")
+    dis.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier (with --plan)")
+    dis.add_argument("--policy", type=Path, default=None, help="folder with rl_policy.onnx/.json: the tree's prior")
     dis.add_argument("--json", action="store_true")
     dis.set_defaults(func=run_discharge_bench)
 
@@ -38,18 +44,52 @@ def run_rtcore_bench(args: argparse.Namespace) -> int:
 
 
 def run_discharge_bench(args: argparse.Namespace) -> int:
-    from tools.bench_discharge import run_bench_discharge
     from tools.hil.cells import load_cells
 
     cells = load_cells(args.cells, limit=args.limit)
+    if args.plan:
+        return _run_planned(args, cells)
+    from tools.bench_discharge import run_bench_discharge
+
     report = run_bench_discharge(cells, dt_s=args.dt_s, max_time_s=args.max_time_s, current_a=args.current_a)
     if args.json:
         print_json(report)
         return 0
-    keys = ("batch_time_s", "modules_finished", "residual_ah", "residual_pct", "peak_temp_degc",
-            "time_above_warning_s", "relief_events")
     print(f"{len(cells)} modules, {args.current_a} A, SIL step {args.dt_s} s")
-    print(f"{'':24s} {'traditional':>12s} {'ours':>12s}")
-    for key in keys:
-        print(f"{key:24s} {report['traditional'][key]:12.1f} {report['ours'][key]:12.1f}")
+    _print_table(report, ("traditional", "ours"))
+    return 0
+
+
+KEYS = ("batch_time_s", "modules_finished", "residual_ah", "residual_pct", "peak_temp_degc",
+        "time_above_warning_s", "relief_events")
+
+
+def _print_table(report: dict, sides: tuple[str, ...]) -> None:
+    print(f"{'':24s}" + "".join(f" {s[:14]:>14s}" for s in sides))
+    for key in KEYS:
+        print(f"{key:24s}" + "".join(f" {report[s][key]:14.1f}" for s in sides))
+
+
+def _run_planned(args: argparse.Namespace, cells) -> int:
+    from edge.strategy.history import History
+    from tools.bench_discharge import run_bench_planned
+    from tools.plan import DEFAULT_HISTORY
+
+    prior = None
+    if args.policy is not None:
+        from edge.strategy.policy import PolicyIntegrityError, RlPolicy
+
+        try:
+            prior = RlPolicy.load(args.policy).prior
+        except PolicyIntegrityError as exc:
+            print(f"discharge-edge bench discharge: policy refused: {exc}", file=sys.stderr)
+            return 1
+    with History(args.history or DEFAULT_HISTORY) as history:
+        report = run_bench_planned(cells, args.cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
+                                   simulations=args.simulations, prior=prior)
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"{len(cells)} modules, tiers {report['tier_sizes']}, SIL step {args.dt_s} s")
+    _print_table(report, ("traditional", "tiers_without_tree", "tree_without_relief_correction", "ours"))
     return 0

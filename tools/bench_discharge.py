@@ -1,4 +1,4 @@
-"""`discharge-edge bench discharge`: one batch in SIL, the traditional method against ours.
+"""`discharge-edge bench discharge`: one batch in SIL, the traditional method against ours (S12).
 
 Both controllers discharge the same batch (one module per row of a cells file, the plant taking
 the truth_* columns) on the same plant, on a virtual clock (tools/hil/sil.py):
@@ -6,7 +6,11 @@ the truth_* columns) on the same plant, on a virtual clock (tools/hil/sil.py):
 - ours, as it stands: the real-time loop itself (edge/rtloop: rtcore's S14-S15 tick, its fault
   handling and safe state, the tag map's limits and safe values) on an in-memory PLC whose input
   tags the plant's sensors fill, with the same discharge current as the traditional method
-  (per-tier strategies come with S12).
+  (`run_bench_discharge`, the fixed strategy), or, with planning (`run_bench_planned`), graded
+  into tiers (S11), a strategy planned per tier (S12: history, game tree over SIL rollouts of the
+  plant model built from the estimates) and every station driven by its tier's strategy
+  (edge.strategy.supervisor.StationDriver) with the ablations (tiers without the game tree, the
+  game tree without S15's correction of relief).
 The controller sees only the observation (the line's sensors), never the truth.
 Tests: tests/tools/test_bench_discharge.py.
 """
@@ -19,10 +23,11 @@ import logging
 import numpy as np
 
 from edge import REPO_ROOT
-from edge.bus import MemoryPlc, open_bus
+from edge.bus import MemoryPlc, Quality, open_bus
 from edge.rtloop.loop import LoopSettings, LoopTags, RtLoop
 from edge.rtloop.process import build_kernel
 from edge.tagmap import Owner, TagMap, load_tag_map
+from edge.strategy.supervisor import StationDriver
 from rtcore.spec import Setpoints
 from tools.hil.baseline import BaselineConfig, BaselineController
 from tools.hil.cells import CellTable
@@ -52,33 +57,70 @@ def map_for_stations(tag_map: TagMap, n_stations: int, markers_per_station: int)
 
 
 class LoopController:
-    """The real-time loop as a SIL controller: sensors -> PLC tags -> RtLoop.step -> PLC tags -> command."""
+    """The real-time loop as a SIL controller: sensors -> PLC tags -> RtLoop.step -> PLC tags -> command.
+
+    Without a `driver` the supervisor writes one fixed strategy (current, clamp pressure, base
+    coolant) once. With a `driver` (edge.strategy.supervisor.StationDriver: one tier strategy per
+    station) the supervisor writes, every tick, the current setpoint per station computed from the
+    station current, voltage and hottest marker as the PLC reports them, and the strategy's clamp
+    pressure and base coolant per station; the rtcore loop then does relief and coolant on top.
+    """
 
     def __init__(self, n_modules: int, markers_per_module: int, n_zones: int, dt_s: float,
                  setpoints: Setpoints = DEFAULT_SETPOINTS, current_a: float = 5.0, pressure_kpa: float = 150.0,
-                 coolant_lpm: float = BaselineConfig().coolant_lpm):
+                 coolant_lpm: float = BaselineConfig().coolant_lpm, driver: StationDriver | None = None,
+                 cells_per_module: int = PlantConfig().cells_per_module):
         self.tag_map = map_for_stations(load_tag_map(BENCH_MAP), n_modules, markers_per_module)
         self.plc = MemoryPlc(self.tag_map)
         self.n_zones = n_zones
-        with open_bus(self.tag_map, Owner.SUPERVISOR, plc=self.plc) as supervisor:  # the strategy
-            supervisor.write({"discharge_current_setpoint_a": (current_a,) * n_modules,
-                              "fixture_pressure_setpoint_kpa": (pressure_kpa,) * n_modules,
-                              "coolant_base_lpm": (coolant_lpm,) * n_modules})
+        self.markers = markers_per_module
+        self.cells = cells_per_module
+        self.driver = driver
+        self.supervisor = open_bus(self.tag_map, Owner.SUPERVISOR, plc=self.plc)  # the strategy's writer
+        if driver is not None:
+            pressure_kpa, coolant_lpm = driver.pressure_kpa, driver.coolant_base_lpm
+            current_a = driver.profile_c_rate() * 0.0  # nothing before the first measured tick
+        self._write_strategy(np.broadcast_to(current_a, n_modules), np.broadcast_to(pressure_kpa, n_modules),
+                             np.broadcast_to(coolant_lpm, n_modules))
         bus = open_bus(self.tag_map, Owner.RTCORE, plc=self.plc)
         kernel = build_kernel(self.tag_map, LoopTags(), dt_s, setpoints)
         self.loop = RtLoop(bus, kernel, settings=LoopSettings(period_s=dt_s))
         self._heartbeat = 0
 
+    def _write_strategy(self, current_a, pressure_kpa, coolant_lpm) -> None:
+        def value(v):
+            v = tuple(float(x) for x in v)
+            return v[0] if len(v) == 1 else v  # a one-station map has scalar tags
+
+        refused = [r for r in self.supervisor.write({"discharge_current_setpoint_a": value(current_a),
+                                                     "fixture_pressure_setpoint_kpa": value(pressure_kpa),
+                                                     "coolant_base_lpm": value(coolant_lpm)})
+                   if r.quality is not Quality.GOOD]
+        if refused:  # the strategy is clipped to the map's limits upstream, so this is a bench defect
+            raise RuntimeError(f"{self.tag_map.name}: strategy write refused: {[(r.name, r.quality.value) for r in refused]}")
+
     def step(self, observation: Observation, dt_s: float) -> Command:
         self._heartbeat += 1
         for name, value in {**observation_tags(observation, np.nan), "plc_heartbeat": self._heartbeat}.items():
+            if isinstance(value, tuple) and len(value) == 1:
+                value = value[0]  # a one-station map has scalar tags
             self.plc.set(name, value)
+        if self.driver is not None:
+            current = np.atleast_1d(np.asarray(self.plc.get("station_current_a"), float))
+            voltage = np.atleast_1d(np.asarray(self.plc.get("station_voltage_v"), float)) / self.cells
+            temps = np.asarray(self.plc.get("marker_temp_degc"), float).reshape(-1, self.markers)
+            hottest = np.where(np.isfinite(temps), temps, np.inf).max(axis=1)
+            setpoint = self.driver.step(current, voltage, hottest, dt_s)
+            self._write_strategy(setpoint, self.driver.pressure_kpa, self.driver.coolant_base_lpm)
         self.loop.step()
-        return command_from_tags({name: self.plc.get(name) for name in COMMANDS}, self.n_zones)
+        values = {name: self.plc.get(name) for name in COMMANDS}
+        values = {k: v if k == "discharge_permit" else np.atleast_1d(np.asarray(v, float)) for k, v in values.items()}
+        return command_from_tags(values, self.n_zones)
 
 
 def run_bench_discharge(cells: CellTable, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
                         current_a: float = 5.0, seed: int = 0) -> dict:
+    """Traditional method against the fixed-strategy loop (no planning): the bench before S12."""
     plant_config = PlantConfig(seed=seed)
     sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
     results = {}
@@ -91,3 +133,65 @@ def run_bench_discharge(cells: CellTable, dt_s: float = 1.0, max_time_s: float =
     results["ours"] = run_sil(ours_plant, ours, sil).metrics.to_dict()
     results["ours"]["safe_state_at_end"] = bool(ours.loop.kernel.safe_state)
     return {"cells": len(cells), "dt_s": dt_s, "current_a": current_a, **results}
+
+
+def batch_setpoints(strategies, **overrides) -> Setpoints:
+    """One kernel watches every station, so the batch gets the strictest tier thresholds (lowest ΔT
+    threshold, shortest check interval) and the first tier's correction gain (all equal unless a
+    planner changed it)."""
+    return strategies[0].setpoints(**{
+        "delta_t_threshold_degc": min(s.delta_t_threshold_degc for s in strategies),
+        "check_interval_s": min(s.check_interval_s for s in strategies), **overrides})
+
+
+def run_tiered(cells: CellTable, grades: dict, strategy_of_tier: dict, dt_s: float, max_time_s: float,
+               seed: int = 0, **setpoint_overrides) -> dict:
+    """Discharge the whole batch, each module with its tier's strategy, through the real-time loop."""
+    plant = Plant(cells, PlantConfig(seed=seed))
+    strategies = [strategy_of_tier[int(t)] for t in grades["tier"]]
+    driver = StationDriver(strategies, grades["soc_pct"], grades["soh_est"])
+    ctrl = LoopController(plant.n_modules, plant.markers.n_markers, plant.cfg.n_zones, dt_s,
+                          setpoints=batch_setpoints(strategies, **setpoint_overrides), driver=driver)
+    sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
+    metrics = run_sil(plant, ctrl, sil).metrics.to_dict()
+    metrics["safe_state_at_end"] = bool(ctrl.loop.kernel.safe_state)
+    return metrics
+
+
+def run_bench_planned(cells: CellTable, cells_path, history, *, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
+                      simulations: int = 16, tree_seconds: float = 120.0, prior=None, seed: int = 0,
+                      n_tiers: int = 4, rollout_modules: int = 4) -> dict:
+    """Traditional vs ours (grade -> tiers -> plan per tier -> tiered loop) and the ablations:
+    tiers without the game tree (initial strategies), the game tree without the S15 correction of
+    relief (correction_gain 0), the whole. Every run is appended to the history (source 'bench')."""
+    from edge.strategy.score import score_metrics
+    from edge.strategy.tree import uniform_prior
+    from tools.plan import grade_table, plan_batch, plans_to_json
+
+    grades = grade_table(cells_path, cells, n_tiers)
+    sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
+    plant = Plant(cells, PlantConfig(seed=seed))
+    traditional = run_sil(plant, BaselineController(plant.n_modules, plant.cfg.n_zones), sil).metrics.to_dict()
+    initial = plan_batch(cells, grades, history, use_tree=False, seed=seed, rollout_modules=rollout_modules)
+    planned = plan_batch(cells, grades, history, prior=prior or uniform_prior, max_simulations=simulations,
+                         max_seconds=tree_seconds, seed=seed, rollout_modules=rollout_modules)
+    no_tree = {t: p["strategy"] for t, p in initial.items()}
+    tree = {t: p["strategy"] for t, p in planned.items()}
+    runs = {
+        "traditional": traditional,
+        "tiers_without_tree": run_tiered(cells, grades, no_tree, dt_s, max_time_s, seed),
+        "tree_without_relief_correction": run_tiered(cells, grades, tree, dt_s, max_time_s, seed, correction_gain=0.0),
+        "ours": run_tiered(cells, grades, tree, dt_s, max_time_s, seed),
+    }
+    ref = traditional["batch_time_s"]
+    for name, metrics in runs.items():
+        metrics["batch_time_vs_traditional_pct"] = round(100.0 * (metrics["batch_time_s"] / ref - 1.0), 2)
+        if name != "traditional":
+            score = score_metrics(metrics, ref_time_s=ref)
+            metrics["score_cost"] = round(score.cost, 4)
+            metrics["violations"] = list(score.violations)
+    for tier, p in planned.items():  # what the whole batch did, per tier, as bench records
+        history.append("bench", tier, p["features"], p["strategy"], runs["ours"],
+                       score_metrics(runs["ours"], ref_time_s=ref).cost)
+    return {"cells": len(cells), "dt_s": dt_s, "tier_sizes": {str(t): int(p["features"].n_modules) for t, p in planned.items()},
+            "plans": plans_to_json(planned), **runs}
