@@ -162,7 +162,7 @@ def _check_modules(instance: Instance, placed: dict[str, Placement], out: list[V
             need = required_rest_min(a, b)
             gap = pb.start_min - pa.end_min
             if gap < 0:
-                if instance.task_order is TaskOrder.FIXED and [u.id for u in actual] == [u.id for u in listed]:
+                if instance.task_order is TaskOrder.FIRST_FIXED or [u.id for u in actual] == [u.id for u in listed]:
                     out.append(Violation(ViolationKind.ORDER, f"module {m.id!r}: {b.id!r} starts at "
                                                               f"{pb.start_min} min before {a.id!r} ends at {pa.end_min} min"))
             elif gap < need:

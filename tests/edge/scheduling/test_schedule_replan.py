@@ -3,9 +3,12 @@
 import copy
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+from edge.scheduling.aco import AcoParams
 from edge.scheduling.best import solve
-from edge.scheduling.instance import InstanceError
+from edge.scheduling.generate import generate_instance
+from edge.scheduling.instance import InstanceError, instance_from_dict
 from edge.scheduling.replan import Disruption, replan
 from edge.scheduling.validate import check_plan
 
@@ -111,3 +114,29 @@ def test_colony_replans_too(paper):
     res = replan(paper, plan, Disruption(500, overruns={"M5.T1.U1": 61}), method="aco", time_limit_s=2)
     assert check_plan(res.instance, res.plan) == []
     _assert_kept(plan, res, 500)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 5), st.sampled_from(["fixed", "full"]), st.sampled_from(["fixed", "first_fixed"]),
+       st.integers(0, 1000), st.floats(0.0, 1.0), st.integers(1, 120), st.booleans())
+def test_random_disruptions_give_valid_plans(n, wiring, order, seed, when, extra_min, add_module):
+    data = generate_instance(n, wiring, seed, 2, order)
+    inst = instance_from_dict(data)
+    plan = solve(inst, "aco", 0.2, seed, aco=AcoParams(iterations=2, ants=3)).plan
+    now = int(when * plan.makespan_min)
+    victim = max(plan.placements, key=lambda p: (p.start_min <= now, p.start_min))
+    new_modules = ()
+    if add_module:
+        extra = generate_instance(1, "fixed", seed + 1)["modules"][0]
+        extra["id"], extra["station"] = "MX", data["modules"][0]["station"] + "x"
+        for t in extra["tasks"]:
+            for u in t["units"]:
+                u["id"] = "MX" + u["id"][2:]
+        data["channels"][0]["stations"].append(extra["station"])
+        inst = instance_from_dict(data)
+        new_modules = (extra,)
+    d = Disruption(now, new_modules=new_modules,
+                   overruns={victim.unit_id: victim.end_min - victim.start_min + extra_min})
+    res = replan(inst, plan, d, method="best", time_limit_s=0.3, seed=seed)
+    assert check_plan(res.instance, res.plan) == []
+    _assert_kept(plan, res, now)

@@ -126,3 +126,14 @@ def test_assert_valid_raises_with_every_violation(paper):
     plan = _shift(traditional_plan(paper), "M1.T1.U2", -10)
     with pytest.raises(PlanError, match="rest 'M1.T1.U1' -> 'M1.T1.U2' is 50 min, at least 60"):
         assert_valid(paper, plan)
+
+
+def test_first_fixed_overlap_inside_a_module(tiny):
+    inst = tiny(task_order="first_fixed", wiring="full")
+    plan = traditional_plan(inst)
+    for uid in ("M2.a1", "M2.b1"):
+        plan = _shift(plan, uid, 1000)
+    a1 = plan.by_unit()["M1.a1"]
+    other = "CH2" if a1.channel_id == "CH1" else "CH1"
+    bad = _edit(plan, "M1.a2", channel_id=other, start_min=a1.start_min + 5, end_min=a1.start_min + 25)
+    assert {K.ORDER, K.STATION_OVERLAP} <= kinds(inst, bad)
