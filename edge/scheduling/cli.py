@@ -2,9 +2,15 @@
 
     discharge-edge schedule INSTANCE.json [--json] [--method aco|best] [--time-limit S]
                                           [--seed N] [--heuristic rest|wait] [--gantt FILE.png]
+                                          [--running PLAN.json --now-min T [--overrun UNIT=MIN ...]]
 
 Prints the makespan, the traditional makespan (each module alone on its channel), the lower
-bound, the method and the plan (per channel the ordered units with start and end). Exit code 0
+bound, the method and the plan (per channel the ordered units with start and end).
+
+Re-planning: with `--running PLAN.json` (what `--json` printed earlier) and `--now-min T`, the
+units of that plan that started before T stay as they ran, everything else in INSTANCE.json
+(which may hold new modules, tasks and wiring) is planned from T on; `--overrun UNIT=MIN`
+gives a unit its new duration. Exit code 0
 on a plan, 1 when the instance is invalid (the error names the file and field), 2 on bad usage.
 Tests: tests/edge/scheduling/test_schedule_cli.py.
 """
@@ -12,14 +18,17 @@ Tests: tests/edge/scheduling/test_schedule_cli.py.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from edge.scheduling.aco import AcoParams, Heuristic
 from edge.scheduling.best import Method, solve
 from edge.scheduling.instance import InstanceError, load_instance
-from edge.scheduling.plan import traditional_plan
+from edge.scheduling.plan import plan_from_json, traditional_plan
+from edge.scheduling.replan import Disruption, replan
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,10 @@ def register(subparsers) -> None:
     p.add_argument("--heuristic", choices=[h.value for h in Heuristic], default=Heuristic.REST.value,
                    help="colony heuristic for --method aco: rest (1/required rest, default) or wait")
     p.add_argument("--gantt", metavar="FILE.png", help="write a Gantt chart")
+    p.add_argument("--running", metavar="PLAN.json", help="re-plan: the plan being run (--json output)")
+    p.add_argument("--now-min", type=int, metavar="T", help="re-plan: minutes since the running plan began")
+    p.add_argument("--overrun", action="append", default=[], metavar="UNIT=MIN",
+                   help="re-plan: a unit's new duration (repeatable)")
     p.set_defaults(func=run)
 
 
@@ -53,7 +66,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"discharge-edge schedule: {exc}", file=sys.stderr)
         return 1
     aco = replace(AcoParams(), heuristic=Heuristic(args.heuristic))
-    solution = solve(instance, args.method, args.time_limit, args.seed, aco=aco)
+    extra: dict = {}
+    if args.running is None:
+        if args.now_min is not None or args.overrun:
+            print("discharge-edge schedule: --now-min and --overrun need --running PLAN.json", file=sys.stderr)
+            return 2
+        solution = solve(instance, args.method, args.time_limit, args.seed, aco=aco)
+    else:
+        try:
+            solution, instance, extra = _replan(instance, args)
+        except (ValueError, OSError) as exc:
+            print(f"discharge-edge schedule: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, _Usage) else 1
     traditional = traditional_plan(instance).makespan_min
     payload = {
         "instance": instance.name,
@@ -67,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "runtime_s": round(solution.runtime_s, 3),
         "seed": args.seed,
         "info": {k: v for k, v in solution.plan.info.items() if k != "seed"},
+        **extra,
         "plan": solution.plan.to_dict(instance)["channels"],
     }
     if args.gantt:
@@ -78,6 +103,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(payload)
     return 0
+
+
+class _Usage(ValueError):
+    pass
+
+
+def _replan(instance, args):
+    if args.now_min is None or args.now_min < 0:
+        raise _Usage("--running needs --now-min T (minutes >= 0)")
+    overruns = {}
+    for item in args.overrun:
+        uid, _, minutes = item.partition("=")
+        if not minutes.isdigit():
+            raise _Usage(f"--overrun {item!r}: expected UNIT=MINUTES")
+        overruns[uid] = int(minutes)
+    path = Path(args.running)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {exc.lineno}: not JSON: {exc.msg}") from exc
+    running = plan_from_json(instance, data, str(path))
+    res = replan(instance, running, Disruption(args.now_min, overruns=overruns), args.method,
+                 args.time_limit, args.seed)
+    extra = {"replanned_at_min": args.now_min, "kept_units": list(res.kept), "released_units": list(res.released)}
+    return res.solution, res.instance, extra
 
 
 def _gantt(instance, plan, path):

@@ -96,3 +96,26 @@ def traditional_plan(instance: Instance) -> Plan:
                 prev = u
         free_at[ch] = t
     return plan_from_starts(instance, starts, chans, "traditional")
+
+
+def plan_from_json(instance: Instance, data: Any, source: str = "<memory>") -> Plan:
+    """Read a plan printed by `schedule --json` (the whole object or its "plan" list); raises
+    ValueError naming the source and the entry. Feasibility is the validator's job."""
+    channels = data.get("plan") if isinstance(data, dict) else data
+    method = data.get("method", "loaded") if isinstance(data, dict) else "loaded"
+    if not isinstance(channels, list):
+        raise ValueError(f"{source}: expected a list of channels under 'plan'")
+    module_of = {u.id: instance.modules[u.module].id for u in instance.units}
+    placements = []
+    for i, ch in enumerate(channels):
+        if not isinstance(ch, dict) or not isinstance(ch.get("channel"), str) or not isinstance(ch.get("units"), list):
+            raise ValueError(f"{source}: plan[{i}]: expected {{'channel': str, 'units': [...]}}")
+        for k, u in enumerate(ch["units"]):
+            where = f"{source}: plan[{i}].units[{k}]"
+            if not isinstance(u, dict) or not all(isinstance(u.get(f), int) for f in ("start_min", "end_min")):
+                raise ValueError(f"{where}: expected unit, start_min and end_min (integers)")
+            uid = u.get("unit")
+            if uid not in module_of:
+                raise ValueError(f"{where}: unit {uid!r} is not in the instance")
+            placements.append(Placement(uid, module_of[uid], ch["channel"], u["start_min"], u["end_min"]))
+    return Plan(tuple(placements), str(method))

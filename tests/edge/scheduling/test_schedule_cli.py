@@ -53,3 +53,45 @@ def test_bad_usage_exits_2(paper_path):
     with pytest.raises(SystemExit) as exc:
         main(["schedule", str(paper_path), "--time-limit", "0"])
     assert exc.value.code == 2
+
+
+def test_replan_from_the_command_line(paper_path, capsys, tmp_path):
+    assert main(["schedule", str(paper_path), "--json", "--time-limit", "3"]) == 0
+    running = tmp_path / "running.json"
+    running.write_text(capsys.readouterr().out)
+    data = json.loads(paper_path.read_text())
+    data["channels"][1]["stations"].append("S6")           # a module arrives on a new station
+    m6 = json.loads(json.dumps(data["modules"][0]).replace('"M1', '"M6'))
+    m6["station"] = "S6"
+    data["modules"].append(m6)
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(data))
+    now = 400
+    ch2 = json.loads(running.read_text())["plan"][1]["units"]
+    on_ch2 = max((u for u in ch2 if u["start_min"] <= now), key=lambda u: u["start_min"])  # started last
+    args = ["schedule", str(new), "--json", "--time-limit", "2", "--running", str(running), "--now-min", str(now),
+            "--overrun", f"{on_ch2['unit']}={on_ch2['end_min'] - on_ch2['start_min'] + 30}"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    inst = load_instance(new)
+    assert out["replanned_at_min"] == now and out["kept_units"]
+    old = {u["unit"]: u for ch in json.loads(running.read_text())["plan"] for u in ch["units"]}
+    got = {u["unit"]: u for ch in out["plan"] for u in ch["units"]}
+    assert all(got[u]["start_min"] == old[u]["start_min"] for u in out["kept_units"])
+    assert all(got[u]["start_min"] >= now for u in got if u not in out["kept_units"])
+    assert {u for u in got if u.startswith("M6.")} and out["makespan_min"] >= 1080
+    plan = _plan_from_json(inst, out["plan"])
+    assert len(plan.placements) == 42
+
+
+def test_replan_usage_and_input_errors(paper_path, capsys, tmp_path):
+    assert main(["schedule", str(paper_path), "--now-min", "5"]) == 2
+    assert main(["schedule", str(paper_path), "--running", str(paper_path)]) == 2
+    assert "--now-min" in capsys.readouterr().err
+    bad = tmp_path / "bad_plan.json"
+    bad.write_text(json.dumps({"plan": [{"channel": "CH1", "units": [{"unit": "M9.X", "start_min": 0, "end_min": 5}]}]}))
+    assert main(["schedule", str(paper_path), "--running", str(bad), "--now-min", "1"]) == 1
+    assert "bad_plan.json: plan[0].units[0]: unit 'M9.X' is not in the instance" in capsys.readouterr().err
+    ok = tmp_path / "empty_plan.json"
+    ok.write_text(json.dumps({"plan": []}))
+    assert main(["schedule", str(paper_path), "--running", str(ok), "--now-min", "1", "--overrun", "M1.T1.U1=x"]) == 2
