@@ -16,7 +16,7 @@ Tests: tests/edge/scheduling/test_schedule_decode.py.
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from edge.scheduling.instance import Instance, TaskOrder

@@ -3,7 +3,8 @@
 A `Plan` is a tuple of `Placement`s (unit, channel, start, end in minutes) plus the method that
 made it. `traditional_plan` tests each module alone, item after item, with the required rests,
 on its channel; the next module on that channel starts when the previous one has finished
-(the paper's 2130 min on its example). Tests: tests/edge/scheduling/test_schedule_plan.py.
+(the paper's 2130 min on its example). `plan_from_json` reads what `schedule --json` printed.
+Tests: tests/edge/scheduling/test_schedule_validate.py (traditional plan), test_schedule_cli.py.
 """
 
 from __future__ import annotations
