@@ -75,18 +75,18 @@ def _run_planned(args: argparse.Namespace, cells) -> int:
     from tools.bench_discharge import run_bench_planned
     from tools.plan import DEFAULT_HISTORY
 
-    prior = None
+    policy = None
     if args.policy is not None:
         from edge.strategy.policy import PolicyIntegrityError, RlPolicy
 
         try:
-            prior = RlPolicy.load(args.policy).prior
+            policy = RlPolicy.load(args.policy)
         except PolicyIntegrityError as exc:
             print(f"discharge-edge bench discharge: policy refused: {exc}", file=sys.stderr)
             return 1
     with History(args.history or DEFAULT_HISTORY) as history:
         report = run_bench_planned(cells, args.cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
-                                   simulations=args.simulations, prior=prior)
+                                   simulations=args.simulations, policy=policy)
     if args.json:
         print_json(report)
         return 0

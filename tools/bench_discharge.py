@@ -159,13 +159,12 @@ def run_tiered(cells: CellTable, grades: dict, strategy_of_tier: dict, dt_s: flo
 
 
 def run_bench_planned(cells: CellTable, cells_path, history, *, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
-                      simulations: int = 16, tree_seconds: float = 120.0, prior=None, seed: int = 0,
+                      simulations: int = 16, tree_seconds: float = 120.0, policy=None, seed: int = 0,
                       n_tiers: int = 4, rollout_modules: int = 4) -> dict:
     """Traditional vs ours (grade -> tiers -> plan per tier -> tiered loop) and the ablations:
     tiers without the game tree (initial strategies), the game tree without the S15 correction of
     relief (correction_gain 0), the whole. Every run is appended to the history (source 'bench')."""
     from edge.strategy.score import score_metrics
-    from edge.strategy.tree import uniform_prior
     from tools.plan import grade_table, plan_batch, plans_to_json
 
     grades = grade_table(cells_path, cells, n_tiers)
@@ -173,7 +172,7 @@ def run_bench_planned(cells: CellTable, cells_path, history, *, dt_s: float = 1.
     plant = Plant(cells, PlantConfig(seed=seed))
     traditional = run_sil(plant, BaselineController(plant.n_modules, plant.cfg.n_zones), sil).metrics.to_dict()
     initial = plan_batch(cells, grades, history, use_tree=False, seed=seed, rollout_modules=rollout_modules)
-    planned = plan_batch(cells, grades, history, prior=prior or uniform_prior, max_simulations=simulations,
+    planned = plan_batch(cells, grades, history, policy=policy, max_simulations=simulations,
                          max_seconds=tree_seconds, seed=seed, rollout_modules=rollout_modules)
     no_tree = {t: p["strategy"] for t, p in initial.items()}
     tree = {t: p["strategy"] for t, p in planned.items()}

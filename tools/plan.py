@@ -57,10 +57,11 @@ def tier_features(grades: dict, rows: np.ndarray) -> TierFeatures:
                         float(grades["r_mohm"][rows].mean()), int(rows.size))
 
 
-def plan_batch(cells: CellTable, grades: dict, history: History, *, prior=uniform_prior, use_tree: bool = True,
+def plan_batch(cells: CellTable, grades: dict, history: History, *, policy=None, use_tree: bool = True,
                max_simulations: int = 16, max_seconds: float = 120.0, rollout_modules: int = 4,
                rollout_dt_s: float = 2.0, seed: int = 0, limits: TierLimits = TierLimits()) -> dict[int, dict]:
-    """Plan every tier; returns {tier: {strategy, predicted metrics, score, tree stats, rows}}."""
+    """Plan every tier; returns {tier: {strategy, predicted metrics, score, tree stats, rows}}.
+    `policy` (edge.strategy.policy.RlPolicy) gives the tree its prior per tier; None: uniform."""
     plans = {}
     model = model_cells(cells, grades["soc_pct"], grades["soh_est"])
     for tier in sorted(set(grades["tier"].tolist())):
@@ -84,6 +85,7 @@ def plan_batch(cells: CellTable, grades: dict, history: History, *, prior=unifor
         evaluated: dict[str, tuple] = {}
         start = time.perf_counter()
         if use_tree:
+            prior = policy.prior_for(feats) if policy is not None else uniform_prior
             result = plan_tree(initial, evaluate, prior, limits, max_simulations=max_simulations,
                                max_seconds=max_seconds, seed=seed)
             strategy, path, sims = result.strategy, list(result.path), result.simulations
@@ -144,17 +146,17 @@ def run(args: argparse.Namespace) -> int:
     except ModelIntegrityError as exc:
         print(f"discharge-edge plan: model refused: {exc}", file=sys.stderr)
         return 1
-    prior = uniform_prior
+    policy = None
     if args.policy is not None:
         from edge.strategy.policy import PolicyIntegrityError, RlPolicy
 
         try:
-            prior = RlPolicy.load(args.policy).prior
+            policy = RlPolicy.load(args.policy)
         except PolicyIntegrityError as exc:
             print(f"discharge-edge plan: policy refused: {exc}", file=sys.stderr)
             return 1
     with History(args.history) as history:
-        plans = plan_batch(cells, grades, history, prior=prior, use_tree=not args.no_tree,
+        plans = plan_batch(cells, grades, history, policy=policy, use_tree=not args.no_tree,
                            max_simulations=args.simulations, max_seconds=args.seconds, seed=args.seed)
     report = {"cells": len(cells), "history": str(args.history), "tiers": plans_to_json(plans)}
     if args.json:

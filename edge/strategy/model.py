@@ -70,6 +70,8 @@ class Strategy:
     `end_c_rate` at the cut-off (so a module ends at a small current and leaves little charge).
     `derate_start_degc` .. `derate_stop_degc`: the hottest marker of a station scales its current
     from 100 % down to `derate_floor` (the supervisor's guard below the warning temperature).
+    `ramp_c_rate_per_s`: the setpoint starts at `end_c_rate` and rises at most this fast (a soft
+    start: a nearly empty module meets the taper before a full-rate step trips it).
     The rtcore thresholds are handed down as `rtcore.spec.Setpoints` (`setpoints()`).
     """
 
@@ -79,6 +81,7 @@ class Strategy:
     derate_start_degc: float = 40.0
     derate_stop_degc: float = 44.0
     derate_floor: float = 0.1
+    ramp_c_rate_per_s: float = 0.05
     pressure_kpa: float = 150.0
     coolant_base_lpm: float = 16.0
     delta_t_threshold_degc: float = 1.0
@@ -148,6 +151,8 @@ def check_strategy(s: Strategy, limits: TierLimits = TierLimits(), where: str = 
     if not s.derate_start_degc < s.derate_stop_degc <= m.max_temp_degc:
         raise StrategyError(f"{where}.derate_stop_degc: need derate_start < derate_stop <= {m.max_temp_degc} °C "
                             f"(maximum safety), got {s.derate_start_degc}..{s.derate_stop_degc}")
+    if not 0 < s.ramp_c_rate_per_s <= 1.0:
+        raise StrategyError(f"{where}.ramp_c_rate_per_s: must be in (0, 1] C/s, got {s.ramp_c_rate_per_s}")
     if not 0 <= s.derate_floor < 1:
         raise StrategyError(f"{where}.derate_floor: must be in [0, 1), got {s.derate_floor}")
     if not m.min_pressure_kpa <= s.pressure_kpa <= m.max_pressure_kpa:

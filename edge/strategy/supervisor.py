@@ -4,8 +4,8 @@ Owns `StationDriver`, which turns one `Strategy` per station (its tier's) into a
 per station from what the line measures: the station current (coulomb counting from the graded
 SOC, capacity = SOH estimate x nominal), the loaded cell voltage (module voltage / cells in
 series) and the hottest marker of the station. Setpoint = C-rate of the profile at the estimated
-SOC x nominal capacity, x the voltage taper near the cut-off, x the temperature derating, clipped
-to the station limit. Tests: tests/edge/strategy/test_supervisor.py.
+SOC x nominal capacity, x the voltage taper near the cut-off, x the temperature derating, rising
+no faster than the ramp (soft start from the end C-rate), clipped to the station limit. Tests: tests/edge/strategy/test_supervisor.py.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class StationDriver:
         self._d0 = np.array([s.derate_start_degc for s in self.strategies])
         self._d1 = np.array([s.derate_stop_degc for s in self.strategies])
         self._floor = np.array([s.derate_floor for s in self.strategies])
+        self._ramp_a_per_s = np.array([s.ramp_c_rate_per_s for s in self.strategies]) * NOMINAL_CAPACITY_AH
+        self._last_a = np.zeros(n)
         self.pressure_kpa = np.array([s.pressure_kpa for s in self.strategies])
         self.coolant_base_lpm = np.array([s.coolant_base_lpm for s in self.strategies])
 
@@ -50,4 +52,7 @@ class StationDriver:
         taper = np.where(drawn > 0, taper, 1.0)  # open circuit (not yet loaded) says nothing about the knee
         t = np.nan_to_num(np.asarray(hottest_degc, float), nan=np.inf)  # a lost sensor derates to the floor
         derate = np.clip((self._d1 - t) / (self._d1 - self._d0), self._floor, 1.0)
-        return np.clip(c_rate * NOMINAL_CAPACITY_AH * taper * derate, 0.0, self.max_a)
+        target = c_rate * NOMINAL_CAPACITY_AH * taper * derate
+        ceiling = np.maximum(self._last_a, self._end_c * NOMINAL_CAPACITY_AH) + self._ramp_a_per_s * dt_s
+        self._last_a = np.clip(np.minimum(target, ceiling), 0.0, self.max_a)
+        return self._last_a.copy()

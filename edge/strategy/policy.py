@@ -1,0 +1,139 @@
+"""Serve the shipped RL policy (models/rl_policy) with onnxruntime as the game tree's prior.
+
+Owns `STATE_FEATURES`/`state_vector` (the state both sides share: tier features + strategy
+parameters, scaled), `RlPolicy.load` (reads models/shipped/rl_policy.json, checks format, the
+sha256 of the .onnx file, the session's input/output names, dtypes and shapes, the state layout
+and the action names against edge/strategy/tree.ACTIONS, and raises `PolicyIntegrityError`
+naming the file on any mismatch: the rules of edge/grading/soc_model.py) and `prior_for`.
+edge never imports models/: it reads the files models/rl_policy/export.py wrote.
+Tests: tests/edge/strategy/test_policy.py, tests/models/test_rl_policy.py (parity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edge import REPO_ROOT
+from edge.strategy.history import TierFeatures
+from edge.strategy.model import Strategy
+from edge.strategy.tree import ACTION_NAMES
+
+SHIPPED_DIR = REPO_ROOT / "models" / "shipped"
+METADATA_FILE = "rl_policy.json"
+FORMAT = "discharge-edge/rl-policy/1"
+_REQUIRED = ("format", "model_file", "model_sha256", "training_data_sha256", "inputs", "outputs", "state_features",
+             "actions", "prior_temperature")
+
+#: (name, unit, how it is scaled into the state vector)
+STATE_FEATURES: tuple[tuple[str, str, str], ...] = (
+    ("soc_mean", "% SOC", "/100"),
+    ("soh_mean", "-", "as is"),
+    ("r_mean", "mOhm", "/100"),
+    ("c_rate_first_segment", "C", "/3"),
+    ("c_rate_last_segment", "C", "/3"),
+    ("taper_v_per_cell", "V", "-2.5"),
+    ("end_c_rate", "C", "as is"),
+    ("pressure", "kPa", "/400"),
+    ("coolant_base", "L/min", "/20"),
+    ("derate_start", "degC", "/50"),
+)
+STATE_DIM = len(STATE_FEATURES)
+
+
+class PolicyIntegrityError(RuntimeError):
+    """The policy or its metadata is missing, altered or inconsistent; the message names the file."""
+
+
+def state_vector(features: TierFeatures, strategy: Strategy) -> np.ndarray:
+    s = strategy
+    return np.array([features.soc_mean_pct / 100.0, features.soh_mean, features.r_mean_mohm / 100.0,
+                     s.segments[0][1] / 3.0, s.segments[-1][1] / 3.0, s.taper_v_per_cell - 2.5, s.end_c_rate,
+                     s.pressure_kpa / 400.0, s.coolant_base_lpm / 20.0, s.derate_start_degc / 50.0], np.float32)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_metadata(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise PolicyIntegrityError(f"{path}: policy metadata not found (run models/rl_policy/train.py)") from exc
+    except json.JSONDecodeError as exc:
+        raise PolicyIntegrityError(f"{path}: not valid JSON: {exc}") from exc
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise PolicyIntegrityError(f"{path}: metadata lacks {missing}")
+    if meta["format"] != FORMAT:
+        raise PolicyIntegrityError(f"{path}: format {meta['format']!r}, this edge reads {FORMAT!r}")
+    if [f["name"] for f in meta["state_features"]] != [n for n, _, _ in STATE_FEATURES]:
+        raise PolicyIntegrityError(f"{path}: state_features differ from edge.strategy.policy.STATE_FEATURES")
+    if meta["actions"] != list(ACTION_NAMES):
+        raise PolicyIntegrityError(f"{path}: actions differ from edge.strategy.tree.ACTIONS")
+    if not meta["prior_temperature"] > 0:
+        raise PolicyIntegrityError(f"{path}: prior_temperature must be > 0")
+    return meta
+
+
+def _check_session(session, meta: dict, model_path: Path) -> None:
+    expected = {"state": [None, STATE_DIM], "q_value": [None, len(ACTION_NAMES)], "prior": [None, len(ACTION_NAMES)]}
+    for declared, actual, kind in ((meta["inputs"], session.get_inputs(), "input"),
+                                   (meta["outputs"], session.get_outputs(), "output")):
+        if [d["name"] for d in declared] != [a.name for a in actual]:
+            raise PolicyIntegrityError(f"{model_path}: {kind} names {[a.name for a in actual]} differ from the "
+                                       f"metadata's {[d['name'] for d in declared]}")
+        for d, a in zip(declared, actual):
+            if a.type != "tensor(float)" or d.get("dtype") != "float32":
+                raise PolicyIntegrityError(f"{model_path}: {kind} {a.name} is {a.type}, metadata says {d.get('dtype')}")
+            shape = [dim if isinstance(dim, int) else None for dim in a.shape]
+            if shape[1:] != expected.get(a.name, [None, -1])[1:] or d["shape"][1:] != shape[1:]:
+                raise PolicyIntegrityError(f"{model_path}: {kind} {a.name} has shape {a.shape}, expected "
+                                           f"{expected.get(a.name)} (metadata {d['shape']})")
+
+
+class RlPolicy:
+    def __init__(self, session, meta: dict, metadata_path: Path):
+        self._session = session
+        self.meta = meta
+        self.metadata_path = metadata_path
+
+    @classmethod
+    def load(cls, folder: str | Path = SHIPPED_DIR) -> RlPolicy:
+        import onnxruntime as ort
+
+        folder = Path(folder)
+        meta_path = folder / METADATA_FILE
+        meta = _read_metadata(meta_path)
+        model_path = folder / meta["model_file"]
+        if not model_path.is_file():
+            raise PolicyIntegrityError(f"{model_path}: model file named by {meta_path} not found")
+        actual = sha256_of(model_path)
+        if actual != meta["model_sha256"]:
+            raise PolicyIntegrityError(f"{model_path}: sha256 {actual[:16]}... does not match {meta_path} "
+                                       f"({meta['model_sha256'][:16]}...); altered model or foreign metadata")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise PolicyIntegrityError(f"{model_path}: onnxruntime cannot load it: {exc}") from exc
+        _check_session(session, meta, model_path)
+        return cls(session, meta, meta_path)
+
+    def run(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(q_value, prior) for a (batch, STATE_DIM) float32 array."""
+        x = np.ascontiguousarray(states, dtype=np.float32).reshape(-1, STATE_DIM)
+        q, p = self._session.run(["q_value", "prior"], {"state": x})
+        return q, p
+
+    def prior_for(self, features: TierFeatures) -> Callable[[Strategy], np.ndarray]:
+        """The game tree's prior for one tier: probabilities over ACTIONS for a strategy."""
+        def prior(strategy: Strategy) -> np.ndarray:
+            return self.run(state_vector(features, strategy)[None, :])[1][0].astype(float)
+        return prior

@@ -1,0 +1,4 @@
+"""S12 RL policy: value-function approximation (Q over strategy modifications) trained by Bellman
+updates on history records, explored in the SIL plant (tools/plan_env.py, a separate process),
+exported to ONNX for edge/strategy/policy.py. See MODEL_CARD.md. Tests: tests/models/test_rl_policy.py.
+"""
