@@ -131,7 +131,8 @@ class Strategy:
 
 
 def check_strategy(s: Strategy, limits: TierLimits = TierLimits(), where: str = "strategy") -> Strategy:
-    """Return `s` when it is well formed and inside the maximum-safety limits; else StrategyError."""
+    """Return `s` when it is well formed and inside the maximum-safety limits (the derating stop inside
+    recommended safety); else StrategyError."""
     m = limits.maximum
     for f in dataclasses.fields(s):
         if f.name != "segments" and not math.isfinite(getattr(s, f.name)):
@@ -148,9 +149,10 @@ def check_strategy(s: Strategy, limits: TierLimits = TierLimits(), where: str = 
         raise StrategyError(f"{where}.end_c_rate: must be in (0, highest segment C-rate], got {s.end_c_rate}")
     if not 2.5 < s.taper_v_per_cell <= 4.2:
         raise StrategyError(f"{where}.taper_v_per_cell: must be in (2.5, 4.2] V, got {s.taper_v_per_cell}")
-    if not s.derate_start_degc < s.derate_stop_degc <= m.max_temp_degc:
-        raise StrategyError(f"{where}.derate_stop_degc: need derate_start < derate_stop <= {m.max_temp_degc} °C "
-                            f"(maximum safety), got {s.derate_start_degc}..{s.derate_stop_degc}")
+    warn = limits.recommended.max_temp_degc  # the derating is the guard below the warning temperature
+    if not s.derate_start_degc < s.derate_stop_degc <= warn:
+        raise StrategyError(f"{where}.derate_stop_degc: need derate_start < derate_stop <= {warn} °C "
+                            f"(recommended safety), got {s.derate_start_degc}..{s.derate_stop_degc}")
     if not 0 < s.ramp_c_rate_per_s <= 1.0:
         raise StrategyError(f"{where}.ramp_c_rate_per_s: must be in (0, 1] C/s, got {s.ramp_c_rate_per_s}")
     if not 0 <= s.derate_floor < 1:
