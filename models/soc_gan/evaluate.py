@@ -5,7 +5,7 @@ so the ONNX path is what is measured), the same GAN retrained without the MI con
 (ablation), a rest-voltage lookup fitted on the training cells, a tuned small MLP and gradient
 boosting (scikit-learn, small grids tuned by 3-fold cross-validation on the training cells only),
 RMSE/MAE in SOC percentage points, interval coverage, and tier quality against SOH bins
-(adjusted Rand index) beside k-means on the same criteria.
+(adjusted Rand index; also against true-SOC bins) beside k-means on the same criteria.
 
     nice -n 10 .venv/bin/python -m models.soc_gan.evaluate [--cells OTHER.csv] [--json out.json]
 
@@ -78,7 +78,7 @@ def coverage(lo, hi, truth) -> float:
     return float(np.mean((truth >= lo) & (truth <= hi)))
 
 
-def tier_quality(model: SocModel, x, soc_pred, soh_true, n_tiers: int) -> dict:
+def tier_quality(model: SocModel, x, soc_pred, soh_true, soc_true, n_tiers: int) -> dict:
     """ARI of our tiers and of k-means (same z-scored criteria) against SOH and true-SOC bins."""
     soh_est = model.soh(x)
     criteria = {"soc_pct": soc_pred, "soh": soh_est, "r0p1s_mOhm": x[:, FEATURE_COLUMNS.index("feat_r0p1s_mOhm")]}
@@ -86,12 +86,16 @@ def tier_quality(model: SocModel, x, soc_pred, soh_true, n_tiers: int) -> dict:
     z = np.column_stack(list(criteria.values()))
     z = (z - z.mean(axis=0)) / z.std(axis=0)
     km = KMeans(n_tiers, n_init=10, random_state=0).fit_predict(z)
-    soh_bins = np.digitize(soh_true, np.quantile(soh_true, np.linspace(0, 1, n_tiers + 1)[1:-1]))
+    edges = np.linspace(0, 1, n_tiers + 1)[1:-1]
+    soh_bins = np.digitize(soh_true, np.quantile(soh_true, edges))
+    soc_bins = np.digitize(soc_true, np.quantile(soc_true, edges))
     return {
         "n_tiers": n_tiers,
         "soh_est_rmse": float(np.sqrt(np.mean((soh_est - soh_true) ** 2))),
         "ari_tiers_vs_soh_bins": float(adjusted_rand_score(soh_bins, result.tiers)),
         "ari_kmeans_vs_soh_bins": float(adjusted_rand_score(soh_bins, km)),
+        "ari_tiers_vs_soc_bins": float(adjusted_rand_score(soc_bins, result.tiers)),
+        "ari_kmeans_vs_soc_bins": float(adjusted_rand_score(soc_bins, km)),
         "silhouette_initial": result.quality_initial,
         "silhouette_final": result.quality_final,
         "reassigned_by_mahalanobis": result.reassigned,
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     out["soc"]["tuned MLP"] = {**errors(mlp.predict(x_te), y_te), "params": mlp.best_params_}
     gb = tuned_gb(x_tr, y_tr)
     out["soc"]["gradient boosting"] = {**errors(gb.predict(x_te), y_te), "params": gb.best_params_}
-    out["tiers"] = tier_quality(model, x_te, pred.soc_pct, soh_te, args.tiers)
+    out["tiers"] = tier_quality(model, x_te, pred.soc_pct, soh_te, y_te, args.tiers)
     for name, row in out["soc"].items():
         print(f"{name:28s} RMSE {row['rmse_pp']:.3f} pp  MAE {row['mae_pp']:.3f} pp")
     print(json.dumps({k: v for k, v in out.items() if k != "soc"}, indent=1))
