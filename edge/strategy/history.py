@@ -107,14 +107,15 @@ class History:
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
-    def query(self, features: TierFeatures, k: int = 10) -> list[Record]:
-        """The k records whose tier features are nearest (Euclidean on SOC/100, SOH, R/100 mΩ)."""
+    def query(self, features: TierFeatures, k: int = 10, sources: tuple[str, ...] = ("sil", "rl")) -> list[Record]:
+        """The k records of `sources` whose tier features are nearest (Euclidean on SOC/100, SOH, R/100 mΩ).
+        By default only rollout records: a 'bench' record's cost scores the whole batch, another scale."""
         x = features.as_vector()
-        records = self.all()
+        records = [r for r in self.all() if r.source in sources]
         records.sort(key=lambda r: sum((a - b) ** 2 for a, b in zip(r.features.as_vector(), x)))
         return records[:k]
 
-    def best_for(self, features: TierFeatures, k: int = 10) -> Record | None:
-        """The lowest-cost record among the k nearest; None for an empty history."""
-        near = self.query(features, k)
+    def best_for(self, features: TierFeatures, k: int = 10, sources: tuple[str, ...] = ("sil", "rl")) -> Record | None:
+        """The lowest-cost record among the k nearest of `sources`; None when there is none."""
+        near = self.query(features, k, sources)
         return min(near, key=lambda r: r.cost) if near else None

@@ -7,7 +7,8 @@ rollout (tools/hil/sil.py names) and the reference time `ref_time_s` (the tradit
 batch time for the same modules, or a fixed scale):
 
     cost = batch_time_s / ref_time_s                                   (discharge time)
-         + 0.02 · max(0, residual_pct - residual_target_pct)            (residual charge above target)
+         + 0.05 · max(0, residual_pct - residual_plan_pct)              (residual charge above the planning
+                                                                          target, 12 %: 15 % less the model's error)
          + 0.005 · residual_pct                                         (residual charge, any)
          - 0.05 · min(mean_c_rate, 3) / 3                               (mean rate, a small bonus)
          + 0.02 · max(0, peak_temp_degc - operating.max_temp_degc)      (peak temperature above operating)
@@ -55,7 +56,7 @@ def score_metrics(metrics: dict, limits: TierLimits = TierLimits(), ref_time_s: 
         if key not in metrics:
             raise KeyError(f"score: metrics lack {key!r}")
     cost = (metrics["batch_time_s"] / ref_time_s
-            + 0.02 * max(0.0, metrics["residual_pct"] - limits.residual_target_pct)
+            + 0.05 * max(0.0, metrics["residual_pct"] - limits.residual_plan_pct)
             + 0.005 * metrics["residual_pct"]
             - 0.05 * min(mean_c_rate(metrics), 3.0) / 3.0
             + 0.02 * max(0.0, metrics["peak_temp_degc"] - limits.operating.max_temp_degc)

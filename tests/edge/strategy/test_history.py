@@ -16,6 +16,8 @@ def test_append_query_and_best(tmp_path):
         assert h.count() == 3
         near = h.query(TierFeatures(78.0, 0.88, 42.0, 5), k=2)
         assert {r.tier for r in near} == {1}
+        assert [r.source for r in h.query(TierFeatures(20.0, 0.6, 70.0, 5), k=5, sources=("bench",))] == ["bench"]
+        assert all(r.source != "bench" for r in h.query(TierFeatures(20.0, 0.6, 70.0, 5), k=5))
         best = h.best_for(TierFeatures(78.0, 0.88, 42.0, 5), k=2)
         assert best.strategy.pressure_kpa == 175.0 and best.metrics["relief_events"] == 1
 
