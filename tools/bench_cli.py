@@ -64,8 +64,11 @@ KEYS = ("batch_time_s", "modules_finished", "residual_ah", "residual_pct", "peak
         "time_above_warning_s", "relief_events")
 
 
+SHORT = {"tiers_without_tree": "no tree", "tree_without_relief_correction": "no S15 corr."}
+
+
 def _print_table(report: dict, sides: tuple[str, ...]) -> None:
-    print(f"{'':24s}" + "".join(f" {s[:14]:>14s}" for s in sides))
+    print(f"{'':24s}" + "".join(f" {SHORT.get(s, s):>14s}" for s in sides))
     for key in KEYS:
         print(f"{key:24s}" + "".join(f" {report[s][key]:14.1f}" for s in sides))
 

@@ -87,3 +87,14 @@ def test_plan_command_prints_one_json_object_with_a_strategy_per_tier(tmp_path, 
     for t in report["tiers"]:
         Strategy.from_dict(t["strategy"])  # a valid strategy comes back
         assert t["score_cost"] == pytest.approx(t["score_cost"]) and t["planning_s"] >= 0
+
+
+def test_plan_command_refuses_a_missing_policy(tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["plan", "--cells", str(CELLS), "--limit", "4", "--tiers", "1",
+                              "--history", str(tmp_path / "h.sqlite"), "--policy", str(tmp_path), "--json"])
+    assert args.func(args) == 1
+    assert "policy refused" in capsys.readouterr().err
