@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     dis.add_argument("--history", type=Path, default=None, help="SQLite strategy history (with --plan)")
     dis.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier (with --plan)")
     dis.add_argument("--policy", type=Path, default=None, help="folder with rl_policy.onnx/.json: the tree's prior")
+    dis.add_argument("--short-module", type=int, default=None,
+                     help="with --plan: an internal short (1 ohm, cell 0, from 60 s) in this module in every run")
     dis.add_argument("--json", action="store_true")
     dis.set_defaults(func=run_discharge_bench)
 
@@ -87,9 +89,18 @@ def _run_planned(args: argparse.Namespace, cells) -> int:
         except PolicyIntegrityError as exc:
             print(f"discharge-edge bench discharge: policy refused: {exc}", file=sys.stderr)
             return 1
+    faults = ()
+    if args.short_module is not None:
+        from tools.hil.faults import InternalShort
+
+        if not 0 <= args.short_module < len(cells):
+            print(f"discharge-edge bench discharge: --short-module must be in 0..{len(cells) - 1}", file=sys.stderr)
+            return 2
+        faults = (InternalShort(module=args.short_module, cell=0, r_short_ohm=1.0, onset_s=60.0),)
     with History(args.history or DEFAULT_HISTORY) as history:
         report = run_bench_planned(cells, args.cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
-                                   simulations=args.simulations, policy=policy)
+                                   simulations=args.simulations, policy=policy, faults=faults)
+    report["faults"] = [repr(f) for f in faults]
     if args.json:
         print_json(report)
         return 0

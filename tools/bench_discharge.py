@@ -145,9 +145,9 @@ def batch_setpoints(strategies, **overrides) -> Setpoints:
 
 
 def run_tiered(cells: CellTable, grades: dict, strategy_of_tier: dict, dt_s: float, max_time_s: float,
-               seed: int = 0, **setpoint_overrides) -> dict:
+               seed: int = 0, faults: tuple = (), **setpoint_overrides) -> dict:
     """Discharge the whole batch, each module with its tier's strategy, through the real-time loop."""
-    plant = Plant(cells, PlantConfig(seed=seed))
+    plant = Plant(cells, PlantConfig(seed=seed), faults)
     strategies = [strategy_of_tier[int(t)] for t in grades["tier"]]
     driver = StationDriver(strategies, grades["soc_pct"], grades["soh_est"])
     ctrl = LoopController(plant.n_modules, plant.markers.n_markers, plant.cfg.n_zones, dt_s,
@@ -160,16 +160,17 @@ def run_tiered(cells: CellTable, grades: dict, strategy_of_tier: dict, dt_s: flo
 
 def run_bench_planned(cells: CellTable, cells_path, history, *, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
                       simulations: int = 16, tree_seconds: float = 120.0, policy=None, seed: int = 0,
-                      n_tiers: int = 4, rollout_modules: int = 4) -> dict:
+                      n_tiers: int = 4, rollout_modules: int = 4, faults: tuple = ()) -> dict:
     """Traditional vs ours (grade -> tiers -> plan per tier -> tiered loop) and the ablations:
     tiers without the game tree (initial strategies), the game tree without the S15 correction of
-    relief (correction_gain 0), the whole. Every run is appended to the history (source 'bench')."""
+    relief (correction_gain 0), the whole. Every run is appended to the history (source 'bench').
+    `faults` (tools/hil/faults.py) are injected into every discharge run alike, never into planning."""
     from edge.strategy.score import score_metrics
     from tools.plan import grade_table, plan_batch, plans_to_json
 
     grades = grade_table(cells_path, cells, n_tiers)
     sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
-    plant = Plant(cells, PlantConfig(seed=seed))
+    plant = Plant(cells, PlantConfig(seed=seed), faults)
     traditional = run_sil(plant, BaselineController(plant.n_modules, plant.cfg.n_zones), sil).metrics.to_dict()
     initial = plan_batch(cells, grades, history, use_tree=False, seed=seed, rollout_modules=rollout_modules)
     planned = plan_batch(cells, grades, history, policy=policy, max_simulations=simulations,
@@ -178,9 +179,10 @@ def run_bench_planned(cells: CellTable, cells_path, history, *, dt_s: float = 1.
     tree = {t: p["strategy"] for t, p in planned.items()}
     runs = {
         "traditional": traditional,
-        "tiers_without_tree": run_tiered(cells, grades, no_tree, dt_s, max_time_s, seed),
-        "tree_without_relief_correction": run_tiered(cells, grades, tree, dt_s, max_time_s, seed, correction_gain=0.0),
-        "ours": run_tiered(cells, grades, tree, dt_s, max_time_s, seed),
+        "tiers_without_tree": run_tiered(cells, grades, no_tree, dt_s, max_time_s, seed, faults),
+        "tree_without_relief_correction": run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults,
+                                                     correction_gain=0.0),
+        "ours": run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults),
     }
     ref = traditional["batch_time_s"]
     for name, metrics in runs.items():

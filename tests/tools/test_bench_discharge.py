@@ -44,3 +44,16 @@ def test_planned_bench_runs_traditional_ours_and_the_ablations_on_the_same_batch
         assert report[s]["modules"] == 4 and report[s]["batch_time_s"] > 0
     assert report["ours"]["batch_time_vs_traditional_pct"] < 0  # tiered 2C-class strategies beat 1C
     assert sum(report["tier_sizes"].values()) == 4 and len(report["plans"]) == len(report["tier_sizes"])
+
+
+def test_short_module_out_of_range_is_refused(capsys):
+    import argparse
+
+    from tools.bench_cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["bench", "discharge", "--cells", str(CELLS), "--limit", "3", "--plan",
+                              "--short-module", "7"])
+    assert args.func(args) == 2
+    assert "--short-module must be in 0..2" in capsys.readouterr().err
