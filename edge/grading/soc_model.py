@@ -4,14 +4,13 @@ Owns `SocModel.load` (reads models/shipped/soc_gan.json, checks the format, the 
 .onnx file, the session's input/output names and shapes, the feature order and the scaler,
 and raises `ModelIntegrityError` naming the file on any mismatch), `SocModel.predict` (median
 and calibrated interval of several noise draws, in % SOC) and the SOH ridge estimate stored
-in the same metadata. edge never imports models/: it reads the files export.py wrote.
+in the same metadata. edge never imports models/: it reads the files export.py wrote; the integrity rules are
+edge/onnx_model.py's.
 Tests: tests/edge/grading/test_grading_soc_model.py, tests/models/test_soc_gan.py (parity).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,9 @@ import numpy as np
 
 from edge import REPO_ROOT
 from edge.grading.features import FEATURE_COLUMNS
+from edge.onnx_model import ModelIntegrityError, open_session, read_metadata
+
+__all__ = ["ModelIntegrityError", "SocModel", "SocPrediction", "SHIPPED_DIR"]
 
 SHIPPED_DIR = REPO_ROOT / "models" / "shipped"
 METADATA_FILE = "soc_gan.json"
@@ -28,11 +30,6 @@ _REQUIRED_KEYS = ("format", "model_file", "model_sha256", "inputs", "outputs", "
 
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
-_ONNX_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
-
-
-class ModelIntegrityError(RuntimeError):
-    """The model or its metadata is missing, altered or inconsistent; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -43,26 +40,8 @@ class SocPrediction:
     level: float
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_metadata(path: Path) -> dict:
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelIntegrityError(f"{path}: model metadata not found (run models/soc_gan/train.py)") from exc
-    except json.JSONDecodeError as exc:
-        raise ModelIntegrityError(f"{path}: not valid JSON: {exc}") from exc
-    missing = [key for key in _REQUIRED_KEYS if key not in meta]
-    if missing:
-        raise ModelIntegrityError(f"{path}: metadata lacks {missing}")
-    if meta["format"] != FORMAT:
-        raise ModelIntegrityError(f"{path}: format {meta['format']!r}, this edge reads {FORMAT!r}")
+    meta = read_metadata(path, FORMAT, _REQUIRED_KEYS, "run models/soc_gan/train.py")
     if meta["feature_order"] != list(FEATURE_COLUMNS):
         raise ModelIntegrityError(f"{path}: feature_order differs from edge.grading.features.FEATURE_COLUMNS")
     n = len(FEATURE_COLUMNS)
@@ -72,26 +51,6 @@ def _read_metadata(path: Path) -> dict:
     if len(meta["soh_model"].get("coef", [])) != n:
         raise ModelIntegrityError(f"{path}: soh_model.coef must hold {n} coefficients")
     return meta
-
-
-def _check_session(session, meta: dict, model_path: Path) -> None:
-    """Names and shapes the session reports must be those the metadata declares."""
-    for declared, actual, kind in ((meta["inputs"], session.get_inputs(), "input"),
-                                   (meta["outputs"], session.get_outputs(), "output")):
-        if [d["name"] for d in declared] != [a.name for a in actual]:
-            raise ModelIntegrityError(
-                f"{model_path}: {kind} names {[a.name for a in actual]} differ from the metadata's "
-                f"{[d['name'] for d in declared]}"
-            )
-        for d, a in zip(declared, actual):
-            if _ONNX_TYPES.get(d.get("dtype")) != a.type:
-                raise ModelIntegrityError(f"{model_path}: {kind} {a.name} is {a.type}, metadata says {d.get('dtype')}")
-            if [dim if isinstance(dim, int) else None for dim in d["shape"]][1:] != [
-                dim if isinstance(dim, int) else None for dim in a.shape
-            ][1:]:
-                raise ModelIntegrityError(f"{model_path}: {kind} {a.name} has shape {a.shape}, metadata says {d['shape']}")
-    if meta["inputs"][0]["shape"][1] != len(FEATURE_COLUMNS):
-        raise ModelIntegrityError(f"{model_path}: input width differs from the {len(FEATURE_COLUMNS)} features")
 
 
 class SocModel:
@@ -110,27 +69,11 @@ class SocModel:
 
     @classmethod
     def load(cls, folder: str | Path = SHIPPED_DIR) -> SocModel:
-        import onnxruntime as ort
-
-        folder = Path(folder)
-        meta_path = folder / METADATA_FILE
+        meta_path = Path(folder) / METADATA_FILE
         meta = _read_metadata(meta_path)
-        model_path = folder / meta["model_file"]
-        if not model_path.is_file():
-            raise ModelIntegrityError(f"{model_path}: model file named by {meta_path} not found")
-        actual = sha256_of(model_path)
-        if actual != meta["model_sha256"]:
-            raise ModelIntegrityError(
-                f"{model_path}: sha256 {actual[:16]}... does not match {meta_path} ({meta['model_sha256'][:16]}...); "
-                "the model was altered or the metadata belongs to another export"
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelIntegrityError(f"{model_path}: onnxruntime cannot load it: {exc}") from exc
-        _check_session(session, meta, model_path)
+        session, model_path = open_session(meta_path, meta)
+        if meta["inputs"][0]["shape"][1] != len(FEATURE_COLUMNS):
+            raise ModelIntegrityError(f"{model_path}: input width differs from the {len(FEATURE_COLUMNS)} features")
         return cls(session, meta, meta_path)
 
     @property

@@ -11,14 +11,13 @@ Tests: tests/edge/strategy/test_policy.py, tests/models/test_rl_policy.py (parit
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from edge import REPO_ROOT
+from edge.onnx_model import ModelIntegrityError, open_session, read_metadata
 from edge.strategy.history import TierFeatures
 from edge.strategy.model import Strategy
 from edge.strategy.tree import ACTION_NAMES
@@ -45,7 +44,7 @@ STATE_FEATURES: tuple[tuple[str, str, str], ...] = (
 STATE_DIM = len(STATE_FEATURES)
 
 
-class PolicyIntegrityError(RuntimeError):
+class PolicyIntegrityError(ModelIntegrityError):
     """The policy or its metadata is missing, altered or inconsistent; the message names the file."""
 
 
@@ -56,22 +55,8 @@ def state_vector(features: TierFeatures, strategy: Strategy) -> np.ndarray:
                      s.pressure_kpa / 400.0, s.coolant_base_lpm / 20.0, s.derate_start_degc / 50.0], np.float32)
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _read_metadata(path: Path) -> dict:
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise PolicyIntegrityError(f"{path}: policy metadata not found (run models/rl_policy/train.py)") from exc
-    except json.JSONDecodeError as exc:
-        raise PolicyIntegrityError(f"{path}: not valid JSON: {exc}") from exc
-    missing = [k for k in _REQUIRED if k not in meta]
-    if missing:
-        raise PolicyIntegrityError(f"{path}: metadata lacks {missing}")
-    if meta["format"] != FORMAT:
-        raise PolicyIntegrityError(f"{path}: format {meta['format']!r}, this edge reads {FORMAT!r}")
+    meta = read_metadata(path, FORMAT, _REQUIRED, "run models/rl_policy/train.py", PolicyIntegrityError)
     if [f["name"] for f in meta["state_features"]] != [n for n, _, _ in STATE_FEATURES]:
         raise PolicyIntegrityError(f"{path}: state_features differ from edge.strategy.policy.STATE_FEATURES")
     if meta["actions"] != list(ACTION_NAMES):
@@ -81,20 +66,13 @@ def _read_metadata(path: Path) -> dict:
     return meta
 
 
-def _check_session(session, meta: dict, model_path: Path) -> None:
-    expected = {"state": [None, STATE_DIM], "q_value": [None, len(ACTION_NAMES)], "prior": [None, len(ACTION_NAMES)]}
-    for declared, actual, kind in ((meta["inputs"], session.get_inputs(), "input"),
-                                   (meta["outputs"], session.get_outputs(), "output")):
-        if [d["name"] for d in declared] != [a.name for a in actual]:
-            raise PolicyIntegrityError(f"{model_path}: {kind} names {[a.name for a in actual]} differ from the "
-                                       f"metadata's {[d['name'] for d in declared]}")
-        for d, a in zip(declared, actual):
-            if a.type != "tensor(float)" or d.get("dtype") != "float32":
-                raise PolicyIntegrityError(f"{model_path}: {kind} {a.name} is {a.type}, metadata says {d.get('dtype')}")
-            shape = [dim if isinstance(dim, int) else None for dim in a.shape]
-            if shape[1:] != expected.get(a.name, [None, -1])[1:] or d["shape"][1:] != shape[1:]:
-                raise PolicyIntegrityError(f"{model_path}: {kind} {a.name} has shape {a.shape}, expected "
-                                           f"{expected.get(a.name)} (metadata {d['shape']})")
+def _check_layout(session, model_path: Path) -> None:
+    """Beyond what the metadata declares: the state and action sizes this edge uses, in float32."""
+    expected = {"state": STATE_DIM, "q_value": len(ACTION_NAMES), "prior": len(ACTION_NAMES)}
+    for io in (*session.get_inputs(), *session.get_outputs()):
+        if io.type != "tensor(float)" or io.shape[1:] != [expected.get(io.name, -1)]:
+            raise PolicyIntegrityError(f"{model_path}: {io.name} is {io.type} {io.shape}, this edge needs "
+                                       f"float32 [batch, {expected.get(io.name)}]")
 
 
 class RlPolicy:
@@ -105,25 +83,10 @@ class RlPolicy:
 
     @classmethod
     def load(cls, folder: str | Path = SHIPPED_DIR) -> RlPolicy:
-        import onnxruntime as ort
-
-        folder = Path(folder)
-        meta_path = folder / METADATA_FILE
+        meta_path = Path(folder) / METADATA_FILE
         meta = _read_metadata(meta_path)
-        model_path = folder / meta["model_file"]
-        if not model_path.is_file():
-            raise PolicyIntegrityError(f"{model_path}: model file named by {meta_path} not found")
-        actual = sha256_of(model_path)
-        if actual != meta["model_sha256"]:
-            raise PolicyIntegrityError(f"{model_path}: sha256 {actual[:16]}... does not match {meta_path} "
-                                       f"({meta['model_sha256'][:16]}...); altered model or foreign metadata")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise PolicyIntegrityError(f"{model_path}: onnxruntime cannot load it: {exc}") from exc
-        _check_session(session, meta, model_path)
+        session, model_path = open_session(meta_path, meta, PolicyIntegrityError)
+        _check_layout(session, model_path)
         return cls(session, meta, meta_path)
 
     def run(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
