@@ -1,7 +1,6 @@
 """tools/plan.py and tools/plan_rollout.py: grading to tiers, SIL rollouts of the model plant, planning per tier."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -31,7 +31,7 @@ import yaml
 from tools.hil.cells import CellTable, default_cells_path, load_cells
 from tools.hil.faults import Fault, InternalShort, SensorFault, SensorFaultMode, WeakCell
 from tools.hil.plant import Plant, PlantConfig
-from tools.hil.sil import SilConfig, SilResult
+from tools.hil.sil import SilConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 

@@ -102,7 +102,7 @@ def test_first_fixed_task_blocks(tiny):
     assert check_plan(inst, plan) == []
     by = plan.by_unit()
     # swap tasks b and c of M1 (both single units of 15 and 25 min): allowed
-    b1, c1 = by["M1.b1"], by["M1.c1"]
+    b1 = by["M1.b1"]
     swapped = _edit(_edit(plan, "M1.c1", start_min=b1.start_min, end_min=b1.start_min + 25),
                     "M1.b1", start_min=b1.start_min + 35, end_min=b1.start_min + 50)
     assert check_plan(inst, swapped) == []
