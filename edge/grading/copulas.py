@@ -144,7 +144,9 @@ def _start(family: str, tau: float) -> tuple[list[float], list[tuple[float, floa
     if family == "gumbel":
         return [1.0 / (1.0 - tau_pos)], [(1.0 + 1e-6, 40.0)]
     if family == "frank":
-        root = optimize.brentq(lambda th: _frank_tau(th) - tau, -80.0, 80.0) if abs(tau) > 1e-3 else 0.1
+        # tau of Frank at theta = 80 is about 0.95: stronger dependence starts at the bound
+        tau_frank = math.copysign(min(abs(tau), 0.95), tau)
+        root = optimize.brentq(lambda th: _frank_tau(th) - tau_frank, -80.0, 80.0) if abs(tau) > 1e-3 else 0.1
         if abs(root) < 1e-3:
             root = 0.1
         return [root], [(-80.0, 80.0)]

@@ -83,6 +83,16 @@ def test_independent_data_give_near_zero_mi():
     assert pair.mi_nats < 0.01
 
 
+def test_near_deterministic_pairs_fit_every_family():
+    """Kendall tau beyond Frank's reach at its bound (0.95): the fit starts at the bound, no error."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=800)
+    for sign in (1.0, -1.0):
+        pair = fit_pair("tight", x, sign * x + 0.02 * rng.normal(size=800))
+        assert abs(stats.kendalltau(x, sign * x)[0]) == 1.0
+        assert pair.mi_nats > 2.0
+
+
 @pytest.mark.parametrize("family, theta", [("clayton", 3.0), ("gumbel", 2.0), ("frank", 6.0)])
 def test_agrees_with_an_independent_knn_estimator(family, theta):
     """Kraskov-type kNN estimate (sklearn mutual_info_regression) on the same sample."""
