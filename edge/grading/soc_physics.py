@@ -1,0 +1,136 @@
+"""SOC from the rest voltage by Bayes over the ageing states of the training population (S11).
+
+The rest voltage is the OCV plus an unknown offset (hysteresis, incomplete relaxation: up to
++-10 mV in the data). Which SOC an OCV means depends on how the cell aged (edge.grading.
+electrochem): the same 3.70 V is a different SOC after loss of lithium than after loss of
+graphite. The arrival test tells us about the ageing in two ways, and this module weighs them:
+
+- the SOH estimate (edge.grading.soh_model) against each prior cell's SOH, Gaussian with the
+  estimate's own validation spread;
+- the relaxation after the 10 s pulse: the rest voltage before minus after
+  (`feat_v_rest_V - feat_v_relax60s_V`) is mostly the OCV drop of the pulse's charge, which is
+  the local slope of the OCV curve: flat on a graphite plateau, steep between them. The rest is
+  overpotential not yet relaxed after 60 s, which grows with resistance. A linear map fitted on
+  the training cells (`relaxation_terms`: the measured drop, the three DC resistances, the sag
+  from 5 s to 10 s of the pulse, the cell temperature) estimates the OCV drop (mV) with a known
+  spread, compared with the drop each prior cell would show at its SOC.
+
+For each battery, each prior ageing state k (the degradation modes of the training cells,
+never the battery's own) and each offset h on a uniform grid, SOC_kh = OCV_k^-1(v_rest - h);
+the weights are the two likelihoods. The result is the posterior mean and standard deviation
+of SOC, in %: two derived state parameters the SOC generator takes beside the feat_* columns.
+Tables: per prior state, SOC and OCV drop on a uniform voltage grid, so one battery costs
+index arithmetic only. Tests: tests/edge/grading/test_grading_soc_physics.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.grading.electrochem import electrode_window
+from edge.grading.features import FEATURE_COLUMNS
+
+SOC_GRID = np.linspace(0.0, 1.0, 2001)
+V_GRID_LO_V, V_GRID_HI_V, V_GRID_STEP_V = 2.4, 4.3, 0.0005
+V_GRID = np.arange(V_GRID_LO_V, V_GRID_HI_V + V_GRID_STEP_V / 2, V_GRID_STEP_V)
+DERIVED_COLUMNS = ("phys_soc_pct", "phys_soc_sd_pct")
+"""The generator's inputs after the feat_* columns: posterior mean and sd of SOC (%)."""
+RELAXATION_TERMS = ("drop_rest_to_relax60s_mV", "feat_r0p1s_mOhm", "feat_r1s_mOhm", "feat_r10s_mOhm",
+                    "sag_p5s_to_p10s_mV", "feat_t_cell_C")
+_COL = {name: FEATURE_COLUMNS.index(name) for name in FEATURE_COLUMNS}
+
+
+def relaxation_terms(features: np.ndarray) -> np.ndarray:
+    """(n, 6) in RELAXATION_TERMS order, from feat_* columns (n, 14) in FEATURE_COLUMNS order."""
+    x = np.asarray(features, dtype=float)
+    return np.column_stack([
+        1e3 * (x[:, _COL["feat_v_rest_V"]] - x[:, _COL["feat_v_relax60s_V"]]),
+        x[:, _COL["feat_r0p1s_mOhm"]], x[:, _COL["feat_r1s_mOhm"]], x[:, _COL["feat_r10s_mOhm"]],
+        1e3 * (x[:, _COL["feat_v_p5s_V"]] - x[:, _COL["feat_v_p10s_V"]]),
+        x[:, _COL["feat_t_cell_C"]],
+    ])
+
+
+@dataclass(frozen=True)
+class PhysicsParams:
+    """Everything the posterior needs; stored under `physics` in the model metadata."""
+
+    prior_lli: tuple[float, ...]
+    prior_lam_ne: tuple[float, ...]
+    prior_lam_pe: tuple[float, ...]
+    prior_soh: tuple[float, ...]
+    relax_coef: tuple[float, ...]
+    """OCV drop (mV) = relax_coef . relaxation_terms + relax_offset_mv."""
+    relax_offset_mv: float
+    relax_sd_mv: float
+    soh_sd: float
+    hyst_half_width_v: float = 0.010
+    hyst_points: int = 21
+    pulse_charge_ah: float = 5.0 * 10.0 / 3600.0
+
+    def __post_init__(self) -> None:
+        n = len(self.prior_lli)
+        if n == 0 or any(len(p) != n for p in (self.prior_lam_ne, self.prior_lam_pe, self.prior_soh)):
+            raise ValueError("physics prior: lli, lam_ne, lam_pe and soh must be non-empty and of one length")
+        if len(self.relax_coef) != len(RELAXATION_TERMS):
+            raise ValueError(f"physics: relax_coef must hold {len(RELAXATION_TERMS)} values {RELAXATION_TERMS}")
+        if min(self.relax_sd_mv, self.soh_sd, self.pulse_charge_ah) <= 0 or self.hyst_half_width_v < 0 or self.hyst_points < 1:
+            raise ValueError("physics: spreads and the pulse charge must be > 0, the offset grid non-empty")
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PhysicsParams:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+class SocPosterior:
+    """Posterior mean and sd of SOC (%) from rest voltage, relaxation and SOH estimate."""
+
+    def __init__(self, params: PhysicsParams):
+        self.params = params
+        n = len(params.prior_lli)
+        self._soc = np.empty((n, len(V_GRID)))
+        self._drop_mv = np.empty((n, len(V_GRID)))
+        for k, ageing in enumerate(zip(params.prior_lli, params.prior_lam_ne, params.prior_lam_pe)):
+            window = electrode_window(*ageing)
+            curve = window.ocv_v(SOC_GRID)
+            soc = np.interp(V_GRID, curve, SOC_GRID)
+            self._soc[k] = soc
+            self._drop_mv[k] = 1e3 * (V_GRID - np.interp(soc - params.pulse_charge_ah / window.capacity_ah, SOC_GRID, curve))
+        self._prior_soh = np.asarray(params.prior_soh)
+        self._offsets_v = np.linspace(-params.hyst_half_width_v, params.hyst_half_width_v, params.hyst_points)
+
+    def estimated_drop_mv(self, features: np.ndarray) -> np.ndarray:
+        """OCV drop of the pulse (mV) estimated from the measured relaxation, feat_* columns (n, 14)."""
+        return relaxation_terms(features) @ np.asarray(self.params.relax_coef) + self.params.relax_offset_mv
+
+    def estimate(self, features: np.ndarray, soh_est: np.ndarray, chunk: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, sd) of SOC in %, one value per battery, from feat_* columns (n, 14) and the SOH estimate."""
+        features = np.asarray(features, dtype=float)
+        v_rest_v = features[:, _COL["feat_v_rest_V"]]
+        soh_est = np.asarray(soh_est, dtype=float)
+        drop = self.estimated_drop_mv(features)
+        p = self.params
+        mean = np.empty(len(v_rest_v))
+        sd = np.empty(len(v_rest_v))
+        for a in range(0, len(v_rest_v), chunk):
+            b = slice(a, a + chunk)
+            ocv = v_rest_v[b, None] - self._offsets_v[None, :]  # (n, H) candidate OCVs
+            pos = (ocv - V_GRID_LO_V) / V_GRID_STEP_V
+            i = np.clip(np.floor(pos).astype(np.int64), 0, len(V_GRID) - 2)
+            t = np.clip(pos - i, 0.0, 1.0)
+            soc = self._soc[:, i] * (1 - t) + self._soc[:, i + 1] * t  # (K, n, H)
+            model_drop = self._drop_mv[:, i] * (1 - t) + self._drop_mv[:, i + 1] * t
+            log_w = -0.5 * ((drop[b, None] - model_drop) / p.relax_sd_mv) ** 2
+            log_w += (-0.5 * ((soh_est[b][None, :] - self._prior_soh[:, None]) / p.soh_sd) ** 2)[:, :, None]
+            log_w -= log_w.max(axis=(0, 2), keepdims=True)
+            w = np.exp(log_w)
+            w /= w.sum(axis=(0, 2), keepdims=True)
+            m = (w * soc).sum(axis=(0, 2))
+            mean[b] = m
+            sd[b] = np.sqrt((w * (soc - m[None, :, None]) ** 2).sum(axis=(0, 2)))
+        return 100.0 * mean, 100.0 * sd
