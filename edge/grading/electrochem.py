@@ -95,7 +95,10 @@ def electrode_window(lli: float, lam_ne: float, lam_pe: float) -> ElectrodeWindo
         x_lo, x_hi = max(eps, (q_li - q_p * (1 - eps)) / q_n), min(1 - eps, (q_li - q_p * eps) / q_n)
         if x_lo >= x_hi:
             raise AgeingError(f"lli={lli}, lam_ne={lam_ne}, lam_pe={lam_pe}: electrodes cannot hold the lithium")
-        gap = lambda x: nmc811_ocp_v((q_li - q_n * x) / q_p) - graphite_ocp_v(x) - v  # noqa: E731
+
+        def gap(x: float) -> float:
+            return float(nmc811_ocp_v((q_li - q_n * x) / q_p) - graphite_ocp_v(x)) - v
+
         if gap(x_lo) * gap(x_hi) > 0:
             raise AgeingError(f"lli={lli}, lam_ne={lam_ne}, lam_pe={lam_pe}: {v} V is out of reach")
         x = optimize.brentq(gap, x_lo, x_hi, xtol=1e-13)

@@ -1,10 +1,12 @@
 """Serve the shipped SOC generator with onnxruntime; refuse a model that does not match its metadata.
 
 Owns `SocModel.load` (reads models/shipped/soc_gan.json, checks the format, the sha256 of the
-.onnx file, the session's input/output names and shapes, the feature order and the scaler,
-and raises `ModelIntegrityError` naming the file on any mismatch), `SocModel.predict` (median
-and calibrated interval of several noise draws, in % SOC) and the SOH ridge estimate stored
-in the same metadata. edge never imports models/: it reads the files export.py wrote; the integrity rules are
+.onnx file, the session's input/output names and shapes, the feature order, the generator
+inputs, the scaler, the physics and SOH parameters, and raises `ModelIntegrityError` naming the
+file on any mismatch), `SocModel.predict` (feat_* columns -> the physics posterior of
+edge.grading.soc_physics -> the generator's inputs -> median and calibrated interval of
+several noise draws, in % SOC) and the SOH estimate (edge.grading.soh_model) stored in the
+same metadata. edge never imports models/: it reads the files export.py wrote; the integrity rules are
 edge/onnx_model.py's.
 Tests: tests/edge/grading/test_grading_soc_model.py, tests/models/test_soc_gan.py (parity).
 """
@@ -18,15 +20,18 @@ import numpy as np
 
 from edge import REPO_ROOT
 from edge.grading.features import FEATURE_COLUMNS
+from edge.grading.soc_physics import DERIVED_COLUMNS, PhysicsParams, SocPosterior
+from edge.grading.soh_model import SohModel
 from edge.onnx_model import ModelIntegrityError, open_session, read_metadata
 
 __all__ = ["ModelIntegrityError", "SocModel", "SocPrediction", "SHIPPED_DIR"]
 
 SHIPPED_DIR = REPO_ROOT / "models" / "shipped"
 METADATA_FILE = "soc_gan.json"
-FORMAT = "discharge-edge/soc-gan/1"
-_REQUIRED_KEYS = ("format", "model_file", "model_sha256", "inputs", "outputs", "feature_order", "scaler",
-                  "prediction", "soh_model", "mi_table_soh", "training")
+FORMAT = "discharge-edge/soc-gan/2"
+GENERATOR_INPUTS = (*FEATURE_COLUMNS, *DERIVED_COLUMNS)
+_REQUIRED_KEYS = ("format", "model_file", "model_sha256", "inputs", "outputs", "feature_order",
+                  "generator_inputs", "scaler", "prediction", "physics", "soh_model", "mi_table_soh", "training")
 
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -44,12 +49,20 @@ def _read_metadata(path: Path) -> dict:
     meta = read_metadata(path, FORMAT, _REQUIRED_KEYS, "run models/soc_gan/train.py")
     if meta["feature_order"] != list(FEATURE_COLUMNS):
         raise ModelIntegrityError(f"{path}: feature_order differs from edge.grading.features.FEATURE_COLUMNS")
-    n = len(FEATURE_COLUMNS)
+    if meta["generator_inputs"] != list(GENERATOR_INPUTS):
+        raise ModelIntegrityError(f"{path}: generator_inputs differ from feat_* + {list(DERIVED_COLUMNS)}")
+    n = len(GENERATOR_INPUTS)
     scaler = meta["scaler"]
     if len(scaler.get("mean", [])) != n or len(scaler.get("std", [])) != n or min(scaler["std"]) <= 0:
         raise ModelIntegrityError(f"{path}: scaler must hold {n} means and {n} positive stds")
-    if len(meta["soh_model"].get("coef", [])) != n:
-        raise ModelIntegrityError(f"{path}: soh_model.coef must hold {n} coefficients")
+    for key, build in (("physics", PhysicsParams.from_dict),
+                       ("soh_model", lambda d: SohModel.from_dict(d, len(FEATURE_COLUMNS)))):
+        try:
+            build({k: v for k, v in meta[key].items() if k != "kind"})
+        except KeyError as exc:
+            raise ModelIntegrityError(f"{path}: {key}: missing {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ModelIntegrityError(f"{path}: {key}: {exc}") from exc
     return meta
 
 
@@ -64,27 +77,33 @@ class SocModel:
         self._std = np.asarray(meta["scaler"]["std"], dtype=np.float64)
         self._noise_dim = int(meta["inputs"][1]["shape"][1])
         self._dtype = _DTYPES[meta["inputs"][0]["dtype"]]
-        self._soh_coef = np.asarray(meta["soh_model"]["coef"], dtype=np.float64)
-        self._soh_intercept = float(meta["soh_model"]["intercept"])
+        self._soh = SohModel.from_dict({k: v for k, v in meta["soh_model"].items() if k != "kind"}, len(FEATURE_COLUMNS))
+        self.posterior = SocPosterior(PhysicsParams.from_dict(meta["physics"]))
 
     @classmethod
     def load(cls, folder: str | Path = SHIPPED_DIR) -> SocModel:
         meta_path = Path(folder) / METADATA_FILE
         meta = _read_metadata(meta_path)
         session, model_path = open_session(meta_path, meta)
-        if meta["inputs"][0]["shape"][1] != len(FEATURE_COLUMNS):
-            raise ModelIntegrityError(f"{model_path}: input width differs from the {len(FEATURE_COLUMNS)} features")
+        if meta["inputs"][0]["shape"][1] != len(GENERATOR_INPUTS):
+            raise ModelIntegrityError(f"{model_path}: input width differs from the {len(GENERATOR_INPUTS)} generator inputs")
         return cls(session, meta, meta_path)
 
     @property
     def interval_level(self) -> float:
         return float(self.meta["prediction"]["interval_level"])
 
-    def standardise(self, features: np.ndarray) -> np.ndarray:
+    def generator_inputs(self, features: np.ndarray) -> np.ndarray:
+        """feat_* columns (n, 14) in feature_order -> (n, 16): plus the physics posterior's mean and sd."""
         features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2 or features.shape[1] != len(self._mean):
-            raise ValueError(f"features must be (n, {len(self._mean)}) in feature_order, got {features.shape}")
-        return (features - self._mean) / self._std
+        if features.ndim != 2 or features.shape[1] != len(FEATURE_COLUMNS):
+            raise ValueError(f"features must be (n, {len(FEATURE_COLUMNS)}) in feature_order, got {features.shape}")
+        mean, sd = self.posterior.estimate(features, self._soh.predict(features))
+        return np.column_stack([features, mean, sd])
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        """The generator's standardised inputs for feat_* columns (n, 14)."""
+        return (self.generator_inputs(features) - self._mean) / self._std
 
     def draws(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> np.ndarray:
         """SOC draws in %, shape (n, n_draws): one generator pass over n * n_draws rows."""
@@ -111,5 +130,5 @@ class SocModel:
         )
 
     def soh(self, features: np.ndarray) -> np.ndarray:
-        """SOH estimate (fraction of rated capacity) from the ridge regression in the metadata."""
-        return self.standardise(features) @ self._soh_coef + self._soh_intercept
+        """SOH estimate (fraction of rated capacity) from the quadratic ridge in the metadata."""
+        return self._soh.predict(np.asarray(features, dtype=np.float64))

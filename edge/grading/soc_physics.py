@@ -39,6 +39,7 @@ DERIVED_COLUMNS = ("phys_soc_pct", "phys_soc_sd_pct")
 """The generator's inputs after the feat_* columns: posterior mean and sd of SOC (%)."""
 RELAXATION_TERMS = ("drop_rest_to_relax60s_mV", "feat_r0p1s_mOhm", "feat_r1s_mOhm", "feat_r10s_mOhm",
                     "sag_p5s_to_p10s_mV", "feat_t_cell_C")
+SOH_CUTOFF_SD = 5.0
 _COL = {name: FEATURE_COLUMNS.index(name) for name in FEATURE_COLUMNS}
 
 
@@ -101,6 +102,9 @@ class SocPosterior:
             soc = np.interp(V_GRID, curve, SOC_GRID)
             self._soc[k] = soc
             self._drop_mv[k] = 1e3 * (V_GRID - np.interp(soc - params.pulse_charge_ah / window.capacity_ah, SOC_GRID, curve))
+        # float32 tables: half the memory traffic; SOC to ~1e-5 pp, far below the +-10 mV offset's reach
+        self._soc = self._soc.astype(np.float32)
+        self._drop_mv = self._drop_mv.astype(np.float32)
         self._prior_soh = np.asarray(params.prior_soh)
         self._offsets_v = np.linspace(-params.hyst_half_width_v, params.hyst_half_width_v, params.hyst_points)
 
@@ -117,20 +121,26 @@ class SocPosterior:
         p = self.params
         mean = np.empty(len(v_rest_v))
         sd = np.empty(len(v_rest_v))
+        # Batteries in order of SOH estimate, so that each chunk spans a narrow SOH range and the
+        # prior states more than SOH_CUTOFF_SD spreads from all of it (SOH weight < 4e-6) are skipped.
+        order = np.argsort(soh_est, kind="stable")
         for a in range(0, len(v_rest_v), chunk):
-            b = slice(a, a + chunk)
+            b = order[a : a + chunk]
+            near = np.abs(self._prior_soh[:, None] - soh_est[b][None, :]).min(axis=1) <= SOH_CUTOFF_SD * p.soh_sd
+            states = np.flatnonzero(near) if near.any() else np.arange(len(self._prior_soh))
             ocv = v_rest_v[b, None] - self._offsets_v[None, :]  # (n, H) candidate OCVs
             pos = (ocv - V_GRID_LO_V) / V_GRID_STEP_V
             i = np.clip(np.floor(pos).astype(np.int64), 0, len(V_GRID) - 2)
-            t = np.clip(pos - i, 0.0, 1.0)
-            soc = self._soc[:, i] * (1 - t) + self._soc[:, i + 1] * t  # (K, n, H)
-            model_drop = self._drop_mv[:, i] * (1 - t) + self._drop_mv[:, i + 1] * t
-            log_w = -0.5 * ((drop[b, None] - model_drop) / p.relax_sd_mv) ** 2
-            log_w += (-0.5 * ((soh_est[b][None, :] - self._prior_soh[:, None]) / p.soh_sd) ** 2)[:, :, None]
+            t = np.clip(pos - i, 0.0, 1.0).astype(np.float32)
+            soc_table, drop_table = self._soc[states], self._drop_mv[states]
+            soc = soc_table[:, i] * (1 - t) + soc_table[:, i + 1] * t  # (K, n, H)
+            model_drop = drop_table[:, i] * (1 - t) + drop_table[:, i + 1] * t
+            log_w = -0.5 * ((drop[b, None].astype(np.float32) - model_drop) / np.float32(p.relax_sd_mv)) ** 2
+            log_w += (-0.5 * ((soh_est[b][None, :] - self._prior_soh[states, None]) / p.soh_sd) ** 2).astype(np.float32)[:, :, None]
             log_w -= log_w.max(axis=(0, 2), keepdims=True)
             w = np.exp(log_w)
             w /= w.sum(axis=(0, 2), keepdims=True)
-            m = (w * soc).sum(axis=(0, 2))
+            m = (w * soc).sum(axis=(0, 2), dtype=np.float64)
             mean[b] = m
-            sd[b] = np.sqrt((w * (soc - m[None, :, None]) ** 2).sum(axis=(0, 2)))
+            sd[b] = np.sqrt((w * (soc - m[None, :, None]) ** 2).sum(axis=(0, 2), dtype=np.float64))
         return 100.0 * mean, 100.0 * sd

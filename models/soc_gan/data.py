@@ -24,6 +24,7 @@ TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 SPLIT_SEED = 20261123
 TEST_FRACTION = 0.2
 MI_WEIGHT_FLOOR = 0.25
+AGEING_COLUMNS = ("truth_lli", "truth_lam_ne", "truth_lam_pe")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Split:
     x_train: np.ndarray
     soc_train_pct: np.ndarray
     soh_train: np.ndarray
+    ageing_train: np.ndarray
+    """(n, 3) truth_lli, truth_lam_ne, truth_lam_pe: the physics prior's states, never an input."""
     ids_train: np.ndarray
     x_test: np.ndarray
     soc_test_pct: np.ndarray
@@ -62,11 +65,12 @@ def load_split(path: str | Path = TRAIN_CSV, seed: int = SPLIT_SEED) -> Split:
     x = feature_matrix(table, FEATURE_COLUMNS)
     soc = 100.0 * target_column(table, "truth_soc")
     soh = target_column(table, "truth_soh")
+    ageing = np.column_stack([target_column(table, name) for name in AGEING_COLUMNS])
     test = held_out_mask(table.cell_ids, seed)
     return Split(
         source=str(path),
         data_sha256=sha256_file(path),
-        x_train=x[~test], soc_train_pct=soc[~test], soh_train=soh[~test], ids_train=table.cell_ids[~test],
+        x_train=x[~test], soc_train_pct=soc[~test], soh_train=soh[~test], ageing_train=ageing[~test], ids_train=table.cell_ids[~test],
         x_test=x[test], soc_test_pct=soc[test], soh_test=soh[test], ids_test=table.cell_ids[test],
     )
 
@@ -107,10 +111,12 @@ class MIInfo:
     targets_nats: np.ndarray
 
 
-def mutual_information(split: Split, config: MIConfig = MIConfig()) -> MIInfo:
-    soh_rows = [row.as_row() for row in mi_table(split.x_train, FEATURE_COLUMNS, split.soh_train, config)]
-    soc_rows = [row.as_row() for row in mi_table(split.x_train, FEATURE_COLUMNS, split.soc_train_pct, config)]
+def mutual_information(x: np.ndarray, names: tuple[str, ...], soh: np.ndarray, soc_pct: np.ndarray,
+                       config: MIConfig = MIConfig()) -> MIInfo:
+    """MI of each generator input (columns of x, called `names`) with SOH and with SOC."""
+    soh_rows = [row.as_row() for row in mi_table(x, names, soh, config)]
+    soc_rows = [row.as_row() for row in mi_table(x, names, soc_pct, config)]
     m = np.array([a["mi_nats"] + b["mi_nats"] for a, b in zip(soh_rows, soc_rows)])
     weights = MI_WEIGHT_FLOOR + (1.0 - MI_WEIGHT_FLOOR) * m / m.max()
-    targets = np.array([gaussian_copula_mi(split.x_train[:, j], split.soc_train_pct) for j in range(len(m))])
+    targets = np.array([gaussian_copula_mi(x[:, j], soc_pct) for j in range(len(m))])
     return MIInfo(soh_rows, soc_rows, weights, targets)

@@ -1,7 +1,8 @@
 """Evaluate SOC predictors on the held-out cells of the fixed split, all in one run.
 
 Owns the comparison the issue asks for: the shipped GAN (served through edge.grading.soc_model,
-so the ONNX path is what is measured), the same GAN retrained without the MI constraint
+so the ONNX path is what is measured), its physics posterior alone (the generator's input
+`phys_soc_pct`, edge.grading.soc_physics), the same GAN retrained without the MI constraint
 (ablation), a rest-voltage lookup fitted on the training cells, a tuned small MLP and gradient
 boosting (scikit-learn, small grids tuned by 3-fold cross-validation on the training cells only),
 RMSE/MAE in SOC percentage points, interval coverage, and tier quality against SOH bins
@@ -34,6 +35,7 @@ from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_cs
 from edge.grading.soc_model import SocModel
 from edge.grading.tiers import TierConfig, assign_tiers
 from models.soc_gan.data import load_split
+from models.soc_gan.physics_fit import physics_inputs
 from models.soc_gan.train import TrainConfig, predict_draws, train
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiers", type=int, default=4)
     parser.add_argument("--ablation-dir", help="an export of `train --lambda-mi 0 --out DIR` (else trained here)")
     parser.add_argument("--skip-ablation", action="store_true")
+    parser.add_argument("--model-dir", help="evaluate the export in this folder instead of models/shipped")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
@@ -122,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         x_te, y_te, soh_te, population = split.x_test, split.soc_test_pct, split.soh_test, "held-out split"
     out = {"population": population, "n_test": int(len(y_te)), "n_train": int(len(y_tr)), "soc": {}}
 
-    model = SocModel.load()
+    model = SocModel.load(args.model_dir) if args.model_dir else SocModel.load()
     pred = model.predict(x_te)
     out["soc"]["gan (shipped onnx)"] = errors(pred.soc_pct, y_te)
+    physics = model.generator_inputs(x_te)
+    out["soc"]["physics posterior alone"] = errors(physics[:, -2], y_te)
+    out["physics_interval"] = {"level": 0.8, "coverage": coverage(physics[:, -2] - 1.2816 * physics[:, -1],
+                                                                  physics[:, -2] + 1.2816 * physics[:, -1], y_te)}
     out["interval"] = {"level": pred.level, "coverage": coverage(pred.lo_pct, pred.hi_pct, y_te),
                        "mean_width_pp": float(np.mean(pred.hi_pct - pred.lo_pct))}
     if args.ablation_dir:
@@ -138,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         shipped = model.meta["training"]["config"]
         ablation = train(split, TrainConfig(**{**shipped, "lambda_mi": 0.0}))
-        draws = predict_draws(ablation.generator, ablation.scaler.apply(x_te), 64, seed=0)
+        inputs = np.column_stack([x_te, physics_inputs(ablation.physics, x_te)])
+        draws = predict_draws(ablation.generator, ablation.scaler.apply(inputs), 64, seed=0)
         out["soc"]["gan without MI constraint"] = errors(np.median(draws, axis=1), y_te)
         log.info("ablation trained in %.0f s", time.monotonic() - started)
     out["soc"]["rest-voltage lookup"] = errors(rest_voltage_lookup(x_tr, y_tr, x_te), y_te)

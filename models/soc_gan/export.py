@@ -1,7 +1,8 @@
 """Export the trained generator to ONNX with the metadata file edge checks before serving it.
 
 Owns `export`: writes `soc_gan.onnx` and `soc_gan.json` (input/output names, shapes and units,
-feature order, scaler, MI weights and tables, interval calibration, the SOH ridge, opset,
+feature order and generator inputs, scaler, MI weights and tables, interval calibration, the
+physics posterior's parameters and the SOH model (edge.grading.soc_physics, soh_model), opset,
 sha256 of the model file and of the training data) into models/shipped/ by default, and
 checks onnxruntime against PyTorch on the training features before it returns.
 Tests: tests/models/test_soc_gan.py.
@@ -20,14 +21,15 @@ import torch
 
 from edge import REPO_ROOT
 from edge.grading.features import FEATURE_COLUMNS
+from edge.grading.soc_physics import DERIVED_COLUMNS
 from models.soc_gan.data import SPLIT_SEED, Split, sha256_file
 from models.soc_gan.gan import NOISE_DIM, Generator, GeneratorEnsemble, build_generator
-from models.soc_gan.train import INTERVAL_LEVEL, TrainResult
+from models.soc_gan.train import GENERATOR_INPUTS, INTERVAL_LEVEL, TrainResult
 
 SHIPPED = REPO_ROOT / "models" / "shipped"
 MODEL_NAME = "soc_gan"
 OPSET = 17
-FORMAT = "discharge-edge/soc-gan/1"
+FORMAT = "discharge-edge/soc-gan/2"
 PREDICT_DRAWS = 64
 
 
@@ -52,20 +54,24 @@ def _unit(name: str) -> str:
     return name.rsplit("_", 1)[-1]
 
 
-def build_metadata(result: TrainResult, split: Split, soh: dict, model_sha256: str) -> dict:
+def build_metadata(result: TrainResult, split: Split, model_sha256: str) -> dict:
     return {
         "format": FORMAT,
         "model_file": f"{MODEL_NAME}.onnx",
         "model_sha256": model_sha256,
         "opset": OPSET,
         "inputs": [
-            {"name": "features_std", "shape": ["batch", len(FEATURE_COLUMNS)], "dtype": "float64",
-             "units": "standardised: (feature - scaler.mean) / scaler.std, in feature_order"},
+            {"name": "features_std", "shape": ["batch", len(GENERATOR_INPUTS)], "dtype": "float64",
+             "units": "standardised: (input - scaler.mean) / scaler.std, in generator_inputs order"},
             {"name": "noise", "shape": ["batch", NOISE_DIM], "dtype": "float64", "units": "standard normal"},
         ],
         "outputs": [{"name": "soc_pct", "shape": ["batch", 1], "dtype": "float64", "units": "% of present capacity"}],
         "feature_order": list(FEATURE_COLUMNS),
         "feature_units": {name: _unit(name) for name in FEATURE_COLUMNS},
+        "generator_inputs": list(GENERATOR_INPUTS),
+        "derived_inputs": {name: "edge.grading.soc_physics: posterior " + ("mean" if i == 0 else "sd") + " of SOC, %"
+                           for i, name in enumerate(DERIVED_COLUMNS)},
+        "physics": result.physics.params.as_dict(),
         "scaler": {"mean": result.scaler.mean.tolist(), "std": result.scaler.std.tolist()},
         "mi_weights": result.mi.weights.tolist(),
         "prediction": {
@@ -76,7 +82,7 @@ def build_metadata(result: TrainResult, split: Split, soh: dict, model_sha256: s
             "interval_scale": result.interval_scale,
             "soc_clip_pct": [0.0, 100.0],
         },
-        "soh_model": {"kind": "ridge on features_std", **soh},
+        "soh_model": result.physics.soh_model.as_dict(),
         "mi_table_soh": result.mi.table_soh,
         "mi_table_soc": result.mi.table_soc,
         "mi_constraint": {"lower_bounds_nats": result.mi.targets_nats.tolist(), "lambda": result.config.lambda_mi},
@@ -109,21 +115,27 @@ def check_parity(generator: Generator, path: Path, x_std: np.ndarray, seed: int 
     return float(np.max(np.abs(got - want)))
 
 
-def export(result: TrainResult, split: Split, soh: dict, out: str | Path | None = None) -> list[Path]:
+def _skip(generator: Generator | GeneratorEnsemble) -> int:
+    first = generator.members[0] if isinstance(generator, GeneratorEnsemble) else generator
+    return first.skip
+
+
+def export(result: TrainResult, split: Split, out: str | Path | None = None) -> list[Path]:
     folder = Path(out) if out else SHIPPED
     folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / f"{MODEL_NAME}.onnx"
     export_onnx(result.generator, model_path)
-    gap = check_parity(result.generator, model_path, result.scaler.apply(split.x_train))
+    gap = check_parity(result.generator, model_path, np.random.default_rng(0).standard_normal((1000, len(GENERATOR_INPUTS))))
     if gap > 1e-9:
         raise RuntimeError(f"{model_path}: onnxruntime differs from PyTorch by {gap:.2e} % SOC")
     state_path = folder / f"{MODEL_NAME}.pt"
     torch.save(result.generator.state_dict(), state_path)
-    metadata = build_metadata(result, split, soh, sha256_file(model_path))
+    metadata = build_metadata(result, split, sha256_file(model_path))
     metadata["training"]["export_parity_max_abs_pct"] = gap
     metadata["torch_state"] = {"file": state_path.name, "sha256": sha256_file(state_path),
                                "hidden": result.config.hidden,
-                               "members": result.config.members, "purpose": "PyTorch/onnxruntime parity tests"}
+                               "members": result.config.members, "skip": _skip(result.generator),
+                               "purpose": "PyTorch/onnxruntime parity tests"}
     meta_path = folder / f"{MODEL_NAME}.json"
     meta_path.write_text(json.dumps(metadata, indent=1) + "\n")
     return [model_path, meta_path, state_path]
@@ -134,8 +146,9 @@ def reexport(folder: str | Path) -> Path:
     folder = Path(folder)
     meta_path = folder / f"{MODEL_NAME}.json"
     meta = json.loads(meta_path.read_text())
-    n = len(meta["feature_order"])
-    gen = build_generator(n, meta["torch_state"]["hidden"], meta["torch_state"].get("members", 1))
+    n = len(meta["generator_inputs"])
+    state = meta["torch_state"]
+    gen = build_generator(n, state["hidden"], state.get("members", 1), state.get("skip", -1))
     gen.load_state_dict(torch.load(folder / meta["torch_state"]["file"], weights_only=True))
     model_path = folder / meta["model_file"]
     export_onnx(gen, model_path)

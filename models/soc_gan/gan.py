@@ -16,13 +16,22 @@ NOISE_DIM = 4
 
 
 class Generator(nn.Module):
-    """G(x, z) = soc_mean + soc_std * f([w * x, z]); x standardised, z ~ N(0, I)."""
+    """G(x, z) = base(x) + soc_std * f([w * x, z]); x standardised, z ~ N(0, I).
 
-    def __init__(self, n_features: int, weights, soc_mean: float, soc_std: float, hidden: int = 64):
+    base(x) is `soc_mean`, or with `skip` the physics posterior mean (input column `skip`,
+    un-standardised with `skip_mean`, `skip_std`): the network then learns a correction and a
+    spread around the physics estimate instead of SOC from scratch.
+    """
+
+    def __init__(self, n_features: int, weights, soc_mean: float, soc_std: float, hidden: int = 64,
+                 skip: int = -1, skip_mean: float = 0.0, skip_std: float = 1.0):
         super().__init__()
         self.register_buffer("mi_weights", torch.as_tensor(weights, dtype=torch.float32).reshape(1, -1))
         self.register_buffer("soc_mean", torch.tensor(float(soc_mean)))
         self.register_buffer("soc_std", torch.tensor(float(soc_std)))
+        self.skip = int(skip)
+        self.register_buffer("skip_mean", torch.tensor(float(skip_mean)))
+        self.register_buffer("skip_std", torch.tensor(float(skip_std)))
         self.net = nn.Sequential(
             nn.Linear(n_features + NOISE_DIM, hidden),
             nn.SiLU(),
@@ -35,7 +44,11 @@ class Generator(nn.Module):
 
     def forward_std(self, features_std: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """SOC in standardised units, shape (n, 1)."""
-        return self.net(torch.cat([features_std * self.mi_weights, noise], dim=1))
+        out = self.net(torch.cat([features_std * self.mi_weights, noise], dim=1))
+        if self.skip >= 0:
+            base_pct = features_std[:, self.skip : self.skip + 1] * self.skip_std + self.skip_mean
+            out = out + (base_pct - self.soc_mean) / self.soc_std
+        return out
 
     def forward(self, features_std: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """SOC in percent, shape (n, 1): the exported graph."""
@@ -54,9 +67,9 @@ class GeneratorEnsemble(nn.Module):
         return torch.stack([m(features_std, noise) for m in self.members]).mean(dim=0)
 
 
-def build_generator(n_features: int, hidden: int, members: int) -> Generator | GeneratorEnsemble:
+def build_generator(n_features: int, hidden: int, members: int, skip: int = -1) -> Generator | GeneratorEnsemble:
     """An untrained generator of the shipped shape, to load a saved state into."""
-    gens = [Generator(n_features, [1.0] * n_features, 0.0, 1.0, hidden) for _ in range(members)]
+    gens = [Generator(n_features, [1.0] * n_features, 0.0, 1.0, hidden, skip) for _ in range(members)]
     return gens[0] if members == 1 else GeneratorEnsemble(gens)
 
 

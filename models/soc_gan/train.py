@@ -1,8 +1,8 @@
 """Train the SOC GAN: alternating discriminator/generator steps until the objective settles.
 
 Owns `TrainConfig`, `train` (one run on the training cells of the fixed split; the test cells
-are never touched), the interval calibration on an inner validation split, and the SOH ridge
-regression the tiers use. `python -m models.soc_gan.train` trains and exports to
+are never touched), the physics fit (physics_fit.py: SOH estimate, relaxation map, ageing prior)
+on the fitting cells, and the interval calibration on an inner validation split. `python -m models.soc_gan.train` trains and exports to
 models/shipped/ (export.py). Run it with `nice -n 10`. Tests: tests/models/test_soc_gan.py.
 """
 
@@ -11,18 +11,23 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from edge.grading.features import FEATURE_COLUMNS
+from edge.grading.soc_physics import DERIVED_COLUMNS
 from models.soc_gan.data import MIInfo, Split, Standardiser, load_split, mutual_information, normal_scores
+from models.soc_gan.physics_fit import Physics, fit_physics, oof_physics_inputs, physics_inputs
 from models.soc_gan.gan import NOISE_DIM, Discriminator, Generator, GeneratorEnsemble, mi_penalty, sample_crps
 
 log = logging.getLogger(__name__)
 
 INTERVAL_LEVEL = 0.8
+GENERATOR_INPUTS = (*FEATURE_COLUMNS, *DERIVED_COLUMNS)
+PHYS_SOC = GENERATOR_INPUTS.index("phys_soc_pct")
 ACTIVE_MI_NATS = 0.05  # features below this MI with SOC carry no constraint (noise level)
 
 
@@ -48,6 +53,7 @@ class TrainConfig:
     eval_every: int = 10
     eval_draws: int = 32
     members: int = 1
+    physics_skip: bool = True
 
     def __post_init__(self) -> None:
         if self.lambda_adv < 0 or self.lambda_mi < 0:
@@ -62,6 +68,7 @@ class TrainResult:
     generator: Generator | GeneratorEnsemble
     scaler: Standardiser
     mi: MIInfo
+    physics: Physics
     interval_scale: float
     val_rmse_pct: float
     epochs: int
@@ -101,20 +108,29 @@ def _settled(history: list[dict], window: int, tol: float) -> bool:
     return True
 
 
-def train(split: Split, config: TrainConfig = TrainConfig(), mi: MIInfo | None = None) -> TrainResult:
-    """Train `config.members` generators (seeds differ, same inner split); several are averaged."""
+def train(split: Split, config: TrainConfig = TrainConfig()) -> TrainResult:
+    """Train `config.members` generators (seeds differ, same inner split); several are averaged.
+
+    The inner validation cells (checkpoint choice, interval calibration) get physics inputs
+    from a fit on the other training cells; those get out-of-fold physics inputs.
+    """
     rng = np.random.default_rng(config.seed)
-    mi = mi if mi is not None else mutual_information(split)
     n = len(split.x_train)
     val = np.zeros(n, dtype=bool)
     val[rng.permutation(n)[: int(round(config.val_fraction * n))]] = True
-    scaler = Standardiser.fit(split.x_train[~val])
-    x_fit, y_fit = scaler.apply(split.x_train[~val]), split.soc_train_pct[~val]
-    x_val, y_val = scaler.apply(split.x_train[val]), split.soc_train_pct[val]
+    fit_args = (split.x_train[~val], split.soh_train[~val], split.ageing_train[~val], split.soc_train_pct[~val])
+    physics = fit_physics(*fit_args, seed=config.seed)
+    inputs_fit = np.column_stack([split.x_train[~val], oof_physics_inputs(*fit_args, seed=config.seed)])
+    inputs_val = np.column_stack([split.x_train[val], physics_inputs(physics, split.x_train[val])])
+    mi = mutual_information(inputs_fit, GENERATOR_INPUTS, split.soh_train[~val], split.soc_train_pct[~val])
+    scaler = Standardiser.fit(inputs_fit)
+    x_fit, y_fit = scaler.apply(inputs_fit), split.soc_train_pct[~val]
+    x_val, y_val = scaler.apply(inputs_val), split.soc_train_pct[val]
+    skip = (PHYS_SOC, float(scaler.mean[PHYS_SOC]), float(scaler.std[PHYS_SOC])) if config.physics_skip else (-1, 0.0, 1.0)
     members, histories, reasons = [], [], []
     for k in range(config.members):
         torch.manual_seed(config.seed + 1000 * k)
-        gen, history, reason = _fit_member(x_fit, y_fit, x_val, y_val, mi, config)
+        gen, history, reason = _fit_member(x_fit, y_fit, x_val, y_val, mi, config, skip)
         members.append(gen)
         histories.append(history)
         reasons.append(reason)
@@ -122,15 +138,15 @@ def train(split: Split, config: TrainConfig = TrainConfig(), mi: MIInfo | None =
     val_draws = predict_draws(gen, x_val, 64, seed=1)
     val_rmse = float(np.sqrt(np.mean((np.median(val_draws, axis=1) - y_val) ** 2)))
     return TrainResult(
-        config=config, generator=gen, scaler=scaler, mi=mi,
+        config=config, generator=gen, scaler=scaler, mi=mi, physics=physics,
         interval_scale=interval_scale_for(val_draws, y_val), val_rmse_pct=val_rmse,
         epochs=sum(len(h) for h in histories), stop_reason=" | ".join(reasons), history=histories[-1],
     )
 
 
-def _fit_member(x_fit, y_fit, x_val, y_val, mi: MIInfo, config: TrainConfig):
+def _fit_member(x_fit, y_fit, x_val, y_val, mi: MIInfo, config: TrainConfig, skip: tuple[int, float, float]):
     soc_mean, soc_std = float(y_fit.mean()), float(y_fit.std())
-    gen = Generator(x_fit.shape[1], mi.weights, soc_mean, soc_std, config.hidden)
+    gen = Generator(x_fit.shape[1], mi.weights, soc_mean, soc_std, config.hidden, *skip)
     disc = Discriminator(x_fit.shape[1], config.hidden)
     opt_g = torch.optim.AdamW(gen.parameters(), lr=config.lr_g, weight_decay=config.weight_decay)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=config.lr_d, weight_decay=config.weight_decay)
@@ -182,7 +198,8 @@ def _fit_member(x_fit, y_fit, x_val, y_val, mi: MIInfo, config: TrainConfig):
         if epoch % config.eval_every == 0 or epoch == config.max_epochs - 1:
             med = np.median(predict_draws(gen, x_val, config.eval_draws, seed=epoch), axis=1)
             record["val_rmse_pct"] = float(np.sqrt(np.mean((med - y_val) ** 2)))
-            if record["val_rmse_pct"] < best[0]:
+            full_objective = epoch >= config.warmup_start_epoch + config.warmup_epochs
+            if full_objective and record["val_rmse_pct"] < best[0]:
                 best = (record["val_rmse_pct"], {k: v.clone() for k, v in gen.state_dict().items()}, epoch)
             log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in record.items()})
         history.append(record)
@@ -194,14 +211,6 @@ def _fit_member(x_fit, y_fit, x_val, y_val, mi: MIInfo, config: TrainConfig):
     return gen, history, stop_reason + f"; {len(history)} epochs, kept the epoch-{best[2]} weights (best validation RMSE)"
 
 
-def fit_soh_ridge(split: Split, scaler: Standardiser) -> dict:
-    """Ridge regression SOH ~ standardised feat_* (alpha by cross-validation), served from edge."""
-    from sklearn.linear_model import RidgeCV
-
-    model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(scaler.apply(split.x_train), split.soh_train)
-    return {"coef": model.coef_.tolist(), "intercept": float(model.intercept_), "alpha": float(model.alpha_)}
-
-
 def main(argv: list[str] | None = None) -> int:
     from models.soc_gan.export import export
 
@@ -211,18 +220,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lambda-adv", type=float, default=TrainConfig.lambda_adv)
     parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--no-physics-skip", action="store_true", help="generator predicts SOC, not a correction to the physics posterior")
     parser.add_argument("--members", type=int, default=TrainConfig.members, help="generators averaged in the export")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     config = TrainConfig(seed=args.seed, lambda_mi=args.lambda_mi, lambda_adv=args.lambda_adv,
-                         members=args.members, max_epochs=args.max_epochs, min_epochs=min(TrainConfig.min_epochs, args.max_epochs))
+                         members=args.members, physics_skip=not args.no_physics_skip, max_epochs=args.max_epochs, min_epochs=min(TrainConfig.min_epochs, args.max_epochs))
     split = load_split()
     started = time.monotonic()
     result = train(split, config)
     log.info("trained in %.0f s, %d epochs, %s; val RMSE %.3f pp", time.monotonic() - started,
              result.epochs, result.stop_reason, result.val_rmse_pct)
-    paths = export(result, split, fit_soh_ridge(split, result.scaler), args.out)
+    paths = export(result, split, args.out)
     log.info("wrote %s", ", ".join(str(p) for p in paths))
     return 0
 

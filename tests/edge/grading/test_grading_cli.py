@@ -11,7 +11,7 @@ from edge import REPO_ROOT
 from edge.cli import main
 from edge.grading.cli import grade_cells
 from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_csv
-from edge.grading.soc_model import SHIPPED_DIR, SocModel
+from edge.grading.soc_model import GENERATOR_INPUTS, SHIPPED_DIR, SocModel
 from edge.grading.tiers import TierConfig
 
 TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
@@ -46,7 +46,7 @@ def test_json_shape(small_csv, capsys):
     assert [c["cell_id"] for c in report["cells"]] == list(range(100, 140))
     assert {c["tier"] for c in report["cells"]} <= {1, 2, 3}
     assert report["tiers"]["n_tiers"] == 3 and len(report["tiers"]["centres"]) == 3
-    assert [row["feature"] for row in report["mi_table"]] == list(FEATURE_COLUMNS)
+    assert [row["feature"] for row in report["mi_table"]] == list(GENERATOR_INPUTS)
     assert all(row["mi_soh_nats"] >= 0 for row in report["mi_table"])
     assert 0 < report["soc_interval_level"] < 1
 

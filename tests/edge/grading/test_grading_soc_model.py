@@ -70,6 +70,11 @@ def edit_meta(folder, change):
         (lambda m: m["inputs"][1].update(shape=["batch", 9]), "has shape"),
         (lambda m: m.pop("model_sha256"), "lacks"),
         (lambda m: m.update(model_file="gone.onnx"), "not found"),
+        (lambda m: m["generator_inputs"].reverse(), "generator_inputs"),
+        (lambda m: m["physics"]["prior_soh"].pop(), "physics: .*one length"),
+        (lambda m: m["physics"]["relax_coef"].pop(), "physics: relax_coef"),
+        (lambda m: m["soh_model"]["coef"].pop(), "soh_model: coef"),
+        (lambda m: m["soh_model"].pop("sd"), "soh_model"),
     ],
 )
 def test_refuses_metadata_that_does_not_match(copy_dir, change, message):
@@ -102,10 +107,11 @@ def test_edge_serves_without_importing_models_or_torch():
 def test_unseen_population_accuracy_and_coverage(model):
     """tests/data/cells_unseen.csv: 200 cells from gen_cells.py --seed 7 (training used seed 1).
 
-    A regression guard for the shipped model; measured at export: RMSE 2.09 pp, coverage 83.5 %.
+    A regression guard for the shipped model; measured at export: RMSE 1.83 pp, coverage 77 %.
+    The README's bar on its own unseen population: tuned MLP 1.94, gradient boosting 2.00.
     """
     table = read_cells_csv(REPO_ROOT / "tests" / "data" / "cells_unseen.csv")
     x, soc = feature_matrix(table), 100 * target_column(table, "truth_soc")
     pred = model.predict(x)
-    assert np.sqrt(np.mean((pred.soc_pct - soc) ** 2)) < 2.5
+    assert np.sqrt(np.mean((pred.soc_pct - soc) ** 2)) < 1.94
     assert 0.7 <= np.mean((soc >= pred.lo_pct) & (soc <= pred.hi_pct)) <= 0.95
