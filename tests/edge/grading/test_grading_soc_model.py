@@ -104,14 +104,17 @@ def test_edge_serves_without_importing_models_or_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=60)
 
 
-def test_unseen_population_accuracy_and_coverage(model):
-    """tests/data/cells_unseen.csv: 200 cells from gen_cells.py --seed 7 (training used seed 1).
+@pytest.mark.parametrize("name, measured_rmse_pp", [("cells_unseen.csv", 1.83), ("cells_unseen_seed11.csv", 1.89)])
+def test_unseen_population_accuracy_and_coverage(model, name, measured_rmse_pp):
+    """Two populations gen_cells.py made with seeds 7 (200 cells) and 11 (600) (training used seed 1).
 
-    A regression guard for the shipped model; measured at export: RMSE 1.83 pp, coverage 77 %.
+    A regression guard for the shipped model; measured at export: RMSE 1.83 / 1.89 pp, coverage 77 %.
     The README's bar on its own unseen population: tuned MLP 1.94, gradient boosting 2.00.
     """
-    table = read_cells_csv(REPO_ROOT / "tests" / "data" / "cells_unseen.csv")
+    table = read_cells_csv(REPO_ROOT / "tests" / "data" / name)
     x, soc = feature_matrix(table), 100 * target_column(table, "truth_soc")
     pred = model.predict(x)
-    assert np.sqrt(np.mean((pred.soc_pct - soc) ** 2)) < 1.94
-    assert 0.7 <= np.mean((soc >= pred.lo_pct) & (soc <= pred.hi_pct)) <= 0.95
+    rmse = np.sqrt(np.mean((pred.soc_pct - soc) ** 2))
+    assert rmse == pytest.approx(measured_rmse_pp, abs=0.01)
+    assert rmse < 1.94
+    assert 0.7 <= np.mean((soc >= pred.lo_pct) & (soc <= pred.hi_pct)) <= 0.9
