@@ -72,6 +72,10 @@ class LogixBus(TagBus):
         except FutureTimeout as exc:
             raise BusTimeout(f"{self.tag_map.name}: no answer before the deadline") from exc
         except CommError as exc:
+            # the driver's own socket timeout (also timeout_s) can win the race with our deadline
+            # on a loaded machine: that is a timeout too, not a broken link
+            if _caused_by_timeout(exc):
+                raise BusTimeout(f"{self.tag_map.name}: no answer before the socket timeout") from exc
             raise ConnectionLost(f"{self.tag_map.name}: {exc}") from exc
         except (PycommError, OSError) as exc:
             raise ConnectionLost(f"{self.tag_map.name}: driver failure: {exc}") from exc
@@ -165,6 +169,16 @@ class LogixBus(TagBus):
         if "exist" in error.lower() or "not found" in error.lower():
             self._refresh_due = True  # the program changed under us: upload the tag list again
         return Quality.BAD_DEVICE
+
+
+def _caused_by_timeout(exc: BaseException) -> bool:
+    """True if a socket timeout is anywhere in the chain of causes (pycomm3 wraps it twice)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, TimeoutError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _close_quietly(driver: LogixDriver) -> None:
