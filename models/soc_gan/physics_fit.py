@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.model_selection import KFold, cross_val_predict
 
-from edge.grading.electrochem import electrode_window
+from edge.grading.electrochem import solve_windows
 from edge.grading.soc_physics import PhysicsParams, SocPosterior, relaxation_terms
 from edge.grading.soh_model import SohModel, quadratic_terms
 
@@ -44,11 +44,8 @@ def fit_soh_model(x: np.ndarray, soh: np.ndarray, seed: int = 0) -> SohModel:
 
 def true_ocv_drop_mv(ageing: np.ndarray, soc: np.ndarray, pulse_charge_ah: float) -> np.ndarray:
     """The OCV drop (mV) the pulse's charge makes at the true SOC of each cell (training only)."""
-    drops = []
-    for (lli, lam_ne, lam_pe), s in zip(ageing, soc):
-        window = electrode_window(lli, lam_ne, lam_pe)
-        drops.append(1e3 * float(window.ocv_v(s) - window.ocv_v(s - pulse_charge_ah / window.capacity_ah)))
-    return np.asarray(drops)
+    windows = solve_windows(ageing[:, 0], ageing[:, 1], ageing[:, 2])
+    return 1e3 * (windows.ocv_v(soc) - windows.ocv_v(soc - pulse_charge_ah / windows.cap_ah))
 
 
 def fit_physics(x: np.ndarray, soh: np.ndarray, ageing: np.ndarray, soc_pct: np.ndarray, seed: int = 0) -> Physics:

@@ -11,7 +11,7 @@ explicit step. Equations (I > 0 = discharge, T in K, z = SOC of the cell's own c
     V    = OCV(z) + (T - 298.15) dU/dT(z) - I R_0 - v_1 - v_2
     q    = I (OCV_T - V) - I T dU/dT(z)                         (Bernardi heat, W)
 
-Ageing: capacity and OCV come from the degradation modes (tools/hil/electrode.py; capacity =
+Ageing: capacity and OCV come from the degradation modes (edge/grading/electrochem.py; capacity =
 SOH × 5.153 Ah by construction); resistance grows as SOH falls by the law
 
     s(SOH) = 1 + K_R · (1 - SOH) ** P_R      (K_R = 2.77, P_R = 1.24)
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.hil.electrode import ElectrodeWindows, ocp_negative_v, ocp_positive_v
+from edge.grading.electrochem import ElectrodeWindows, ocp_negative_v, ocp_positive_v
 
 T_REF_K = 298.15
 K_R = 2.77

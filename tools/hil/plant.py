@@ -29,7 +29,8 @@ import numpy as np
 
 from tools.hil.cell_model import CellBank, EcmParams
 from tools.hil.cells import CellTable
-from tools.hil.electrode import solve_windows, windows_for_soh
+from edge.grading.electrochem import solve_windows
+from tools.hil.electrode import windows_for_soh
 from tools.hil.faults import Fault, InternalShort, SensorFaultInjector, WeakCell, check_indices
 from tools.hil.fixture import FixtureConfig, actuate, coolant_h_w_m2k, pressure_target_kpa, stack_resistance_ohm
 from tools.hil.thermal import MarkerMap, ThermalConfig, step_chain

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edge import REPO_ROOT
-from edge.grading.electrochem import electrode_window
+from edge.grading.electrochem import solve_windows
 from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_csv
 from edge.grading.soc_physics import RELAXATION_TERMS, PhysicsParams, SocPosterior, relaxation_terms
 from edge.grading.soh_model import SohModel, quadratic_terms
@@ -13,6 +13,11 @@ TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 REST = FEATURE_COLUMNS.index("feat_v_rest_V")
 RELAX = FEATURE_COLUMNS.index("feat_v_relax60s_V")
 DROP_ONLY = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def electrode_window(lli, lam_ne, lam_pe):
+    """One cell's windows, scalar in and out."""
+    return solve_windows(np.array(lli), np.array(lam_ne), np.array(lam_pe))
 
 
 def params(prior, **kw):
@@ -58,7 +63,7 @@ def test_the_relaxation_picks_the_ageing_state_whose_slope_it_matches():
         grid = np.linspace(0, 1, 20001)
         soc = float(np.interp(v, window.ocv_v(grid), grid))
         socs.append(100 * soc)
-        drops.append(1e3 * float(window.ocv_v(soc) - window.ocv_v(soc - posterior.params.pulse_charge_ah / window.capacity_ah)))
+        drops.append(1e3 * float(window.ocv_v(soc) - window.ocv_v(soc - posterior.params.pulse_charge_ah / window.cap_ah)))
     assert abs(socs[0] - socs[1]) > 2 and abs(drops[0] - drops[1]) > 1.5  # the test means something
     for k in range(2):
         mean, _ = posterior.estimate(features_at(v, drops[k]), [0.8])
@@ -72,7 +77,7 @@ def test_posterior_on_real_cells_beats_a_single_curve_and_states_its_spread():
     x, soc, soh = feature_matrix(table)[300:500], 100 * c["truth_soc"][300:500], c["truth_soh"][300:500]
     posterior = SocPosterior(params(prior, relax_sd_mv=1e3))  # SOH evidence only
     mean, sd = posterior.estimate(x, soh + np.random.default_rng(0).normal(0, 0.03, len(soh)))
-    fresh = electrode_window(0.0, 0.0, 0.0)
+    fresh = electrode_window(0.0, 0.0, 0.0)  # the fresh cell's OCV curve
     grid = np.linspace(0, 1, 2001)
     one_curve = 100 * np.interp(x[:, REST], fresh.ocv_v(grid), grid)
     rmse = np.sqrt(np.mean((mean - soc) ** 2))

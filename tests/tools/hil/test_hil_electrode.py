@@ -1,4 +1,5 @@
-"""Electrode OCV and capacity of aged cells against the data's truth (tools/hil/electrode.py)."""
+"""Electrode OCV and capacity of aged cells against the data's truth, with the plant's entropic term
+(edge/grading/electrochem.py), and the plant's SOH-only windows (tools/hil/electrode.py)."""
 
 import json
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 
 from tools.hil.cell_model import default_ecm_path
-from tools.hil.electrode import FRESH_CAP_AH, solve_windows, windows_for_soh
+from edge.grading.electrochem import FRESH_CAP_AH, solve_windows
+from tools.hil.electrode import windows_for_soh
 
 pytestmark = pytest.mark.unit
 
