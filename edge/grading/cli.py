@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.grading.features import FEATURE_COLUMNS, CellsFileError, feature_matrix, read_cells_csv
-from edge.grading.soc_model import SHIPPED_DIR, ModelIntegrityError, SocModel
+from edge.grading.soc_model import DOMAIN_MARGIN, SHIPPED_DIR, ModelIntegrityError, SocModel
 from edge.grading.tiers import TierConfig, assign_tiers
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,11 @@ def grade_cells(model: SocModel, cell_ids: np.ndarray, x: np.ndarray, config: Ti
     """Grade n batteries: a JSON-ready dict (units in the key names)."""
     pred = model.predict(x, draws)
     soh = model.soh(x)
+    outside = model.outside_training(x)
+    n_outside = sum(1 for names in outside if names)
+    if n_outside:
+        log.warning("%d of %d batteries have features outside the training range (by more than %g of it): "
+                    "their SOC and SOH are extrapolations; see out_of_domain", n_outside, len(x), DOMAIN_MARGIN)
     n_tiers = min(config.n_tiers, len(x))
     if n_tiers < config.n_tiers:
         log.warning("%d batteries: %d tiers instead of %d", len(x), n_tiers, config.n_tiers)
@@ -51,8 +56,8 @@ def grade_cells(model: SocModel, cell_ids: np.ndarray, x: np.ndarray, config: Ti
     tiers = assign_tiers(criteria, config)
     cells = [
         {"cell_id": int(c), "soc_pct": round(float(s), 3), "soc_lo_pct": round(float(lo), 3),
-         "soc_hi_pct": round(float(hi), 3), "soh_est": round(float(h), 4), "tier": int(t)}
-        for c, s, lo, hi, h, t in zip(cell_ids, pred.soc_pct, pred.lo_pct, pred.hi_pct, soh, tiers.tiers)
+         "soc_hi_pct": round(float(hi), 3), "soh_est": round(float(h), 4), "tier": int(t), "out_of_domain": o}
+        for c, s, lo, hi, h, t, o in zip(cell_ids, pred.soc_pct, pred.lo_pct, pred.hi_pct, soh, tiers.tiers, outside)
     ]
     centres = [
         {"tier": k + 1, "cell_id": int(cell_ids[row]), **{name: round(float(v), 4) for name, v in zip(tiers.criteria, centre)}}
@@ -85,8 +90,9 @@ def _print_text(report: dict) -> None:
     level = int(round(100 * report["soc_interval_level"]))
     print(f"{'cell_id':>8} {'soc_pct':>8} {f'{level}% interval':>17} {'soh_est':>8} {'tier':>4}")
     for c in report["cells"]:
+        flag = f"  outside training: {', '.join(c['out_of_domain'])}" if c["out_of_domain"] else ""
         print(f"{c['cell_id']:>8} {c['soc_pct']:8.1f}   [{c['soc_lo_pct']:5.1f}, {c['soc_hi_pct']:5.1f}] "
-              f"{c['soh_est']:8.3f} {c['tier']:>4}")
+              f"{c['soh_est']:8.3f} {c['tier']:>4}{flag}")
     t = report["tiers"]
     print(f"\ntiers: {t['n_tiers']}, simplified silhouette {t['quality_initial']:.3f} "
           f"(threshold {t['quality_threshold']}), reassigned by Mahalanobis: {t['reassigned_by_mahalanobis']}")

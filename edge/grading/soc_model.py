@@ -30,8 +30,12 @@ SHIPPED_DIR = REPO_ROOT / "models" / "shipped"
 METADATA_FILE = "soc_gan.json"
 FORMAT = "discharge-edge/soc-gan/2"
 GENERATOR_INPUTS = (*FEATURE_COLUMNS, *DERIVED_COLUMNS)
+DOMAIN_MARGIN = 0.1
+"""A feature further outside its training range (metadata `domain`, min and max over the training
+cells) than this fraction of the range is outside what the model was fitted on: the battery is
+graded, and flagged."""
 _REQUIRED_KEYS = ("format", "model_file", "model_sha256", "inputs", "outputs", "feature_order",
-                  "generator_inputs", "scaler", "prediction", "physics", "soh_model", "mi_table_soh", "training")
+                  "generator_inputs", "scaler", "domain", "prediction", "physics", "soh_model", "mi_table_soh", "training")
 
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -55,6 +59,10 @@ def _read_metadata(path: Path) -> dict:
     scaler = meta["scaler"]
     if len(scaler.get("mean", [])) != n or len(scaler.get("std", [])) != n or min(scaler["std"]) <= 0:
         raise ModelIntegrityError(f"{path}: scaler must hold {n} means and {n} positive stds")
+    domain = meta["domain"]
+    if (len(domain.get("min", [])) != len(FEATURE_COLUMNS) or len(domain.get("max", [])) != len(FEATURE_COLUMNS)
+            or any(lo > hi for lo, hi in zip(domain["min"], domain["max"]))):
+        raise ModelIntegrityError(f"{path}: domain must hold {len(FEATURE_COLUMNS)} training minima <= maxima")
     for key, build in (("physics", PhysicsParams.from_dict),
                        ("soh_model", lambda d: SohModel.from_dict(d, len(FEATURE_COLUMNS)))):
         try:
@@ -128,6 +136,15 @@ class SocModel:
             hi_pct=np.clip(median + scale * (hi - median), low_clip, high_clip),
             level=self.interval_level,
         )
+
+    def outside_training(self, features: np.ndarray, margin: float = DOMAIN_MARGIN) -> list[list[str]]:
+        """Per battery, the feat_* columns outside the training range widened by `margin` of it."""
+        low = np.asarray(self.meta["domain"]["min"], dtype=np.float64)
+        high = np.asarray(self.meta["domain"]["max"], dtype=np.float64)
+        pad = margin * (high - low)
+        x = np.asarray(features, dtype=np.float64)
+        outside = (x < low - pad) | (x > high + pad)
+        return [[FEATURE_COLUMNS[j] for j in np.flatnonzero(row)] for row in outside]
 
     def soh(self, features: np.ndarray) -> np.ndarray:
         """SOH estimate (fraction of rated capacity) from the quadratic ridge in the metadata."""

@@ -54,6 +54,12 @@ def _unit(name: str) -> str:
     return name.rsplit("_", 1)[-1]
 
 
+def training_domain(split: Split) -> dict:
+    """Min and max of each feat_* column over the training cells: edge flags batteries far outside."""
+    return {"min": split.x_train.min(axis=0).tolist(), "max": split.x_train.max(axis=0).tolist(),
+            "over": "the training cells of the split (fitting and inner validation)"}
+
+
 def build_metadata(result: TrainResult, split: Split, model_sha256: str) -> dict:
     return {
         "format": FORMAT,
@@ -73,6 +79,7 @@ def build_metadata(result: TrainResult, split: Split, model_sha256: str) -> dict
                            for i, name in enumerate(DERIVED_COLUMNS)},
         "physics": result.physics.params.as_dict(),
         "scaler": {"mean": result.scaler.mean.tolist(), "std": result.scaler.std.tolist()},
+        "domain": training_domain(split),
         "mi_weights": result.mi.weights.tolist(),
         "prediction": {
             "draws": PREDICT_DRAWS,

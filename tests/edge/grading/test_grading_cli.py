@@ -42,13 +42,28 @@ def test_json_shape(small_csv, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["n_cells"] == 40
     cell = report["cells"][0]
-    assert set(cell) == {"cell_id", "soc_pct", "soc_lo_pct", "soc_hi_pct", "soh_est", "tier"}
+    assert set(cell) == {"cell_id", "soc_pct", "soc_lo_pct", "soc_hi_pct", "soh_est", "tier", "out_of_domain"}
+    assert all(c["out_of_domain"] == [] for c in report["cells"])  # training rows are inside
     assert [c["cell_id"] for c in report["cells"]] == list(range(100, 140))
     assert {c["tier"] for c in report["cells"]} <= {1, 2, 3}
     assert report["tiers"]["n_tiers"] == 3 and len(report["tiers"]["centres"]) == 3
     assert [row["feature"] for row in report["mi_table"]] == list(GENERATOR_INPUTS)
     assert all(row["mi_soh_nats"] >= 0 for row in report["mi_table"])
     assert 0 < report["soc_interval_level"] < 1
+
+
+def test_batteries_outside_the_training_range_are_graded_and_flagged(tmp_path, features, capsys, caplog):
+    rows = features[:5].copy()
+    rows[1, FEATURE_COLUMNS.index("feat_v_rest_V")] = 4.5  # above the cell's 4.2 V: a wrong channel
+    rows[3, FEATURE_COLUMNS.index("feat_r10s_mOhm")] = 900.0  # a loose contact
+    path = tmp_path / "odd.csv"
+    write_cells(path, rows, range(5))
+    assert main(["grade", "--cells", str(path), "--json", "--tiers", "2"]) == 0
+    cells = json.loads(capsys.readouterr().out)["cells"]
+    assert [c["out_of_domain"] for c in cells] == [[], ["feat_v_rest_V"], [], ["feat_r10s_mOhm"], []]
+    assert "2 of 5 batteries have features outside the training range" in caplog.text
+    assert main(["grade", "--cells", str(path), "--tiers", "2"]) == 0
+    assert "outside training: feat_r10s_mOhm" in capsys.readouterr().out
 
 
 def test_text_output(small_csv, capsys):

@@ -71,6 +71,8 @@ def edit_meta(folder, change):
         (lambda m: m.pop("model_sha256"), "lacks"),
         (lambda m: m.update(model_file="gone.onnx"), "not found"),
         (lambda m: m["generator_inputs"].reverse(), "generator_inputs"),
+        (lambda m: m["domain"]["min"].pop(), "domain"),
+        (lambda m: m["domain"].update(min=[v + 1e3 for v in m["domain"]["max"]]), "domain"),
         (lambda m: m["physics"]["prior_soh"].pop(), "physics: .*one length"),
         (lambda m: m["physics"]["relax_coef"].pop(), "physics: relax_coef"),
         (lambda m: m["soh_model"]["coef"].pop(), "soh_model: coef"),
