@@ -1,6 +1,7 @@
 """State parameters of a battery at arrival: the `feat_*` columns of a cells CSV (DESIGN.md S11).
 
-Owns: reading a cells CSV (the format of `../shared/data/cells_train.csv`) into a `CellTable`,
+Owns: reading a cells CSV (the format of `../shared/data/cells_train.csv`) into a `CellTable`
+(also for the HIL plant, tools/hil/cells.py, which asks for the truth columns instead),
 the fixed feature order the SOC model is trained on, and the rule that nothing measured after
 arrival (`aux_*`, from the slow tests) and no ground truth (`truth_*`) is ever a model input:
 `feature_matrix` refuses such columns with `ForbiddenFeatureError`.
@@ -56,6 +57,8 @@ class CellTable:
     source: str
     cell_ids: np.ndarray
     columns: dict[str, np.ndarray] = field(repr=False)
+    lines: np.ndarray | None = field(default=None, repr=False)
+    """The file's line number of each row, for messages about a value found bad later."""
 
     def __len__(self) -> int:
         return len(self.cell_ids)
@@ -66,6 +69,7 @@ class CellTable:
             source=self.source,
             cell_ids=self.cell_ids[rows],
             columns={name: values[rows] for name, values in self.columns.items()},
+            lines=None if self.lines is None else self.lines[rows],
         )
 
 
@@ -81,11 +85,13 @@ def check_feature_names(names: tuple[str, ...] | list[str]) -> None:
             raise ForbiddenFeatureError(f"column {name!r} is not a feat_* state parameter")
 
 
-def read_cells_csv(path: str | Path, required: tuple[str, ...] = FEATURE_COLUMNS) -> CellTable:
+def read_cells_csv(path: str | Path, required: tuple[str, ...] = FEATURE_COLUMNS, *,
+                   strict: bool = False, limit: int | None = None) -> CellTable:
     """Read a cells CSV; every `required` column must be present and numeric in every row.
 
     Columns not required are kept when they parse as numbers in every row, else dropped
-    (a grading file may carry extra columns of any kind).
+    (a grading file may carry extra columns of any kind); with `strict` every column must be
+    numeric. `limit` stops after that many data rows.
     """
     path = Path(path)
     try:
@@ -99,10 +105,15 @@ def read_cells_csv(path: str | Path, required: tuple[str, ...] = FEATURE_COLUMNS
             raise CellsFileError(f"{path}: empty file, expected a header line")
         header = [name.strip() for name in header]
         _check_header(path, header, required)
-        rows = [(number, row) for number, row in enumerate(reader, start=2) if any(c.strip() for c in row)]
+        rows = []
+        for number, row in enumerate(reader, start=2):
+            if limit is not None and len(rows) >= limit:
+                break
+            if any(c.strip() for c in row):
+                rows.append((number, row))
     if not rows:
         raise CellsFileError(f"{path}: no data rows after the header")
-    return _parse_rows(path, header, rows, required)
+    return _parse_rows(path, header, rows, required, strict)
 
 
 def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
@@ -116,11 +127,11 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> N
         raise CellsFileError(f"{path}:1: missing required columns {missing}")
 
 
-def _parse_rows(path: Path, header: list[str], rows: list, required: tuple[str, ...]) -> CellTable:
+def _parse_rows(path: Path, header: list[str], rows: list, required: tuple[str, ...], strict: bool) -> CellTable:
     width = len(header)
     values = np.full((len(rows), width), np.nan)
     bad_optional: set[int] = set()
-    needed = {header.index(name) for name in (*required, ID_COLUMN)}
+    needed = set(range(width)) if strict else {header.index(name) for name in (*required, ID_COLUMN)}
     for k, (line, row) in enumerate(rows):
         if len(row) != width:
             raise CellsFileError(f"{path}:{line}: {len(row)} fields, the header has {width}")
@@ -141,7 +152,8 @@ def _parse_rows(path: Path, header: list[str], rows: list, required: tuple[str, 
     columns = {
         name: values[:, j] for j, name in enumerate(header) if name != ID_COLUMN and j not in bad_optional
     }
-    return CellTable(source=str(path), cell_ids=ids, columns=columns)
+    lines = np.array([line for line, _ in rows], dtype=np.int64)
+    return CellTable(source=str(path), cell_ids=ids, columns=columns, lines=lines)
 
 
 def _to_float(text: str) -> float | None:

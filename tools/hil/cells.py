@@ -1,18 +1,21 @@
 """Loader for cell rows in the format of `../shared/data/cells_train.csv` (the plant's truth).
 
-Owns `CellTable` (one array per column, one entry per row) and `load_cells`, which checks the
-header and every value and names file, line and column on bad input. The plant reads only the
+Owns `CellTable` (one array per column, one entry per row, `cell_id` included) and `load_cells`:
+edge.grading.features.read_cells_csv parses and checks the file (strictly: every column
+numeric), this module asks for the truth columns and checks their physical ranges; every error
+names file, line and column. The plant reads only the
 `truth_*` columns (and `feat_h_W_m2K` when a single-cell check wants the data's convection);
 controllers get the `feat_*` columns. Tests: tests/tools/hil/test_hil_cells.py.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from edge.grading.features import read_cells_csv
 
 TRUTH_REQUIRED = ("truth_soc", "truth_soh", "truth_cap_Ah", "truth_r_contact_mOhm", "truth_t_amb_C")
 TRUTH_OPTIONAL = ("truth_lli", "truth_lam_ne", "truth_lam_pe", "truth_hyst_mV", "truth_ocv_V")
@@ -52,48 +55,20 @@ class CellTable:
 
 
 def load_cells(path: Path | str, limit: int | None = None) -> CellTable:
-    """Read a cells CSV; every error names the file, the line and the column."""
-    path = Path(path)
-    try:
-        handle = path.open(newline="")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot open: {exc}") from exc
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path}: empty file (expected a header line)")
-        header = [h.strip() for h in header]
-        missing = [c for c in ("cell_id",) + TRUTH_REQUIRED if c not in header]
-        if missing:
-            raise ValueError(f"{path}:1: missing columns {missing}")
-        rows = []
-        for lineno, row in enumerate(reader, start=2):
-            if not row or all(not v.strip() for v in row):
-                continue
-            if len(row) != len(header):
-                raise ValueError(f"{path}:{lineno}: {len(row)} values, header has {len(header)}")
-            values = []
-            for name, text in zip(header, row):
-                try:
-                    values.append(float(text))
-                except ValueError:
-                    raise ValueError(f"{path}:{lineno}: column {name}: not a number: {text!r}") from None
-            rows.append((lineno, values))
-            if limit is not None and len(rows) >= limit:
-                break
-    if not rows:
-        raise ValueError(f"{path}: no data rows")
-    data = np.array([v for _, v in rows], dtype=float)
-    for j, name in enumerate(header):
-        if name not in RANGES:
+    """Read a cells CSV; every error names the file, the line and the column.
+
+    Parsing is edge.grading.features.read_cells_csv's (strict: every column numeric); this adds
+    the plant's required truth columns and their physical ranges.
+    """
+    table = read_cells_csv(path, required=TRUTH_REQUIRED, strict=True, limit=limit)
+    for name, (lo, hi) in RANGES.items():
+        if name not in table.columns:
             continue
-        lo, hi = RANGES[name]
-        bad = np.flatnonzero(~np.isfinite(data[:, j]) | (data[:, j] < lo) | (data[:, j] > hi))
+        values = table.columns[name]
+        bad = np.flatnonzero((values < lo) | (values > hi))
         if bad.size:
-            lineno = rows[bad[0]][0]
-            raise ValueError(f"{path}:{lineno}: column {name}: {data[bad[0], j]} outside [{lo}, {hi}]")
-    return CellTable(str(path), {name: data[:, j].copy() for j, name in enumerate(header)})
+            raise ValueError(f"{table.source}:{table.lines[bad[0]]}: column {name}: {values[bad[0]]} outside [{lo}, {hi}]")
+    return CellTable(table.source, {"cell_id": table.cell_ids.astype(float), **table.columns})
 
 
 def default_cells_path() -> Path:

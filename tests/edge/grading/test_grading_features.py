@@ -96,3 +96,17 @@ def test_non_numeric_optional_column_is_dropped(tmp_path):
     table = read_cells_csv(write(tmp_path, "\n".join(lines) + "\n"))
     assert "note" not in table.columns
     assert feature_matrix(table).shape == (2, len(FEATURE_COLUMNS))
+
+
+def test_strict_reading_refuses_any_non_numeric_column(tmp_path):
+    lines = [header() + ",note", row(1) + ",2.5", row(2) + ",x"]
+    with pytest.raises(CellsFileError, match=r"cells\.csv:3: column 'note': not a finite number: 'x'"):
+        read_cells_csv(write(tmp_path, "\n".join(lines) + "\n"), strict=True)
+
+
+def test_limit_stops_early_and_rows_keep_their_line_numbers(tmp_path):
+    lines = [header(), row(1), "", row(2), row(3), "not,a,row"]  # the bad last line is never read
+    table = read_cells_csv(write(tmp_path, "\n".join(lines) + "\n"), limit=2)
+    assert table.cell_ids.tolist() == [1, 2]
+    assert table.lines.tolist() == [2, 4]
+    assert table.subset(np.array([1])).lines.tolist() == [4]

@@ -19,9 +19,9 @@ def test_reads_rows_and_selects(tmp_path):
 
 
 @pytest.mark.parametrize("body,match", [
-    ("0,0.5,0.8,4.1,5,25,x\n", r"c\.csv:2: column feat_v_rest_V: not a number"),
+    ("0,0.5,0.8,4.1,5,25,x\n", r"c\.csv:2: column 'feat_v_rest_V': not a finite number"),
     ("0,0.5,1.8,4.1,5,25,3.7\n", r"c\.csv:2: column truth_soh: 1.8 outside"),
-    ("0,0.5,0.8,4.1,5\n", r"c\.csv:2: 5 values, header has 7"),
+    ("0,0.5,0.8,4.1,5\n", r"c\.csv:2: 5 fields, the header has 7"),
     ("", r"no data rows"),
 ])
 def test_bad_rows_name_line_and_column(tmp_path, body, match):
@@ -34,5 +34,5 @@ def test_bad_rows_name_line_and_column(tmp_path, body, match):
 def test_missing_truth_column(tmp_path):
     f = tmp_path / "c.csv"
     f.write_text("cell_id,truth_soc\n0,0.5\n")
-    with pytest.raises(ValueError, match=r"c\.csv:1: missing columns \['truth_soh'"):
+    with pytest.raises(ValueError, match=r"c\.csv:1: missing required columns \['truth_soh'"):
         load_cells(f)
