@@ -94,8 +94,9 @@ class SocPosterior:
     def __init__(self, params: PhysicsParams):
         self.params = params
         n = len(params.prior_lli)
-        self._soc = np.empty((n, len(V_GRID)))
-        self._drop_mv = np.empty((n, len(V_GRID)))
+        # float32 tables: half the memory traffic; SOC to ~1e-5 pp, far below the +-10 mV offset's reach
+        self._soc = np.empty((n, len(V_GRID)), dtype=np.float32)
+        self._drop_mv = np.empty((n, len(V_GRID)), dtype=np.float32)
         ageing = np.array([params.prior_lli, params.prior_lam_ne, params.prior_lam_pe], dtype=float)[:, :, None]
         windows = solve_windows(*ageing)  # each field (n, 1)
         curves = windows.ocv_v(SOC_GRID[None, :])  # (n, len(SOC_GRID)), rising with SOC
@@ -104,9 +105,6 @@ class SocPosterior:
             self._soc[k] = soc
             pulse_soc = params.pulse_charge_ah / windows.cap_ah[k, 0]
             self._drop_mv[k] = 1e3 * (V_GRID - np.interp(soc - pulse_soc, SOC_GRID, curves[k]))
-        # float32 tables: half the memory traffic; SOC to ~1e-5 pp, far below the +-10 mV offset's reach
-        self._soc = self._soc.astype(np.float32)
-        self._drop_mv = self._drop_mv.astype(np.float32)
         self._prior_soh = np.asarray(params.prior_soh)
         self._offsets_v = np.linspace(-params.hyst_half_width_v, params.hyst_half_width_v, params.hyst_points)
 
