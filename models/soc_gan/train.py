@@ -2,8 +2,8 @@
 
 Owns `TrainConfig`, `train` (one run on the training cells of the fixed split; the test cells
 are never touched), the physics fit (physics_fit.py: SOH estimate, relaxation map, ageing prior)
-on the fitting cells, and the interval calibration on an inner validation split. `python -m models.soc_gan.train` trains and exports to
-models/shipped/ (export.py). Run it with `nice -n 10`. Tests: tests/models/test_soc_gan.py.
+on the fitting cells, and the interval calibration on an inner validation split.
+`python -m models.soc_gan.train` trains and exports to models/shipped/ (export.py). Run it with `nice -n 10`. Tests: tests/models/test_soc_gan.py.
 """
 
 from __future__ import annotations
@@ -17,16 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.grading.features import FEATURE_COLUMNS
-from edge.grading.soc_physics import DERIVED_COLUMNS
+from edge.grading.soc_model import GENERATOR_INPUTS
 from models.soc_gan.data import MIInfo, Split, Standardiser, load_split, mutual_information, normal_scores
-from models.soc_gan.physics_fit import Physics, fit_physics, oof_physics_inputs, physics_inputs
 from models.soc_gan.gan import NOISE_DIM, Discriminator, Generator, GeneratorEnsemble, mi_penalty, sample_crps
+from models.soc_gan.physics_fit import Physics, fit_physics, oof_physics_inputs, physics_inputs
 
 log = logging.getLogger(__name__)
 
 INTERVAL_LEVEL = 0.8
-GENERATOR_INPUTS = (*FEATURE_COLUMNS, *DERIVED_COLUMNS)
 PHYS_SOC = GENERATOR_INPUTS.index("phys_soc_pct")
 ACTIVE_MI_NATS = 0.05  # features below this MI with SOC carry no constraint (noise level)
 
@@ -198,7 +196,7 @@ def _fit_member(x_fit, y_fit, x_val, y_val, mi: MIInfo, config: TrainConfig, ski
         if epoch % config.eval_every == 0 or epoch == config.max_epochs - 1:
             med = np.median(predict_draws(gen, x_val, config.eval_draws, seed=epoch), axis=1)
             record["val_rmse_pct"] = float(np.sqrt(np.mean((med - y_val) ** 2)))
-            full_objective = epoch >= config.warmup_start_epoch + config.warmup_epochs
+            full_objective = epoch >= min(config.warmup_start_epoch + config.warmup_epochs, config.max_epochs - 1)
             if full_objective and record["val_rmse_pct"] < best[0]:
                 best = (record["val_rmse_pct"], {k: v.clone() for k, v in gen.state_dict().items()}, epoch)
             log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in record.items()})
