@@ -40,6 +40,8 @@ DERIVED_COLUMNS = ("phys_soc_pct", "phys_soc_sd_pct")
 RELAXATION_TERMS = ("drop_rest_to_relax60s_mV", "feat_r0p1s_mOhm", "feat_r1s_mOhm", "feat_r10s_mOhm",
                     "sag_p5s_to_p10s_mV", "feat_t_cell_C")
 SOH_CUTOFF_SD = 5.0
+PULSE_CHARGE_AH = 5.0 * 10.0 / 3600.0
+"""Charge the arrival test's pulse removes: 5 A for 10 s."""
 _COL = {name: FEATURE_COLUMNS.index(name) for name in FEATURE_COLUMNS}
 
 
@@ -69,7 +71,7 @@ class PhysicsParams:
     soh_sd: float
     hyst_half_width_v: float = 0.010
     hyst_points: int = 21
-    pulse_charge_ah: float = 5.0 * 10.0 / 3600.0
+    pulse_charge_ah: float = PULSE_CHARGE_AH
 
     def __post_init__(self) -> None:
         n = len(self.prior_lli)

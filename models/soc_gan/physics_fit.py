@@ -19,9 +19,8 @@ from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.model_selection import KFold, cross_val_predict
 
 from edge.grading.electrochem import solve_windows
-from edge.grading.soc_physics import PhysicsParams, SocPosterior, relaxation_terms
+from edge.grading.soc_physics import PULSE_CHARGE_AH, PhysicsParams, SocPosterior, relaxation_terms
 from edge.grading.soh_model import SohModel, quadratic_terms
-
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,7 @@ def true_ocv_drop_mv(ageing: np.ndarray, soc: np.ndarray, pulse_charge_ah: float
 
 def fit_physics(x: np.ndarray, soh: np.ndarray, ageing: np.ndarray, soc_pct: np.ndarray, seed: int = 0) -> Physics:
     """x: feat_* (n, 14); soh fraction; ageing (n, 3) lli, lam_ne, lam_pe; SOC in %."""
-    pulse_ah = PhysicsParams.__dataclass_fields__["pulse_charge_ah"].default
-    drop = true_ocv_drop_mv(ageing, soc_pct / 100.0, pulse_ah)
+    drop = true_ocv_drop_mv(ageing, soc_pct / 100.0, PULSE_CHARGE_AH)
     terms = relaxation_terms(x)
     relax = LinearRegression().fit(terms, drop)
     soh_model = fit_soh_model(x, soh, seed)
@@ -64,10 +62,9 @@ def fit_physics(x: np.ndarray, soh: np.ndarray, ageing: np.ndarray, soc_pct: np.
     return Physics(params, soh_model)
 
 
-def physics_inputs(physics: Physics, x: np.ndarray, posterior: SocPosterior | None = None) -> np.ndarray:
+def physics_inputs(physics: Physics, x: np.ndarray) -> np.ndarray:
     """(n, 2): posterior mean and sd of SOC in %, from feat_* only."""
-    posterior = posterior or physics.posterior()
-    mean, sd = posterior.estimate(x, physics.soh_model.predict(x))
+    mean, sd = physics.posterior().estimate(x, physics.soh_model.predict(x))
     return np.column_stack([mean, sd])
 
 
