@@ -49,7 +49,8 @@ class SocPrediction:
     level: float
 
 
-def _read_metadata(path: Path) -> dict:
+def _read_metadata(path: Path) -> tuple[dict, PhysicsParams, SohModel]:
+    """The checked metadata, and the physics and SOH parts built from it."""
     meta = read_metadata(path, FORMAT, _REQUIRED_KEYS, "run models/soc_gan/train.py")
     if meta["feature_order"] != list(FEATURE_COLUMNS):
         raise ModelIntegrityError(f"{path}: feature_order differs from edge.grading.features.FEATURE_COLUMNS")
@@ -63,21 +64,22 @@ def _read_metadata(path: Path) -> dict:
     if (len(domain.get("min", [])) != len(FEATURE_COLUMNS) or len(domain.get("max", [])) != len(FEATURE_COLUMNS)
             or any(lo > hi for lo, hi in zip(domain["min"], domain["max"]))):
         raise ModelIntegrityError(f"{path}: domain must hold {len(FEATURE_COLUMNS)} training minima <= maxima")
+    parts = []
     for key, build in (("physics", PhysicsParams.from_dict),
                        ("soh_model", lambda d: SohModel.from_dict(d, len(FEATURE_COLUMNS)))):
         try:
-            build({k: v for k, v in meta[key].items() if k != "kind"})
+            parts.append(build(meta[key]))
         except KeyError as exc:
             raise ModelIntegrityError(f"{path}: {key}: missing {exc}") from exc
         except (TypeError, ValueError) as exc:
             raise ModelIntegrityError(f"{path}: {key}: {exc}") from exc
-    return meta
+    return meta, parts[0], parts[1]
 
 
 class SocModel:
     """The shipped generator plus everything its metadata says about using it."""
 
-    def __init__(self, session, meta: dict, metadata_path: Path):
+    def __init__(self, session, meta: dict, metadata_path: Path, physics: PhysicsParams, soh: SohModel):
         self._session = session
         self.meta = meta
         self.metadata_path = metadata_path
@@ -85,17 +87,17 @@ class SocModel:
         self._std = np.asarray(meta["scaler"]["std"], dtype=np.float64)
         self._noise_dim = int(meta["inputs"][1]["shape"][1])
         self._dtype = _DTYPES[meta["inputs"][0]["dtype"]]
-        self._soh = SohModel.from_dict({k: v for k, v in meta["soh_model"].items() if k != "kind"}, len(FEATURE_COLUMNS))
-        self.posterior = SocPosterior(PhysicsParams.from_dict(meta["physics"]))
+        self._soh = soh
+        self.posterior = SocPosterior(physics)
 
     @classmethod
     def load(cls, folder: str | Path = SHIPPED_DIR) -> SocModel:
         meta_path = Path(folder) / METADATA_FILE
-        meta = _read_metadata(meta_path)
+        meta, physics, soh = _read_metadata(meta_path)
         session, model_path = open_session(meta_path, meta)
         if meta["inputs"][0]["shape"][1] != len(GENERATOR_INPUTS):
             raise ModelIntegrityError(f"{model_path}: input width differs from the {len(GENERATOR_INPUTS)} generator inputs")
-        return cls(session, meta, meta_path)
+        return cls(session, meta, meta_path, physics, soh)
 
     @property
     def interval_level(self) -> float:

@@ -31,6 +31,7 @@ class SohModel:
 
     @classmethod
     def from_dict(cls, data: dict, n_features: int) -> SohModel:
+        """From `as_dict` output (its `kind` is a label for readers, ignored here)."""
         n_terms = n_features + n_features * (n_features + 1) // 2
         model = cls(np.asarray(data["mean"], float), np.asarray(data["std"], float),
                     np.asarray(data["coef"], float), float(data["intercept"]), float(data["sd"]))

@@ -114,7 +114,7 @@ def test_quadratic_terms_and_soh_model():
     assert quadratic_terms(z).tolist() == [[1, 2, 3, 1, 2, 3, 4, 6, 9]]
     model = SohModel(np.zeros(3), np.ones(3), np.r_[np.zeros(3), 1.0, np.zeros(5)], 0.5, 0.02)
     assert model.predict(z)[0] == pytest.approx(1.5)
-    data = {k: v for k, v in model.as_dict().items() if k != "kind"}
+    data = model.as_dict()
     assert SohModel.from_dict(data, 3).predict(z)[0] == pytest.approx(1.5)
     with pytest.raises(ValueError, match="coef must hold 9"):
         SohModel.from_dict({**data, "coef": [0.0] * 3}, 3)
