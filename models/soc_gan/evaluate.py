@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import torch
+from scipy import stats
 from sklearn.cluster import KMeans
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.metrics import adjusted_rand_score
@@ -32,7 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_csv, target_column
-from edge.grading.soc_model import SocModel
+from edge.grading.soc_model import SHIPPED_DIR, SocModel
 from edge.grading.tiers import TierConfig, assign_tiers
 from models.soc_gan.data import load_split
 from models.soc_gan.physics_fit import physics_inputs
@@ -125,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         x_te, y_te, soh_te, population = split.x_test, split.soc_test_pct, split.soh_test, "held-out split"
     out = {"population": population, "n_test": int(len(y_te)), "n_train": int(len(y_tr)), "soc": {}}
 
-    model = SocModel.load(args.model_dir) if args.model_dir else SocModel.load()
+    model = SocModel.load(args.model_dir or SHIPPED_DIR)
     pred = model.predict(x_te)
     out["soc"]["gan (shipped onnx)"] = errors(pred.soc_pct, y_te)
     physics = model.generator_inputs(x_te)
     out["soc"]["physics posterior alone"] = errors(physics[:, -2], y_te)
-    out["physics_interval"] = {"level": 0.8, "coverage": coverage(physics[:, -2] - 1.2816 * physics[:, -1],
-                                                                  physics[:, -2] + 1.2816 * physics[:, -1], y_te)}
+    half = stats.norm.ppf(0.5 + pred.level / 2) * physics[:, -1]  # the posterior's band at the model's level
+    out["physics_interval"] = {"level": pred.level, "coverage": coverage(physics[:, -2] - half, physics[:, -2] + half, y_te)}
     out["interval"] = {"level": pred.level, "coverage": coverage(pred.lo_pct, pred.hi_pct, y_te),
                        "mean_width_pp": float(np.mean(pred.hi_pct - pred.lo_pct))}
     if args.ablation_dir:
