@@ -19,9 +19,14 @@ is a LinkError naming the path and what was found.
 (CLOCK_MONOTONIC of the last write), and the reader says alive only while it is younger than
 `ALIVE_WITHIN_NS`, so a process killed with -9 reads dead within a second.
 
-Layout (little-endian): header | setpoints half | status half.
+Resets: `request_reset()` is the arm (the loop clears every latch and may discharge);
+`request_reset(station)` asks to clear one station's latch only; it travels in its own record,
+so a loop that reads only `poll_setpoints` never takes it for an arm.
+
+Layout (little-endian): header | setpoints half | station-reset record | status half.
   setpoints: seq, resets, has_setpoints, the float fields of Setpoints, hotspot count,
              MAX_ZONES ratios, station-limit count, MAX_STATIONS x 4 doubles (StationLimits order)
+  station reset: seq, request count, MAX_STATIONS-bit mask of the stations asked for
   status:    seq, the scalar fields of RtStatus (int64 each), then MAX_STATIONS entries of each
              per-station array (cause uint32, fault marker int32, hottest temp, current-limit
              fraction, coolant, max relief float64, permit uint8); n_stations of them are valid.
@@ -75,6 +80,8 @@ _CARRIES_LIMITS = "station_limits" in {f.name for f in dataclasses.fields(Setpoi
 # seq, reset requests, has setpoints, the float fields, hotspot count, ratios, limit count, limits
 _SETPOINTS = struct.Struct(f"<QQQ{len(SETPOINT_FIELDS)}dI{MAX_ZONES}dI{len(LIMIT_FIELDS) * MAX_STATIONS}d")
 _SEQ_RESETS = struct.Struct("<QQ")
+# seq, station reset requests, the stations asked for (a bit mask, MAX_STATIONS bits)
+_STATION_RESET = struct.Struct(f"<QQ{MAX_STATIONS // 64}Q")
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,8 @@ class RtStatus:
     link_errors: int = 0  # tag-bus calls that failed
     setpoints_applied: int = 0  # sequence number of the setpoints in force
     setpoints_rejected: int = 0  # setpoints refused (invalid); the last valid ones stay
-    resets_done: int = 0  # reset requests carried out
+    resets_done: int = 0  # reset requests (arm) carried out
+    station_resets_done: int = 0  # station reset requests carried out
     alive: bool = True  # written False when the loop ends; the reader also needs a fresh heartbeat
     heartbeat_ns: int = 0  # CLOCK_MONOTONIC of the last write (stamped by RtSide.write_status)
     armed: bool = False  # an arm (reset request) has come since start: stations may discharge
@@ -104,17 +112,17 @@ class RtStatus:
     station_cause: tuple[int, ...] = ()  # Flag bits that latched the station, 0 = not isolated
     station_fault_marker: tuple[int, ...] = ()  # marker behind the station's latch, -1 none
     station_hot_degc: tuple[float, ...] = ()  # hottest sanitized marker of the station
-    current_limit_frac: tuple[float, ...] = ()  # envelope, [0, 1] of the current-limit tag's max
+    station_current_limit_frac: tuple[float, ...] = ()  # envelope, [0, 1] of the current-limit tag's max
     station_coolant_lpm: tuple[float, ...] = ()  # relief coolant of the station
-    station_relief_kpa: tuple[float, ...] = ()  # largest relief (first or second) over its zones
+    station_relief_max_kpa: tuple[float, ...] = ()  # largest relief (first or second) over its zones
     station_permit: tuple[bool, ...] = ()  # discharge permit written to the PLC
 
 
 # (field, numpy dtype, python type) of the per-station arrays, in layout order
 STATION_ARRAYS = (
     ("station_cause", "<u4", int), ("station_fault_marker", "<i4", int), ("station_hot_degc", "<f8", float),
-    ("current_limit_frac", "<f8", float), ("station_coolant_lpm", "<f8", float),
-    ("station_relief_kpa", "<f8", float), ("station_permit", "u1", bool),
+    ("station_current_limit_frac", "<f8", float), ("station_coolant_lpm", "<f8", float),
+    ("station_relief_max_kpa", "<f8", float), ("station_permit", "u1", bool),
 )
 _ARRAY_NAMES = {name for name, _, _ in STATION_ARRAYS}
 _SCALAR_FIELDS = tuple(f.name for f in dataclasses.fields(RtStatus) if f.name not in _ARRAY_NAMES)
@@ -123,7 +131,8 @@ _STATUS_SCALARS = struct.Struct("<Q" + "q" * len(_SCALAR_FIELDS))
 _DIGEST = zlib.crc32(",".join(SETPOINT_FIELDS + LIMIT_FIELDS + _SCALAR_FIELDS
                               + tuple(f"{n}:{d}" for n, d, _ in STATION_ARRAYS)).encode())
 _SETPOINTS_AT = _HEADER.size
-_STATUS_AT = _SETPOINTS_AT + _SETPOINTS.size
+_STATION_RESET_AT = _SETPOINTS_AT + _SETPOINTS.size
+_STATUS_AT = _STATION_RESET_AT + _STATION_RESET.size
 _ARRAYS_AT = []
 _at = _STATUS_AT + _STATUS_SCALARS.size
 for _name, _dtype, _ in STATION_ARRAYS:
@@ -434,6 +443,7 @@ class RtSide:
         _OPEN_RT.add(key)
         self._seen_seq = 0
         self._seen_resets = 0
+        self._seen_station_resets = 0
 
     @property
     def path(self) -> Path:
@@ -455,6 +465,17 @@ class RtSide:
             return None, seq, reset
         self._seen_seq = seq
         return (_decode_setpoints(record) if has_setpoints else None), seq, reset
+
+    def poll_station_resets(self) -> tuple[int, ...]:
+        """Stations whose reset (clear of their latch only) was asked since the last call."""
+        block = self._block
+        if _SEQ_RESETS.unpack_from(block.buf, _STATION_RESET_AT)[1] == self._seen_station_resets:
+            return ()
+        record = block.read(_STATION_RESET, _STATION_RESET_AT)
+        if record is None:
+            return ()  # being written: next tick
+        self._seen_station_resets = record[1]
+        return tuple(s for s in range(MAX_STATIONS) if record[2 + s // 64] >> (s % 64) & 1)
 
     def write_status(self, status: RtStatus) -> None:
         """Publish `status`; heartbeat_ns is stamped now (CLOCK_MONOTONIC)."""
@@ -503,8 +524,18 @@ class SupervisorSide:
         self._resets = max(self._resets, record[1] if record else 0)
         self._block.write(_SETPOINTS, _SETPOINTS_AT, *_encode_setpoints(setpoints, self._resets, True))
 
-    def request_reset(self) -> None:
-        """Arm / leave the latches (the loop does so at its next tick); setpoints in force stay."""
+    def request_reset(self, station: int | None = None) -> None:
+        """Arm and clear every latch (station None), or clear one station's latch; the loop does
+        it at its next tick. The setpoints in force stay."""
+        if station is not None:
+            if not 0 <= station < MAX_STATIONS:
+                raise LinkError(f"station {station} is outside 0..{MAX_STATIONS - 1}")
+            record = self._block.read(_STATION_RESET, _STATION_RESET_AT)
+            count = (record[1] if record else 0) + 1
+            mask = [0] * (MAX_STATIONS // 64)
+            mask[station // 64] = 1 << (station % 64)
+            self._block.write(_STATION_RESET, _STATION_RESET_AT, count, *mask)
+            return
         record = self._block.read(_SETPOINTS, _SETPOINTS_AT)
         self._resets = max(self._resets, record[1] if record else 0) + 1
         if record and record[2]:
