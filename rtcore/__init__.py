@@ -19,7 +19,9 @@ from rtcore.spec import (
     Flag,
     RealtimeGrant,
     Setpoints,
+    STATION_FAULTS,
     Severity,
+    StationLimits,
     Status,
     snapshot,
 )
@@ -51,6 +53,7 @@ request_realtime = impl.request_realtime
 
 __all__ = [
     "COMPILED", "DIAGNOSTICS", "EXTERNAL_FAULTS", "LATCHING", "Config", "Diagnostic", "Fixture",
-    "Flag", "Kernel", "Periodic", "RealtimeGrant", "Setpoints", "Severity", "Status", "impl",
+    "Flag", "Kernel", "Periodic", "RealtimeGrant", "STATION_FAULTS", "Setpoints", "Severity", "StationLimits",
+    "Status", "impl",
     "monotonic_ns", "request_realtime", "sleep_until_ns", "snapshot",
 ]

@@ -23,6 +23,7 @@ class Status(enum.IntEnum):
     OK = 0
     BAD_FAULT_CODE = 1
     BAD_SETPOINT = 2
+    BAD_STATION = 3
 
 
 class Flag(enum.IntFlag):
@@ -41,12 +42,14 @@ class Flag(enum.IntFlag):
     EXCEPTION = 1 << 9  # raised by the process (raise_fault)
     DTDT_PENDING = 1 << 10  # dT/dt ≥ 1 °C/s now, not yet for more than 3 s
     SENSOR_SUSPECT = 1 << 11  # some sensor is bad but not yet confirmed (debouncing)
-    OVER_TEMP = 1 << 12  # a valid reading at or above Setpoints.temp_limit_degc (confirmed)
+    OVER_TEMP = 1 << 12  # a valid reading at or above its station's temp limit (confirmed)
+    STATION_ISOLATED = 1 << 13  # some station is latched (isolated) until reset()/reset_station()
 
 
 #: Faults the process may raise through `Kernel.raise_fault(code)`.
 EXTERNAL_FAULTS = Flag.LINK_LOST | Flag.OVERRUN_STREAK | Flag.EXCEPTION
-#: Conditions that latch the safe state when confirmed.
+#: Conditions that latch when confirmed: the station-local ones isolate their station, the
+#: external ones latch the whole line (SAFE_STATE).
 LATCHING = (
     Flag.DTDT_ALARM
     | Flag.OVER_TEMP
@@ -56,12 +59,15 @@ LATCHING = (
     | Flag.PRESSURE_NONFINITE
     | EXTERNAL_FAULTS
 )
+#: Causes that belong to one station (its markers, its zones): they isolate that station only;
+#: also the causes `Kernel.isolate_station` accepts.
+STATION_FAULTS = LATCHING & ~EXTERNAL_FAULTS
 
 
 class Severity(enum.Enum):
     WARNING = "warning"  # reported, no reaction
-    FAULT = "fault"  # latches the safe state
-    ALARM = "alarm"  # latches the safe state; a safety standard's hard limit
+    FAULT = "fault"  # latches: its station (station-local) or the line (external)
+    ALARM = "alarm"  # latches its station; a safety standard's hard limit
 
 
 @dataclass(frozen=True)
@@ -76,26 +82,41 @@ class Diagnostic:
 
 DIAGNOSTICS: tuple[Diagnostic, ...] = (
     Diagnostic(Flag.SENSOR_NONFINITE, "nonfinite_debounce_ticks", Severity.FAULT,
-               "hold last good value while debouncing; then latch safe state"),
+               "hold last good value while debouncing; then isolate the marker's station"),
     Diagnostic(Flag.SENSOR_OUT_OF_RANGE, "out_of_range_debounce_ticks", Severity.FAULT,
-               "hold last good value while debouncing; then latch safe state"),
+               "hold last good value while debouncing; then isolate the marker's station"),
     Diagnostic(Flag.SENSOR_STUCK, "stuck_debounce_ticks", Severity.FAULT,
-               "latch safe state (a stale sensor cannot see a hot spot)"),
+               "isolate the marker's station (a stale sensor cannot see a hot spot)"),
     Diagnostic(Flag.PRESSURE_NONFINITE, "nonfinite_debounce_ticks", Severity.FAULT,
-               "hold last good pressure while debouncing; then latch safe state"),
+               "hold last good pressure while debouncing; then isolate the zone's station"),
     Diagnostic(Flag.OVER_TEMP, "over_temp_debounce_ticks", Severity.ALARM,
-               "latch safe state (the maximum-safety temperature of the tier's limits)"),
+               "isolate the marker's station (its maximum-safety temperature)"),
     Diagnostic(Flag.DTDT_ALARM, "alarm_debounce_ticks", Severity.ALARM,
-               "latch safe state (GB 38031-2025 thermal-runaway warning)"),
-    Diagnostic(Flag.LINK_LOST, None, Severity.FAULT, "latch safe state at once"),
-    Diagnostic(Flag.OVERRUN_STREAK, None, Severity.FAULT, "latch safe state at once"),
-    Diagnostic(Flag.EXCEPTION, None, Severity.FAULT, "latch safe state at once"),
+               "isolate the marker's station (GB 38031-2025 thermal-runaway warning)"),
+    Diagnostic(Flag.LINK_LOST, None, Severity.FAULT, "latch the line's safe state at once"),
+    Diagnostic(Flag.OVERRUN_STREAK, None, Severity.FAULT, "latch the line's safe state at once"),
+    Diagnostic(Flag.EXCEPTION, None, Severity.FAULT, "latch the line's safe state at once"),
 )
 
 
 def _require(ok: bool, where: str, message: str) -> None:
     if not ok:
         raise ValueError(f"{where}: {message}")
+
+
+def _check_limits(where: str, theta: float, check_s: float, warning: float, limit: float,
+                  config) -> None:
+    """The four thresholds of a station (or the line-wide defaults), fields named under `where`."""
+    _require(theta > 0, f"{where}.delta_t_threshold_degc", f"must be > 0, got {theta}")
+    _require(config.ambient_degc < limit <= config.temp_max_degc, f"{where}.temp_limit_degc",
+             f"must be in ({config.ambient_degc}, {config.temp_max_degc}] (above ambient, inside "
+             f"the plausible range), got {limit}")
+    _require(config.temp_min_degc <= warning < limit, f"{where}.warning_degc",
+             f"must be in [{config.temp_min_degc}, temp_limit_degc = {limit}), got {warning}")
+    ticks = round(check_s / config.period_s)
+    _require(1 <= ticks <= config.history_ticks - 1, f"{where}.check_interval_s",
+             f"gives {ticks} ticks; must be in [1, {config.history_ticks - 1}] "
+             f"at period {config.period_s} s")
 
 
 @dataclass(frozen=True)
@@ -161,11 +182,13 @@ class Config:
 
 @dataclass(frozen=True)
 class Fixture:
-    """Where the marker points are and which pressure zone each belongs to."""
+    """Where the marker points are, which pressure zone each belongs to, and which station
+    (module) each zone belongs to. Stations are the unit of isolation."""
 
     marker_xy_mm: np.ndarray  # (N, 2) fixture coordinates
     marker_zone: np.ndarray  # (N,) zone index of each marker, 0..Z-1
     zone_area_mm2: np.ndarray  # (Z,) pressed area of each zone
+    zone_station: np.ndarray | None = None  # (Z,) station of each zone, 0..S-1; None: np.arange(Z)
 
     def __post_init__(self) -> None:
         xy = np.ascontiguousarray(self.marker_xy_mm, dtype=np.float64)
@@ -182,7 +205,20 @@ class Fixture:
                  "every zone area must be finite and > 0")
         _require(bool(np.all((zone >= 0) & (zone < area.size))), "Fixture.marker_zone",
                  f"every index must lie in [0, {area.size - 1}]")
-        for name, arr in (("marker_xy_mm", xy), ("marker_zone", zone), ("zone_area_mm2", area)):
+        if self.zone_station is None:
+            station = np.arange(area.size, dtype=np.int32)
+        else:
+            raw = np.asarray(self.zone_station)
+            _require(raw.shape == (area.size,) and raw.dtype.kind in "iu", "Fixture.zone_station",
+                     f"must be integers of shape ({area.size},), got {raw.dtype} {raw.shape}")
+            station = np.ascontiguousarray(raw, dtype=np.int32)
+            _require(bool(np.all(station >= 0)), "Fixture.zone_station", "every index must be >= 0")
+            used = np.bincount(station, minlength=int(station.max()) + 1)
+            _require(bool(np.all(used > 0)), "Fixture.zone_station",
+                     f"stations must be numbered 0..S-1 with a zone each; "
+                     f"station(s) {np.flatnonzero(used == 0).tolist()} have none")
+        for name, arr in (("marker_xy_mm", xy), ("marker_zone", zone), ("zone_area_mm2", area),
+                          ("zone_station", station)):
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 
@@ -193,6 +229,28 @@ class Fixture:
     @property
     def n_zones(self) -> int:
         return int(self.zone_area_mm2.size)
+
+    @property
+    def n_stations(self) -> int:
+        return int(self.zone_station.max()) + 1
+
+    @property
+    def marker_station(self) -> np.ndarray:
+        """(N,) int32 station of each marker (read-only)."""
+        out = self.zone_station[self.marker_zone]
+        out.setflags(write=False)
+        return out
+
+
+@dataclass(frozen=True)
+class StationLimits:
+    """One station's thresholds (the tier of the module it holds): ΔT threshold θ, check
+    interval K·Δt, warning (the envelope starts derating) and maximum safety (OVER_TEMP)."""
+
+    delta_t_threshold_degc: float
+    check_interval_s: float
+    warning_degc: float
+    temp_limit_degc: float
 
 
 @dataclass(frozen=True)
@@ -213,26 +271,47 @@ class Setpoints:
     coupling_decay_per_tick: float = 0.3
     correction_gain: float = 0.5
     coolant_gain_lpm_per_cm2_degc_per_s: float = 0.05
-    temp_limit_degc: float = 60.0  # maximum safety: any marker at or above it latches the safe state
+    temp_limit_degc: float = 60.0  # maximum safety: a marker at or above it isolates its station
+    warning_degc: float = 45.0  # the envelope derates the station's current above it
+    current_floor_frac: float = 0.2  # the envelope's current limit at temp_limit_degc
+    envelope_hysteresis_degc: float = 1.0  # the limit rises only after this fall from its level
+    relief_hold_s: float = 3.0  # relief holds until ΔT < θ for this long ...
+    relief_release_degc: float = 40.0  # ... and the zone's hottest marker is below this
+    station_limits: tuple[StationLimits, ...] = ()  # () = every station uses the fields above
 
-    def check(self, config: Config) -> None:
-        """Raise ValueError naming the field when these setpoints do not fit `config`."""
+    def check(self, config: Config, n_stations: int | None = None) -> None:
+        """Raise ValueError naming the field when these setpoints do not fit `config` (and a
+        fixture of `n_stations` stations; None skips the count of `station_limits`)."""
         w = "Setpoints"
         for name in ("delta_t_threshold_degc", "check_interval_s", "cooling_efficiency",
                      "relief_max_kpa", "coolant_max_lpm", "radius_min_mm", "radius_ref_mm",
                      "radius_max_mm", "relief_gain_kpa_per_degc_per_s", "mutation_jump_degc_per_s",
                      "coupling_decay_per_tick", "correction_gain",
-                     "coolant_gain_lpm_per_cm2_degc_per_s", "temp_limit_degc"):
+                     "coolant_gain_lpm_per_cm2_degc_per_s", "temp_limit_degc", "warning_degc",
+                     "current_floor_frac", "envelope_hysteresis_degc", "relief_hold_s",
+                     "relief_release_degc"):
             value = getattr(self, name)
             _require(isinstance(value, (int, float)) and math.isfinite(value), f"{w}.{name}",
                      f"must be a finite number, got {value!r}")
-        _require(self.delta_t_threshold_degc > 0, f"{w}.delta_t_threshold_degc", "must be > 0")
-        _require(config.ambient_degc < self.temp_limit_degc <= config.temp_max_degc, f"{w}.temp_limit_degc",
-                 f"must be in ({config.ambient_degc}, {config.temp_max_degc}] (above ambient, inside the plausible range)")
-        ticks = self.check_interval_ticks(config)
-        _require(1 <= ticks <= config.history_ticks - 1, f"{w}.check_interval_s",
-                 f"gives {ticks} ticks; must be in [1, {config.history_ticks - 1}] "
-                 f"at period {config.period_s} s")
+        _check_limits(w, self.delta_t_threshold_degc, self.check_interval_s, self.warning_degc,
+                      self.temp_limit_degc, config)
+        _require(0 <= self.current_floor_frac <= 1, f"{w}.current_floor_frac", "must be in [0, 1]")
+        _require(self.envelope_hysteresis_degc >= 0, f"{w}.envelope_hysteresis_degc", "must be >= 0")
+        _require(0 <= self.relief_hold_s <= 1e5, f"{w}.relief_hold_s", "must be in [0, 1e5]")
+        limits = self.station_limits
+        _require(isinstance(limits, tuple), f"{w}.station_limits",
+                 f"must be a tuple of StationLimits, got {type(limits).__name__}")
+        _require(n_stations is None or len(limits) in (0, n_stations), f"{w}.station_limits",
+                 f"must have {n_stations} entries (one per station) or none, got {len(limits)}")
+        for s, lim in enumerate(limits):
+            where = f"{w}.station_limits[{s}]"
+            _require(isinstance(lim, StationLimits), where, f"must be a StationLimits, got {lim!r}")
+            for name in ("delta_t_threshold_degc", "check_interval_s", "warning_degc", "temp_limit_degc"):
+                value = getattr(lim, name)
+                _require(isinstance(value, (int, float)) and math.isfinite(value), f"{where}.{name}",
+                         f"must be a finite number, got {value!r}")
+            _check_limits(where, lim.delta_t_threshold_degc, lim.check_interval_s, lim.warning_degc,
+                          lim.temp_limit_degc, config)
         _require(0 < self.cooling_efficiency <= 1, f"{w}.cooling_efficiency", "must be in (0, 1]")
         _require(0 < self.relief_max_kpa <= config.pressure_max_kpa, f"{w}.relief_max_kpa",
                  f"must be in (0, {config.pressure_max_kpa}]")
@@ -256,6 +335,24 @@ class Setpoints:
 
     def check_interval_ticks(self, config: Config) -> int:
         return round(self.check_interval_s / config.period_s)
+
+    def relief_hold_ticks(self, config: Config) -> int:
+        """Ticks in a row with ΔT < θ (zone inactive) before a held relief may release."""
+        return round(self.relief_hold_s / config.period_s)
+
+    def station_limit_arrays(self, config: Config, n_stations: int):
+        """Per station (S,): θ [°C], K [ticks] (int32), warning [°C], temp limit [°C]."""
+        if self.station_limits:
+            rows = [(x.delta_t_threshold_degc, x.check_interval_s, x.warning_degc, x.temp_limit_degc)
+                    for x in self.station_limits]
+        else:
+            rows = [(self.delta_t_threshold_degc, self.check_interval_s, self.warning_degc,
+                     self.temp_limit_degc)] * n_stations
+        theta = np.array([r[0] for r in rows], dtype=np.float64)
+        ticks = np.array([round(r[1] / config.period_s) for r in rows], dtype=np.int32)
+        warning = np.array([r[2] for r in rows], dtype=np.float64)
+        limit = np.array([r[3] for r in rows], dtype=np.float64)
+        return theta, ticks, warning, limit
 
     def hotspot_ratio_array(self, config: Config) -> np.ndarray:
         if not self.hotspot_ratio:
@@ -291,4 +388,13 @@ def snapshot(kernel) -> dict:
         "coolant_area_mm2": [float(v) for v in kernel.coolant_area_mm2],
         "coolant_flow_lpm": float(kernel.coolant_flow_lpm),
         "max_delta_t_degc": float(np.max(kernel.delta_t_degc)),
+        "n_stations": int(kernel.fixture.n_stations),
+        "station_safe": [bool(v) for v in kernel.station_safe],
+        "station_cause": [int(v) for v in kernel.station_cause],
+        "station_cause_names": [[f.name for f in Flag if f and int(v) & int(f)]
+                                for v in kernel.station_cause],
+        "station_fault_marker": [int(v) for v in kernel.station_fault_marker],
+        "station_hot_degc": [float(v) for v in kernel.station_hot_degc],
+        "current_limit_frac": [float(v) for v in kernel.current_limit_frac],
+        "station_coolant_lpm": [float(v) for v in kernel.station_coolant_lpm],
     }
