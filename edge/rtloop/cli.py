@@ -1,8 +1,15 @@
 """`discharge-edge rtcore run|status|reset`: the real-time process and its supervisor link.
 
-`run` is the rtcore OS process: it binds the map's PLC (Modbus TCP or EtherNet/IP) to the
-kernel and ticks until stopped (SIGINT/SIGTERM) or for `--seconds`. `status` and `reset` are
-the supervisor's end of the link, for an operator at a terminal. Tests: tests/edge/rtloop/.
+`run` is the rtcore OS process: it takes the link's instance lock first (a second `run` on the
+same link exits 3, "rtcore already running on link X (pid N)", and touches nothing), logs at
+INFO on stderr and to `<state dir>/rtcore.log` (rotated), binds the map's PLC (Modbus TCP or
+EtherNet/IP) to the kernel and ticks until SIGINT/SIGTERM or `--seconds`; on the way out the
+loop writes the safe value of every rtcore output. Latches and events live in the state dir.
+`status` and `reset` are the supervisor's end of the link, for an operator at a terminal:
+`status` decodes the flags per station (`--json` keeps the numbers) and exits 1 when no core
+runs or it is dead; `reset` arms (clears every latch), `reset --station S` clears one station.
+Exit codes: 0 done, 1 a problem (no core, bad map, reset not carried out), 3 already running.
+Tests: tests/edge/rtloop/test_cli.py, test_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -10,19 +17,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import logging.handlers
+import math
 import signal
+import sys
 import threading
+import time
 from pathlib import Path
 
-from edge.bus import open_bus
 from edge.cli import print_json
-from edge.rtloop.link import LinkError, SupervisorSide
-from edge.rtloop.loop import LoopSettings
-from edge.rtloop.process import run_rtcore
-from edge.tagmap import Owner, TagMapError, load_tag_map
+from edge.rtloop.link import AlreadyRunning, LinkError, RtStatus, SupervisorSide, heartbeat_age_s
+from edge.rtloop.service import EventLog, InstanceLock, LatchStore, default_state_dir, flag_names
 
 log = logging.getLogger(__name__)
 DEFAULT_LINK = "discharge-edge-rtcore"
+EXIT_ALREADY_RUNNING = 3
+LOG_FILE = "rtcore.log"
+LOG_FILE_BYTES = 8 << 20
+RESET_WAIT_S = 3.0  # how long `reset` waits to see the core carry it out
 
 
 def register(subparsers) -> None:
@@ -31,30 +43,91 @@ def register(subparsers) -> None:
     run = actions.add_parser("run", help="run the real-time loop against the map's PLC")
     run.add_argument("--map", type=Path, required=True, help="tag map of the PLC")
     run.add_argument("--link", default=DEFAULT_LINK, help="name of the supervisor link (shared memory)")
+    run.add_argument("--state-dir", type=Path, default=None,
+                     help="latches, events and rtcore.log (default $DISCHARGE_EDGE_STATE_DIR or "
+                          "~/.local/state/discharge-edge)")
     run.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until a signal)")
     run.add_argument("--period-ms", type=float, default=100.0)
     run.add_argument("--json", action="store_true")
     run.set_defaults(func=cmd_run)
-    for name, func, text in (("status", cmd_status, "print the running loop's status"),
-                             ("reset", cmd_reset, "leave the safe state (the loop re-latches if the fault persists)")):
-        sub = actions.add_parser(name, help=text)
+    status = actions.add_parser("status", help="print the running loop's status, per station")
+    reset = actions.add_parser("reset", help="arm: clear every latch (the loop re-latches if the fault persists)")
+    reset.add_argument("--station", type=int, default=None, help="clear this station's latch only (does not arm)")
+    for sub, func in ((status, cmd_status), (reset, cmd_reset)):
         sub.add_argument("--link", default=DEFAULT_LINK)
         sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=func)
 
 
+# -- run ------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        lock = InstanceLock(args.link)  # first: a second instance must touch nothing
+    except AlreadyRunning as exc:
+        print(f"discharge-edge rtcore: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    except LinkError as exc:
+        print(f"discharge-edge rtcore: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: _stop(stop, signum))  # the loop ends at its next tick
+    handler = None
+    try:
+        state_dir = args.state_dir or default_state_dir()
+        try:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handler = _log_to(state_dir / LOG_FILE)
+        except OSError as exc:
+            print(f"discharge-edge rtcore: cannot use state dir {state_dir}: {exc}", file=sys.stderr)
+            return 1
+        return _run(args, state_dir, stop)
+    finally:
+        lock.release()
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+def _stop(stop: threading.Event, signum: int) -> None:
+    stop.signal = signal.Signals(signum).name  # logged once the loop is out (no logging in a handler)
+    stop.set()
+
+
+def _log_to(path: Path) -> logging.Handler:
+    """INFO and above on stderr (the root's handler) and in a rotated file."""
+    root = logging.getLogger()
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_FILE_BYTES, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return handler
+
+
+def _run(args: argparse.Namespace, state_dir: Path, stop: threading.Event) -> int:
+    from edge.bus import open_bus
+    from edge.rtloop.loop import LoopSettings
+    from edge.rtloop.process import run_rtcore
+    from edge.tagmap import Owner, TagMapError, load_tag_map
+
     try:
         tag_map = load_tag_map(args.map)
     except TagMapError as exc:
         log.error("refusing to start: the tag map has problems:\n%s", exc)
         return 1
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    log.info("rtcore: starting on link %s, map %s, period %g ms, state dir %s", args.link, args.map,
+             args.period_ms, state_dir)
     bus = open_bus(tag_map, Owner.RTCORE)
-    summary = run_rtcore(bus, settings=LoopSettings(period_s=args.period_ms / 1e3), link_name=args.link,
-                         duration_s=args.seconds, stop=stop)
+    try:
+        summary = run_rtcore(bus, settings=LoopSettings(period_s=args.period_ms / 1e3), link_name=args.link,
+                             duration_s=args.seconds, stop=stop, latches=LatchStore(state_dir, args.link),
+                             events=EventLog(state_dir))
+    except (LinkError, ValueError) as exc:
+        log.error("rtcore: cannot run: %s", exc)
+        return 1
+    if stop.is_set():
+        log.info("rtcore: stopped by %s; safe values written", getattr(stop, "signal", "a signal"))
     if args.json:
         print_json(summary)
     else:
@@ -63,37 +136,151 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- status and reset -------------------------------------------------------------------------------
 def _attach(link: str) -> SupervisorSide | None:
     try:
         return SupervisorSide(link)
     except LinkError as exc:
-        log.error("%s", exc)
+        print(f"discharge-edge rtcore: {exc}", file=sys.stderr)
         return None
+
+
+def status_payload(link: str, status: RtStatus) -> dict:
+    """The status as JSON: every number as it travels, plus the link and the heartbeat's age."""
+    payload = {"link": link, **dataclasses.asdict(status)}
+    payload = {k: [_finite(x) for x in v] if isinstance(v, tuple) else v for k, v in payload.items()}
+    age = heartbeat_age_s(status)
+    payload["heartbeat_age_s"] = None if age is None else round(age, 3)
+    return payload
+
+
+def _finite(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _fmt_causes(cause: int, marker: int) -> str:
+    if not cause:
+        return "-"
+    names = ",".join(flag_names(cause))
+    return f"{names} (marker {marker})" if marker >= 0 else names
+
+
+def format_status(link: str, status: RtStatus) -> str:
+    """A readable report: the line, then one row per station."""
+    age = heartbeat_age_s(status)
+    lines = [
+        f"rtcore on link {link}: {'alive' if status.alive else 'NOT ALIVE'}"
+        f"{'' if age is None else f' (heartbeat {age:.2f} s ago)'}, {'armed' if status.armed else 'NOT ARMED'}",
+        f"line       {'SAFE: ' + _fmt_causes(status.safe_cause, status.fault_marker) if status.safe_state else 'ok'}",
+        f"flags      {','.join(flag_names(status.flags)) or '-'}",
+        f"ticks      {status.tick_count}, overruns {status.overruns}, lateness p99 "
+        f"{status.lateness_p99_ns / 1e6:.2f} ms, work mean/max {status.work_mean_ns / 1e6:.2f}/"
+        f"{status.work_max_ns / 1e6:.2f} ms",
+        f"bus        misses {status.bus_misses}, errors {status.link_errors}",
+        f"setpoints  applied #{status.setpoints_applied}, rejected {status.setpoints_rejected}; "
+        f"resets {status.resets_done}, station resets {status.station_resets_done}",
+    ]
+    if status.n_stations:
+        header = f"{'station':>7}  {'state':8}  {'hottest °C':>10}  {'limit %':>7}  {'permit':6}  " \
+                 f"{'coolant L/min':>13}  {'relief kPa':>10}  causes"
+        lines += ["", header]
+        for s in range(status.n_stations):
+            cause = status.station_cause[s]
+            lines.append(
+                f"{s:>7}  {'isolated' if cause else 'ok':8}  {status.station_hot_degc[s]:>10.1f}  "
+                f"{100 * status.station_current_limit_frac[s]:>7.0f}  {'yes' if status.station_permit[s] else 'no':6}  "
+                f"{status.station_coolant_lpm[s]:>13.1f}  {status.station_relief_max_kpa[s]:>10.0f}  "
+                f"{_fmt_causes(cause, status.station_fault_marker[s])}")
+    return "\n".join(lines)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     side = _attach(args.link)
     if side is None:
         return 1
-    status = side.read_status()
-    side.close()
-    payload = dataclasses.asdict(status) if status else {"error": "status busy; try again"}
+    try:
+        status = side.read_status()
+    finally:
+        side.close()
+    if status is None:
+        print(f"discharge-edge rtcore: the status on link {args.link} stayed busy; try again", file=sys.stderr)
+        return 1
     if args.json:
-        print_json(payload)
+        print_json(status_payload(args.link, status))
     else:
-        for key, value in payload.items():
-            print(f"{key:20s} {value}")
-    return 0 if status else 1
+        print(format_status(args.link, status))
+    if not status.alive:
+        age = heartbeat_age_s(status)
+        print(f"discharge-edge rtcore: the rtcore on link {args.link} is not alive "
+              f"({'it never wrote a status' if age is None else f'last heartbeat {age:.1f} s ago'}); "
+              "what is shown is its last status", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
     side = _attach(args.link)
     if side is None:
         return 1
-    side.request_reset()
-    side.close()
+    try:
+        before = side.read_status()
+        if before is None or not before.alive:
+            print(f"discharge-edge rtcore: the rtcore on link {args.link} is not alive; nothing to reset",
+                  file=sys.stderr)
+            return 1
+        if args.station is not None and not 0 <= args.station < before.n_stations:
+            print(f"discharge-edge rtcore: station {args.station} is outside 0..{before.n_stations - 1}",
+                  file=sys.stderr)
+            return 1
+        side.request_reset(args.station)
+        after, done = _wait_for_reset(side, before, args.station)
+    finally:
+        side.close()
+    what = "arm" if args.station is None else f"reset of station {args.station}"
+    result = {"link": args.link, "station": args.station, "reset_requested": True, "carried_out": done}
+    if after is not None:
+        result.update(armed=after.armed, safe_state=after.safe_state, safe_cause=after.safe_cause)
+        if args.station is not None:
+            result["station_cause"] = after.station_cause[args.station]
     if args.json:
-        print_json({"reset_requested": True, "link": args.link})
-    else:
-        print(f"reset requested on {args.link}")
+        print_json(result)
+    elif done:
+        print(f"{what} carried out on {args.link}")
+    if not done:
+        print(f"discharge-edge rtcore: the rtcore on link {args.link} did not carry out the {what} "
+              f"within {RESET_WAIT_S:g} s", file=sys.stderr)
+        return 1
+    still = _still_latched(after, args.station)
+    if still:
+        print(f"discharge-edge rtcore: latched again at once: {still} (the fault persists)", file=sys.stderr)
     return 0
+
+
+def _wait_for_reset(side: SupervisorSide, before: RtStatus, station: int | None) -> tuple[RtStatus | None, bool]:
+    deadline = time.monotonic() + RESET_WAIT_S
+    status = None
+    while time.monotonic() < deadline:
+        status = side.read_status() or status
+        if status is not None:
+            if station is None and status.resets_done > before.resets_done:
+                return status, True
+            if station is not None and status.station_resets_done > before.station_resets_done:
+                return status, True
+            if not status.alive:
+                break
+        time.sleep(0.02)
+    return status, False
+
+
+def _still_latched(status: RtStatus | None, station: int | None) -> str:
+    if status is None:
+        return ""
+    if station is not None:
+        return f"station {station}: {_fmt_causes(status.station_cause[station], status.station_fault_marker[station])}" \
+            if status.station_cause[station] else ""
+    parts = []
+    if status.safe_state:
+        parts.append(f"line: {_fmt_causes(status.safe_cause, status.fault_marker)}")
+    parts += [f"station {s}: {_fmt_causes(c, m)}" for s, (c, m) in
+              enumerate(zip(status.station_cause, status.station_fault_marker)) if c]
+    return "; ".join(parts)

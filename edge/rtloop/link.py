@@ -45,22 +45,12 @@ import stat
 import struct
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rtcore.spec import Setpoints
-
-try:  # added by the per-station kernel (issue 11)
-    from rtcore.spec import StationLimits
-except ImportError:  # pragma: no cover - only while the kernel change is on its way
-    @dataclass(frozen=True)
-    class StationLimits:  # type: ignore[no-redef]
-        delta_t_threshold_degc: float
-        check_interval_s: float
-        warning_degc: float
-        temp_limit_degc: float
+from rtcore.spec import Setpoints, StationLimits
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +66,6 @@ _HEADER = struct.Struct("<4sII")  # magic, version, digest of the field names
 _TUPLE_FIELDS = ("hotspot_ratio", "station_limits")
 SETPOINT_FIELDS = tuple(f.name for f in dataclasses.fields(Setpoints) if f.name not in _TUPLE_FIELDS)
 LIMIT_FIELDS = tuple(f.name for f in dataclasses.fields(StationLimits))
-_CARRIES_LIMITS = "station_limits" in {f.name for f in dataclasses.fields(Setpoints)}
 # seq, reset requests, has setpoints, the float fields, hotspot count, ratios, limit count, limits
 _SETPOINTS = struct.Struct(f"<QQQ{len(SETPOINT_FIELDS)}dI{MAX_ZONES}dI{len(LIMIT_FIELDS) * MAX_STATIONS}d")
 _SEQ_RESETS = struct.Struct("<QQ")
@@ -395,7 +384,7 @@ def _encode_setpoints(setpoints: Setpoints, resets: int, has_setpoints: bool) ->
     ratios = tuple(float(r) for r in setpoints.hotspot_ratio)
     if len(ratios) > MAX_ZONES:
         raise LinkError(f"hotspot_ratio has {len(ratios)} zones; the link carries at most {MAX_ZONES}")
-    limits = tuple(getattr(setpoints, "station_limits", ()))
+    limits = tuple(setpoints.station_limits)
     if len(limits) > MAX_STATIONS:
         raise LinkError(f"station_limits has {len(limits)} stations; the link carries at most {MAX_STATIONS}")
     flat = [float(getattr(lim, f)) for lim in limits for f in LIMIT_FIELDS]
@@ -414,10 +403,8 @@ def _decode_setpoints(record: tuple) -> Setpoints:
     at += 1 + MAX_ZONES
     n_limits, k = min(record[at], MAX_STATIONS), len(LIMIT_FIELDS)
     flat = record[at + 1:at + 1 + n_limits * k]
-    extra = {}
-    if _CARRIES_LIMITS:
-        extra["station_limits"] = tuple(StationLimits(*flat[s * k:(s + 1) * k]) for s in range(n_limits))
-    return Setpoints(**dict(zip(SETPOINT_FIELDS, floats)), hotspot_ratio=ratios, **extra)
+    limits = tuple(StationLimits(*flat[s * k:(s + 1) * k]) for s in range(n_limits))
+    return Setpoints(**dict(zip(SETPOINT_FIELDS, floats)), hotspot_ratio=ratios, station_limits=limits)
 
 
 class RtSide:

@@ -47,9 +47,10 @@ def flag_names(bits: int) -> list[str]:
     for n in range(max(int(bits), 0).bit_length()):
         if bits >> n & 1:
             try:
-                names.append(Flag(1 << n).name)
+                name = Flag(1 << n).name  # an IntFlag gives unknown bits a member without a name
             except ValueError:
-                names.append(f"BIT{n}")
+                name = None
+            names.append(name or f"BIT{n}")
     return names
 
 
