@@ -1,6 +1,6 @@
 # cython: language_level=3
 # The C API of the compiled S14-S15 tick (rtcore/README.md defines every quantity).
-# One state struct, the setpoints struct, four noexcept nogil functions returning a status
+# One state struct, the setpoints struct, six noexcept nogil functions returning a status
 # code. The buffers the state points at are owned by the Python wrapper `Kernel` (_tick.pyx),
 # allocated once at construction; the tick itself never allocates and never touches Python.
 
@@ -12,6 +12,7 @@ cdef enum:
     RT_OK = 0
     RT_BAD_FAULT_CODE = 1
     RT_BAD_SETPOINT = 2
+    RT_BAD_STATION = 3
 
 # Flag bits (= rtcore.spec.Flag)
 cdef enum:
@@ -28,13 +29,12 @@ cdef enum:
     RT_DTDT_PENDING = 1 << 10
     RT_SENSOR_SUSPECT = 1 << 11
     RT_OVER_TEMP = 1 << 12
+    RT_STATION_ISOLATED = 1 << 13
 
 ctypedef struct rt_setpoints:
-    double theta_degc            # ΔT threshold
-    int check_ticks              # K: check interval in ticks
     double cooling_efficiency    # η in (0, 1]
     double relief_max_kpa
-    double coolant_max_lpm
+    double coolant_max_lpm       # per station
     double radius_min_mm
     double radius_ref_mm
     double radius_max_mm
@@ -42,13 +42,18 @@ ctypedef struct rt_setpoints:
     double jump_degc_per_s       # change test on the rate curve
     double correction_gain       # κ in [0, 1]
     double coolant_gain          # L/min per (cm²·°C/s)
-    double temp_limit_degc       # maximum safety
+    double current_floor_frac    # the envelope's limit at the temp limit
+    double envelope_hysteresis_degc
+    int relief_hold_ticks        # quiet ticks before a held relief may release
+    double relief_release_degc   # ... and the zone's hottest marker below this
+    int kmax                     # largest check interval over the stations (set by rt_set_setpoints)
     double decay[RT_MAX_LAGS]    # exp(-λ·d), d = 0..M-1
 
 ctypedef struct rt_state:
     # structure (Config and Fixture)
     int n                        # marker points N
     int z                        # pressure zones Z
+    int ns                       # stations S
     int h                        # ring length H
     int corr_window              # L
     int corr_lags                # M
@@ -66,10 +71,22 @@ ctypedef struct rt_state:
     const double* x_mm           # (N)
     const double* y_mm           # (N)
     const int* zone              # (N)
+    const int* zone_station      # (Z)
+    const int* marker_station    # (N)
     const double* area_mm2       # (Z)
     const double* zone_count     # (Z) markers per zone
     double* hotspot_ratio        # (Z)
     rt_setpoints sp
+    # per-station limits (S) and their expansion per marker (N) / zone (Z), by rt_set_setpoints
+    double* st_theta             # ΔT threshold θ, °C
+    int* st_k                    # check interval K, ticks
+    double* st_warning           # °C
+    double* st_limit             # maximum safety, °C
+    double* m_theta              # (N)
+    int* m_k                     # (N)
+    double* m_limit              # (N)
+    double* m_rtheta             # (N) θ/(K·Δt), °C/s
+    double* z_rtheta             # (Z)
     # ring buffers, slot-major: ring[slot * width + column]
     double* temp_ring            # (H, N) sanitized °C
     double* rate_ring            # (H, N) ΔT/(K·dt), °C/s
@@ -82,10 +99,14 @@ ctypedef struct rt_state:
     int* cnt_oor                 # (N)
     int* cnt_stuck               # (N)
     int* cnt_alarm               # (N)
-    int* cnt_hot                 # (N) ticks at or above temp_limit_degc
+    int* cnt_hot                 # (N) ticks at or above its station's temp limit
     int* cnt_pnan                # (Z)
+    int* cnt_quiet               # (Z) ticks in a row with the zone inactive
+    unsigned char* holding       # (Z) relief held (README, step 15)
+    double* held                 # (4, Z) held relief1, relief2, coolant area, coolant demand
+    double* env_degc             # (S) the envelope's level (hottest marker through the hysteresis)
     int* slots                   # (H) ring slot of each age, refreshed every tick
-    # scratch: (5N) mutation-line sums; (Z) zone sums
+    # scratch: (5N) mutation-line sums; (Z) zone sums; (S) station conditions
     double* fit
     double* wsum
     double* xsum
@@ -93,7 +114,11 @@ ctypedef struct rt_state:
     double* dsum
     double* zmax
     double* cover
-    # outputs (Z) and per-marker diagnostics (N)
+    double* zone_hot             # (Z) hottest sanitized marker of the zone
+    double* zone_q               # (Z) coolant demand after the hold, L/min
+    unsigned int* st_now         # (S) conditions of this tick
+    int* st_first                # (S) first bad marker of this tick
+    # outputs (Z), per-marker diagnostics (N), per-station outputs (S)
     double* relief1_kpa
     double* relief2_kpa
     double* coolant_area_mm2
@@ -104,15 +129,25 @@ ctypedef struct rt_state:
     double* rate
     double* severity
     double* slope
+    double* station_hot
+    double* current_limit
+    double* station_coolant
+    unsigned char* station_safe
+    unsigned int* station_cause
+    int* station_fault_marker
     double coolant_flow_lpm
     unsigned int flags
-    unsigned int safe_cause
+    unsigned int safe_cause      # the line latch
     int safe
     int fault_marker
     int primed
     long long tick_count
 
-cdef int rt_set_setpoints(rt_state* s, const rt_setpoints* sp, const double* hotspot_ratio) noexcept nogil
+cdef int rt_set_setpoints(rt_state* s, const rt_setpoints* sp, const double* hotspot_ratio,
+                          const double* st_theta, const int* st_k, const double* st_warning,
+                          const double* st_limit) noexcept nogil
 cdef int rt_tick(rt_state* s, const double* temp_degc, const double* pressure_kpa) noexcept nogil
 cdef int rt_raise_fault(rt_state* s, unsigned int code) noexcept nogil
+cdef int rt_isolate_station(rt_state* s, int station, unsigned int cause, int marker) noexcept nogil
 cdef int rt_reset(rt_state* s) noexcept nogil
+cdef int rt_reset_station(rt_state* s, int station) noexcept nogil

@@ -20,11 +20,15 @@ def test_a_marker_at_the_limit_latches_the_safe_state_after_its_debounce(impl, k
     debounce = kernel.config.over_temp_debounce_ticks
     for _ in range(debounce - 1):
         kernel.tick(hot, np.full(4, 300.0))
-    assert not kernel.safe_state
+    assert not kernel.station_safe.any()
     kernel.tick(hot, np.full(4, 300.0))
-    assert kernel.safe_state and kernel.safe_cause & Flag.OVER_TEMP and kernel.fault_marker == 7
-    assert np.all(np.asarray(kernel.relief2_kpa) == kernel.setpoints.relief_max_kpa)
+    # marker 7 is on zone = station 1: that station alone is isolated, the line carries on
+    assert not kernel.safe_state and list(kernel.station_safe) == [0, 1, 0, 0]
+    assert kernel.station_cause[1] == Flag.OVER_TEMP and kernel.station_fault_marker[1] == 7
+    assert list(kernel.relief2_kpa) == [0.0, kernel.setpoints.relief_max_kpa, 0.0, 0.0]
+    assert list(kernel.station_coolant_lpm) == [0.0, kernel.setpoints.coolant_max_lpm, 0.0, 0.0]
     assert kernel.coolant_flow_lpm == kernel.setpoints.coolant_max_lpm
+    assert list(kernel.current_limit_frac) == [1.0, 0.0, 1.0, 1.0]
 
 
 def test_just_below_the_limit_or_an_implausible_reading_does_not_count(impl, kit):
@@ -32,7 +36,7 @@ def test_just_below_the_limit_or_an_implausible_reading_does_not_count(impl, kit
     warm = np.full(16, 54.9)
     for _ in range(10):
         kernel.tick(warm, np.full(4, 300.0))
-    assert not kernel.flags & Flag.OVER_TEMP
+    assert not kernel.flags & Flag.OVER_TEMP and not kernel.station_safe.any()
     kernel.reset()
 
 

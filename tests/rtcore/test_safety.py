@@ -1,5 +1,7 @@
-"""Diagnostics and the safe-state latch, over kernel and twin: each fault gives the safe
-outputs within the tick that confirms it, and only reset() leaves the safe state."""
+"""Diagnostics and the latches, over kernel and twin: each fault gives the safe outputs within
+the tick that confirms it (a station-local fault on its own station, an external fault on the
+whole line), and only reset()/reset_station() leave them. The grid fixture has one zone per
+station here (4 stations of 4 markers: marker i is on station i // 4)."""
 
 import numpy as np
 import pytest
@@ -18,11 +20,30 @@ def noisy(rng):
 
 
 def assert_safe_outputs(k):
+    """The line is latched: every station's outputs are the safe ones."""
     sp = k.setpoints
     assert k.safe_state and k.flags & Flag.SAFE_STATE
     assert np.all(k.relief1_kpa == sp.relief_max_kpa) and np.all(k.relief2_kpa == sp.relief_max_kpa)
     assert np.array_equal(k.coolant_area_mm2, k.fixture.zone_area_mm2)
-    assert k.coolant_flow_lpm == sp.coolant_max_lpm
+    assert np.all(k.station_coolant_lpm == sp.coolant_max_lpm)
+    assert k.coolant_flow_lpm == Z * sp.coolant_max_lpm  # one station per zone here
+    assert np.all(k.current_limit_frac == 0.0)
+
+
+def assert_station_isolated(k, station, cause, marker):
+    """Only `station` is latched, by `cause`, at `marker`; the line and the others carry on."""
+    sp = k.setpoints
+    assert not k.safe_state and not k.flags & Flag.SAFE_STATE
+    assert k.flags & Flag.STATION_ISOLATED and k.flags & cause
+    assert list(k.station_safe) == [int(s == station) for s in range(Z)]
+    assert k.station_cause[station] & cause and k.station_fault_marker[station] == marker
+    assert k.relief1_kpa[station] == k.relief2_kpa[station] == sp.relief_max_kpa
+    assert k.coolant_area_mm2[station] == k.fixture.zone_area_mm2[station]
+    assert k.station_coolant_lpm[station] == sp.coolant_max_lpm and k.current_limit_frac[station] == 0.0
+    others = [s for s in range(Z) if s != station]
+    assert np.all(k.station_cause[others] == 0) and np.all(k.station_fault_marker[others] == -1)
+    assert np.all(k.relief2_kpa[others] == 0.0) and np.all(k.current_limit_frac[others] == 1.0)
+    assert np.all(k.station_coolant_lpm[others] == 0.0)
 
 
 def test_gb38031_alarm_latches_after_more_than_3_s(impl, kit):
@@ -37,15 +58,14 @@ def test_gb38031_alarm_latches_after_more_than_3_s(impl, kit):
         flags = k.tick(temp, P)
         if t == 10:
             assert flags & Flag.DTDT_PENDING and not flags & Flag.SAFE_STATE
-        if flags & Flag.SAFE_STATE:
+        if flags & Flag.STATION_ISOLATED:
             latched_at = t
             break
     # dT/dt over the 1 s window first reaches 1 °C/s at t = 6 (7 steps of 0.15 °C);
     # "more than 3 s" is 31 ticks in a row, so the latch comes at t = 6 + 30
     assert latched_at == 36
-    assert k.flags & Flag.DTDT_ALARM and k.safe_cause & Flag.DTDT_ALARM
-    assert k.fault_marker == 9
-    assert_safe_outputs(k)
+    assert k.flags & Flag.DTDT_ALARM and k.safe_cause == 0 and k.fault_marker == -1
+    assert_station_isolated(k, 2, Flag.DTDT_ALARM, 9)
 
 
 def test_short_or_slow_rises_do_not_alarm(impl, kit):
@@ -57,7 +77,7 @@ def test_short_or_slow_rises_do_not_alarm(impl, kit):
         temp9 += 0.15 if t < 25 else 0.09  # 1.5 °C/s for 2.5 s, then 0.9 °C/s for good
         temp[9] = min(temp9, 140.0)
         k.tick(temp, P)
-        assert not k.safe_state, t
+        assert not k.safe_state and not k.station_safe.any(), t
 
 
 @pytest.mark.parametrize("bad, flag, debounce", [
@@ -77,10 +97,10 @@ def test_implausible_sensor_latches_after_debounce(impl, kit, bad, flag, debounc
         temp[6] = bad
         flags = k.tick(temp, P)
         if t < debounce:
-            assert flags & Flag.SENSOR_SUSPECT and not flags & Flag.SAFE_STATE
+            assert flags & Flag.SENSOR_SUSPECT and not flags & Flag.STATION_ISOLATED
             assert np.all(np.isfinite(k.delta_t_degc))  # the last good value is held
-    assert flags & flag and k.fault_marker == 6
-    assert_safe_outputs(k)
+    assert flags & flag
+    assert_station_isolated(k, 1, flag, 6)
 
 
 def test_nan_pressure_latches_after_debounce(impl, kit):
@@ -89,9 +109,8 @@ def test_nan_pressure_latches_after_debounce(impl, kit):
     p = P.copy()
     p[2] = np.nan
     flags = [k.tick(noisy(rng), p) for _ in range(3)]
-    assert not flags[1] & Flag.SAFE_STATE and flags[2] & Flag.PRESSURE_NONFINITE
-    assert k.fault_marker == -1
-    assert_safe_outputs(k)
+    assert not flags[1] & Flag.STATION_ISOLATED and flags[2] & Flag.PRESSURE_NONFINITE
+    assert_station_isolated(k, 2, Flag.PRESSURE_NONFINITE, -1)
 
 
 def test_stuck_sensor_detected(impl, kit):
@@ -104,8 +123,7 @@ def test_stuck_sensor_detected(impl, kit):
         flags.append(k.tick(temp, P))
     first = next(i for i, f in enumerate(flags) if f & Flag.SENSOR_STUCK)
     assert first == 20  # 20 repeats after the first reading
-    assert k.fault_marker == 11
-    assert_safe_outputs(k)
+    assert_station_isolated(k, 2, Flag.SENSOR_STUCK, 11)
 
 
 @pytest.mark.parametrize("fault", [Flag.LINK_LOST, Flag.OVERRUN_STREAK, Flag.EXCEPTION])
@@ -116,6 +134,7 @@ def test_external_fault_gives_safe_outputs_at_once(impl, kit, fault):
     k.raise_fault(int(fault))
     assert k.flags & fault and k.safe_cause & fault
     assert_safe_outputs(k)
+    assert not k.station_safe.any()  # the line latch, not four station latches
     k.tick(noisy(rng), P)  # the condition is gone: the latch holds
     assert_safe_outputs(k)
 
@@ -143,10 +162,11 @@ def test_reset_leaves_safe_state_and_persisting_fault_relatches(impl, kit):
     temp[3] = np.nan
     for _ in range(3):
         k.tick(temp, P)
-    assert k.safe_state
+    assert k.station_safe[0] and not k.safe_state
     k.reset()
+    assert not k.station_safe.any() and k.flags == 0
     k.tick(temp, P)  # still NaN: the counter is past its debounce, latch again at once
-    assert k.safe_state and k.flags & Flag.SENSOR_NONFINITE
+    assert_station_isolated(k, 0, Flag.SENSOR_NONFINITE, 3)
 
 
 def test_diagnostics_table_covers_every_latching_flag():
