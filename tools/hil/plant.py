@@ -9,16 +9,22 @@ constant-resistance load (CR) until any cell reaches `cutoff_v` (the station tri
 Signals (arrays: m = modules, z = fixture zones, k = marker sensors, n = cells per module):
 
     Command  discharge_on[m] bool, current_a[m] (CC request; NaN = CR through load_ohm[m]),
-             load_ohm[m], pressure_kpa[m,z] clamp setpoint, relief[m,z] in [0, 1]
-             (applied target = setpoint·(1 - relief)), coolant_lpm[m]
-    Observation  t_s, marker_temp_degc[m,k] (sensor faults applied), pressure_kpa[m,z] applied,
-             module_voltage_v[m], cell_voltage_v[m,n], current_a[m], tripped[m], coolant_lpm[m]
+             load_ohm[m], pressure_kpa[m,z] clamp setpoint, relief[m,z] in [0, 1] (clamp target
+             = max(setpoint·(1 - relief), min(setpoint, fixture.hold_kpa))), coolant_lpm[m]
+    Observation  t_s, marker_temp_degc[m,k] (sensor faults applied), pressure_kpa[m,z] applied
+             (ripple included), module_voltage_v[m], cell_voltage_v[m,n], current_a[m], tripped[m],
+             coolant_lpm[m]
     Truth    soc[m,n], temp_degc[m,n], residual_ah[m] (charge left, Ah, mean over the string)
 
 Physics: tools/hil/cell_model.py (2-RC ECM with SOH ageing and electrode OCV), fixture.py
-(U-shaped stack resistance, contact opening, coolant film), thermal.py (cell chain, markers),
-faults.py. Cell zone of cell i: i·z // n. With `pressure_effects=False` the fixture adds no
-resistance and never opens (the single-cell validation case; the data have no pressure effect).
+(U-shaped stack resistance that rises steeply as the clamp opens, the current the fixture's
+contacts let the station deliver, clamp ripple, coolant film), thermal.py (cell chain, markers),
+faults.py. Zones: a module has `n_zones` fixture zones (2 by default); cell i sits in zone
+i·z // n, so relief of one zone opens that zone's contacts (its resistance, its coolant film)
+and only its cells feel it; the station's current is one for the string, so a relieved zone
+limits the whole module's current to fixture.path_drop_max_v / ΣR (`plant.path_limit_a`).
+With `pressure_effects=False` the fixture adds no resistance, never opens and limits nothing
+(the single-cell validation case; the data have no pressure effect).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from tools.hil.cells import CellTable
 from edge.grading.electrochem import solve_windows
 from tools.hil.electrode import windows_for_soh
 from tools.hil.faults import Fault, InternalShort, SensorFaultInjector, WeakCell, check_indices
-from tools.hil.fixture import FixtureConfig, actuate, coolant_h_w_m2k, pressure_target_kpa, stack_resistance_ohm
+from tools.hil.fixture import (FixtureConfig, actuate, coolant_h_w_m2k, deliverable_current_a, pressure_target_kpa,
+                               ripple_factor, stack_resistance_ohm)
 from tools.hil.thermal import MarkerMap, ThermalConfig, step_chain
 
 KELVIN = 273.15
@@ -41,8 +48,8 @@ KELVIN = 273.15
 @dataclass(frozen=True)
 class PlantConfig:
     cells_per_module: int = 6
-    n_zones: int = 1
-    """Fixture zones per station (plc_tags/hil_*.yaml: one); cell i sits in zone i·z // n."""
+    n_zones: int = 2
+    """Fixture zones per station (plc_tags/hil_*.yaml: two); cell i sits in zone i·z // n."""
     cutoff_v: float = 2.5
     station_max_current_a: float = 15.0
     pressure_effects: bool = True
@@ -145,7 +152,10 @@ class Plant:
                           else self.t_amb_k.copy())
         self.temp_k = np.repeat(self.t_amb_k, n).reshape(m, n)
         self.zone_of_cell = (np.arange(n) * cfg.n_zones) // n
-        self.pressure_kpa = np.zeros((m, cfg.n_zones))
+        self.clamp_kpa = np.zeros((m, cfg.n_zones))  # the actuator's lagged pressure, before ripple
+        self.pressure_kpa = np.zeros((m, cfg.n_zones))  # applied: clamp x ripple
+        self._ripple_phase = np.random.default_rng(cfg.seed + 2).uniform(0.0, 2.0 * np.pi, (m, cfg.n_zones))
+        self.path_limit_a = np.full(m, np.inf)  # what the fixture's contacts let the station deliver
         self.current_a = np.zeros(m)
         self.cell_current_a = np.zeros(m * n)
         self.cell_voltage_v = self.bank.evaluate(np.zeros(m * n), self.temp_k.ravel())["voltage_v"]
@@ -180,7 +190,9 @@ class Plant:
         cfg, m, n = self.cfg, self.n_modules, self.n_cells
         relief = np.clip(np.nan_to_num(np.asarray(cmd.relief, float), nan=1.0), 0.0, 1.0)
         target = pressure_target_kpa(cmd.pressure_kpa, relief, cfg.fixture)
-        self.pressure_kpa = actuate(self.pressure_kpa, target, dt_s, cfg.fixture)
+        self.clamp_kpa = actuate(self.clamp_kpa, target, dt_s, cfg.fixture)
+        self.pressure_kpa = np.clip(self.clamp_kpa * ripple_factor(self.t_s + dt_s, self._ripple_phase, cfg.fixture),
+                                    0.0, cfg.fixture.p_max_kpa)
         if cfg.pressure_effects:
             r_fix_zone = stack_resistance_ohm(self.pressure_kpa, cfg.fixture)
             r_fix = r_fix_zone[:, self.zone_of_cell]
@@ -188,6 +200,7 @@ class Plant:
             r_fix = np.zeros((m, n))
         closed = np.all(np.isfinite(r_fix), axis=1)
         r_fix = np.where(np.isfinite(r_fix), r_fix, 0.0)
+        self.path_limit_a = deliverable_current_a(r_fix.sum(axis=1), cfg.fixture)
 
         temp = self.temp_k.ravel()
         ev = self.bank.evaluate(self.cell_current_a, temp)
@@ -199,7 +212,7 @@ class Plant:
         i_cc = np.minimum(np.nan_to_num(cmd.current_a, nan=0.0), emf_eff / r_string)
         load = np.clip(np.nan_to_num(cmd.load_ohm, nan=np.inf), 1e-3, None)
         i_cr = emf_eff / (load + r_string)
-        current = np.where(np.isnan(cmd.current_a), i_cr, i_cc)
+        current = np.minimum(np.where(np.isnan(cmd.current_a), i_cr, i_cc), self.path_limit_a)
         on = np.asarray(cmd.discharge_on, bool) & closed & ~self.tripped
         current = np.where(on, np.clip(current, 0.0, cfg.station_max_current_a), 0.0)
 

@@ -1,11 +1,28 @@
 """The HIL bench: the battery plant behind a bench PLC server, stepped in real or scaled time.
 
-Each step the bench reads what the controller wrote to the PLC (discharge permit, current and
-clamping-pressure setpoints, relief, coolant), steps the plant, and publishes what the line's
-sensors show (marker temperatures, applied pressures, station voltages and currents) and the
-PLC's own heartbeat. Tag names are those of plc_tags/hil_*.yaml. The relief applied is the
-second relief (S15, the corrected one) as a share of the clamping setpoint.
-`discharge-edge hil serve --map FILE` runs it. Tests: tests/tools/hil/test_server_bench.py.
+Each step the bench's PLC program scans what the controller wrote (per-station discharge permit
+and current limit from the real-time core, current and clamping-pressure setpoints from the
+supervisor, relief per zone, coolant per station, the core's heartbeat), steps the plant, and
+publishes what the line's sensors show (marker temperatures, applied pressure per zone, station
+voltages and currents) and the PLC's own heartbeat. Tag names and roles are those of
+plc_tags/hil_*.yaml (8 stations x 2 zones x 4 markers; plc_tags/README.md has the same program
+as Structured Text). The PLC program (`PlcProgram`):
+
+* station s discharges while discharge_permit[s] and the core's watchdog is healthy, at
+  min(discharge_current_setpoint_a[s], current_limit_a[s]);
+* zone z of station z // (Z/S) is clamped at fixture_pressure_setpoint_kpa[s] minus the
+  second relief (S15, the corrected one) of that zone, as a share of the setpoint;
+* the watchdog (`CoreWatchdog`): the core's rtcore_heartbeat must change at least every
+  `WATCHDOG_S` = 0.5 s of PLC time, or every permit drops and every current goes to 0 until it
+  moves again; each healthy -> stale transition counts as a trip. Before the heartbeat has moved
+  once (a core not started yet) every station is off too, without a trip. The watchdog runs on
+  the PLC's clock, as a real PLC's timer does: the wall clock between scans when the bench is
+  paced (`start`), plant time / time_scale when a test steps it by hand (`step(dt_s)`). So a
+  scaled bench (the x10 demo: one core tick = 1 plant second) does not trip, and a paced bench
+  that catches up on plant steps in a burst does not trip early.
+
+`discharge-edge hil serve --map FILE` runs it. Tests: tests/tools/hil/test_server_bench.py,
+test_plc_watchdog.py.
 """
 
 from __future__ import annotations
@@ -22,8 +39,13 @@ from tools.hil.server_common import BenchPlcServer
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa",
+WATCHDOG_S = 0.5
+"""PLC seconds the core's heartbeat may stand still before the PLC stops every station (5 core
+ticks of 100 ms; above the core's own link blind time of 0.25 s)."""
+
+COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "current_limit_a", "fixture_pressure_setpoint_kpa",
             "relief_second_kpa", "coolant_flow_lpm")
+HEARTBEAT = "rtcore_heartbeat"
 
 
 def open_server(tag_map: TagMap, port: int = 0) -> BenchPlcServer:
@@ -37,43 +59,111 @@ def open_server(tag_map: TagMap, port: int = 0) -> BenchPlcServer:
     return LogixPlcServer(tag_map, port=port)
 
 
-def command_from_tags(values: dict, n_zones: int) -> Command:
-    """What the controller wrote to the PLC, as the plant's command (the bench's PLC program)."""
-    current = np.asarray(values["discharge_current_setpoint_a"], dtype=float)
-    setpoint = np.asarray(values["fixture_pressure_setpoint_kpa"], dtype=float)
-    relief = np.clip(np.asarray(values["relief_second_kpa"], dtype=float) / np.maximum(setpoint, 1.0), 0.0, 1.0)
+def _floats(value) -> np.ndarray:
+    return np.atleast_1d(np.asarray(value, dtype=float))
+
+
+def command_from_tags(values: dict, zones_per_station: int | None = None) -> Command:
+    """What the controller wrote to the PLC, as the plant's command (the PLC program without its
+    watchdog). Stations S = the supervisor's setpoint count; zones Z = the relief count, Z/S per
+    station (`zones_per_station`, when given, must agree). A scalar permit applies to every station."""
+    setpoint = _floats(values["fixture_pressure_setpoint_kpa"])
+    s = setpoint.size
+    relief_kpa = _floats(values["relief_second_kpa"])
+    if relief_kpa.size % s or (zones_per_station is not None and relief_kpa.size != s * zones_per_station):
+        raise ValueError(f"relief_second_kpa has {relief_kpa.size} zones for {s} stations"
+                         + (f" x {zones_per_station} zones" if zones_per_station is not None else ""))
+    z = relief_kpa.size // s
+    asked = np.nan_to_num(_floats(values["discharge_current_setpoint_a"]), nan=0.0)
+    limit = np.nan_to_num(_floats(values["current_limit_a"]), nan=0.0)
+    current = np.clip(np.minimum(asked, limit), 0.0, None)
+    permit = np.broadcast_to(np.atleast_1d(np.asarray(values["discharge_permit"], dtype=bool)), (s,))
+    zone_setpoint = np.repeat(setpoint, z)
+    relief = np.clip(relief_kpa / np.maximum(zone_setpoint, 1.0), 0.0, 1.0)
     return Command(
-        discharge_on=np.full(current.size, bool(values["discharge_permit"])) & (current > 0),
-        current_a=current, load_ohm=np.full(current.size, 1.0),
-        pressure_kpa=np.repeat(setpoint[:, None], n_zones, axis=1), relief=np.repeat(relief[:, None], n_zones, axis=1),
-        coolant_lpm=np.asarray(values["coolant_flow_lpm"], dtype=float),
+        discharge_on=permit & (current > 0),
+        current_a=current, load_ohm=np.full(s, 1.0),
+        pressure_kpa=zone_setpoint.reshape(s, z), relief=relief.reshape(s, z),
+        coolant_lpm=_floats(values["coolant_flow_lpm"]),
     )
 
 
+class CoreWatchdog:
+    """The PLC's watch on the core's heartbeat (module docstring); `update` once a PLC scan."""
+
+    def __init__(self, timeout_s: float = WATCHDOG_S):
+        if not timeout_s > 0:
+            raise ValueError(f"watchdog timeout_s must be > 0, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.healthy = False
+        self.trips = 0
+        self.stale_s = 0.0
+        self._last = None
+
+    def update(self, heartbeat, dt_s: float) -> bool:
+        """Feed this scan's heartbeat after dt_s of PLC time; True while the core may discharge."""
+        if self._last is not None and heartbeat != self._last:
+            self.stale_s = 0.0
+            self.healthy = True
+        else:
+            self.stale_s += dt_s
+            if self.healthy and self.stale_s > self.timeout_s:
+                self.healthy = False
+                self.trips += 1
+                log.warning("bench PLC: core heartbeat %s stale for %.2f s: every permit and current dropped",
+                            heartbeat, self.stale_s)
+        self._last = heartbeat
+        return self.healthy
+
+
+class PlcProgram:
+    """One PLC scan: the watchdog, then the tags as the plant's command (stopped while stale)."""
+
+    def __init__(self, zones_per_station: int | None = None, watchdog_s: float = WATCHDOG_S):
+        self.zones_per_station = zones_per_station
+        self.watchdog = CoreWatchdog(watchdog_s)
+
+    def scan(self, values: dict, dt_s: float) -> Command:
+        ok = self.watchdog.update(values[HEARTBEAT], dt_s)
+        command = command_from_tags(values, self.zones_per_station)
+        if not ok:
+            command.discharge_on[:] = False
+            command.current_a[:] = 0.0
+        return command
+
+
 def observation_tags(obs, broken_wire: float) -> dict:
-    """What the line's sensors show, as the PLC's input tags (one zone a station: its mean pressure)."""
+    """What the line's sensors show, as the PLC's input tags (zones station by station)."""
     temps = obs.marker_temp_degc.ravel()
     return {
         "marker_temp_degc": tuple(np.where(np.isfinite(temps), temps, broken_wire)),
-        "zone_pressure_kpa": tuple(obs.pressure_kpa.mean(axis=1)),
+        "zone_pressure_kpa": tuple(obs.pressure_kpa.ravel()),
         "station_voltage_v": tuple(obs.module_voltage_v),
         "station_current_a": tuple(obs.current_a),
     }
 
 
 class HilBench:
-    """A plant whose stations are the map's stations; `step(dt_s)` is one plant step."""
+    """A plant whose stations are the map's stations; `step(dt_s)` is one PLC scan and plant step."""
 
-    def __init__(self, plant: Plant, server: BenchPlcServer):
+    def __init__(self, plant: Plant, server: BenchPlcServer, watchdog_s: float = WATCHDOG_S):
         self.plant = plant
         self.server = server
-        n_markers = server.served_map.tag("marker_temp_degc").count
-        self.n_stations = server.served_map.tag("zone_pressure_kpa").count
-        if plant.n_modules != self.n_stations or plant.markers.n_markers * plant.n_modules != n_markers:
-            raise ValueError(f"{server.served_map.source}: the map has {self.n_stations} stations and {n_markers} "
-                             f"markers; the plant has {plant.n_modules} modules x {plant.markers.n_markers} markers")
+        served = server.served_map
+        n_markers = served.tag("marker_temp_degc").count
+        n_zones = served.tag("zone_pressure_kpa").count
+        self.n_stations = served.tag("discharge_permit").count
+        if (plant.n_modules != self.n_stations or plant.n_modules * plant.cfg.n_zones != n_zones
+                or plant.markers.n_markers * plant.n_modules != n_markers):
+            raise ValueError(f"{served.source}: the map has {self.n_stations} stations, {n_zones} zones and "
+                             f"{n_markers} markers; the plant has {plant.n_modules} modules x {plant.cfg.n_zones} "
+                             f"zones x {plant.markers.n_markers} markers")
+        self.program = PlcProgram(plant.cfg.n_zones, watchdog_s)
         self.heartbeat = 0
-        temp_tag = server.served_map.tag("marker_temp_degc")
+        self.time_scale = 1.0
+        self._paced = False
+        self._last_scan_s = 0.0
+        temp_tag = served.tag("marker_temp_degc")
         # a NaN sensor on a REAL tag stays NaN; an INT analog card shows a broken wire as overrange
         self._broken_wire = np.nan if temp_tag.data_type.value == "REAL" else temp_tag.scaling.to_eu(temp_tag.data_type.raw_range[1])
         self.command = Command.idle(plant.n_modules, plant.cfg.n_zones)
@@ -82,8 +172,22 @@ class HilBench:
         self.steps = 0
         self.publish()
 
-    def read_command(self) -> Command:
-        return command_from_tags(self.server.get_many(list(COMMANDS)), self.plant.cfg.n_zones)
+    @property
+    def watchdog(self) -> CoreWatchdog:
+        return self.program.watchdog
+
+    @property
+    def watchdog_trips(self) -> int:
+        return self.program.watchdog.trips
+
+    def read_command(self, plc_dt_s: float | None) -> Command:
+        """Read the controller's tags and scan them; PLC time since the last scan is `plc_dt_s`,
+        or, paced, the wall clock from the last scan's read to this one's."""
+        values = self.server.get_many([*COMMANDS, HEARTBEAT])
+        if plc_dt_s is None:
+            now = time.monotonic()
+            plc_dt_s, self._last_scan_s = now - self._last_scan_s, now
+        return self.program.scan(values, plc_dt_s)
 
     def publish(self) -> None:
         self.heartbeat = (self.heartbeat + 1) % 2_147_483_647
@@ -91,7 +195,8 @@ class HilBench:
         self.server.set_many({**values, "plc_heartbeat": self.heartbeat})
 
     def step(self, dt_s: float) -> None:
-        self.command = self.read_command()
+        """One PLC scan and plant step of dt_s (PLC time: see the module docstring)."""
+        self.command = self.read_command(None if self._paced else dt_s / self.time_scale)
         self.plant.step(self.command, dt_s)
         self.publish()
         self.steps += 1
@@ -99,6 +204,10 @@ class HilBench:
     # -- paced in a thread ----------------------------------------------------------------------
     def start(self, dt_s: float = 0.05, time_scale: float = 1.0) -> None:
         """Step every dt_s of plant time, `time_scale` plant seconds per wall second."""
+        self.time_scale = time_scale
+
+        self._paced, self._last_scan_s = True, time.monotonic()
+
         def run():
             next_s = time.monotonic()
             while not self._stop.is_set():

@@ -40,8 +40,8 @@ class ModbusPlcServer(BenchPlcServer):
             table = tag.address.table
             ends[table] = max(ends[table], tag.address.address + tag.register_count)
 
-        def bits(end: int) -> list[SimData]:  # 16 bits a register in bit-addressing mode
-            return [SimData(0, count=end // 16 + 1, values=False, datatype=SimType.BITS)]
+        def bits(end: int) -> list[SimData]:  # count is in bits, stored 16 a register: whole registers
+            return [SimData(0, count=16 * (end // 16 + 1), values=False, datatype=SimType.BITS)]
 
         def registers(end: int) -> list[SimData]:
             return [SimData(0, count=end, values=0, datatype=SimType.REGISTERS)]

@@ -24,7 +24,7 @@ def test_batch_runs_to_the_end_and_charge_balances(cells):
     assert m.modules_finished == 2 and m.batch_time_s < 3600.0
     tr = res.trace
     assert tr.t_s[-1] == pytest.approx(m.batch_time_s)
-    assert tr.marker_temp_degc.shape[1:] == (2, 4) and tr.relief.shape[1:] == (2, 1)
+    assert tr.marker_temp_degc.shape[1:] == (2, 4) and tr.relief.shape[1:] == (2, 2)
     # charge counted by the plant equals the current integrated over the trace (1 s records)
     integrated_ah = float(np.sum(tr.current_a[:-1] * np.diff(tr.t_s)[:, None]) / 3600.0)
     assert m.discharged_ah == pytest.approx(integrated_ah, rel=0.03)
