@@ -52,8 +52,7 @@ sleep_until_ns = impl.sleep_until_ns
 request_realtime = impl.request_realtime
 
 __all__ = [
-    "COMPILED", "DIAGNOSTICS", "EXTERNAL_FAULTS", "LATCHING", "Config", "Diagnostic", "Fixture",
-    "Flag", "Kernel", "Periodic", "RealtimeGrant", "STATION_FAULTS", "Setpoints", "Severity", "StationLimits",
-    "Status", "impl",
-    "monotonic_ns", "request_realtime", "sleep_until_ns", "snapshot",
+    "COMPILED", "DIAGNOSTICS", "EXTERNAL_FAULTS", "LATCHING", "STATION_FAULTS", "Config", "Diagnostic",
+    "Fixture", "Flag", "Kernel", "Periodic", "RealtimeGrant", "Setpoints", "Severity", "StationLimits",
+    "Status", "impl", "monotonic_ns", "request_realtime", "sleep_until_ns", "snapshot",
 ]
