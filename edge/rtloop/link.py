@@ -281,7 +281,7 @@ class _Block:
         finally:
             os.close(dir_fd)
         try:
-            self._ino = os.fstat(fd).st_ino
+            self.ino = os.fstat(fd).st_ino
             if create:
                 os.ftruncate(fd, SIZE)
             self._map = mmap.mmap(fd, SIZE)
@@ -373,7 +373,7 @@ class _Block:
         self._map.close()
         if unlink:  # only our own block: a later instance may have made a new one
             try:
-                if os.stat(self.path, follow_symlinks=False).st_ino == self._ino:
+                if os.stat(self.path, follow_symlinks=False).st_ino == self.ino:
                     self.path.unlink()
             except FileNotFoundError:
                 pass
@@ -532,7 +532,27 @@ class SupervisorSide:
         self._block.write(_SETPOINTS, _SETPOINTS_AT, *values)
 
     def read_status(self, tries: int = 50) -> RtStatus | None:
-        """The last status, or None while a live writer keeps it busy; `alive` needs a fresh heartbeat."""
+        """The last status, or None while a live writer keeps it busy; `alive` needs a fresh heartbeat.
+
+        When a new core has replaced the block (a restart after a crash; only a core holding the
+        link's lock replaces it), this side attaches to the new one first: a supervisor follows
+        restarts."""
+        self._follow_replacement()
+        return self._read_status(tries)
+
+    def _follow_replacement(self) -> bool:
+        try:
+            if os.stat(self._block.path, follow_symlinks=False).st_ino == self._block.ino:
+                return False  # still ours (the old block stays mapped, so its inode is not reused)
+            new = _Block(self._block.name, create=False)
+        except (OSError, LinkError):
+            return False
+        self._block.close(unlink=False)
+        self._block = new
+        log.info("link %s: a new rtcore replaced the block; attached to it", new.path)
+        return True
+
+    def _read_status(self, tries: int) -> RtStatus | None:
         block = self._block
         for attempt in range(tries):
             first = block.seq(_STATUS_AT)

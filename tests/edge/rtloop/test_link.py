@@ -332,3 +332,23 @@ def test_closing_does_not_remove_a_block_that_is_not_ours(private_dir):
     replacement.write_bytes(b"other")
     rt.close()
     assert replacement.read_bytes() == b"other"
+
+
+def test_a_supervisor_follows_a_core_restarted_after_a_crash(private_dir):
+    first = hold_link("a", private_dir)
+    sup = SupervisorSide("a")
+    try:
+        assert sup.read_status().tick_count == 1
+        first.kill()  # kill -9: the block stays behind, its heartbeat ages
+        first.wait(timeout=10)
+        rt = RtSide("a")  # the restart replaces the stale block
+        try:
+            rt.write_status(RtStatus(tick_count=77))
+            status = sup.read_status()
+            assert status.alive and status.tick_count == 77 and sup.path == private_dir / "a"
+        finally:
+            rt.close()
+    finally:
+        sup.close()
+        first.stdout.close()
+        first.stdin.close()

@@ -1,0 +1,274 @@
+"""The rtcore lifecycle end to end, as a service runs it, over both protocols.
+
+`discharge-edge hil serve` serves the bench's PLC in one process, `discharge-edge rtcore run`
+runs in another, and this test is the supervisor: it reads the PLC over the bus and the core
+over the link. Steps: not armed at start (every output at its safe value), arm, a station
+latch (a station limit below the station's temperature, sent over the link) that leaves the
+other stations running, SIGTERM leaves the safe values on the PLC, a restart stays latched,
+a second instance is refused and the first keeps ticking, an arm clears the restored latch,
+kill -9 reads `alive false` within a
+second, the bench's PLC drops permit and current when the core is dead, and the next start
+replaces the dead core's block. Every wait is a bounded poll, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from edge import REPO_ROOT
+from edge.bus import open_bus
+from edge.rtloop.link import SupervisorSide
+from edge.tagmap import Owner, load_tag_map
+from rtcore.spec import Flag, Setpoints, StationLimits
+
+pytestmark = pytest.mark.hil
+
+WAIT_S = 10.0
+OVER_TEMP = int(Flag.OVER_TEMP)
+
+
+def wait_for(what: str, check, timeout_s: float = WAIT_S, explain=lambda: ""):
+    """Poll `check` until it returns something true; fail naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}\n{explain()}")
+        time.sleep(0.05)
+
+
+class Proc:
+    """A `discharge-edge ...` process with its output in files (no pipe can fill up)."""
+
+    def __init__(self, tmp: Path, tag: str, *args: str):
+        self.out_path, self.err_path = tmp / f"{tag}.out", tmp / f"{tag}.err"
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.popen = subprocess.Popen([sys.executable, "-m", "edge.cli", *args], stdout=out, stderr=err,
+                                          cwd=REPO_ROOT, env=os.environ.copy())
+        self.pid = self.popen.pid
+
+    def err(self) -> str:
+        return self.err_path.read_text()
+
+    def out(self) -> str:
+        return self.out_path.read_text()
+
+    def tail(self) -> str:
+        return f"--- exit {self.popen.poll()}, stderr of pid {self.pid}:\n" + "\n".join(self.err().splitlines()[-25:])
+
+    def stop(self, sig=signal.SIGTERM, timeout_s: float = 20.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+        return self.popen.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISCHARGE_EDGE_SHM_DIR", str(tmp_path / "shm"))
+    monkeypatch.setenv("DISCHARGE_EDGE_STATE_DIR", str(tmp_path / "unused-state"))
+
+
+def serve(tmp: Path, map_name: str) -> tuple[Proc, Path]:
+    """The bench on a free port; returns it and a copy of the map aimed at that port."""
+    bench = Proc(tmp, "bench", "hil", "serve", "--map", str(REPO_ROOT / "plc_tags" / map_name), "--port", "0")
+    found = wait_for("the bench to say its port", lambda: re.search(r" on 127\.0\.0\.1:(\d+)", bench.err())
+                     or bench.popen.poll() is not None, explain=bench.tail)
+    assert bench.popen.poll() is None, bench.tail()
+    text, n = re.subn(r"port: \d+", f"port: {found.group(1)}", (REPO_ROOT / "plc_tags" / map_name).read_text(), count=1)
+    assert n == 1
+    map_path = tmp / map_name
+    map_path.write_text(text)
+    return bench, map_path
+
+
+class Supervisor:
+    """The test's view: the PLC over the bus, the core over the link."""
+
+    def __init__(self, map_path: Path, link: str):
+        self.tag_map = load_tag_map(map_path)
+        self.bus = open_bus(self.tag_map, Owner.SUPERVISOR)
+        self.link_name = link
+        self.side: SupervisorSide | None = None
+        self.safe = {t.name: t.safe_value for t in self.tag_map.outputs(Owner.RTCORE) if t.name != "rtcore_heartbeat"}
+
+    def plc(self, *names: str) -> dict:
+        values = self.bus.read(list(names), timeout_s=2.0)
+        return {v.name: v.value for v in values}
+
+    def status(self):
+        if self.side is None:
+            try:
+                self.side = SupervisorSide(self.link_name)
+            except Exception:
+                return None
+        return self.side.read_status()
+
+    def reattach(self) -> None:
+        if self.side is not None:
+            self.side.close()
+        self.side = None
+
+    def outputs_safe(self) -> bool:
+        values = self.plc(*self.safe)
+        return all(_same(values[name], safe) for name, safe in self.safe.items())
+
+    def unsafe_outputs(self) -> str:
+        values = self.plc(*self.safe)
+        return "\n".join(f"{n}: {values[n]} (safe {s})" for n, s in self.safe.items() if not _same(values[n], s))
+
+    def close(self) -> None:
+        self.reattach()
+        self.bus.close()
+
+
+def _same(value, safe) -> bool:
+    values = value if isinstance(value, tuple) else (value,)
+    wanted = safe if isinstance(safe, tuple) else (safe,) * len(values)
+    return len(values) == len(wanted) and all(
+        v is w if isinstance(w, bool) else v is not None and abs(v - w) <= 1e-3 * max(1.0, abs(w))
+        for v, w in zip(values, wanted))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge.cli", "rtcore", *args], capture_output=True, text=True,
+                          timeout=60, cwd=REPO_ROOT)
+
+
+def start_core(tmp: Path, tag: str, map_path: Path, link: str, state: Path, sup: Supervisor) -> Proc:
+    core = Proc(tmp, tag, "rtcore", "run", "--map", str(map_path), "--link", link, "--state-dir", str(state), "--json")
+    sup.reattach()
+    wait_for(f"{tag} to tick", lambda: (core.popen.poll() is not None)
+             or ((s := sup.status()) is not None and s.alive and s.tick_count >= 3 and s.n_stations > 0),
+             explain=core.tail)
+    assert core.popen.poll() is None, core.tail()
+    return core
+
+
+def events(state: Path) -> list[dict]:
+    path = state / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("map_name", ["hil_modbus.yaml", "hil_logix.yaml"])
+def test_lifecycle_on_the_served_bench(tmp_path, map_name):
+    bench, map_path = serve(tmp_path, map_name)
+    link, state = f"de-life-{uuid.uuid4().hex[:8]}", tmp_path / "state"
+    sup = Supervisor(map_path, link)
+    procs = [bench]
+    try:
+        # -- start: safe and not armed --------------------------------------------------------------
+        sup.bus.write({"discharge_current_setpoint_a": (5.0,) * 8, "fixture_pressure_setpoint_kpa": (150.0,) * 8,
+                       "coolant_base_lpm": (4.0,) * 8}, timeout_s=2.0)  # the supervisor asks for current
+        core = start_core(tmp_path, "core1", map_path, link, state, sup)
+        procs.append(core)
+        status = sup.status()
+        n = status.n_stations
+        assert n == 8 and not status.armed and not any(status.station_permit)
+        wait_for("safe outputs before the arm", sup.outputs_safe, explain=sup.unsafe_outputs)
+        hb = sup.plc("rtcore_heartbeat")["rtcore_heartbeat"]
+        wait_for("the heartbeat counting while not armed", lambda: sup.plc("rtcore_heartbeat")["rtcore_heartbeat"] > hb)
+
+        # -- arm ------------------------------------------------------------------------------------------
+        done = cli("reset", "--link", link)
+        assert done.returncode == 0, done.stderr
+        assert "arm carried out" in done.stdout
+        wait_for("every permit after the arm", lambda: sup.plc("discharge_permit")["discharge_permit"] == (True,) * n)
+        assert sup.status().armed
+
+        # -- a station latch isolates that station only ---------------------------------------------
+        temps = sup.plc("marker_temp_degc")["marker_temp_degc"]
+        per = len(temps) // n
+        hot = max(range(n), key=lambda s: min(temps[s * per:(s + 1) * per]))
+        coldest_of_hot = min(temps[hot * per:(hot + 1) * per])
+        assert coldest_of_hot > 28.0, f"the bench's hottest station is at {coldest_of_hot} degC; the test needs > 28"
+        limits = tuple(StationLimits(2.0, 2.0, coldest_of_hot - 2.5, coldest_of_hot - 1.5) if s == hot
+                       else StationLimits(2.0, 2.0, 45.0, 60.0) for s in range(n))
+        sup.side.send_setpoints(Setpoints(station_limits=limits))
+        latched = wait_for(f"station {hot} to latch OVER_TEMP",
+                           lambda: (s := sup.status()) and s.station_cause[hot] & OVER_TEMP and s)
+        assert not latched.safe_state and latched.setpoints_rejected == 0  # the line runs on
+        assert [bool(c) for c in latched.station_cause] == [s == hot for s in range(n)]
+        want_permit = tuple(s != hot for s in range(n))
+        wait_for("the hot station's permit off, the others on",
+                 lambda: sup.plc("discharge_permit")["discharge_permit"] == want_permit)
+        plc = sup.plc("station_safe_state", "current_limit_a")
+        assert plc["station_safe_state"] == tuple(s == hot for s in range(n)) and plc["current_limit_a"][hot] == 0
+        wait_for("the latch in the state dir", lambda: (state / f"{link}.latch.json").exists()
+                 and str(hot) in json.loads((state / f"{link}.latch.json").read_text())["stations"])
+        latch_events = [e for e in events(state) if e["kind"] == "latch"]
+        assert latch_events and latch_events[0]["station"] == hot and "OVER_TEMP" in latch_events[0]["cause"]
+        assert latch_events[0]["value"] >= coldest_of_hot - 1.5
+
+        # -- SIGTERM: the safe values stay on the PLC --------------------------------------------------
+        assert core.stop(signal.SIGTERM) == 0, core.tail()
+        assert sup.outputs_safe(), sup.unsafe_outputs()  # read after the exit: nothing rewrites them
+        summary = json.loads(core.out())
+        assert summary["safe_values_written"] is True
+        assert [e["kind"] for e in events(state)][-1] == "stop"
+
+        # -- restart: still latched, not armed ---------------------------------------------------------
+        core = start_core(tmp_path, "core2", map_path, link, state, sup)
+        procs.append(core)
+        status = sup.status()
+        assert not status.armed and status.station_cause[hot] & OVER_TEMP
+        assert sum(bool(c) for c in status.station_cause) == 1
+        assert sup.plc("discharge_permit")["discharge_permit"] == (False,) * n
+        assert sup.plc("station_safe_state")["station_safe_state"][hot] is True
+        text = cli("status", "--link", link)
+        assert text.returncode == 0 and "NOT ARMED" in text.stdout
+        assert re.search(rf"^\s+{hot}\s+isolated\s.*OVER_TEMP", text.stdout, re.M), text.stdout
+
+        # -- a second instance is refused; the first keeps ticking ---------------------------------------
+        ticks = sup.status().tick_count
+        second = cli("run", "--map", str(map_path), "--link", link, "--state-dir", str(state), "--seconds", "1")
+        assert second.returncode == 3, second.stderr
+        assert f"rtcore already running on link {link} (pid {core.pid})" in second.stderr
+        wait_for("the first instance still ticking", lambda: (s := sup.status()).alive and s.tick_count > ticks + 3)
+
+        # -- arm again: the restored latch clears, current flows -----------------------------------------
+        assert cli("reset", "--link", link).returncode == 0
+        wait_for("every station discharging", lambda: (v := sup.plc("discharge_permit", "station_current_a"))
+                 and all(v["discharge_permit"]) and min(v["station_current_a"]) > 1.0)
+        assert not any(sup.status().station_cause)
+        assert json.loads((state / f"{link}.latch.json").read_text())["stations"] == {}
+        assert any(e["kind"] == "clear" and e["station"] == hot for e in events(state))
+
+        # -- kill -9: alive false within a second --------------------------------------------------------
+        assert sup.status().alive
+        core.popen.kill()
+        killed = time.monotonic()
+        core.popen.wait(timeout=10)
+        wait_for("alive false after kill -9", lambda: not sup.status().alive)
+        assert time.monotonic() - killed < 1.5
+        dead = cli("status", "--link", link, "--json")
+        assert dead.returncode == 1 and json.loads(dead.stdout)["alive"] is False and "not alive" in dead.stderr
+        # the bench's PLC watches the core's heartbeat: the permit it left on no longer discharges
+        wait_for("the PLC's watchdog stopping the current", lambda: max(
+            abs(a) for a in sup.plc("station_current_a")["station_current_a"]) < 0.05, explain=bench.tail)
+
+        # -- the next start replaces the dead core's block -----------------------------------------------
+        core = start_core(tmp_path, "core3", map_path, link, state, sup)
+        procs.append(core)
+        assert "removing the stale link" in core.err()
+        assert core.stop(signal.SIGTERM) == 0, core.tail()
+    finally:
+        sup.close()
+        for proc in reversed(procs):
+            proc.kill()
