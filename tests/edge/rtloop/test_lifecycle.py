@@ -6,7 +6,7 @@ over the link. Steps: not armed at start (every output at its safe value), arm, 
 latch (a station limit below the station's temperature, sent over the link) that leaves the
 other stations running, SIGTERM leaves the safe values on the PLC, a restart stays latched,
 a second instance is refused and the first keeps ticking, an arm clears the restored latch,
-kill -9 reads `alive false` within a
+`reset --station` clears one station's latch, kill -9 reads `alive false` within a
 second, the bench's PLC drops permit and current when the core is dead, and the next start
 replaces the dead core's block. Every wait is a bounded poll, never a fixed sleep.
 """
@@ -249,6 +249,17 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
         assert not any(sup.status().station_cause)
         assert json.loads((state / f"{link}.latch.json").read_text())["stations"] == {}
         assert any(e["kind"] == "clear" and e["station"] == hot for e in events(state))
+
+        # -- one station: latch, the fault goes, `reset --station` clears it alone -------------------------
+        sup.side.send_setpoints(Setpoints(station_limits=limits))
+        wait_for(f"station {hot} to latch again", lambda: sup.status().station_cause[hot] & OVER_TEMP)
+        sup.side.send_setpoints(Setpoints())  # the line-wide limits again: the fault is gone, the latch stays
+        assert sup.status().station_cause[hot] & OVER_TEMP
+        done = cli("reset", "--link", link, "--station", str(hot))
+        assert done.returncode == 0 and f"reset of station {hot} carried out" in done.stdout, done.stderr
+        wait_for("every permit back", lambda: sup.plc("discharge_permit")["discharge_permit"] == (True,) * n)
+        status = sup.status()
+        assert not any(status.station_cause) and status.station_resets_done == 1 and status.resets_done == 1
 
         # -- kill -9: alive false within a second --------------------------------------------------------
         assert sup.status().alive
