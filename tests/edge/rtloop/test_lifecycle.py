@@ -215,6 +215,8 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
         latch_events = [e for e in events(state) if e["kind"] == "latch"]
         assert latch_events and latch_events[0]["station"] == hot and "OVER_TEMP" in latch_events[0]["cause"]
         assert latch_events[0]["value"] >= coldest_of_hot - 1.5
+        assert re.search(rf"ERROR edge.rtloop.events: rtcore event latch: OVER_TEMP station {hot}",
+                         (state / "rtcore.log").read_text())  # the log file keeps it too
 
         # -- SIGTERM: the safe values stay on the PLC --------------------------------------------------
         assert core.stop(signal.SIGTERM) == 0, core.tail()
