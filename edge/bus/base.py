@@ -2,9 +2,11 @@
 
 `TagBus` is the public interface and does everything that is the same for every protocol:
 resolving names against the tag map, checking a write (owner, access, limits, type) before
-anything is sent, scaling raw <-> engineering units, timeouts on every call, and reconnecting
-with a backoff that doubles to a cap. A backend (memory.py, modbus.py, logix.py) implements only
-the private raw part: `_connect`, `_disconnect`, `_read_raw`, `_write_raw`.
+anything is sent, scaling raw <-> engineering units, timeouts on every call (the map's
+`timeout_s`, or the caller's: the real-time loop sizes its own from its period), and
+reconnecting: at once after a connection that served, then with a backoff that doubles to a cap.
+A backend (memory.py, modbus.py, logix.py) implements only the private raw part: `_connect`,
+`_disconnect`, `_read_raw`, `_write_raw`.
 
 Results are values, not exceptions: every read or write returns one result per tag with a
 `Quality`. A lost connection or a timeout raises `BusError` (the caller's cue to go safe).
@@ -77,7 +79,11 @@ class BusTimeout(BusError):
 
 
 class Backoff:
-    """Reconnect delay: `initial_s`, doubling after each failed attempt up to `cap_s`."""
+    """Reconnect delay: `initial_s`, doubling after each failed attempt up to `cap_s`.
+
+    A connection that served and then failed (a late answer, a drop) is rebuilt at the next
+    call without waiting: one late answer must not stall a 100 ms loop for a backoff. Only a
+    failed connect, or a failure before the new connection served once, starts the delay."""
 
     def __init__(self, initial_s: float = 0.05, cap_s: float = 5.0):
         self.initial_s = initial_s
@@ -171,6 +177,7 @@ class TagBus(ABC):
         self._backoff = backoff or Backoff()
         self._lock = threading.Lock()
         self._connected = False
+        self._served = False  # the current connection answered at least once
         self._closed = False
         self._last_error = ""
 
@@ -226,6 +233,12 @@ class TagBus(ABC):
                 results[i] = WriteResult(tag.name, items[i][1], answers[tag.name], now)
         return [results[i] for i in range(len(items))]
 
+    def reconnect_now(self) -> None:
+        """Let the next call try to connect at once, whatever the backoff says. The real-time
+        loop does so within its blind time, so that every tick of it gets an attempt."""
+        with self._lock:
+            self._backoff.next_attempt_s = 0.0
+
     def safe_values(self) -> dict[str, Value]:
         """Every output this owner drives, at the safe value its map declares."""
         return {t.name: t.safe_value for t in self.tag_map.outputs(self.owner)}
@@ -274,18 +287,26 @@ class TagBus(ABC):
                 self._note_failure(exc)
                 raise
             self._connected = True
-            self._backoff.succeeded()
+            self._served = False
             log.info("%s: connected to %s", self.tag_map.name, self.tag_map.endpoint)
         try:
-            return operation(argument, deadline)
+            result = operation(argument, deadline)
         except BusError as exc:
             self._connected = False
             self._disconnect()
-            self._note_failure(exc)
+            self._note_failure(exc, retry_now=self._served)
             raise
+        if not self._served:
+            self._served = True
+            self._backoff.succeeded()
+        return result
 
-    def _note_failure(self, exc: BusError) -> None:
+    def _note_failure(self, exc: BusError, retry_now: bool = False) -> None:
         self._last_error = str(exc)
+        if retry_now:  # the connection was good: rebuild it at the next call, no delay
+            self._backoff.succeeded()
+            log.warning("%s; reconnecting at the next call", exc)
+            return
         self._backoff.failed(time.monotonic())
         log.warning("%s; retry in %.2f s", exc, self._backoff.delay_s)
 

@@ -1,17 +1,21 @@
 """Allen-Bradley Logix backend of the tag bus (EtherNet/IP, CIP): the only file that imports pycomm3.
 
 One worker thread per PLC owns a pycomm3 `LogixDriver`; callers wait on it with their deadline,
-so a stuck socket never holds the caller past its timeout. A driver is disposable: any
-communication failure throws it away and the next call builds a new one (after the base class's
-backoff). The tag list the driver uploads on connect is cached and compared with the map: a
-tag the PLC lacks, or of another type or size, reads BAD_TYPE and is never written. The list is
-uploaded again every `tag_list_refresh_s` and whenever the PLC says a mapped tag does not exist,
-which is how a changed controller program shows. Tests: tests/edge/bus/test_contract.py.
+so a stuck socket never holds the caller past its timeout, and the socket itself gives up at the
+deadline so that the worker is free for the next call. A driver is disposable: any communication
+failure throws it away and the next call builds a new one (at once after a connection that
+served, else after the base class's backoff); a connect that outlives its call finishes in the
+background and serves the next one. The tag list the driver uploads on connect is cached and
+compared with the map: a tag the PLC lacks, or of another type or size, reads BAD_TYPE and is
+never written. The list is uploaded again every `tag_list_refresh_s` and whenever the PLC says a
+mapped tag does not exist, which is how a changed controller program shows. Tests:
+tests/edge/bus/test_contract.py.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -59,21 +63,41 @@ class LogixBus(TagBus):
         self.tag_list_refresh_s = tag_list_refresh_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"logix-{tag_map.name}")
         self._driver: LogixDriver | None = None
+        self._pending = None  # (future, driver) of a connect that outlived its call
         self._plc_tags: dict = {}
         self._problems: dict[str, str] = {}  # tag name -> type problem
         self._tag_list_at_s = 0.0
         self._refresh_due = False
 
     # -- the worker ---------------------------------------------------------------------------
-    def _run(self, job, deadline: float):
-        future = self._executor.submit(job)
+    def _run(self, job, deadline: float, driver: LogixDriver | None = None):
+        """Run `job` on the worker and wait for it until `deadline`. With `driver`, its socket
+        also gives up at the deadline, so a late answer frees the worker for the next call (the
+        reconnect) instead of holding it for the driver's whole socket timeout."""
+        def bounded():
+            sock = getattr(getattr(driver, "_sock", None), "sock", None)
+            if sock is None:
+                return job()
+            usual = sock.gettimeout()
+            sock.settimeout(max(0.001, min(usual or math.inf, deadline - time.monotonic())))
+            try:
+                return job()
+            finally:
+                try:
+                    sock.settimeout(usual)
+                except OSError:  # closed under us: nothing to restore
+                    pass
+
+        return self._wait(self._executor.submit(bounded), deadline)
+
+    def _wait(self, future, deadline: float):
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout as exc:
             raise BusTimeout(f"{self.tag_map.name}: no answer before the deadline") from exc
         except CommError as exc:
-            # the driver's own socket timeout (also timeout_s) can win the race with our deadline
-            # on a loaded machine: that is a timeout too, not a broken link
+            # the driver's own socket timeout can win the race with our deadline on a loaded
+            # machine: that is a timeout too, not a broken link
             if _caused_by_timeout(exc):
                 raise BusTimeout(f"{self.tag_map.name}: no answer before the socket timeout") from exc
             raise ConnectionLost(f"{self.tag_map.name}: {exc}") from exc
@@ -81,19 +105,33 @@ class LogixBus(TagBus):
             raise ConnectionLost(f"{self.tag_map.name}: driver failure: {exc}") from exc
 
     def _connect(self, deadline: float) -> None:
-        driver = LogixDriver(self.tag_map.endpoint.logix_path, init_tags=True, init_program_tags=True)
-        driver.socket_timeout = self.tag_map.timeout_s
+        """Open a session (and upload the tag list). A connect that outlives its call's deadline
+        goes on in the background and serves the next call: a session with its tag upload takes
+        several round trips, more than one tick's share on a loaded machine."""
+        pending, self._pending = self._pending, None
+        if pending is None or (pending[0].done() and pending[0].exception() is not None):
+            driver = LogixDriver(self.tag_map.endpoint.logix_path, init_tags=True, init_program_tags=True)
+            driver.socket_timeout = self.tag_map.timeout_s
 
-        def open_driver():
-            if not driver.open():
-                raise CommError(f"cannot open a session with {self.tag_map.endpoint.logix_path}")
-            return dict(driver.tags)
+            def open_driver():
+                if not driver.open():
+                    raise CommError(f"cannot open a session with {self.tag_map.endpoint.logix_path}")
+                return dict(driver.tags)
 
+            pending = (self._executor.submit(open_driver), driver)
+        future, driver = pending
         try:
-            self._set_tag_list(self._run(open_driver, deadline))
-        except BusError:
-            self._executor.submit(driver.close)
+            tags = self._wait(future, deadline)
+        except BusTimeout:
+            if not future.done():
+                self._pending = pending  # still opening: the next call takes it when it is done
+            else:
+                self._executor.submit(_close_quietly, driver)
             raise
+        except BusError:
+            self._executor.submit(_close_quietly, driver)
+            raise
+        self._set_tag_list(tags)
         self._driver = driver
 
     def _disconnect(self) -> None:
@@ -103,6 +141,9 @@ class LogixBus(TagBus):
 
     def close(self) -> None:
         super().close()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._executor.submit(_close_quietly, pending[1])
         self._executor.shutdown(wait=True, cancel_futures=False)
 
     def _set_tag_list(self, plc_tags: dict) -> None:
@@ -116,7 +157,7 @@ class LogixBus(TagBus):
     def _maybe_refresh(self, deadline: float) -> None:
         if self._refresh_due or time.monotonic() - self._tag_list_at_s > self.tag_list_refresh_s:
             driver = self._driver
-            tags = self._run(lambda: {t["tag_name"]: t for t in driver.get_tag_list(program="*")}, deadline)
+            tags = self._run(lambda: {t["tag_name"]: t for t in driver.get_tag_list(program="*")}, deadline, driver)
             if tags != self._plc_tags:
                 log.warning("%s: the controller's tag list changed (%d -> %d tags)", self.tag_map.name,
                             len(self._plc_tags), len(tags))
@@ -139,7 +180,7 @@ class LogixBus(TagBus):
             return out
         driver = self._driver
         requests = [t.address + (f"{{{t.count}}}" if t.is_array else "") for t in asked]
-        answers = self._run(lambda: driver.read(*requests), deadline)
+        answers = self._run(lambda: driver.read(*requests), deadline, driver)
         answers = answers if isinstance(answers, list) else [answers]  # pycomm3 returns one item for one tag
         for tag, answer in zip(asked, answers):
             if answer.error:
@@ -158,7 +199,7 @@ class LogixBus(TagBus):
             return out
         driver = self._driver
         requests = [(t.address + (f"{{{t.count}}}" if t.is_array else ""), list(raw) if t.is_array else raw) for t, raw in asked]
-        answers = self._run(lambda: driver.write(*requests), deadline)
+        answers = self._run(lambda: driver.write(*requests), deadline, driver)
         answers = answers if isinstance(answers, list) else [answers]
         for (tag, _), answer in zip(asked, answers):
             out[tag.name] = self._device_error(tag, answer.error) if answer.error else Quality.GOOD

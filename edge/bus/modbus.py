@@ -5,7 +5,8 @@ spans and cut into requests of at most 120 registers / 1968 bits, then decoded p
 own codec (codec.py). Every response is checked to answer its request (function code, count);
 an exception response makes that request's tags BAD_DEVICE. A timeout drops the connection
 (a late answer must never be taken for the next request's) and raises BusTimeout; the base
-class rebuilds it with backoff. Tests: tests/edge/bus/test_contract.py.
+class rebuilds it at the next call (a loopback or LAN connect takes about a millisecond), with
+backoff only when connecting fails. Tests: tests/edge/bus/test_contract.py.
 """
 
 from __future__ import annotations

@@ -1,19 +1,38 @@
 """The real-time loop: tag bus in, rtcore tick, tag bus out, every period on an absolute deadline.
 
 `RtLoop.step()` is one tick's work, with no clock (tests drive it directly); `RtLoop.run()`
-paces it with rtcore's absolute-deadline clock. Every failure ends in the safe state: a failed
-read or write is LINK_LOST, a frozen PLC heartbeat too, a streak of overruns is
-OVERRUN_STREAK, an exception in the tick is EXCEPTION; a BAD sensor tag becomes NaN inputs,
-which the kernel debounces into a sensor fault. In the safe state every output the map gives
-this owner is written at its safe value, while the heartbeat keeps counting and the safe-state
-flag says why; only an explicit reset (from the supervisor link) leaves it.
-Tests: tests/edge/rtloop/.
+paces it with rtcore's absolute-deadline clock.
+
+Stations. The station is the unit of isolation: S comes from the count of the per-station
+permit tag (or the current-limit tag); each station's permit, current limit, safe-state flag,
+coolant and the relief of its zones are written from the kernel's per-station outputs. A station
+the kernel isolated gets the safe values of its elements (permit off, limit 0, full relief and
+coolant) while the others carry on. A map with a scalar permit (an older map) has one permit for
+all stations: it is on only while no station is isolated.
+
+Lifecycle. The loop starts not armed: every output at its safe value until `arm()` (a reset
+request on the supervisor link), which also clears every latch. Latches are restored from a
+`LatchStore` at construction and saved on every change; each latch and clear is an event.
+
+Faults. Line-wide causes take every output to its safe value until the next arm: a frozen PLC
+heartbeat or an output the PLC refuses (LINK_LOST at once), a streak of overruns, an exception in
+the tick, and `link_blind_s` of consecutive bus misses. A single miss (a read or write that
+raised BusError, typically a late answer) does not latch: the kernel skips that tick (no NaN is
+fed, which would debounce into sensor faults), the current outputs are written again with a
+fresh heartbeat, and the miss is counted; the miss that makes ceil(link_blind_s / period) in a
+row latches LINK_LOST (0.25 s at 100 ms: the third; the bench PLC's watchdog is 0.5 s). Within
+the blind time every tick tries to reconnect, whatever the bus's backoff. Each bus call's timeout
+is `request_share` (40 %) of the period, never longer than the map's `timeout_s`. A BAD sensor tag becomes NaN inputs, which the
+kernel debounces into a station fault. `write_safe_values()` is the stop: every output safe, one
+more heartbeat. Tests: tests/edge/rtloop/test_loop.py, test_loop_station.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,26 +41,33 @@ import rtcore
 from edge.bus import BusError, Quality, TagBus
 from edge.rtloop.link import RtSide, RtStatus
 from edge.rtloop.stats import TickStats
-from edge.tagmap import Tag
-from rtcore.spec import Flag
+from edge.tagmap import Tag, TagMap
+from rtcore.spec import EXTERNAL_FAULTS, Flag
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_WRAP = 2_147_483_647  # a DINT counter
 
 
 @dataclass(frozen=True)
 class LoopTags:
-    """Which tags of the map the loop reads and writes (the bench's names by default)."""
+    """Which tags of the map the loop reads and writes (the bench's names by default).
 
-    temps: str = "marker_temp_degc"
-    pressures: str = "zone_pressure_kpa"
-    plc_heartbeat: str | None = "plc_heartbeat"
-    relief_first: str = "relief_first_kpa"
-    relief_second: str = "relief_second_kpa"
-    coolant: str = "coolant_flow_lpm"
-    coolant_base: str | None = "coolant_base_lpm"  # the strategy's flow (supervisor); relief's comes on top
-    heartbeat: str = "rtcore_heartbeat"
-    permit: str | None = "discharge_permit"
-    safe_state: str | None = "safe_state"
+    temps, pressures and heartbeat are required; every other tag is used when the map has it and
+    skipped when it does not (an older map without per-station tags still runs)."""
+
+    temps: str = "marker_temp_degc"  # (N,) read
+    pressures: str = "zone_pressure_kpa"  # (Z,) read
+    heartbeat: str = "rtcore_heartbeat"  # written every tick, also in the safe state
+    plc_heartbeat: str | None = "plc_heartbeat"  # read; frozen = the PLC program stopped
+    coolant_base: str | None = "coolant_base_lpm"  # (S,) read: the strategy's flow; relief's comes on top
+    relief_first: str | None = "relief_first_kpa"  # (Z,)
+    relief_second: str | None = "relief_second_kpa"  # (Z,)
+    coolant: str | None = "coolant_flow_lpm"  # (S,), or one valve for the line
+    permit: str | None = "discharge_permit"  # (S,), or one BOOL for every station
+    current_limit: str | None = "current_limit_a"  # (S,): current_limit_frac x the tag's limits.max
+    station_safe_state: str | None = "station_safe_state"  # (S,) the station is isolated
+    safe_state: str | None = "safe_state"  # the line's latch
 
 
 @dataclass(frozen=True)
@@ -52,119 +78,353 @@ class LoopSettings:
     plc_heartbeat_stale_ticks: int = 20  # ticks without a change of the PLC's counter: LINK_LOST (0: off)
     realtime_priority: int = 50  # SCHED_FIFO priority asked for (1..99); 0: do not ask (tests, tools)
     status_every_ticks: int = 1  # publish status on the link every N ticks
+    link_blind_s: float = 0.25  # consecutive bus misses tolerated this long before LINK_LOST (< the PLC's watchdog)
+    request_share: float = 0.4  # each bus call (read, write) may take this share of the period ...
+    # ... and never more than the map's timeout_s: read + write fit in 80 % of the period
+
+    def __post_init__(self) -> None:
+        checks = (("period_s", self.period_s > 0), ("time_scale", self.time_scale > 0),
+                  ("link_blind_s", 0 <= self.link_blind_s < 60), ("request_share", 0 < self.request_share <= 0.5),
+                  ("overrun_streak_limit", self.overrun_streak_limit >= 1),
+                  ("plc_heartbeat_stale_ticks", self.plc_heartbeat_stale_ticks >= 0),
+                  ("status_every_ticks", self.status_every_ticks >= 1))
+        for name, ok in checks:
+            if not (ok and math.isfinite(float(getattr(self, name)))):
+                raise ValueError(f"LoopSettings.{name}: {getattr(self, name)!r} is out of range "
+                                 "(period_s, time_scale > 0; link_blind_s in [0, 60); request_share in (0, 0.5]; "
+                                 "overrun_streak_limit, status_every_ticks >= 1)")
+
+    def blind_ticks(self) -> int:
+        """Consecutive missed ticks that latch LINK_LOST: they reach link_blind_s (at least 1)."""
+        return max(1, math.ceil(self.link_blind_s / self.period_s - 1e-9))
+
+    def request_timeout_s(self, tag_map: TagMap) -> float:
+        return min(tag_map.timeout_s, self.request_share * self.period_s)
+
+
+def station_count(tag_map: TagMap, tags: LoopTags = LoopTags()) -> int:
+    """S: the count of the per-station permit (or current-limit, or station-safe) array; a map
+    with none of them has one zone a station (the layout before stations had zones)."""
+    for name in (tags.permit, tags.current_limit, tags.station_safe_state):
+        tag = tag_map.tag(name) if name else None
+        if tag is not None and tag.is_array:
+            return tag.count
+    pressures = tag_map.tag(tags.pressures)
+    if pressures is None:
+        raise ValueError(f"{tag_map.source}: the real-time loop needs tag {tags.pressures!r}")
+    return pressures.count
 
 
 class RtLoop:
     def __init__(self, bus: TagBus, kernel, tags: LoopTags = LoopTags(), settings: LoopSettings = LoopSettings(),
-                 link: RtSide | None = None):
+                 link: RtSide | None = None, latches=None, events=None):
+        """`latches` (service.LatchStore) and `events` (service.EventLog) are optional."""
         self.bus = bus
         self.kernel = kernel
         self.tags = tags
         self.settings = settings
         self.link = link
+        self.latches = latches
+        self.events = events
         self.stats = TickStats()
         self.tick_count = 0
-        self.link_errors = 0
+        self.armed = False
+        self.link_errors = 0  # bus calls that failed
+        self.bus_misses = 0  # ticks whose read or write failed (the tick was skipped or not delivered)
+        self.miss_streak = 0  # consecutive missed ticks now
+        self.link_lost_latches = 0  # times LINK_LOST latched the line (any reason)
+        self.plc_stale_latches = 0  # ... of them, for a frozen PLC heartbeat
         self.resets_done = 0
+        self.station_resets_done = 0
         self.setpoints_applied = 0
         self.setpoints_rejected = 0
+        self.heartbeat_ns = 0  # time.monotonic_ns() of the last status published
+        self.last_written: dict = {}
         self._overrun_streak = 0
+        self._last_miss = ""
         self._plc_heartbeat = None
         self._plc_heartbeat_age = 0
-        self._inputs = [n for n in (tags.temps, tags.pressures, tags.plc_heartbeat, tags.coolant_base) if n]
-        self._coolant_base = np.zeros(self._tag(tags.coolant).count)
-        self._n_markers = self._tag(tags.temps).count
-        self._n_zones = self._tag(tags.pressures).count
-        self._outputs = {t.name: t for t in bus.tag_map.outputs(bus.owner)}
-        self.last_written: dict = {}
+        self._blind_ticks = settings.blind_ticks()
+        self._timeout_s = settings.request_timeout_s(bus.tag_map)
+        self._resolve_tags(bus.tag_map)
+        self._seen = self._latch_state()
+        self._restore_latches()
 
-    def _tag(self, name: str) -> Tag:
-        tag = self.bus.tag_map.tag(name)
-        if tag is None:
-            raise ValueError(f"{self.bus.tag_map.source}: the real-time loop needs tag {name!r}")
-        return tag
+    # -- the map --------------------------------------------------------------------------------
+    def _resolve_tags(self, tag_map: TagMap) -> None:
+        tags, source = self.tags, tag_map.source
+
+        def need(name: str) -> Tag:
+            tag = tag_map.tag(name)
+            if tag is None:
+                raise ValueError(f"{source}: the real-time loop needs tag {name!r}")
+            return tag
+
+        def optional(name: str | None) -> Tag | None:
+            return tag_map.tag(name) if name else None
+
+        self._n_markers = need(tags.temps).count
+        self._n_zones = need(tags.pressures).count
+        need(tags.heartbeat)
+        self.n_stations = station_count(tag_map, tags)
+        fixture = getattr(self.kernel, "fixture", None)
+        if fixture is not None and (fixture.n_zones, fixture.n_stations) != (self._n_zones, self.n_stations):
+            raise ValueError(f"{source}: the map has {self._n_zones} zones and {self.n_stations} stations; "
+                             f"the kernel {fixture.n_zones} and {fixture.n_stations}")
+        self._zone_station = (np.asarray(fixture.zone_station) if fixture is not None
+                              else np.arange(self._n_zones) // (self._n_zones // self.n_stations))
+        s, z = self.n_stations, self._n_zones
+        self._relief = [t for t in (optional(tags.relief_first), optional(tags.relief_second)) if t is not None]
+        self._coolant = optional(tags.coolant)
+        self._permit = optional(tags.permit)
+        self._limit = optional(tags.current_limit)
+        self._station_safe_tag = optional(tags.station_safe_state)
+        self._line_safe_tag = optional(tags.safe_state)
+        expected = [(t, (z,)) for t in self._relief] + [(t, (s, 1)) for t in (
+            self._coolant, self._permit, self._limit, self._station_safe_tag)]
+        for tag, counts in expected:
+            if tag is not None and tag.count not in counts:
+                raise ValueError(f"{source}: tag {tag.name!r} has {tag.count} elements; the real-time loop "
+                                 f"writes {' or '.join(map(str, counts))} ({s} stations, {z} zones)")
+        if self._limit is not None and self._limit.limits is None:
+            raise ValueError(f"{source}: tag {self._limit.name!r} needs limits: its max is the full current")
+        base = optional(tags.coolant_base)
+        if base is not None and self._coolant is not None and base.count != self._coolant.count:
+            raise ValueError(f"{source}: {base.name!r} has {base.count} elements, {self._coolant.name!r} "
+                             f"{self._coolant.count}; the base flow is per coolant valve")
+        self._coolant_base = np.zeros(self._coolant.count if self._coolant is not None else 1)
+        self._inputs = [tags.temps, tags.pressures] + [
+            n for n in (tags.plc_heartbeat, base.name if base is not None and self._coolant is not None else None)
+            if n and tag_map.tag(n) is not None]
+        self._outputs = {t.name: t for t in tag_map.outputs(self.bus.owner)}
 
     # -- one tick ------------------------------------------------------------------------------
     def step(self) -> int:
         """Read, tick, write; returns the kernel's flags. Never raises for plant or network faults."""
         self._apply_link()
+        missed = False
         try:
             temps, pressures = self._read_inputs()
-            self.kernel.tick(temps, pressures)
-        except BusError as exc:
-            self._fault(Flag.LINK_LOST, f"read failed: {exc}")
-        except Exception as exc:  # the loop must not die: this is what the EXCEPTION fault is for
-            log.exception("rtcore tick raised")
-            self._fault(Flag.EXCEPTION, f"tick raised {type(exc).__name__}: {exc}")
-        self._write_outputs()
+        except BusError as exc:  # no inputs this tick: the kernel skips it rather than see NaN
+            missed = True
+            self._note_bus_error(f"read failed: {exc}")
+        except _LineFault as fault:
+            self.plc_stale_latches += not self.kernel.safe_cause & fault.flag
+            self._fault(fault.flag, fault.why)
+        else:
+            try:
+                self.kernel.tick(temps, pressures)
+            except Exception as exc:  # the loop must not die: this is what the EXCEPTION fault is for
+                log.exception("rtcore tick raised")
+                self._fault(Flag.EXCEPTION, f"tick raised {type(exc).__name__}: {exc}")
+        missed |= not self._write_outputs()
+        self._count_miss(missed)
+        self._check_latches()
         self.tick_count += 1
         return int(self.kernel.flags)
 
     def _read_inputs(self) -> tuple[np.ndarray, np.ndarray]:
-        values = {v.name: v for v in self.bus.read(self._inputs)}
+        values = {v.name: v for v in self.bus.read(self._inputs, timeout_s=self._timeout_s)}
         temps = _as_array(values[self.tags.temps], self._n_markers)
         pressures = _as_array(values[self.tags.pressures], self._n_zones)
-        if self.tags.coolant_base:
-            base = _as_array(values[self.tags.coolant_base], self._coolant_base.size)
+        base = values.get(self.tags.coolant_base) if self.tags.coolant_base else None
+        if base is not None:
+            base = _as_array(base, self._coolant_base.size)
             self._coolant_base = np.where(np.isfinite(base), base, self._coolant_base)
-        if self.tags.plc_heartbeat and self.settings.plc_heartbeat_stale_ticks:
-            beat = values[self.tags.plc_heartbeat].value
-            self._plc_heartbeat_age = self._plc_heartbeat_age + 1 if beat == self._plc_heartbeat else 0
-            self._plc_heartbeat = beat
+        beat = values.get(self.tags.plc_heartbeat) if self.tags.plc_heartbeat else None
+        if beat is not None and self.settings.plc_heartbeat_stale_ticks:
+            self._plc_heartbeat_age = self._plc_heartbeat_age + 1 if beat.value == self._plc_heartbeat else 0
+            self._plc_heartbeat = beat.value
             if self._plc_heartbeat_age >= self.settings.plc_heartbeat_stale_ticks:
-                raise BusError(f"PLC heartbeat {beat} unchanged for {self._plc_heartbeat_age} ticks")
+                raise _LineFault(Flag.LINK_LOST, f"PLC heartbeat {beat.value} unchanged for "
+                                                 f"{self._plc_heartbeat_age} ticks")
         return temps, pressures
 
-    def _write_outputs(self) -> None:
-        if self.kernel.safe_state:
-            values = {name: tag.safe_value for name, tag in self._outputs.items()}
-        else:
-            values = self._kernel_outputs()
-        values[self.tags.heartbeat] = self.tick_count % 2_147_483_647
-        if self.tags.safe_state:
-            values[self.tags.safe_state] = bool(self.kernel.safe_state)
+    def _write_outputs(self) -> bool:
+        """Write this tick's outputs with a fresh heartbeat; False if the bus call failed."""
+        values = self.compose_outputs()
         self.last_written = values
         try:
-            refused = [r for r in self.bus.write(values) if r.quality is not Quality.GOOD]
+            refused = [r for r in self.bus.write(values, timeout_s=self._timeout_s) if r.quality is not Quality.GOOD]
         except BusError as exc:
-            self._fault(Flag.LINK_LOST, f"write failed: {exc}")
-            return
+            self._note_bus_error(f"write failed: {exc}")
+            return False
         if refused:  # outputs are clamped to the map's limits, so this is a map or PLC problem
             self._fault(Flag.LINK_LOST, f"outputs not accepted: {[(r.name, r.quality.value) for r in refused]}")
+        return True
 
-    def _kernel_outputs(self) -> dict:
-        kernel, tags = self.kernel, self.tags
-        relief1 = np.asarray(kernel.relief1_kpa)
-        relief2 = np.asarray(kernel.relief2_kpa)
-        coolant = self._tag(tags.coolant)
-        flow_lpm = float(kernel.coolant_flow_lpm)
-        base = self._coolant_base
-        if coolant.count > 1:  # one valve a zone: share the inflow by each zone's area of action
-            area = np.asarray(kernel.coolant_area_mm2, dtype=float)
-            share = area / area.sum() if area.sum() > 0 else np.full(coolant.count, 1.0 / coolant.count)
-            flow = tuple(_clamp(coolant, b + flow_lpm * s) for b, s in zip(base, share))
+    def _note_bus_error(self, why: str) -> None:
+        self.link_errors += 1
+        log.warning("rtcore: bus miss (%d in a row before this tick; LINK_LOST at %d): %s", self.miss_streak,
+                    self._blind_ticks, why)
+        self._last_miss = why
+
+    def _count_miss(self, missed: bool) -> None:
+        if not missed:
+            self.miss_streak = 0
+            return
+        self.bus_misses += 1
+        self.miss_streak += 1
+        self.stats.record_miss(self.miss_streak)
+        if self.miss_streak < self._blind_ticks:
+            self.bus.reconnect_now()  # every tick of the blind time gets its attempt, whatever the backoff
         else:
-            flow = _clamp(coolant, float(base[0]) + flow_lpm)
-        values = {
-            tags.relief_first: tuple(_clamp(self._tag(tags.relief_first), v) for v in relief1),
-            tags.relief_second: tuple(_clamp(self._tag(tags.relief_second), v) for v in relief2),
-            tags.coolant: flow,
-        }
-        if tags.permit:
-            values[tags.permit] = True
+            self._fault(Flag.LINK_LOST, f"{self.miss_streak} ticks in a row without the PLC "
+                                        f"({self.miss_streak * self.settings.period_s:.2f} s >= "
+                                        f"link_blind_s {self.settings.link_blind_s} s); last: {self._last_miss}")
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def compose_outputs(self) -> dict:
+        """Every output of this tick: the kernel's per station, or the safe values (line latched
+        or not armed); the heartbeat is the tick count."""
+        kernel = self.kernel
+        values = {name: tag.safe_value for name, tag in self._outputs.items()}
+        if self.armed and not kernel.safe_state:
+            values.update(self._station_outputs())
+        if self._line_safe_tag is not None:
+            values[self._line_safe_tag.name] = bool(kernel.safe_state) or not self.armed
+        values[self.tags.heartbeat] = self.tick_count % HEARTBEAT_WRAP
         return values
 
+    def _station_outputs(self) -> dict:
+        kernel, s = self.kernel, self.n_stations
+        isolated = np.asarray(kernel.station_safe, dtype=bool)
+        zone_isolated = isolated[self._zone_station]
+        values = {}
+        for tag, relief in zip(self._relief, (kernel.relief1_kpa, kernel.relief2_kpa)):
+            safe = _elements(tag)
+            values[tag.name] = _shaped(tag, [safe[z] if zone_isolated[z] else _clamp(tag, v)
+                                             for z, v in enumerate(np.asarray(relief))])
+        if self._coolant is not None:
+            tag, safe = self._coolant, _elements(self._coolant)
+            flow = np.asarray(kernel.station_coolant_lpm, dtype=float)
+            if tag.count == s:
+                values[tag.name] = _shaped(tag, [safe[i] if isolated[i] else _clamp(tag, b + f)
+                                                 for i, (b, f) in enumerate(zip(self._coolant_base, flow))])
+            else:  # one valve for the line
+                values[tag.name] = _clamp(tag, float(self._coolant_base[0]) + float(flow.sum()))
+        if self._limit is not None:
+            tag, safe = self._limit, _elements(self._limit)
+            amps = [safe[i] if isolated[i] else _clamp(tag, frac * tag.limits.max)
+                    for i, frac in enumerate(np.asarray(kernel.current_limit_frac))]
+            values[tag.name] = _shaped(tag, amps) if tag.count == s else min(amps)
+        if self._permit is not None:
+            permits = [not bool(v) for v in isolated]
+            values[self._permit.name] = _shaped(self._permit, permits) if self._permit.count == s else all(permits)
+        if self._station_safe_tag is not None:
+            tag = self._station_safe_tag
+            values[tag.name] = _shaped(tag, [bool(v) for v in isolated]) if tag.count == s else bool(isolated.any())
+        return values
+
+    def write_safe_values(self, timeout_s: float | None = None) -> bool:
+        """The stop: every output this owner drives at its safe value, with one more heartbeat.
+
+        Tried twice (a late answer drops the connection; the second try reconnects at once).
+        Returns True when the PLC took them."""
+        values = {name: tag.safe_value for name, tag in self._outputs.items()}
+        values[self.tags.heartbeat] = self.tick_count % HEARTBEAT_WRAP
+        self.tick_count += 1
+        timeout_s = timeout_s if timeout_s is not None else max(self.bus.tag_map.timeout_s, self._timeout_s)
+        for attempt in (1, 2):
+            try:
+                refused = [r.name for r in self.bus.write(values, timeout_s=timeout_s) if r.quality is not Quality.GOOD]
+            except BusError as exc:
+                log.error("rtcore: stop: safe values not written (try %d): %s", attempt, exc)
+                continue
+            self.last_written = values
+            if refused:
+                log.error("rtcore: stop: the PLC refused the safe values of %s", refused)
+                return False
+            log.warning("rtcore: stop: safe values written on every output")
+            return True
+        return False
+
+    # -- faults and latches ----------------------------------------------------------------------
     def _fault(self, flag: Flag, why: str) -> None:
-        if flag is Flag.LINK_LOST:
-            self.link_errors += 1
+        if flag is Flag.LINK_LOST and not self.kernel.safe_cause & Flag.LINK_LOST:
+            self.link_lost_latches += 1
         if not self.kernel.safe_state:
-            log.error("rtcore: safe state: %s", why)
+            log.error("rtcore: line safe state: %s", why)
         self.kernel.raise_fault(int(flag))
 
     def note_overrun(self, overran: bool) -> None:
         self._overrun_streak = self._overrun_streak + 1 if overran else 0
         if self._overrun_streak >= self.settings.overrun_streak_limit:
             self._fault(Flag.OVERRUN_STREAK, f"{self._overrun_streak} overruns in a row")
+            self._check_latches()
+
+    def arm(self, why: str = "") -> None:
+        """Let discharge begin (or resume): clears the line latch and every station latch."""
+        self.kernel.reset()
+        self.armed = True
+        self._overrun_streak = 0
+        self._plc_heartbeat_age = 0
+        self.miss_streak = 0
+        self.resets_done += 1
+        log.warning("rtcore: armed%s; every latch cleared", f" ({why})" if why else "")
+        if self.events is not None:
+            self.events.append("arm", text=why)
+        self._check_latches()
+
+    def _latch_state(self) -> tuple[int, int, dict[int, tuple[int, int]]]:
+        kernel = self.kernel
+        stations = {int(s): (int(kernel.station_cause[s]), int(kernel.station_fault_marker[s]))
+                    for s in np.flatnonzero(np.asarray(kernel.station_safe))}
+        return int(kernel.safe_cause) if kernel.safe_state else 0, int(kernel.fault_marker), stations
+
+    def _check_latches(self) -> None:
+        """Compare the kernel's latches with the last ones: save them and log one event per change."""
+        now = self._latch_state()
+        if now == self._seen:
+            return
+        (line, marker, stations), (seen_line, _, seen_stations) = now, self._seen
+        self._seen = now
+        hot = np.asarray(self.kernel.station_hot_degc, dtype=float)
+        if line != seen_line:
+            value = float(np.nanmax(hot)) if np.isfinite(hot).any() else None
+            self._event("latch" if line else "clear", line or seen_line, None, marker if line else None, value)
+        for s in sorted(set(stations) | set(seen_stations)):
+            cause, smarker = stations.get(s, (0, -1))
+            if (cause, smarker) != seen_stations.get(s, (0, -1)):
+                self._event("latch" if cause else "clear", cause or seen_stations[s][0], s,
+                            smarker if cause else None, float(hot[s]))
+        if self.latches is not None:
+            try:
+                self.latches.save(_latches(line, stations))
+            except OSError as exc:  # a full disk must not stop the loop; the log says it
+                log.error("rtcore: latches not saved: %s", exc)
+
+    def _event(self, kind: str, cause: int, station: int | None, marker: int | None, value: float | None) -> None:
+        marker = marker if marker is None or marker >= 0 else None
+        value = value if value is None or math.isfinite(value) else None
+        if self.events is not None:  # it logs the same line (latch: ERROR, clear: WARNING)
+            try:
+                self.events.append(kind, cause=cause, station=station, marker=marker, value=value)
+            except OSError as exc:
+                log.error("rtcore: event not kept: %s", exc)
+            return
+        names = ",".join(f.name for f in Flag if f and cause & int(f)) or "-"
+        where = "line" if station is None else f"station {station}"
+        log.log(logging.ERROR if kind == "latch" else logging.WARNING,
+                "rtcore: %s %s: %s marker %s value %s", kind, where, names, marker, value)
+
+    def _restore_latches(self) -> None:
+        """Put the stored latches back in the kernel: a restart never clears a fault."""
+        if self.latches is None:
+            return
+        stored = self.latches.load()
+        if stored.line_cause:
+            cause = int(stored.line_cause) & int(EXTERNAL_FAULTS) or int(Flag.EXCEPTION)
+            self.kernel.raise_fault(cause)
+            log.error("rtcore: line latch restored: %s", _names(cause))
+        for station, (cause, marker) in sorted(stored.stations.items()):
+            try:
+                self.kernel.isolate_station(int(station), int(cause), int(marker))
+                log.error("rtcore: station %d latch restored: %s marker %d", station, _names(cause), marker)
+            except ValueError as exc:  # a map that changed under a stored latch: stop the line
+                log.error("rtcore: stored latch of station %s does not fit this map (%s); line latched", station, exc)
+                self.kernel.raise_fault(int(Flag.EXCEPTION))
+        self._seen = self._latch_state()
 
     # -- the supervisor link ---------------------------------------------------------------------
     def _apply_link(self) -> None:
@@ -179,15 +439,46 @@ class RtLoop:
                 self.setpoints_rejected += 1
                 log.error("rtcore: setpoints refused, the last valid ones stay: %s", exc)
         if reset:
-            log.warning("rtcore: reset requested by the supervisor; leaving the safe state")
-            self.kernel.reset()
-            self._overrun_streak = 0
-            self._plc_heartbeat_age = 0
-            self.resets_done += 1
+            self.arm("reset requested on the supervisor link")
+        poll_stations = getattr(self.link, "poll_station_resets", None)
+        for station in poll_stations() if poll_stations is not None else ():
+            self.reset_station(station)
+
+    def reset_station(self, station: int) -> None:
+        """Clear one station's latch (the line's, and arming, are left as they are)."""
+        try:
+            self.kernel.reset_station(int(station))
+        except ValueError as exc:
+            log.error("rtcore: station reset refused: %s", exc)
+            return
+        self.station_resets_done += 1
+        log.warning("rtcore: station %d reset requested on the supervisor link", station)
+        self._check_latches()
+
+    def station_status(self) -> dict[str, list]:
+        """Per station: cause bits, fault marker, hottest marker, current limit frac, coolant,
+        largest relief of its zones, permit as written."""
+        kernel, s = self.kernel, self.n_stations
+        relief = np.zeros(s)
+        written = self.last_written.get(self._relief[-1].name) if self._relief else None
+        if written is not None:
+            np.maximum.at(relief, self._zone_station, np.atleast_1d(np.asarray(written, dtype=float)))
+        permit = self.last_written.get(self._permit.name) if self._permit is not None else None
+        permits = [bool(p) for p in np.broadcast_to(np.atleast_1d(permit), (s,))] if permit is not None else [False] * s
+        return {
+            "station_cause": tuple(int(v) for v in kernel.station_cause),
+            "station_fault_marker": tuple(int(v) for v in kernel.station_fault_marker),
+            "station_hot_degc": tuple(float(v) for v in kernel.station_hot_degc),
+            "station_current_limit_frac": tuple(float(v) for v in kernel.current_limit_frac),
+            "station_coolant_lpm": tuple(float(v) for v in kernel.station_coolant_lpm),
+            "station_relief_max_kpa": tuple(float(v) for v in relief),
+            "station_permit": tuple(permits),
+        }
 
     def status(self, alive: bool = True) -> RtStatus:
         summary = self.stats.summary()
-        return RtStatus(
+        self.heartbeat_ns = time.monotonic_ns()
+        values = dict(
             tick_count=self.tick_count, overruns=summary["overruns"],
             lateness_p50_ns=summary["lateness_p50_ns"], lateness_p99_ns=summary["lateness_p99_ns"],
             lateness_max_ns=summary["lateness_max_ns"], work_mean_ns=summary["work_mean_ns"],
@@ -195,8 +486,12 @@ class RtLoop:
             safe_state=bool(self.kernel.safe_state), safe_cause=int(self.kernel.safe_cause),
             fault_marker=int(self.kernel.fault_marker), link_errors=self.link_errors,
             setpoints_applied=self.setpoints_applied, setpoints_rejected=self.setpoints_rejected,
-            resets_done=self.resets_done, alive=alive,
+            resets_done=self.resets_done, station_resets_done=self.station_resets_done, alive=alive,
+            heartbeat_ns=self.heartbeat_ns, armed=self.armed,
+            bus_misses=self.bus_misses, n_stations=self.n_stations, **self.station_status(),
         )
+        fields = {f.name for f in dataclasses.fields(RtStatus)}  # the link's layout decides what travels
+        return RtStatus(**{k: v for k, v in values.items() if k in fields})
 
     # -- paced by the clock ----------------------------------------------------------------------
     def run(self, duration_s: float | None = None, stop=None) -> dict:
@@ -223,7 +518,31 @@ class RtLoop:
             deadline_ns = next_deadline_ns
         if self.link is not None:
             self.link.write_status(self.status(alive=False))
-        return self.stats.summary()
+        return self.summary()
+
+    def summary(self) -> dict:
+        """Timing and bus-miss counts of the run so far."""
+        return {**self.stats.summary(), "link_errors": self.link_errors,
+                "link_lost_latches": self.link_lost_latches, "plc_stale_latches": self.plc_stale_latches,
+                "armed": self.armed}
+
+
+class _LineFault(Exception):
+    """A line-wide fault found while reading (a frozen PLC heartbeat): latches at once."""
+
+    def __init__(self, flag: Flag, why: str):
+        super().__init__(why)
+        self.flag, self.why = flag, why
+
+
+def _latches(line_cause: int, stations: dict[int, tuple[int, int]]):
+    from edge.rtloop.service import Latches  # the service layer's record; only needed with a store
+
+    return Latches(line_cause=line_cause, stations=dict(stations))
+
+
+def _names(cause: int) -> str:
+    return ",".join(f.name for f in Flag if f and cause & int(f)) or "-"
 
 
 def _as_array(value, count: int) -> np.ndarray:
@@ -233,8 +552,18 @@ def _as_array(value, count: int) -> np.ndarray:
     return np.asarray(value.value if isinstance(value.value, tuple) else (value.value,), dtype=np.float64)
 
 
+def _elements(tag: Tag) -> tuple:
+    """The tag's safe value, one element per count."""
+    safe = tag.safe_value
+    return tuple(safe) if isinstance(safe, (tuple, list)) else (safe,) * tag.count
+
+
+def _shaped(tag: Tag, elements: list):
+    return tuple(elements) if tag.is_array else elements[0]
+
+
 def _clamp(tag: Tag, value: float) -> float:
     value = float(value)
     if not math.isfinite(value):
-        return float(tag.safe_value if not tag.is_array else tag.safe_value[0])
+        return float(_elements(tag)[0])
     return min(max(value, tag.limits.min), tag.limits.max) if tag.limits else value

@@ -2,9 +2,13 @@
 
 `run_rtcore(...)` is the body of the rtcore OS process (started by `discharge-edge rtcore run`,
 by the supervisor, or by `bench rtcore`); it never imports anything above edge/. The fixture
-geometry is derived from the map: the marker points of a station lie along its module at
-`marker_pitch_mm`, zones follow one another along the fixture, and marker i belongs to zone
-i // (markers per zone). Tests: tests/edge/rtloop/.
+geometry is derived from the map: S stations (the count of the per-station permit tag, see
+`loop.station_count`), Z zones (the pressure tag), N markers (the temperature tag); marker i
+lies in zone i // (N/Z), zone z belongs to station z // (Z/S). A station's markers lie along its
+module at `marker_pitch_mm`, stations follow one another along the fixture at
+`station_pitch_mm`, and the module's pressed area is shared by its zones. When the run ends
+(duration, stop event, a signal, an exception) every output is written at its safe value.
+Tests: tests/edge/rtloop/.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 import rtcore
 from edge.bus import TagBus
 from edge.rtloop.link import RtSide
-from edge.rtloop.loop import LoopSettings, LoopTags, RtLoop
+from edge.rtloop.loop import LoopSettings, LoopTags, RtLoop, station_count
 from edge.tagmap import TagMap
 from rtcore.spec import Config, Fixture, Setpoints
 
@@ -29,26 +33,43 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FixtureLayout:
     marker_pitch_mm: float = 50.0  # between marker points of one station
-    zone_pitch_mm: float = 250.0  # between stations
-    zone_area_mm2: float = 150.0 * 200.0  # pressed area of one station's module
+    station_pitch_mm: float = 250.0  # between stations
+    module_area_mm2: float = 150.0 * 200.0  # pressed area of one station's module, shared by its zones
 
 
-def build_fixture(n_markers: int, n_zones: int, layout: FixtureLayout = FixtureLayout()) -> Fixture:
+def build_fixture(n_markers: int, n_zones: int, n_stations: int | None = None,
+                  layout: FixtureLayout = FixtureLayout()) -> Fixture:
+    """The fixture of N markers, Z zones and S stations (None: one zone a station)."""
+    n_stations = n_zones if n_stations is None else n_stations
     if n_markers % n_zones:
         raise ValueError(f"{n_markers} marker points do not split evenly over {n_zones} zones")
-    per_zone = n_markers // n_zones
+    if n_stations < 1 or n_zones % n_stations:
+        raise ValueError(f"{n_zones} zones do not split evenly over {n_stations} stations")
+    per_zone, zones_per_station = n_markers // n_zones, n_zones // n_stations
+    per_station = per_zone * zones_per_station
     index = np.arange(n_markers)
     zone = index // per_zone
-    x_mm = zone * layout.zone_pitch_mm + (index % per_zone) * layout.marker_pitch_mm
-    return Fixture(np.column_stack([x_mm, np.zeros(n_markers)]), zone, np.full(n_zones, layout.zone_area_mm2))
+    station = index // per_station
+    x_mm = station * layout.station_pitch_mm + (index % per_station) * layout.marker_pitch_mm
+    return Fixture(np.column_stack([x_mm, np.zeros(n_markers)]), zone,
+                   np.full(n_zones, layout.module_area_mm2 / zones_per_station),
+                   zone_station=np.arange(n_zones, dtype=np.int32) // zones_per_station)
 
 
 def build_kernel(tag_map: TagMap, tags: LoopTags, period_s: float, setpoints: Setpoints | None = None,
                  layout: FixtureLayout = FixtureLayout(), kernel_class=None, **config_fields):
-    """A kernel sized from the map's temperature and pressure tags; `config_fields` go to Config."""
+    """A kernel sized from the map's temperature, pressure and per-station tags; `config_fields`
+    go to Config. A map whose counts do not nest (N % Z, Z % S) is refused, naming the file."""
+    for name in (tags.temps, tags.pressures):
+        if tag_map.tag(name) is None:
+            raise ValueError(f"{tag_map.source}: the real-time loop needs tag {name!r}")
     n_markers, n_zones = tag_map.tag(tags.temps).count, tag_map.tag(tags.pressures).count
+    try:
+        fixture = build_fixture(n_markers, n_zones, station_count(tag_map, tags), layout)
+    except ValueError as exc:
+        raise ValueError(f"{tag_map.source}: {exc}") from exc
     config = Config(n_markers=n_markers, n_zones=n_zones, period_s=period_s, **config_fields)
-    return (kernel_class or rtcore.Kernel)(config, build_fixture(n_markers, n_zones, layout), setpoints)
+    return (kernel_class or rtcore.Kernel)(config, fixture, setpoints)
 
 
 def request_realtime(priority: int) -> dict:
@@ -62,28 +83,50 @@ def request_realtime(priority: int) -> dict:
 
 
 def run_rtcore(bus: TagBus, *, tags: LoopTags = LoopTags(), settings: LoopSettings = LoopSettings(),
-               link_name: str | None = None, duration_s: float | None = None, stop=None,
-               setpoints: Setpoints | None = None) -> dict:
-    """Run the loop on `bus` until `duration_s` or `stop`; returns its timing summary and grants."""
-    kernel = build_kernel(bus.tag_map, tags, settings.period_s * settings.time_scale, setpoints)
-    link = RtSide(link_name) if link_name else None
-    granted = request_realtime(settings.realtime_priority) if settings.realtime_priority else \
-        {"sched_fifo": False, "mlockall": False}
-    loop = RtLoop(bus, kernel, tags, settings, link)
+               link_name: str | None = None, link: RtSide | None = None, duration_s: float | None = None,
+               stop=None, setpoints: Setpoints | None = None, latches=None, events=None) -> dict:
+    """Run the loop on `bus` until `duration_s` or `stop`; returns its timing summary and grants.
+
+    The link is `link` (an RtSide the caller made) or a new one named `link_name`; this function
+    closes it. `latches` (service.LatchStore) and `events` (service.EventLog) are optional; with
+    events, the start and the stop are events too. However the loop ends, every output is
+    written at its safe value before the bus closes (the SIGTERM path: the caller sets `stop`)."""
     try:
-        summary = loop.run(duration_s=duration_s, stop=stop)
-    finally:
+        kernel = build_kernel(bus.tag_map, tags, settings.period_s * settings.time_scale, setpoints)
+        link = link if link is not None else (RtSide(link_name) if link_name else None)
+        loop = RtLoop(bus, kernel, tags, settings, link, latches=latches, events=events)
+    except BaseException:
         bus.close()
         if link is not None:
             link.close()
-        if granted["sched_fifo"]:  # back to normal scheduling: whatever runs next is not real-time
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        raise
+    granted = request_realtime(settings.realtime_priority) if settings.realtime_priority else \
+        {"sched_fifo": False, "mlockall": False}
+    if events is not None:
+        events.append("start", text=f"{bus.tag_map.source}: {loop.n_stations} stations, period "
+                                    f"{settings.period_s * 1e3:g} ms, not armed")
+    written = False
+    try:
+        summary = loop.run(duration_s=duration_s, stop=stop)
+    finally:
+        try:
+            written = loop.write_safe_values()
+            if events is not None:
+                events.append("stop", text="safe values written" if written else "safe values NOT written")
+        finally:
+            bus.close()
+            if link is not None:
+                link.close()
+            if granted["sched_fifo"]:  # back to normal scheduling: whatever runs next is not real-time
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     status = loop.status(alive=False)
     return {**summary, **granted, "compiled": rtcore.COMPILED, "safe_state": status.safe_state,
-            "safe_cause": status.safe_cause, "link_errors": status.link_errors}
+            "safe_cause": status.safe_cause, "safe_values_written": written,
+            "request_timeout_s": settings.request_timeout_s(bus.tag_map), "blind_ticks": settings.blind_ticks()}
 
 
-def _rtcore_main(map_text: str, source: str, link_name: str, seconds: float | None, time_scale: float, results) -> None:
+def _rtcore_main(map_text: str, source: str, link_name: str, seconds: float | None, settings: LoopSettings,
+                 results) -> None:
     """Body of a spawned rtcore process: the map comes as YAML text (a bench's map on its own port)."""
     import tempfile
 
@@ -95,13 +138,16 @@ def _rtcore_main(map_text: str, source: str, link_name: str, seconds: float | No
         path = Path(tmp) / Path(source).name
         path.write_text(map_text)
         bus = open_bus(load_tag_map(path), Owner.RTCORE)
-    results.put(run_rtcore(bus, settings=LoopSettings(time_scale=time_scale), link_name=link_name, duration_s=seconds))
+    results.put(run_rtcore(bus, settings=settings, link_name=link_name, duration_s=seconds))
 
 
-def spawn_rtcore(map_path: Path, port: int, link_name: str, seconds: float | None, time_scale: float = 1.0):
+def spawn_rtcore(map_path: Path, port: int, link_name: str, seconds: float | None, time_scale: float = 1.0,
+                 **settings_fields):
     """Start the rtcore loop in its own OS process against `map_path` aimed at 127.0.0.1:`port`.
 
-    Returns (process, results queue); the queue receives run_rtcore's summary when the loop ends.
+    `settings_fields` go to LoopSettings. The loop starts not armed: the caller arms it with a
+    reset request on the link. Returns (process, results queue); the queue receives run_rtcore's
+    summary when the loop ends.
     """
     import multiprocessing as mp
     import re
@@ -110,9 +156,10 @@ def spawn_rtcore(map_path: Path, port: int, link_name: str, seconds: float | Non
     text, found = re.subn(r"port: \d+", f"port: {port}", text, count=1)
     if not found:
         raise ValueError(f"{map_path}: no endpoint port to aim at the bench")
+    settings = LoopSettings(time_scale=time_scale, **settings_fields)
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    process = ctx.Process(target=_rtcore_main, args=(text, str(map_path), link_name, seconds, time_scale, results),
+    process = ctx.Process(target=_rtcore_main, args=(text, str(map_path), link_name, seconds, settings, results),
                           name="rtcore")
     process.start()
     return process, results
