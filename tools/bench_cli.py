@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     dis.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier (with --plan)")
     dis.add_argument("--policy", type=Path, default=None, help="folder with rl_policy.onnx/.json: the tree's prior")
     dis.add_argument("--short-module", type=int, default=None,
-                     help="with --plan: an internal short (1 ohm, cell 0, from 60 s) in this module in every run")
+                     help="an internal short (1 ohm, cell 0, from 60 s) in this module in every run; with --plan "
+                          "the report adds the run without_relief (S14-S15 off)")
     dis.add_argument("--json", action="store_true")
     dis.set_defaults(func=run_discharge_bench)
 
@@ -49,24 +50,40 @@ def run_discharge_bench(args: argparse.Namespace) -> int:
     from tools.hil.cells import load_cells
 
     cells = load_cells(args.cells, limit=args.limit)
+    faults = _faults(args, len(cells))
+    if faults is None:
+        return 2
     if args.plan:
-        return _run_planned(args, cells)
+        return _run_planned(args, cells, faults)
     from tools.bench_discharge import run_bench_discharge
 
-    report = run_bench_discharge(cells, dt_s=args.dt_s, max_time_s=args.max_time_s, current_a=args.current_a)
+    report = run_bench_discharge(cells, dt_s=args.dt_s, max_time_s=args.max_time_s, current_a=args.current_a,
+                                 faults=faults)
     if args.json:
         print_json(report)
         return 0
-    print(f"{len(cells)} modules, {args.current_a} A, SIL step {args.dt_s} s")
+    print(f"{len(cells)} modules, {args.current_a} A, SIL step {args.dt_s} s, budget {report['budget']}")
     _print_table(report, ("traditional", "ours"))
     return 0
 
 
-KEYS = ("batch_time_s", "modules_finished", "residual_ah", "residual_pct", "peak_temp_degc",
-        "time_above_warning_s", "relief_events")
+def _faults(args: argparse.Namespace, n_modules: int) -> tuple | None:
+    if args.short_module is None:
+        return ()
+    from tools.hil.faults import InternalShort
+
+    if not 0 <= args.short_module < n_modules:
+        print(f"discharge-edge bench discharge: --short-module must be in 0..{n_modules - 1}", file=sys.stderr)
+        return None
+    return (InternalShort(module=args.short_module, cell=0, r_short_ohm=1.0, onset_s=60.0),)
 
 
-SHORT = {"tiers_without_tree": "no tree", "tree_without_relief_correction": "no S15 corr."}
+KEYS = ("batch_time_s", "modules_finished", "modules_isolated", "residual_ah", "residual_pct", "peak_temp_degc",
+        "time_above_warning_s", "relief_events", "coolant_mean_lpm")
+
+
+SHORT = {"tiers_without_tree": "no tree", "tree_without_relief_correction": "no S15 corr.",
+         "without_relief": "no S14-S15"}
 
 
 def _print_table(report: dict, sides: tuple[str, ...]) -> None:
@@ -75,7 +92,7 @@ def _print_table(report: dict, sides: tuple[str, ...]) -> None:
         print(f"{key:24s}" + "".join(f" {report[s][key]:14.1f}" for s in sides))
 
 
-def _run_planned(args: argparse.Namespace, cells) -> int:
+def _run_planned(args: argparse.Namespace, cells, faults: tuple) -> int:
     from edge.strategy.history import History
     from tools.bench_discharge import run_bench_planned
     from tools.plan import DEFAULT_HISTORY
@@ -89,21 +106,13 @@ def _run_planned(args: argparse.Namespace, cells) -> int:
         except PolicyIntegrityError as exc:
             print(f"discharge-edge bench discharge: policy refused: {exc}", file=sys.stderr)
             return 1
-    faults = ()
-    if args.short_module is not None:
-        from tools.hil.faults import InternalShort
-
-        if not 0 <= args.short_module < len(cells):
-            print(f"discharge-edge bench discharge: --short-module must be in 0..{len(cells) - 1}", file=sys.stderr)
-            return 2
-        faults = (InternalShort(module=args.short_module, cell=0, r_short_ohm=1.0, onset_s=60.0),)
     with History(args.history or DEFAULT_HISTORY) as history:
         report = run_bench_planned(cells, args.cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
                                    simulations=args.simulations, policy=policy, faults=faults)
-    report["faults"] = [repr(f) for f in faults]
     if args.json:
         print_json(report)
         return 0
     print(f"{len(cells)} modules, tiers {report['tier_sizes']}, SIL step {args.dt_s} s")
-    _print_table(report, ("traditional", "tiers_without_tree", "tree_without_relief_correction", "ours"))
+    _print_table(report, tuple(k for k in ("traditional", "tiers_without_tree", "tree_without_relief_correction",
+                                           "ours", "without_relief") if k in report))
     return 0

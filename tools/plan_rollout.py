@@ -75,8 +75,9 @@ class Rollout:
         self.calls += 1
         plant = Plant(self.cells, PlantConfig(seed=self.seed))
         driver = StationDriver([strategy] * plant.n_modules, self.soc_pct, self.soh_est)
+        limits = (strategy.station_limits(),) * plant.n_modules  # the tier's limits, enforced by the core
         ctrl = LoopController(plant.n_modules, plant.markers.n_markers, plant.cfg.n_zones, self.dt_s,
-                              setpoints=strategy.setpoints(**setpoint_overrides), driver=driver)
+                              setpoints=strategy.setpoints(station_limits=limits, **setpoint_overrides), driver=driver)
         return run_sil(plant, ctrl, self.sil()).metrics.to_dict()
 
     def traditional(self) -> dict:

@@ -103,12 +103,20 @@ class LoopSettings:
 
 
 def station_count(tag_map: TagMap, tags: LoopTags = LoopTags()) -> int:
-    """S: the count of the per-station permit (or current-limit, or station-safe) array; a map
-    with none of them has one zone a station (the layout before stations had zones)."""
-    for name in (tags.permit, tags.current_limit, tags.station_safe_state):
+    """S: the count of the per-station tags (current limit, station safe state, permit array; a
+    scalar current limit or station-safe tag: one station), which must agree; a map with none of
+    them has one zone a station (the layout before stations had zones). A scalar permit alone may
+    stand for every station of a line."""
+    counts = {}
+    for name in (tags.current_limit, tags.station_safe_state, tags.permit):
         tag = tag_map.tag(name) if name else None
-        if tag is not None and tag.is_array:
-            return tag.count
+        if tag is not None and (tag.is_array or name != tags.permit):
+            counts[name] = tag.count
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"{tag_map.source}: the per-station tags disagree on the station count: "
+                         + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    if counts:
+        return next(iter(counts.values()))
     pressures = tag_map.tag(tags.pressures)
     if pressures is None:
         raise ValueError(f"{tag_map.source}: the real-time loop needs tag {tags.pressures!r}")

@@ -15,7 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from rtcore.spec import Config, Setpoints
+from rtcore.spec import Config, Setpoints, StationLimits
 
 NOMINAL_CAPACITY_AH = 5.0
 
@@ -102,6 +102,15 @@ class Strategy:
                       correction_gain=self.correction_gain)
         fields.update(overrides)
         return Setpoints(**fields)
+
+    def station_limits(self, limits: TierLimits = TierLimits()) -> StationLimits:
+        """What the real-time core enforces for a station of this tier: its ΔT threshold and check
+        interval, the warning (recommended safety, where the core's current envelope starts) and the
+        maximum-safety temperature (where the station is isolated)."""
+        return StationLimits(delta_t_threshold_degc=self.delta_t_threshold_degc,
+                             check_interval_s=self.check_interval_s,
+                             warning_degc=limits.recommended.max_temp_degc,
+                             temp_limit_degc=limits.maximum.max_temp_degc)
 
     def c_rate_at(self, soc_pct: float) -> float:
         for soc_from, c_rate in self.segments:

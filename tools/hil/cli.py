@@ -36,6 +36,7 @@ def register(subparsers) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from edge.rtloop.loop import station_count
     from tools.hil.cells import default_cells_path, load_cells
     from tools.hil.plant import Plant, PlantConfig
     from tools.hil.server_bench import HilBench, open_server
@@ -45,12 +46,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except TagMapError as exc:
         log.error("refusing to serve: the tag map has problems:\n%s", exc)
         return 1
-    n_stations = tag_map.tag("zone_pressure_kpa").count if tag_map.tag("zone_pressure_kpa") else 0
+    try:
+        n_stations = station_count(tag_map)
+    except ValueError as exc:
+        log.error("refusing to serve: %s", exc)
+        return 1
+    n_zones = tag_map.tag("zone_pressure_kpa").count // n_stations
     cells = load_cells(args.cells or default_cells_path(), limit=args.first_row + n_stations)
     cells = cells.select(list(range(args.first_row, args.first_row + n_stations)))
     port = tag_map.endpoint.port if args.port is None else args.port
     server = open_server(tag_map, port=port)
-    bench = HilBench(Plant(cells, PlantConfig()), server)
+    bench = HilBench(Plant(cells, PlantConfig(n_zones=n_zones)), server)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -84,12 +84,13 @@ def run_protocol_scenario(scenario: Scenario, protocol: str = "modbus", time_sca
                 except LinkError:
                     time.sleep(0.02)
                     continue
+                link.request_reset()  # arm: the core starts safe and not armed
             status = link.read_status()
             if status is not None:
                 values = server.get_many([t.name for t in outputs])
                 in_limits = all(_within(t, values[t.name]) for t in outputs)
                 samples.append(_Sample(now, status.tick_count, status.safe_state, status.link_errors,
-                                       status.overruns, values["rtcore_heartbeat"], values["discharge_permit"],
+                                       status.overruns, values["rtcore_heartbeat"], bool(np.any(values["discharge_permit"])),
                                        in_limits, float(plant.temp_degc().max())))
                 if (status.safe_state and not active and any(now >= stop for _, stop, _ in events)
                         and _quiet(samples, 0.5) and (not resets or now - resets[-1] > 1.0)):

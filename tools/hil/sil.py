@@ -7,7 +7,8 @@ tests/tools/hil/test_hil_bench.py). A controller is any object with
 
 (tools/hil/plant.py defines both); it is called every `dt_s` of virtual time (100 ms by default)
 and sees only the observation, never the truth. The run ends when every station has tripped at
-its cut-off voltage (the module is discharged) or at `max_time_s`.
+its cut-off voltage (the module is discharged) or has been isolated by the controller (a controller
+with `isolated_stations() -> bool[m]`: a per-station safe state), or at `max_time_s`.
 
 Metrics (`SilMetrics`): batch time (s, last trip; `max_time_s` if unfinished), modules finished,
 residual charge (Ah total, and % of the charge at start), peak true cell temperature and peak
@@ -29,6 +30,15 @@ from tools.hil.plant import Command, Observation, Plant
 
 class Controller(Protocol):
     def step(self, observation: Observation, dt_s: float) -> Command: ...
+
+
+def isolated_stations(controller, n_modules: int) -> np.ndarray:
+    """The stations a controller has isolated (a per-station safe state: the module stays where it
+    is, discharge off, until an operator clears it); all False for a controller without the notion."""
+    isolated = getattr(controller, "isolated_stations", None)
+    if isolated is None:
+        return np.zeros(n_modules, bool)
+    return np.asarray(isolated(), bool).reshape(n_modules)
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,26 @@ class SilMetrics:
     module_time_above_warning_s: float
     relief_events: int
     warning_temp_degc: float
+    modules_isolated: int = 0
+    per_module: tuple["ModuleMetrics", ...] = ()
 
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["modules_list"] = out.pop("per_module")
+        return out
+
+
+@dataclass(frozen=True)
+class ModuleMetrics:
+    """One station's module at the end of a SIL run."""
+
+    cell_id: int
+    station: int
+    outcome: str  # "finished" (cut-off reached), "isolated" (per-station safe state) or "unfinished"
+    end_s: float  # plant time of the cut-off or the isolation; the run's end if unfinished
+    residual_pct: float  # charge left, % of the module's charge at start
+    peak_temp_degc: float  # hottest true cell temperature of the module
+    time_above_warning_s: float
 
 
 @dataclass(frozen=True)
@@ -107,13 +134,20 @@ class _Recorder:
         return Trace(**{k: np.array(v) for k, v in self.rows.items()})
 
 
-def run_sil(plant: Plant, controller: Controller, config: SilConfig | None = None) -> SilResult:
-    """Run the batch to the end (all stations tripped) or to max_time_s; return metrics and trace."""
+def run_sil(plant: Plant, controller: Controller, config: SilConfig | None = None,
+            cell_ids=None) -> SilResult:
+    """Run the batch to the end (every station tripped or isolated) or to max_time_s; return metrics
+    and trace. `cell_ids` (one per module) name the modules in the per-module metrics."""
     cfg = config or SilConfig()
     rec = _Recorder()
     every = max(1, int(round(cfg.record_every_s / cfg.dt_s)))
-    prev_relief = np.zeros(plant.n_modules, bool)
+    m = plant.n_modules
+    prev_relief = np.zeros(m, bool)
     relief_events = 0
+    module_peak = plant.temp_degc().max(axis=1).astype(float)
+    module_above = np.zeros(m)
+    end_s = np.full(m, np.nan)
+    isolated = np.zeros(m, bool)
     above_s = 0.0
     module_above_s = 0.0
     peak = float(plant.temp_degc().max())
@@ -134,15 +168,31 @@ def run_sil(plant: Plant, controller: Controller, config: SilConfig | None = Non
         prev_relief = relief_on
         hot = plant.temp_degc().max(axis=1)
         peak = max(peak, float(hot.max()))
-        n_hot = int(np.count_nonzero(hot > cfg.warning_temp_degc))
+        np.maximum(module_peak, hot, out=module_peak)
+        above = hot > cfg.warning_temp_degc
+        n_hot = int(np.count_nonzero(above))
         above_s += cfg.dt_s if n_hot else 0.0
         module_above_s += cfg.dt_s * n_hot
-        if plant.tripped.all():
+        module_above += cfg.dt_s * above
+        isolated = isolated_stations(controller, m) & ~plant.tripped
+        ended = plant.tripped | isolated
+        end_s[ended & np.isnan(end_s)] = plant.t_s
+        if ended.all():
             finish_t = plant.t_s
             rec.add(plant, plant.observe(), cmd)
             break
     residual = plant.residual_ah()
     initial = float(plant.initial_charge_ah.sum())
+    start_ah = np.asarray(plant.initial_charge_ah, float)
+    ids = np.arange(m) if cell_ids is None else np.asarray(cell_ids).reshape(m)
+    per_module = tuple(
+        ModuleMetrics(
+            cell_id=int(ids[i]), station=i,
+            outcome="finished" if plant.tripped[i] else "isolated" if isolated[i] else "unfinished",
+            end_s=float(end_s[i] if np.isfinite(end_s[i]) else plant.t_s),
+            residual_pct=float(100.0 * residual[i] / start_ah[i]) if start_ah[i] > 0 else 0.0,
+            peak_temp_degc=float(module_peak[i]), time_above_warning_s=float(module_above[i]))
+        for i in range(m))
     metrics = SilMetrics(
         batch_time_s=float(finish_t if finish_t is not None else plant.t_s),
         modules=plant.n_modules, modules_finished=int(plant.tripped.sum()),
@@ -152,6 +202,7 @@ def run_sil(plant: Plant, controller: Controller, config: SilConfig | None = Non
         peak_temp_degc=peak, peak_marker_degc=float(peak_marker),
         time_above_warning_s=above_s, module_time_above_warning_s=module_above_s,
         relief_events=relief_events, warning_temp_degc=cfg.warning_temp_degc,
+        modules_isolated=int(np.count_nonzero(isolated)), per_module=per_module,
     )
     return SilResult(metrics, rec.trace())
 

@@ -266,5 +266,11 @@ def test_a_map_whose_counts_do_not_nest_is_refused_naming_the_file(tmp_path):
     text = text[:permit] + text[permit:].replace("BOOL[8]", "BOOL[3]", 1)
     path = tmp_path / "three_stations.yaml"
     path.write_text(text)
+    with pytest.raises(ValueError, match=r"three_stations\.yaml: the per-station tags disagree.*discharge_permit 3"):
+        build_kernel(load_tag_map(path), LoopTags(), 0.1)
+    for name in ("current_limit_a", "station_safe_state"):  # all three per-station tags at 3 stations
+        at = text.index(f"name: {name}")
+        text = text[:at] + text[at:].replace("[8]", "[3]", 1)
+    path.write_text(text)
     with pytest.raises(ValueError, match=r"three_stations\.yaml.*16 zones do not split evenly over 3 stations"):
         build_kernel(load_tag_map(path), LoopTags(), 0.1)

@@ -45,7 +45,7 @@ def test_config_is_checked():
 def test_on_a_hot_batch_relief_keeps_the_peak_near_warning(cells):
     plant = Plant(cells.select([1, 1]))
     hot_cfg = BaselineConfig(current_a=12.0, coolant_lpm=0.0, warning_temp_degc=40.0, safe_temp_degc=36.0)
-    res = run_sil(plant, BaselineController(2, 1, hot_cfg), SilConfig(dt_s=0.5, max_time_s=1200.0, record_every_s=0.5, warning_temp_degc=40.0))
+    res = run_sil(plant, BaselineController(2, plant.cfg.n_zones, hot_cfg), SilConfig(dt_s=0.5, max_time_s=1200.0, record_every_s=0.5, warning_temp_degc=40.0))
     m = res.metrics
     assert m.relief_events >= 2
     assert m.peak_temp_degc < 43.0, "relief caps the peak a few K above warning"

@@ -77,11 +77,11 @@ def test_bad_files_name_file_and_key(tmp_path, text, match):
 def test_hot_cell_separates_the_baseline_from_a_reactive_controller():
     sc = load_scenario(SCENARIO_DIR / "hot_cell.yaml")
     plant = build_plant(sc)
-    base = status(check_expectations(sc, run_sil(plant, BaselineController(4, 1), sc.run)))
+    base = status(check_expectations(sc, run_sil(plant, BaselineController(4, plant.cfg.n_zones), sc.run)))
     assert base == {"relief_within_s": CheckStatus.PASS, "coolant_within_s": CheckStatus.FAIL,
                     "max_peak_temp_degc": CheckStatus.FAIL}
     plant = build_plant(sc)
-    good = status(check_expectations(sc, run_sil(plant, Reactive(4, 1), sc.run)))
+    good = status(check_expectations(sc, run_sil(plant, Reactive(4, plant.cfg.n_zones), sc.run)))
     assert set(good.values()) == {CheckStatus.PASS}
 
 
@@ -102,7 +102,7 @@ def test_sensor_faults_need_a_fail_safe(name):
 def test_stuck_sensor_is_frozen_in_the_observation():
     sc = load_scenario(SCENARIO_DIR / "sensor_stuck.yaml")
     plant = build_plant(sc)
-    res = run_sil(plant, BaselineController(plant.n_modules, 1), sc.run)
+    res = run_sil(plant, BaselineController(plant.n_modules, plant.cfg.n_zones), sc.run)
     t = res.trace.t_s
     stuck = res.trace.marker_temp_degc[t > 121.0, 0, 1]
     assert np.ptp(stuck) == 0.0 and np.ptp(res.trace.marker_temp_degc[t > 121.0, 0, 0]) > 0.1
@@ -113,7 +113,7 @@ def test_stuck_sensor_is_frozen_in_the_observation():
 def test_protocol_expectations_are_left_to_the_hil_server():
     sc = load_scenario(SCENARIO_DIR / "link_drop.yaml")
     plant = build_plant(sc)
-    idle = Command.idle(plant.n_modules, 1)
+    idle = Command.idle(plant.n_modules, plant.cfg.n_zones)
 
     class Idle:
         def step(self, observation, dt_s):
@@ -144,10 +144,10 @@ class Taper(BaselineController):
 def test_mixed_batch_fails_the_baseline_on_residual_and_a_taper_meets_it():
     sc = load_scenario(SCENARIO_DIR / "mixed_batch.yaml")
     plant = build_plant(sc)
-    base = status(check_expectations(sc, run_sil(plant, BaselineController(plant.n_modules, 1), sc.run)))
+    base = status(check_expectations(sc, run_sil(plant, BaselineController(plant.n_modules, plant.cfg.n_zones), sc.run)))
     assert base["all_finished"] is CheckStatus.PASS and base["max_residual_pct"] is CheckStatus.FAIL
     plant = build_plant(sc)
-    taper = status(check_expectations(sc, run_sil(plant, Taper(plant.n_modules, 1), sc.run)))
+    taper = status(check_expectations(sc, run_sil(plant, Taper(plant.n_modules, plant.cfg.n_zones), sc.run)))
     assert set(taper.values()) == {CheckStatus.PASS}
 
 
@@ -155,10 +155,11 @@ def test_mixed_batch_fails_the_baseline_on_residual_and_a_taper_meets_it():
 def test_runner_prints_checks_and_refuses_protocol_scenarios(capsys):
     from tools.hil.run_scenario import main
 
-    assert main(["sensor_out_of_range"]) == 0
+    assert main(["sensor_nan"]) == 0
     import json
 
-    out = json.loads(capsys.readouterr().out)
-    assert out["sensor_out_of_range"]["checks"]["safe_state_within_s"]["status"] == "fail"
+    out = json.loads(capsys.readouterr().out)["sensor_nan"]
+    assert out["traditional"]["checks"]["safe_state_within_s"]["status"] == "fail"
+    assert out["ours"]["checks"]["safe_state_within_s"]["status"] == "pass"
     assert main(["link_drop"]) == 2
     assert "runs on the HIL server" in capsys.readouterr().err
