@@ -44,6 +44,7 @@ ctypedef struct rt_setpoints:
     double coolant_gain          # L/min per (cm²·°C/s)
     double current_floor_frac    # the envelope's limit at the temp limit
     double envelope_hysteresis_degc
+    double envelope_margin_degc  # the envelope starts at (warning - margin)
     int relief_hold_ticks        # quiet ticks before a held relief may release
     double relief_release_degc   # ... and the zone's hottest marker below this
     int kmax                     # largest check interval over the stations (set by rt_set_setpoints)

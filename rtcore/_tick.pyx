@@ -62,11 +62,13 @@ cdef int rt_set_setpoints(rt_state* s, const rt_setpoints* sp, const double* hot
     cdef int zi, i, st, kmax = 1
     if not (0 < sp.cooling_efficiency <= 1 and sp.relief_max_kpa > 0 and sp.coolant_max_lpm > 0
             and 0 <= sp.correction_gain <= 1 and 0 <= sp.current_floor_frac <= 1
-            and sp.envelope_hysteresis_degc >= 0 and sp.relief_hold_ticks >= 0):
+            and sp.envelope_hysteresis_degc >= 0 and sp.envelope_margin_degc >= 0
+            and sp.relief_hold_ticks >= 0):
         return RT_BAD_SETPOINT
     for st in range(s.ns):  # everything is checked before anything is taken
         if not (st_theta[st] > 0 and 1 <= st_k[st] <= s.h - 1
-                and s.temp_min_degc <= st_warning[st] < st_limit[st] <= s.temp_max_degc):
+                and s.temp_min_degc <= st_warning[st] < st_limit[st] <= s.temp_max_degc
+                and st_warning[st] - sp.envelope_margin_degc >= s.temp_min_degc):
             return RT_BAD_SETPOINT
         if st_k[st] > kmax:
             kmax = st_k[st]
@@ -481,7 +483,7 @@ cdef void apply_station_outputs(rt_state* s) noexcept nogil:
     """Per station: coolant, current limit (the envelope) and, when isolated or the line is
     safe, the safe outputs on its zones; the total coolant is the sum over stations."""
     cdef int zi, st
-    cdef double total = 0.0, env, w, lim, floor = s.sp.current_floor_frac
+    cdef double total = 0.0, env, start, lim, floor = s.sp.current_floor_frac
     for st in range(s.ns):
         s.station_coolant[st] = 0.0
     for zi in range(s.z):
@@ -492,13 +494,14 @@ cdef void apply_station_outputs(rt_state* s) noexcept nogil:
             s.current_limit[st] = 0.0
         else:
             s.station_coolant[st] = dmin(s.station_coolant[st], s.sp.coolant_max_lpm)
-            env, w, lim = s.env_degc[st], s.st_warning[st], s.st_limit[st]
-            if env < w:
+            env, lim = s.env_degc[st], s.st_limit[st]
+            start = s.st_warning[st] - s.sp.envelope_margin_degc  # derate below the warning
+            if env < start:
                 s.current_limit[st] = 1.0
             elif env >= lim:
                 s.current_limit[st] = floor
             else:
-                s.current_limit[st] = floor + (1.0 - floor) * ((lim - env) / (lim - w))
+                s.current_limit[st] = floor + (1.0 - floor) * ((lim - env) / (lim - start))
         total += s.station_coolant[st]
     for zi in range(s.z):
         if s.safe or s.station_safe[s.zone_station[zi]]:
@@ -660,6 +663,7 @@ cdef class Kernel:
         sp.coolant_gain = setpoints.coolant_gain_lpm_per_cm2_degc_per_s
         sp.current_floor_frac = setpoints.current_floor_frac
         sp.envelope_hysteresis_degc = setpoints.envelope_hysteresis_degc
+        sp.envelope_margin_degc = setpoints.envelope_margin_degc
         sp.relief_hold_ticks = setpoints.relief_hold_ticks(self.config)
         sp.relief_release_degc = setpoints.relief_release_degc
         sp.kmax = 1

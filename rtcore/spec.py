@@ -275,6 +275,7 @@ class Setpoints:
     warning_degc: float = 45.0  # the envelope derates the station's current above it
     current_floor_frac: float = 0.2  # the envelope's current limit at temp_limit_degc
     envelope_hysteresis_degc: float = 1.0  # the limit rises only after this fall from its level
+    envelope_margin_degc: float = 5.0  # the envelope starts derating this far below the warning
     relief_hold_s: float = 3.0  # relief holds until ΔT < θ for this long ...
     relief_release_degc: float = 40.0  # ... and the zone's hottest marker is below this
     station_limits: tuple[StationLimits, ...] = ()  # () = every station uses the fields above
@@ -288,8 +289,8 @@ class Setpoints:
                      "radius_max_mm", "relief_gain_kpa_per_degc_per_s", "mutation_jump_degc_per_s",
                      "coupling_decay_per_tick", "correction_gain",
                      "coolant_gain_lpm_per_cm2_degc_per_s", "temp_limit_degc", "warning_degc",
-                     "current_floor_frac", "envelope_hysteresis_degc", "relief_hold_s",
-                     "relief_release_degc"):
+                     "current_floor_frac", "envelope_hysteresis_degc", "envelope_margin_degc",
+                     "relief_hold_s", "relief_release_degc"):
             value = getattr(self, name)
             _require(isinstance(value, (int, float)) and math.isfinite(value), f"{w}.{name}",
                      f"must be a finite number, got {value!r}")
@@ -297,6 +298,11 @@ class Setpoints:
                       self.temp_limit_degc, config)
         _require(0 <= self.current_floor_frac <= 1, f"{w}.current_floor_frac", "must be in [0, 1]")
         _require(self.envelope_hysteresis_degc >= 0, f"{w}.envelope_hysteresis_degc", "must be >= 0")
+        margin = self.envelope_margin_degc
+        _require(margin >= 0, f"{w}.envelope_margin_degc", f"must be >= 0, got {margin}")
+        _require(self.warning_degc - margin >= config.temp_min_degc, f"{w}.envelope_margin_degc",
+                 f"warning_degc - envelope_margin_degc = {self.warning_degc - margin} must be >= "
+                 f"temp_min_degc = {config.temp_min_degc}")
         _require(0 <= self.relief_hold_s <= 1e5, f"{w}.relief_hold_s", "must be in [0, 1e5]")
         limits = self.station_limits
         _require(isinstance(limits, tuple), f"{w}.station_limits",
@@ -312,6 +318,9 @@ class Setpoints:
                          f"must be a finite number, got {value!r}")
             _check_limits(where, lim.delta_t_threshold_degc, lim.check_interval_s, lim.warning_degc,
                           lim.temp_limit_degc, config)
+            _require(lim.warning_degc - margin >= config.temp_min_degc, f"{w}.envelope_margin_degc",
+                     f"{where}.warning_degc - envelope_margin_degc = {lim.warning_degc - margin} "
+                     f"must be >= temp_min_degc = {config.temp_min_degc}")
         _require(0 < self.cooling_efficiency <= 1, f"{w}.cooling_efficiency", "must be in (0, 1]")
         _require(0 < self.relief_max_kpa <= config.pressure_max_kpa, f"{w}.relief_max_kpa",
                  f"must be in (0, {config.pressure_max_kpa}]")

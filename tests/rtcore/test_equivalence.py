@@ -111,6 +111,7 @@ def scenarios(draw):
         warning_degc=limit - draw(unit(0.1, 20.0)),
         current_floor_frac=draw(unit(0.0, 1.0)),
         envelope_hysteresis_degc=draw(unit(0.0, 3.0)),
+        envelope_margin_degc=draw(st.one_of(st.just(0.0), unit(0.0, 10.0))),
         relief_hold_s=draw(st.integers(0, 20)) * config.period_s,
         relief_release_degc=draw(unit(20.0, 60.0)),
         station_limits=draw(station_limits(n_stations, config.history_ticks, config.period_s))

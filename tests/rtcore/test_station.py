@@ -71,6 +71,15 @@ def test_setpoints_validation_names_the_field():
         Setpoints(envelope_hysteresis_degc=-0.1).check(cfg)
     with pytest.raises(ValueError, match=r"Setpoints\.relief_hold_s"):
         Setpoints(relief_hold_s=-1.0).check(cfg)
+    for margin in (-0.1, float("nan"), float("inf"), 85.5):  # 45 - 85.5 < temp_min -40
+        with pytest.raises(ValueError, match=r"Setpoints\.envelope_margin_degc"):
+            Setpoints(envelope_margin_degc=margin).check(cfg)
+    Setpoints(envelope_margin_degc=85.0).check(cfg)  # start exactly at temp_min: allowed
+    Setpoints(envelope_margin_degc=0.0).check(cfg)
+    low = (good, good, good, StationLimits(1.0, 2.0, -30.0, 55.0))
+    Setpoints(station_limits=low, envelope_margin_degc=10.0).check(cfg, S)
+    with pytest.raises(ValueError, match=r"Setpoints\.envelope_margin_degc.*station_limits\[3\]"):
+        Setpoints(station_limits=low, envelope_margin_degc=10.5).check(cfg, S)
     with pytest.raises(ValueError, match=r"Setpoints\.relief_release_degc"):
         Setpoints(relief_release_degc=float("inf")).check(cfg)
 
@@ -143,9 +152,10 @@ def test_each_station_enforces_its_own_limits(impl):
     assert k.station_cause[0] == Flag.OVER_TEMP and k.station_fault_marker[0] == 1
     hot = k.station_hot_degc
     assert k.current_limit_frac[0] == 0.0
-    assert k.current_limit_frac[1] == pytest.approx(0.2 + 0.8 * (55.0 - hot[1]) / 10.0, rel=1e-12)
-    assert k.current_limit_frac[2] == pytest.approx(0.2 + 0.8 * (60.0 - hot[2]) / 15.0, rel=1e-12)
-    assert 0.43 < k.current_limit_frac[1] < 0.45 and 0.62 < k.current_limit_frac[2] < 0.64
+    # the default margin 5: each station derates from its warning - 5 (40) to its limit
+    assert k.current_limit_frac[1] == pytest.approx(0.2 + 0.8 * (55.0 - hot[1]) / 15.0, rel=1e-12)
+    assert k.current_limit_frac[2] == pytest.approx(0.2 + 0.8 * (60.0 - hot[2]) / 20.0, rel=1e-12)
+    assert 0.35 < k.current_limit_frac[1] < 0.37 and 0.51 < k.current_limit_frac[2] < 0.53
     assert k.current_limit_frac[3] == 1.0
 
 
@@ -169,7 +179,8 @@ def test_per_station_threshold_and_check_interval(impl):
 
 
 def test_envelope_derates_between_warning_and_limit_with_hysteresis(impl):
-    k = make(impl, Setpoints(delta_t_threshold_degc=50.0))  # W 45, L 60, floor 0.2, hysteresis 1
+    # W 45, L 60, floor 0.2, hysteresis 1; margin 0: the envelope as before the margin
+    k = make(impl, Setpoints(delta_t_threshold_degc=50.0, envelope_margin_degc=0.0))
     rng = np.random.default_rng(5)
 
     def at(hottest):
@@ -194,6 +205,45 @@ def test_envelope_derates_between_warning_and_limit_with_hysteresis(impl):
     assert list(k.current_limit_frac[:3]) == [1.0, 1.0, 1.0] and not k.station_safe.any()
     at(60.0)
     assert at(60.0) == 0.0 and list(k.station_safe) == [0, 0, 0, 1]
+
+
+def test_envelope_starts_the_margin_below_the_warning(impl):
+    # W 45, L 55, margin 5, floor 0.2, no hysteresis: 1 at 40, linear to 0.2 at 55
+    sp = Setpoints(delta_t_threshold_degc=50.0, warning_degc=45.0, temp_limit_degc=55.0,
+                   envelope_margin_degc=5.0, current_floor_frac=0.2, envelope_hysteresis_degc=0.0)
+    assert Setpoints().envelope_margin_degc == 5.0
+    k = make(impl, sp)
+    rng = np.random.default_rng(6)
+
+    def at(hottest):
+        temp = base(rng)
+        temp[13] = hottest  # station 3
+        k.tick(temp, P)
+        return k.current_limit_frac[3]
+
+    assert at(30.0) == 1.0
+    assert at(39.99) == 1.0
+    assert at(40.0) == 1.0  # the start W - m: still 1
+    assert at(45.0) == pytest.approx(1.0 - 0.8 * 5.0 / 15.0, rel=1e-12)  # 0.7333 at the warning
+    assert at(50.0) == pytest.approx(1.0 - 0.8 * 10.0 / 15.0, rel=1e-12)  # 0.4667
+    assert at(55.0) == pytest.approx(0.2, rel=1e-12)  # the floor, until OVER_TEMP confirms
+    assert at(30.0) == 1.0
+    assert list(k.current_limit_frac[:3]) == [1.0, 1.0, 1.0] and not k.station_safe.any()
+
+
+def test_envelope_margin_per_station_warning(impl):
+    # the margin is line-wide; each station derates from its own warning minus it
+    limits = (StationLimits(50.0, 2.0, 40.0, 50.0), StationLimits(50.0, 2.0, 45.0, 55.0),
+              StationLimits(50.0, 2.0, 45.0, 60.0), StationLimits(50.0, 2.0, 45.0, 60.0))
+    k = make(impl, Setpoints(station_limits=limits, envelope_margin_degc=4.0,
+                             current_floor_frac=0.5, envelope_hysteresis_degc=0.0))
+    temp = base(np.random.default_rng(7))
+    temp[[1, 5, 9, 13]] = [38.0, 38.0, 41.0, 40.0]
+    k.tick(temp, P)
+    assert k.current_limit_frac[0] == pytest.approx(0.5 + 0.5 * 12.0 / 14.0, rel=1e-12)  # start 36
+    assert k.current_limit_frac[1] == 1.0  # start 41
+    assert k.current_limit_frac[2] == pytest.approx(0.5 + 0.5 * 19.0 / 19.0, rel=1e-12)  # at 41
+    assert k.current_limit_frac[3] == 1.0
 
 
 def test_station_coolant_is_the_sum_of_its_zones_capped(impl):
