@@ -276,8 +276,8 @@ def _still_latched(status: RtStatus | None, station: int | None) -> str:
     if status is None:
         return ""
     if station is not None:
-        return f"station {station}: {_fmt_causes(status.station_cause[station], status.station_fault_marker[station])}" \
-            if status.station_cause[station] else ""
+        cause, marker = status.station_cause[station], status.station_fault_marker[station]
+        return f"station {station}: {_fmt_causes(cause, marker)}" if cause else ""
     parts = []
     if status.safe_state:
         parts.append(f"line: {_fmt_causes(status.safe_cause, status.fault_marker)}")

@@ -169,7 +169,8 @@ def _check_private(what: str, path: Path, st: os.stat_result, want_mode: int, is
     if stat.S_ISLNK(st.st_mode):
         raise LinkError(f"refusing {what} {path}: it is a symbolic link (a link is never followed)")
     if not is_type(st.st_mode):
-        raise LinkError(f"refusing {what} {path}: it is not a {'directory' if is_type is stat.S_ISDIR else 'regular file'}")
+        kind = "directory" if is_type is stat.S_ISDIR else "regular file"
+        raise LinkError(f"refusing {what} {path}: it is not a {kind}")
     if st.st_uid != os.geteuid() or st.st_mode & 0o077:
         raise _refuse(what, path, st, want_mode)
 
@@ -335,7 +336,8 @@ class _Block:
                             "is the rtcore process running?") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise LinkError(f"refusing link {self.path}: it is a symbolic link (a link is never followed)") from None
+                raise LinkError(f"refusing link {self.path}: it is a symbolic link "
+                                "(a link is never followed)") from None
             raise LinkError(f"cannot open link {self.path}: {exc.strerror}") from None
         try:
             st = os.fstat(fd)

@@ -120,6 +120,17 @@ class Supervisor:
                 return None
         return self.side.read_status()
 
+    def describe(self) -> str:
+        try:
+            s = self.status()
+        except Exception as exc:  # a diagnostic must not hide the failure it explains
+            return f"--- link: {exc}"
+        if s is None:
+            return "--- link: no status"
+        return (f"--- link: alive {s.alive}, armed {s.armed}, ticks {s.tick_count}, line safe {s.safe_state} "
+                f"({s.safe_cause:#x}), bus misses {s.bus_misses}, errors {s.link_errors}, station causes "
+                f"{[hex(c) for c in s.station_cause]}, permits {s.station_permit}")
+
     def reattach(self) -> None:
         if self.side is not None:
             self.side.close()
@@ -172,6 +183,10 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
     link, state = f"de-life-{uuid.uuid4().hex[:8]}", tmp_path / "state"
     sup = Supervisor(map_path, link)
     procs = [bench]
+
+    def why() -> str:  # what a failed wait shows: the core's view, then the processes' logs
+        return "\n".join([sup.describe(), *(p.tail() for p in procs[1:][-1:]), bench.tail()])
+
     try:
         # -- start: safe and not armed --------------------------------------------------------------
         sup.bus.write({"discharge_current_setpoint_a": (5.0,) * 8, "fixture_pressure_setpoint_kpa": (150.0,) * 8,
@@ -183,13 +198,15 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
         assert n == 8 and not status.armed and not any(status.station_permit)
         wait_for("safe outputs before the arm", sup.outputs_safe, explain=sup.unsafe_outputs)
         hb = sup.plc("rtcore_heartbeat")["rtcore_heartbeat"]
-        wait_for("the heartbeat counting while not armed", lambda: sup.plc("rtcore_heartbeat")["rtcore_heartbeat"] > hb)
+        wait_for("the heartbeat counting while not armed",
+                 lambda: sup.plc("rtcore_heartbeat")["rtcore_heartbeat"] > hb, explain=why)
 
         # -- arm ------------------------------------------------------------------------------------------
         done = cli("reset", "--link", link)
         assert done.returncode == 0, done.stderr
         assert "arm carried out" in done.stdout
-        wait_for("every permit after the arm", lambda: sup.plc("discharge_permit")["discharge_permit"] == (True,) * n)
+        wait_for("every permit after the arm",
+                 lambda: sup.plc("discharge_permit")["discharge_permit"] == (True,) * n, explain=why)
         assert sup.status().armed
 
         # -- a station latch isolates that station only ---------------------------------------------
@@ -202,16 +219,16 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
                        else StationLimits(2.0, 2.0, 45.0, 60.0) for s in range(n))
         sup.side.send_setpoints(Setpoints(station_limits=limits))
         latched = wait_for(f"station {hot} to latch OVER_TEMP",
-                           lambda: (s := sup.status()) and s.station_cause[hot] & OVER_TEMP and s)
+                           lambda: (s := sup.status()) and s.station_cause[hot] & OVER_TEMP and s, explain=why)
         assert not latched.safe_state and latched.setpoints_rejected == 0  # the line runs on
         assert [bool(c) for c in latched.station_cause] == [s == hot for s in range(n)]
         want_permit = tuple(s != hot for s in range(n))
         wait_for("the hot station's permit off, the others on",
-                 lambda: sup.plc("discharge_permit")["discharge_permit"] == want_permit)
+                 lambda: sup.plc("discharge_permit")["discharge_permit"] == want_permit, explain=why)
         plc = sup.plc("station_safe_state", "current_limit_a")
         assert plc["station_safe_state"] == tuple(s == hot for s in range(n)) and plc["current_limit_a"][hot] == 0
         wait_for("the latch in the state dir", lambda: (state / f"{link}.latch.json").exists()
-                 and str(hot) in json.loads((state / f"{link}.latch.json").read_text())["stations"])
+                 and str(hot) in json.loads((state / f"{link}.latch.json").read_text())["stations"], explain=why)
         latch_events = [e for e in events(state) if e["kind"] == "latch"]
         assert latch_events and latch_events[0]["station"] == hot and "OVER_TEMP" in latch_events[0]["cause"]
         assert latch_events[0]["value"] >= coldest_of_hot - 1.5
@@ -242,24 +259,26 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
         second = cli("run", "--map", str(map_path), "--link", link, "--state-dir", str(state), "--seconds", "1")
         assert second.returncode == 3, second.stderr
         assert f"rtcore already running on link {link} (pid {core.pid})" in second.stderr
-        wait_for("the first instance still ticking", lambda: (s := sup.status()).alive and s.tick_count > ticks + 3)
+        wait_for("the first instance still ticking",
+                 lambda: (s := sup.status()).alive and s.tick_count > ticks + 3, explain=why)
 
         # -- arm again: the restored latch clears, current flows -----------------------------------------
         assert cli("reset", "--link", link).returncode == 0
         wait_for("every station discharging", lambda: (v := sup.plc("discharge_permit", "station_current_a"))
-                 and all(v["discharge_permit"]) and min(v["station_current_a"]) > 1.0)
+                 and all(v["discharge_permit"]) and min(v["station_current_a"]) > 1.0, explain=why)
         assert not any(sup.status().station_cause)
         assert json.loads((state / f"{link}.latch.json").read_text())["stations"] == {}
         assert any(e["kind"] == "clear" and e["station"] == hot for e in events(state))
 
         # -- one station: latch, the fault goes, `reset --station` clears it alone -------------------------
         sup.side.send_setpoints(Setpoints(station_limits=limits))
-        wait_for(f"station {hot} to latch again", lambda: sup.status().station_cause[hot] & OVER_TEMP)
+        wait_for(f"station {hot} to latch again", lambda: sup.status().station_cause[hot] & OVER_TEMP, explain=why)
         sup.side.send_setpoints(Setpoints())  # the line-wide limits again: the fault is gone, the latch stays
         assert sup.status().station_cause[hot] & OVER_TEMP
         done = cli("reset", "--link", link, "--station", str(hot))
         assert done.returncode == 0 and f"reset of station {hot} carried out" in done.stdout, done.stderr
-        wait_for("every permit back", lambda: sup.plc("discharge_permit")["discharge_permit"] == (True,) * n)
+        wait_for("every permit back",
+                 lambda: sup.plc("discharge_permit")["discharge_permit"] == (True,) * n, explain=why)
         status = sup.status()
         assert not any(status.station_cause) and status.station_resets_done == 1 and status.resets_done == 1
 
@@ -268,7 +287,7 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
         core.popen.kill()
         killed = time.monotonic()
         core.popen.wait(timeout=10)
-        wait_for("alive false after kill -9", lambda: not sup.status().alive)
+        wait_for("alive false after kill -9", lambda: not sup.status().alive, explain=why)
         assert time.monotonic() - killed < 1.5
         dead = cli("status", "--link", link, "--json")
         assert dead.returncode == 1 and json.loads(dead.stdout)["alive"] is False and "not alive" in dead.stderr

@@ -54,8 +54,9 @@ def hold_link(name: str, env_dir) -> subprocess.Popen:
     """Another process serving `name`; returns once it holds the link."""
     code = ("import sys; from edge.rtloop.link import RtSide, RtStatus; r = RtSide(sys.argv[1]); "
             "r.write_status(RtStatus(tick_count=1)); print('ready', flush=True); sys.stdin.read(); r.close()")
+    env = {**os.environ, "DISCHARGE_EDGE_SHM_DIR": str(env_dir)}
     child = subprocess.Popen([sys.executable, "-c", code, name], cwd=REPO_ROOT, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, env={**os.environ, "DISCHARGE_EDGE_SHM_DIR": str(env_dir)})
+                             stdout=subprocess.PIPE, text=True, env=env)
     assert child.stdout.readline().strip() == "ready"
     return child
 

@@ -18,7 +18,8 @@ from rtcore.spec import Flag
 def test_latches_round_trip(tmp_path):
     store = LatchStore(tmp_path / "state", "line1")
     assert store.load() == Latches() and not store.load()  # nothing stored: nothing latched
-    latches = Latches(int(Flag.LINK_LOST), {2: (int(Flag.OVER_TEMP), 9), 5: (int(Flag.SENSOR_STUCK | Flag.DTDT_ALARM), -1)})
+    latches = Latches(int(Flag.LINK_LOST),
+                      {2: (int(Flag.OVER_TEMP), 9), 5: (int(Flag.SENSOR_STUCK | Flag.DTDT_ALARM), -1)})
     store.save(latches)
     assert store.path == tmp_path / "state" / "line1.latch.json"
     assert LatchStore(tmp_path / "state", "line1").load() == latches
@@ -124,7 +125,8 @@ def test_instance_lock_is_the_links(tmp_path, monkeypatch):
     monkeypatch.setenv("DISCHARGE_EDGE_SHM_DIR", str(tmp_path / "shm"))
     with service.InstanceLock("line1") as lock:
         assert (tmp_path / "shm" / "line1.lock").read_text().strip() == str(os.getpid())
-        with pytest.raises(service.AlreadyRunning, match=f"rtcore already running on link line1 \\(pid {os.getpid()}\\)"):
+        message = f"rtcore already running on link line1 \\(pid {os.getpid()}\\)"
+        with pytest.raises(service.AlreadyRunning, match=message):
             service.InstanceLock("line1")
         assert lock.link_name == "line1"
     service.InstanceLock("line1").release()  # released: free again
