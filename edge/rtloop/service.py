@@ -172,6 +172,6 @@ class EventLog:
         if record["value"] is not None:
             where.append(f"{record['value']:.2f} degC")
         causes = "|".join(record["cause"])
-        message = " ".join(p for p in (f"rtcore event {record['kind']}:", causes, ", ".join(where),
-                                       f"({record['text']})" if record["text"] else "") if p)
+        text = record["text"] and (f"({record['text']})" if causes or where else record["text"])
+        message = " ".join(p for p in (f"rtcore event {record['kind']}:", causes, ", ".join(where), text) if p)
         events_log.log(logging.ERROR if record["kind"] == "latch" else logging.WARNING, "%s", message)
