@@ -65,7 +65,7 @@ class LoopTags:
     relief_second: str | None = "relief_second_kpa"  # (Z,)
     coolant: str | None = "coolant_flow_lpm"  # (S,), or one valve for the line
     permit: str | None = "discharge_permit"  # (S,), or one BOOL for every station
-    current_limit: str | None = "current_limit_a"  # (S,): current_limit_frac x the tag's limits.max
+    current_limit: str | None = "current_limit_pct"  # (S,): current_limit_frac x the tag's limits.max
     station_safe_state: str | None = "station_safe_state"  # (S,) the station is isolated
     safe_state: str | None = "safe_state"  # the line's latch
 

@@ -127,8 +127,11 @@ def run_rtcore(bus: TagBus, *, tags: LoopTags = LoopTags(), settings: LoopSettin
 
 def _rtcore_main(map_text: str, source: str, link_name: str, seconds: float | None, settings: LoopSettings,
                  results) -> None:
-    """Body of a spawned rtcore process: the map comes as YAML text (a bench's map on its own port)."""
+    """Body of a spawned rtcore process: the map comes as YAML text (a bench's map on its own port).
+    SIGTERM and SIGINT end the loop at its next tick; it writes its safe values and reports."""
+    import signal
     import tempfile
+    import threading
 
     from edge.bus import open_bus
     from edge.tagmap import Owner, load_tag_map
@@ -138,7 +141,10 @@ def _rtcore_main(map_text: str, source: str, link_name: str, seconds: float | No
         path = Path(tmp) / Path(source).name
         path.write_text(map_text)
         bus = open_bus(load_tag_map(path), Owner.RTCORE)
-    results.put(run_rtcore(bus, settings=settings, link_name=link_name, duration_s=seconds))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    results.put(run_rtcore(bus, settings=settings, link_name=link_name, duration_s=seconds, stop=stop))
 
 
 def spawn_rtcore(map_path: Path, port: int, link_name: str, seconds: float | None, time_scale: float = 1.0,

@@ -9,7 +9,7 @@ plc_tags/hil_*.yaml (8 stations x 2 zones x 4 markers; plc_tags/README.md has th
 as Structured Text). The PLC program (`PlcProgram`):
 
 * station s discharges while discharge_permit[s] and the core's watchdog is healthy, at
-  min(discharge_current_setpoint_a[s], current_limit_a[s]);
+  discharge_current_setpoint_a[s] x current_limit_pct[s] / 100 (the core's envelope);
 * zone z of station z // (Z/S) is clamped at fixture_pressure_setpoint_kpa[s] minus the
   second relief (S15, the corrected one) of that zone, as a share of the setpoint;
 * the watchdog (`CoreWatchdog`): the core's rtcore_heartbeat must change at least every
@@ -43,7 +43,7 @@ WATCHDOG_S = 0.5
 """PLC seconds the core's heartbeat may stand still before the PLC stops every station (5 core
 ticks of 100 ms; above the core's own link blind time of 0.25 s)."""
 
-COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "current_limit_a", "fixture_pressure_setpoint_kpa",
+COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "current_limit_pct", "fixture_pressure_setpoint_kpa",
             "relief_second_kpa", "coolant_flow_lpm")
 HEARTBEAT = "rtcore_heartbeat"
 
@@ -75,8 +75,8 @@ def command_from_tags(values: dict, zones_per_station: int | None = None) -> Com
                          + (f" x {zones_per_station} zones" if zones_per_station is not None else ""))
     z = relief_kpa.size // s
     asked = np.nan_to_num(_floats(values["discharge_current_setpoint_a"]), nan=0.0)
-    limit = np.nan_to_num(_floats(values["current_limit_a"]), nan=0.0)
-    current = np.clip(np.minimum(asked, limit), 0.0, None)
+    limit = np.nan_to_num(_floats(values["current_limit_pct"]), nan=0.0)
+    current = np.clip(asked * np.clip(limit, 0.0, 100.0) / 100.0, 0.0, None)
     permit = np.broadcast_to(np.atleast_1d(np.asarray(values["discharge_permit"], dtype=bool)), (s,))
     zone_setpoint = np.repeat(setpoint, z)
     relief = np.clip(relief_kpa / np.maximum(zone_setpoint, 1.0), 0.0, 1.0)

@@ -225,8 +225,8 @@ def test_lifecycle_on_the_served_bench(tmp_path, map_name):
         want_permit = tuple(s != hot for s in range(n))
         wait_for("the hot station's permit off, the others on",
                  lambda: sup.plc("discharge_permit")["discharge_permit"] == want_permit, explain=why)
-        plc = sup.plc("station_safe_state", "current_limit_a")
-        assert plc["station_safe_state"] == tuple(s == hot for s in range(n)) and plc["current_limit_a"][hot] == 0
+        plc = sup.plc("station_safe_state", "current_limit_pct")
+        assert plc["station_safe_state"] == tuple(s == hot for s in range(n)) and plc["current_limit_pct"][hot] == 0
         wait_for("the latch in the state dir", lambda: (state / f"{link}.latch.json").exists()
                  and str(hot) in json.loads((state / f"{link}.latch.json").read_text())["stations"], explain=why)
         latch_events = [e for e in events(state) if e["kind"] == "latch"]

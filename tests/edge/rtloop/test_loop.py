@@ -107,7 +107,7 @@ def test_normal_ticks_permit_discharge_and_count(bench):
     assert plc.get("discharge_permit") == (True,) * N_STATIONS and plc.get("safe_state") is False
     assert plc.get("station_safe_state") == (False,) * N_STATIONS
     assert plc.get("relief_first_kpa") == pytest.approx((0.0,) * N_ZONES)
-    assert plc.get("current_limit_a") == pytest.approx((HIL_MAP.tag("current_limit_a").limits.max,) * N_STATIONS)
+    assert plc.get("current_limit_pct") == pytest.approx((HIL_MAP.tag("current_limit_pct").limits.max,) * N_STATIONS)
     assert plc.get("rtcore_heartbeat") == 4
 
 
@@ -274,7 +274,7 @@ def test_write_safe_values_writes_every_output_safe_with_one_more_heartbeat(benc
     assert loop.write_safe_values() is True
     assert_safe_outputs(plc, heartbeat=4)
     assert plc.get("discharge_permit") == (False,) * N_STATIONS
-    assert plc.get("current_limit_a") == pytest.approx((0.0,) * N_STATIONS)
+    assert plc.get("current_limit_pct") == pytest.approx((0.0,) * N_STATIONS)
 
 
 def test_supervisor_link_carries_setpoints_reset_and_status(bench):

@@ -30,7 +30,7 @@ MAP_PATH = REPO_ROOT / "plc_tags" / "hil_logix.yaml"  # REAL temperatures: NaN c
 HIL_MAP = load_tag_map(MAP_PATH)
 N, Z, S = (HIL_MAP.tag(n).count for n in ("marker_temp_degc", "zone_pressure_kpa", "discharge_permit"))
 MARKERS_PER_STATION, ZONES_PER_STATION = N // S, Z // S
-AMPS_MAX = HIL_MAP.tag("current_limit_a").limits.max
+PCT_MAX = HIL_MAP.tag("current_limit_pct").limits.max
 BASE_LPM = 4.0
 KERNELS = {"twin": twin.Kernel}
 if rtcore.COMPILED:
@@ -94,8 +94,8 @@ def test_a_sensor_fault_isolates_its_station_and_the_others_carry_on(plc, kernel
     assert plc.get("safe_state") is False
     assert plc.get("discharge_permit") == tuple(s != station for s in range(S))
     assert plc.get("station_safe_state") == tuple(s == station for s in range(S))
-    limit = plc.get("current_limit_a")
-    assert limit[station] == 0.0 and all(limit[s] == pytest.approx(AMPS_MAX) for s in range(S) if s != station)
+    limit = plc.get("current_limit_pct")
+    assert limit[station] == 0.0 and all(limit[s] == pytest.approx(PCT_MAX) for s in range(S) if s != station)
     for name in ("relief_first_kpa", "relief_second_kpa"):
         relief = plc.get(name)
         assert all(relief[z] == 400.0 for z in zones_of(station)), name
@@ -125,7 +125,7 @@ def test_over_temperature_isolates_the_hot_station_only(plc, kernel_class):
     tick(plc, loop, loop.kernel.config.over_temp_debounce_ticks + 1)
     assert loop.kernel.station_cause[hot] & Flag.OVER_TEMP and not loop.kernel.safe_state
     assert plc.get("discharge_permit") == tuple(s != hot for s in range(S))
-    assert plc.get("current_limit_a")[hot] == 0.0
+    assert plc.get("current_limit_pct")[hot] == 0.0
 
 
 def test_the_current_limit_is_the_envelope_times_the_tags_full_scale(plc, kernel_class):
@@ -140,10 +140,10 @@ def test_the_current_limit_is_the_envelope_times_the_tags_full_scale(plc, kernel
     plc.set("marker_temp_degc", temps)
     tick(plc, loop, 3)
     frac = float(loop.kernel.current_limit_frac[warm])
-    limit = plc.get("current_limit_a")
+    limit = plc.get("current_limit_pct")
     assert sp.current_floor_frac < frac < 1.0
-    assert limit[warm] == pytest.approx(frac * AMPS_MAX, rel=1e-6)
-    assert all(limit[s] == pytest.approx(AMPS_MAX) for s in range(S) if s != warm)
+    assert limit[warm] == pytest.approx(frac * PCT_MAX, rel=1e-6)
+    assert all(limit[s] == pytest.approx(PCT_MAX) for s in range(S) if s != warm)
     assert plc.get("discharge_permit") == (True,) * S  # derated, not isolated
 
 
@@ -268,7 +268,7 @@ def test_a_map_whose_counts_do_not_nest_is_refused_naming_the_file(tmp_path):
     path.write_text(text)
     with pytest.raises(ValueError, match=r"three_stations\.yaml: the per-station tags disagree.*discharge_permit 3"):
         build_kernel(load_tag_map(path), LoopTags(), 0.1)
-    for name in ("current_limit_a", "station_safe_state"):  # all three per-station tags at 3 stations
+    for name in ("current_limit_pct", "station_safe_state"):  # all three per-station tags at 3 stations
         at = text.index(f"name: {name}")
         text = text[:at] + text[at:].replace("[8]", "[3]", 1)
     path.write_text(text)

@@ -27,8 +27,8 @@ from tools.hil.server_bench import WATCHDOG_S, CoreWatchdog, HilBench, PlcProgra
 DT = 0.1
 
 
-def tags(heartbeat, permit=(True,) * 8, asked=(5.0,) * 8, limit=(15.0,) * 8):
-    return {"discharge_permit": permit, "discharge_current_setpoint_a": asked, "current_limit_a": limit,
+def tags(heartbeat, permit=(True,) * 8, asked=(5.0,) * 8, limit=(100.0,) * 8):
+    return {"discharge_permit": permit, "discharge_current_setpoint_a": asked, "current_limit_pct": limit,
             "fixture_pressure_setpoint_kpa": (150.0,) * 8, "relief_second_kpa": (0.0,) * 16,
             "coolant_flow_lpm": (4.0,) * 8, "rtcore_heartbeat": heartbeat}
 
@@ -61,10 +61,10 @@ def test_the_program_applies_permit_and_current_limit_per_station():
     program = PlcProgram(zones_per_station=2)
     program.scan(tags(0), DT)
     permit = (True, False) + (True,) * 6
-    limit = (3.0, 15.0, 0.0, 15.0, 15.0, 15.0, 15.0, 15.0)
+    limit = (60.0, 100.0, 0.0, 100.0, 20.0, 150.0, 100.0, 100.0)  # % of the setpoint; above 100 counts as 100
     asked = (5.0, 5.0, 5.0, 5.0, 5.0, 8.0, 0.0, float("nan"))
     cmd = program.scan(tags(1, permit, asked, limit), DT)
-    np.testing.assert_array_equal(cmd.current_a, [3.0, 5.0, 0.0, 5.0, 5.0, 8.0, 0.0, 0.0])
+    np.testing.assert_allclose(cmd.current_a, [3.0, 5.0, 0.0, 5.0, 1.0, 8.0, 0.0, 0.0], rtol=1e-12)
     np.testing.assert_array_equal(cmd.discharge_on, [True, False, False, True, True, True, False, False])
     with pytest.raises(ValueError, match="relief_second_kpa has 16 zones for 8 stations x 3 zones"):
         PlcProgram(zones_per_station=3).scan(tags(1), DT)
@@ -79,9 +79,9 @@ class StandInCore:
         self.bus = open_bus(server.tag_map, Owner.RTCORE)
         self.beat = 0
 
-    def write(self, limit=15.0) -> None:
+    def write(self, limit=100.0) -> None:
         self.beat += 1
-        results = self.bus.write({"discharge_permit": (True,) * 8, "current_limit_a": (limit,) * 8,
+        results = self.bus.write({"discharge_permit": (True,) * 8, "current_limit_pct": (limit,) * 8,
                                   "rtcore_heartbeat": self.beat})
         assert all(r.quality is Quality.GOOD for r in results), results
 
@@ -106,8 +106,8 @@ def served_bench(request):
 @pytest.mark.hil
 def test_served_bench_drops_permit_and_current_when_the_core_stops_beating(served_bench):
     bench, core = served_bench
-    for _ in range(10):  # the core runs, the plant discharges at min(5 A, 4 A)
-        core.write(limit=4.0)
+    for _ in range(10):  # the core runs, the plant discharges at 80 % of 5 A
+        core.write(limit=80.0)
         bench.step(DT)
     np.testing.assert_allclose(bench.plant.current_a, 4.0)
     stale_steps = 0
@@ -122,7 +122,7 @@ def test_served_bench_drops_permit_and_current_when_the_core_stops_beating(serve
     for _ in range(5):
         bench.step(DT)
     assert not bench.plant.current_a.any() and bench.watchdog_trips == 1
-    core.write(limit=4.0)  # a core starts again
+    core.write(limit=80.0)  # a core starts again
     bench.step(DT)
     np.testing.assert_allclose(bench.plant.current_a, 4.0)
 
