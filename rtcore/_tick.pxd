@@ -42,7 +42,7 @@ ctypedef struct rt_setpoints:
     double jump_degc_per_s       # change test on the rate curve
     double correction_gain       # κ in [0, 1]
     double coolant_gain          # L/min per (cm²·°C/s)
-    double current_floor_frac    # the envelope's limit at the temp limit
+    double current_floor_frac    # the envelope's limit from the warning up
     double envelope_hysteresis_degc
     double envelope_margin_degc  # the envelope starts at (warning - margin)
     int relief_hold_ticks        # quiet ticks before a held relief may release

@@ -483,7 +483,8 @@ cdef void apply_station_outputs(rt_state* s) noexcept nogil:
     """Per station: coolant, current limit (the envelope) and, when isolated or the line is
     safe, the safe outputs on its zones; the total coolant is the sum over stations."""
     cdef int zi, st
-    cdef double total = 0.0, env, start, lim, floor = s.sp.current_floor_frac
+    cdef double total = 0.0, env, start, warn, floor = s.sp.current_floor_frac
+    cdef double margin = s.sp.envelope_margin_degc
     for st in range(s.ns):
         s.station_coolant[st] = 0.0
     for zi in range(s.z):
@@ -494,14 +495,14 @@ cdef void apply_station_outputs(rt_state* s) noexcept nogil:
             s.current_limit[st] = 0.0
         else:
             s.station_coolant[st] = dmin(s.station_coolant[st], s.sp.coolant_max_lpm)
-            env, lim = s.env_degc[st], s.st_limit[st]
-            start = s.st_warning[st] - s.sp.envelope_margin_degc  # derate below the warning
-            if env < start:
-                s.current_limit[st] = 1.0
-            elif env >= lim:
+            env, warn = s.env_degc[st], s.st_warning[st]
+            start = warn - margin  # derate from m below the warning to the floor at it
+            if env >= warn:  # the floor from the warning up to the isolation at the limit
                 s.current_limit[st] = floor
-            else:
-                s.current_limit[st] = floor + (1.0 - floor) * ((lim - env) / (lim - start))
+            elif env <= start:  # m = 0: every env below the warning
+                s.current_limit[st] = 1.0
+            else:  # start < env < warn, so margin > 0 here
+                s.current_limit[st] = floor + (1.0 - floor) * ((warn - env) / margin)
         total += s.station_coolant[st]
     for zi in range(s.z):
         if s.safe or s.station_safe[s.zone_station[zi]]:

@@ -245,7 +245,7 @@ class Fixture:
 @dataclass(frozen=True)
 class StationLimits:
     """One station's thresholds (the tier of the module it holds): ΔT threshold θ, check
-    interval K·Δt, warning (the envelope starts derating) and maximum safety (OVER_TEMP)."""
+    interval K·Δt, warning (the envelope reaches its floor) and maximum safety (OVER_TEMP)."""
 
     delta_t_threshold_degc: float
     check_interval_s: float
@@ -272,8 +272,8 @@ class Setpoints:
     correction_gain: float = 0.5
     coolant_gain_lpm_per_cm2_degc_per_s: float = 0.05
     temp_limit_degc: float = 60.0  # maximum safety: a marker at or above it isolates its station
-    warning_degc: float = 45.0  # the envelope derates the station's current above it
-    current_floor_frac: float = 0.2  # the envelope's current limit at temp_limit_degc
+    warning_degc: float = 45.0  # the envelope's current limit reaches its floor here
+    current_floor_frac: float = 0.1  # the envelope's current limit from warning_degc up (I² heat 1 %)
     envelope_hysteresis_degc: float = 1.0  # the limit rises only after this fall from its level
     envelope_margin_degc: float = 5.0  # the envelope starts derating this far below the warning
     relief_hold_s: float = 3.0  # relief holds until ΔT < θ for this long ...

@@ -427,11 +427,13 @@ class Kernel:
         isolated = (self._st_safe != 0) | self._safe
         demand = np.bincount(self._zst, weights=self._zone_q, minlength=self.fixture.n_stations)
         coolant = np.where(isolated, sp.coolant_max_lpm, np.minimum(demand, sp.coolant_max_lpm))
-        env, lim, floor = self._env_degc, self._st_limit, sp.current_floor_frac
-        start = self._st_warning - float(sp.envelope_margin_degc)  # derate below the warning
-        with np.errstate(all="ignore"):
-            ramp = floor + (1.0 - floor) * ((lim - env) / (lim - start))
-        limit = np.where(env < start, 1.0, np.where(env >= lim, floor, ramp))
+        env, warn, floor = self._env_degc, self._st_warning, sp.current_floor_frac
+        margin = float(sp.envelope_margin_degc)
+        start = warn - margin  # derate from m below the warning to the floor at it
+        with np.errstate(all="ignore"):  # m = 0: the ramp is never chosen
+            ramp = floor + (1.0 - floor) * ((warn - env) / margin)
+        # the floor from the warning up to the isolation at the limit (OVER_TEMP)
+        limit = np.where(env >= warn, floor, np.where(env <= start, 1.0, ramp))
         self._st_out["current_limit_frac"][:] = np.where(isolated, 0.0, limit)
         self._st_out["station_coolant_lpm"][:] = coolant
         safe_zone = isolated[self._zst]

@@ -65,8 +65,11 @@ def test_setpoints_validation_names_the_field():
         Setpoints(station_limits=(StationLimits(1.0, 2.0, 10.0, 20.0),) * S).check(cfg, S)
     with pytest.raises(ValueError, match=r"Setpoints\.warning_degc"):
         Setpoints(warning_degc=60.0).check(cfg)
-    with pytest.raises(ValueError, match=r"Setpoints\.current_floor_frac"):
-        Setpoints(current_floor_frac=1.5).check(cfg)
+    for floor in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"Setpoints\.current_floor_frac"):
+            Setpoints(current_floor_frac=floor).check(cfg)
+    Setpoints(current_floor_frac=0.0).check(cfg)
+    Setpoints(current_floor_frac=1.0).check(cfg)
     with pytest.raises(ValueError, match=r"Setpoints\.envelope_hysteresis_degc"):
         Setpoints(envelope_hysteresis_degc=-0.1).check(cfg)
     with pytest.raises(ValueError, match=r"Setpoints\.relief_hold_s"):
@@ -152,10 +155,11 @@ def test_each_station_enforces_its_own_limits(impl):
     assert k.station_cause[0] == Flag.OVER_TEMP and k.station_fault_marker[0] == 1
     hot = k.station_hot_degc
     assert k.current_limit_frac[0] == 0.0
-    # the default margin 5: each station derates from its warning - 5 (40) to its limit
-    assert k.current_limit_frac[1] == pytest.approx(0.2 + 0.8 * (55.0 - hot[1]) / 15.0, rel=1e-12)
-    assert k.current_limit_frac[2] == pytest.approx(0.2 + 0.8 * (60.0 - hot[2]) / 20.0, rel=1e-12)
-    assert 0.35 < k.current_limit_frac[1] < 0.37 and 0.51 < k.current_limit_frac[2] < 0.53
+    # the default margin 5, floor 0.1: 52 is above both warnings (45): the floor, not isolated
+    assert Setpoints().current_floor_frac == 0.1
+    assert hot[1] > 45.0 and hot[2] > 45.0
+    assert k.current_limit_frac[1] == 0.1 and k.current_limit_frac[2] == 0.1
+    assert list(k.station_safe[1:]) == [0, 0, 0]
     assert k.current_limit_frac[3] == 1.0
 
 
@@ -178,9 +182,9 @@ def test_per_station_threshold_and_check_interval(impl):
     assert hot_ticks == {0: 10, 1: 0, 2: 30}
 
 
-def test_envelope_derates_between_warning_and_limit_with_hysteresis(impl):
-    # W 45, L 60, floor 0.2, hysteresis 1; margin 0: the envelope as before the margin
-    k = make(impl, Setpoints(delta_t_threshold_degc=50.0, envelope_margin_degc=0.0))
+def test_envelope_ramp_below_the_warning_with_hysteresis(impl):
+    # W 45, L 60, margin 5, floor 0.2, hysteresis 1: 1 at 40, linear to 0.2 at 45, then 0.2
+    k = make(impl, Setpoints(delta_t_threshold_degc=50.0, current_floor_frac=0.2))
     rng = np.random.default_rng(5)
 
     def at(hottest):
@@ -190,28 +194,31 @@ def test_envelope_derates_between_warning_and_limit_with_hysteresis(impl):
         return k.current_limit_frac[3]
 
     def ramp(level):
-        return 0.2 + 0.8 * (60.0 - level) / 15.0
+        return 0.2 + 0.8 * (45.0 - level) / 5.0
 
+    assert at(35.0) == 1.0
     assert at(40.0) == 1.0
-    assert at(45.0) == 1.0
-    assert at(50.0) == pytest.approx(ramp(50.0), rel=1e-12)  # 0.7333
-    assert at(49.5) == pytest.approx(ramp(50.0), rel=1e-12)  # fell 0.5 < 1: held
-    assert at(48.5) == pytest.approx(ramp(49.5), rel=1e-12)  # fell 1.5: rises, 1 K behind
-    assert at(49.0) == pytest.approx(ramp(49.5), rel=1e-12)  # inside the band: held
-    assert at(49.8) == pytest.approx(ramp(49.8), rel=1e-12)  # above it: follows at once
-    assert at(44.0) == 1.0  # level 45: the warning
-    assert at(59.9) == pytest.approx(ramp(59.9), rel=1e-12)
-    assert at(60.0) == pytest.approx(0.2, rel=1e-12)  # the floor, until OVER_TEMP confirms
+    assert at(43.0) == pytest.approx(ramp(43.0), rel=1e-12)  # 0.52
+    assert at(42.5) == pytest.approx(ramp(43.0), rel=1e-12)  # fell 0.5 < 1: held
+    assert at(41.5) == pytest.approx(ramp(42.5), rel=1e-12)  # fell 1.5: rises, 1 K behind
+    assert at(42.0) == pytest.approx(ramp(42.5), rel=1e-12)  # inside the band: held
+    assert at(42.8) == pytest.approx(ramp(42.8), rel=1e-12)  # above it: follows at once
+    assert at(39.0) == 1.0  # level 40: the start W - m
+    assert at(45.0) == 0.2  # the warning: the floor
+    assert at(44.5) == 0.2  # fell 0.5 < 1: held at the floor
+    assert at(43.5) == pytest.approx(ramp(44.5), rel=1e-12)  # fell 1.5: 0.28
+    assert at(59.9) == 0.2  # the floor from the warning up ...
+    assert at(60.0) == 0.2  # ... to the limit, until OVER_TEMP confirms
     assert list(k.current_limit_frac[:3]) == [1.0, 1.0, 1.0] and not k.station_safe.any()
     at(60.0)
     assert at(60.0) == 0.0 and list(k.station_safe) == [0, 0, 0, 1]
 
 
-def test_envelope_starts_the_margin_below_the_warning(impl):
-    # W 45, L 55, margin 5, floor 0.2, no hysteresis: 1 at 40, linear to 0.2 at 55
+def test_envelope_reaches_the_floor_at_the_warning(impl):
+    # W 45, L 55, margin 5, floor 0.1, no hysteresis: 1 at 40, linear to 0.1 at 45, then 0.1
     sp = Setpoints(delta_t_threshold_degc=50.0, warning_degc=45.0, temp_limit_degc=55.0,
-                   envelope_margin_degc=5.0, current_floor_frac=0.2, envelope_hysteresis_degc=0.0)
-    assert Setpoints().envelope_margin_degc == 5.0
+                   envelope_margin_degc=5.0, current_floor_frac=0.1, envelope_hysteresis_degc=0.0)
+    assert Setpoints().envelope_margin_degc == 5.0 and Setpoints().current_floor_frac == 0.1
     k = make(impl, sp)
     rng = np.random.default_rng(6)
 
@@ -222,11 +229,14 @@ def test_envelope_starts_the_margin_below_the_warning(impl):
         return k.current_limit_frac[3]
 
     assert at(30.0) == 1.0
-    assert at(39.99) == 1.0
+    assert at(39.0) == 1.0
     assert at(40.0) == 1.0  # the start W - m: still 1
-    assert at(45.0) == pytest.approx(1.0 - 0.8 * 5.0 / 15.0, rel=1e-12)  # 0.7333 at the warning
-    assert at(50.0) == pytest.approx(1.0 - 0.8 * 10.0 / 15.0, rel=1e-12)  # 0.4667
-    assert at(55.0) == pytest.approx(0.2, rel=1e-12)  # the floor, until OVER_TEMP confirms
+    assert at(42.5) == pytest.approx(0.55, rel=1e-12)  # halfway
+    assert at(44.0) == pytest.approx(0.28, rel=1e-12)
+    assert at(45.0) == pytest.approx(0.1, rel=1e-12)  # the floor at the warning
+    assert at(50.0) == pytest.approx(0.1, rel=1e-12)  # held from the warning ...
+    assert at(54.9) == pytest.approx(0.1, rel=1e-12)  # ... up to the limit
+    assert at(55.0) == pytest.approx(0.1, rel=1e-12)  # the floor, until OVER_TEMP confirms
     assert at(30.0) == 1.0
     assert list(k.current_limit_frac[:3]) == [1.0, 1.0, 1.0] and not k.station_safe.any()
 
@@ -238,12 +248,33 @@ def test_envelope_margin_per_station_warning(impl):
     k = make(impl, Setpoints(station_limits=limits, envelope_margin_degc=4.0,
                              current_floor_frac=0.5, envelope_hysteresis_degc=0.0))
     temp = base(np.random.default_rng(7))
-    temp[[1, 5, 9, 13]] = [38.0, 38.0, 41.0, 40.0]
+    temp[[1, 5, 9, 13]] = [38.0, 38.0, 41.0, 46.0]
     k.tick(temp, P)
-    assert k.current_limit_frac[0] == pytest.approx(0.5 + 0.5 * 12.0 / 14.0, rel=1e-12)  # start 36
+    assert k.current_limit_frac[0] == pytest.approx(0.5 + 0.5 * 2.0 / 4.0, rel=1e-12)  # 36 .. 40
     assert k.current_limit_frac[1] == 1.0  # start 41
-    assert k.current_limit_frac[2] == pytest.approx(0.5 + 0.5 * 19.0 / 19.0, rel=1e-12)  # at 41
-    assert k.current_limit_frac[3] == 1.0
+    assert k.current_limit_frac[2] == 1.0  # at the start 41
+    assert k.current_limit_frac[3] == 0.5  # above its warning 45: the floor
+
+
+def test_envelope_without_margin_is_a_step_at_the_warning(impl):
+    # W 45, L 55, margin 0, floor 0.1, no hysteresis: 1 below the warning, 0.1 at or above it
+    sp = Setpoints(delta_t_threshold_degc=50.0, warning_degc=45.0, temp_limit_degc=55.0,
+                   envelope_margin_degc=0.0, current_floor_frac=0.1, envelope_hysteresis_degc=0.0)
+    k = make(impl, sp)
+    rng = np.random.default_rng(8)
+
+    def at(hottest):
+        temp = base(rng)
+        temp[13] = hottest  # station 3
+        k.tick(temp, P)
+        return k.current_limit_frac[3]
+
+    assert at(44.9) == 1.0
+    assert at(45.0) == 0.1
+    assert at(50.0) == 0.1
+    assert at(54.9) == 0.1
+    assert at(44.9) == 1.0
+    assert not k.station_safe.any()
 
 
 def test_station_coolant_is_the_sum_of_its_zones_capped(impl):
