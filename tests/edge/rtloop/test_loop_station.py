@@ -134,7 +134,7 @@ def test_the_current_limit_is_the_envelope_times_the_tags_full_scale(plc, kernel
     warm = 6
     sp = loop.kernel.setpoints
     temps = [25.0] * N
-    mid = (sp.warning_degc + sp.temp_limit_degc) / 2
+    mid = sp.warning_degc - sp.envelope_margin_degc / 2  # in the ramp below the warning
     for i in range(warm * MARKERS_PER_STATION, (warm + 1) * MARKERS_PER_STATION):
         temps[i] = mid
     plc.set("marker_temp_degc", temps)
