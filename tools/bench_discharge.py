@@ -27,6 +27,7 @@ from edge.bus import MemoryPlc, Quality, open_bus
 from edge.rtloop.loop import LoopSettings, LoopTags, RtLoop
 from edge.rtloop.process import build_kernel
 from edge.tagmap import Owner, TagMap, load_tag_map
+from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
 from edge.strategy.supervisor import StationDriver
 from rtcore.spec import Setpoints
 from tools.hil.baseline import BaselineConfig, BaselineController
@@ -38,7 +39,18 @@ from tools.hil.sil import SilConfig, run_sil
 log = logging.getLogger(__name__)
 
 BENCH_MAP = REPO_ROOT / "plc_tags" / "hil_logix.yaml"  # REAL temperatures: a NaN sensor stays NaN
-DEFAULT_SETPOINTS = Setpoints(delta_t_threshold_degc=1.0, check_interval_s=4.0)
+
+
+def fixed_strategy(current_a: float = 5.0) -> Strategy:
+    """The no-plan fixed strategy: one constant C-rate (`current_a` of the 5 Ah nominal cell) with
+    the calibrated ΔT threshold and check interval of that rate and the calibrated S14-S15 gains
+    (edge/strategy/calibration.py, docs/calibration.md)."""
+    return Strategy(segments=((0.0, current_a / NOMINAL_CAPACITY_AH),)).with_calibrated_thresholds()
+
+
+#: The core's setpoints without a plan: the fixed 1C strategy's (calibrated θ, K·Δt, g₁, g_c, κ, λ,
+#: relief hold) with the tier's station limits (warning 45 °C, maximum safety 55 °C) line-wide.
+DEFAULT_SETPOINTS = fixed_strategy().setpoints()
 
 
 def map_for_stations(tag_map: TagMap, n_stations: int) -> TagMap:
@@ -163,7 +175,8 @@ def run_bench_discharge(cells: CellTable, dt_s: float = 1.0, max_time_s: float =
     results["traditional"] = _metrics(run_sil(baseline_plant, baseline, sil, cell_ids=ids))
     ours_plant = Plant(cells, plant_config, faults)
     ours = LoopController(ours_plant.n_modules, ours_plant.markers.n_markers, plant_config.n_zones, dt_s,
-                          current_a=current_a, pressure_kpa=budget.clamp_kpa, coolant_lpm=budget.coolant_base_lpm)
+                          setpoints=fixed_strategy(current_a).setpoints(), current_a=current_a,
+                          pressure_kpa=budget.clamp_kpa, coolant_lpm=budget.coolant_base_lpm)
     results["ours"] = _metrics(run_sil(ours_plant, ours, sil, cell_ids=ids), ours)
     return {"cells": len(cells), "dt_s": dt_s, "current_a": current_a, "budget": budget.to_dict(),
             "faults": [repr(f) for f in faults], **results}

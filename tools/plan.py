@@ -36,8 +36,10 @@ DEFAULT_HISTORY = Path.home() / ".discharge-edge" / "strategy_history.sqlite"
 
 
 def default_strategy(features: TierFeatures) -> Strategy:
-    """Expert start when the history has nothing: 2C above 50 % SOC, 1.6C below, derating 40-44 °C."""
-    return Strategy(segments=((50.0, 2.0), (0.0, 1.6)))
+    """Expert start when the history has nothing: 2C above 50 % SOC, 1.6C below, derating 40-44 °C;
+    the ΔT threshold and check interval calibrated for its highest C-rate, the calibrated S14-S15
+    gains (edge/strategy/calibration.py)."""
+    return Strategy(segments=((50.0, 2.0), (0.0, 1.6))).with_calibrated_thresholds()
 
 
 def grade_table(cells_path: Path, cells: CellTable, n_tiers: int = TierConfig.n_tiers) -> dict:

@@ -15,6 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from edge.strategy import calibration
 from rtcore.spec import Config, Setpoints, StationLimits
 
 NOMINAL_CAPACITY_AH = 5.0
@@ -77,7 +78,15 @@ class Strategy:
     from 100 % down to `derate_floor` (the supervisor's guard below the warning temperature).
     `ramp_c_rate_per_s`: the setpoint starts at `end_c_rate` and rises at most this fast (a soft
     start: a nearly empty module meets the taper before a full-rate step trips it).
-    The rtcore thresholds are handed down as `rtcore.spec.Setpoints` (`setpoints()`).
+    The rtcore thresholds are handed down as `rtcore.spec.Setpoints` (`setpoints()`): the ΔT
+    threshold and check interval (calibrated per C-rate: `edge.strategy.calibration.
+    threshold_for_c_rate`, defaults for the default 2C profile; `with_calibrated_thresholds()`
+    re-derives them from the highest C-rate of the profile), and S14-S15 as parameters the planner
+    can trade (rtcore/README.md): the first relief gain g₁ `relief_gain_kpa_per_degc_per_s`, the
+    coolant gain g_c `coolant_gain_lpm_per_cm2_degc_per_s`, the S15 correction gain κ
+    `correction_gain`, the coupling decay λ `coupling_decay_per_tick`, and the relief hold
+    (`relief_hold_s`, `relief_release_degc`). Defaults: the calibrated values
+    (docs/calibration.md). A record written before a field existed loads with its default.
     """
 
     segments: tuple[tuple[float, float], ...] = ((60.0, 2.0), (0.0, 2.0))
@@ -89,19 +98,39 @@ class Strategy:
     ramp_c_rate_per_s: float = 0.05
     pressure_kpa: float = 150.0
     coolant_base_lpm: float = 16.0
-    delta_t_threshold_degc: float = 1.0
-    check_interval_s: float = 4.0
-    correction_gain: float = 0.5
+    delta_t_threshold_degc: float = calibration.threshold_for_c_rate(2.0)[0]
+    check_interval_s: float = calibration.threshold_for_c_rate(2.0)[1]
+    correction_gain: float = calibration.CORRECTION_GAIN
+    relief_gain_kpa_per_degc_per_s: float = calibration.RELIEF_GAIN_KPA_PER_DEGC_PER_S
+    coolant_gain_lpm_per_cm2_degc_per_s: float = calibration.COOLANT_GAIN_LPM_PER_CM2_DEGC_PER_S
+    coupling_decay_per_tick: float = calibration.COUPLING_DECAY_PER_TICK
+    relief_hold_s: float = calibration.RELIEF_HOLD_S
+    relief_release_degc: float = calibration.RELIEF_RELEASE_DEGC
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", tuple((float(s), float(c)) for s, c in self.segments))
 
-    def setpoints(self, **overrides) -> Setpoints:
-        """The thresholds the real-time core uses (rtcore/README.md), other fields at their defaults."""
+    def setpoints(self, limits: TierLimits = TierLimits(), **overrides) -> Setpoints:
+        """What the real-time core uses (rtcore/README.md): this strategy's ΔT threshold, check
+        interval, S14-S15 gains and relief hold, and the tier's warning and maximum-safety
+        temperature line-wide (so a station without its own `station_limits` is held to the tier's
+        limits, not the core's default 60 °C); other fields at their defaults; `overrides` last."""
         fields = dict(delta_t_threshold_degc=self.delta_t_threshold_degc, check_interval_s=self.check_interval_s,
-                      correction_gain=self.correction_gain)
+                      correction_gain=self.correction_gain,
+                      relief_gain_kpa_per_degc_per_s=self.relief_gain_kpa_per_degc_per_s,
+                      coolant_gain_lpm_per_cm2_degc_per_s=self.coolant_gain_lpm_per_cm2_degc_per_s,
+                      coupling_decay_per_tick=self.coupling_decay_per_tick,
+                      relief_hold_s=self.relief_hold_s, relief_release_degc=self.relief_release_degc,
+                      warning_degc=limits.recommended.max_temp_degc,
+                      temp_limit_degc=limits.maximum.max_temp_degc)
         fields.update(overrides)
         return Setpoints(**fields)
+
+    def with_calibrated_thresholds(self) -> Strategy:
+        """This strategy with θ and the check interval of its highest C-rate
+        (`calibration.threshold_for_c_rate`)."""
+        theta, interval = calibration.threshold_for_c_rate(self.max_c_rate())
+        return self.replace(delta_t_threshold_degc=theta, check_interval_s=interval)
 
     def station_limits(self, limits: TierLimits = TierLimits()) -> StationLimits:
         """What the real-time core enforces for a station of this tier: its ΔT threshold and check
@@ -182,6 +211,13 @@ def check_strategy(s: Strategy, limits: TierLimits = TierLimits(), where: str = 
         raise StrategyError(f"{where}: rtcore setpoints refused: {exc}") from exc
     if not 0 <= s.correction_gain <= 1 or s.delta_t_threshold_degc <= 0:
         raise StrategyError(f"{where}.correction_gain/delta_t_threshold_degc: out of range")
+    for name, hi in (("relief_gain_kpa_per_degc_per_s", 1e5), ("coolant_gain_lpm_per_cm2_degc_per_s", 1e3),
+                     ("coupling_decay_per_tick", 100.0), ("relief_hold_s", 3600.0)):
+        if not 0 <= getattr(s, name) <= hi:
+            raise StrategyError(f"{where}.{name}: must be in [0, {hi:g}], got {getattr(s, name)}")
+    if not 20.0 <= s.relief_release_degc <= m.max_temp_degc:
+        raise StrategyError(f"{where}.relief_release_degc: must be in [20, {m.max_temp_degc:g}] °C (maximum "
+                            f"safety), got {s.relief_release_degc}")
     return s
 
 

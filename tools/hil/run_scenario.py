@@ -5,7 +5,9 @@
 and controller the SIL metrics and each expectation's status. Both controllers get the same
 fixed strategy, coolant budget and current limits (tools/bench_discharge.LineBudget); "ours" is
 the real-time loop (edge/rtloop: S14-S15, the per-station envelope and isolation) on an
-in-memory PLC. A protocol-side scenario is refused here: it needs the HIL server. The
+in-memory PLC, with the tier's station limits (warning 45 °C, maximum safety 55 °C) and the
+calibrated θ, check interval and gains of the fixed strategy (tools/bench_discharge.fixed_strategy,
+docs/calibration.md). A protocol-side scenario is refused here: it needs the HIL server. The
 traditional method is expected to fail several checks: the scenarios state what a correct
 controller must show. Tests: tests/tools/hil/test_hil_scenario.py.
 """
@@ -16,7 +18,7 @@ import argparse
 import json
 import sys
 
-from tools.bench_discharge import LineBudget, LoopController
+from tools.bench_discharge import LineBudget, LoopController, fixed_strategy
 from tools.hil.baseline import BaselineController
 from tools.hil.expect import check_expectations
 from tools.hil.scenario import SCENARIO_DIR, ScenarioKind, build_plant, load_all, load_scenario
@@ -29,7 +31,9 @@ def _controller(kind: str, plant, dt_s: float):
     budget = LineBudget()
     if kind == "traditional":
         return BaselineController(plant.n_modules, plant.cfg.n_zones, budget.baseline())
-    return LoopController(plant.n_modules, plant.markers.n_markers, plant.cfg.n_zones, dt_s,
+    strategy = fixed_strategy(budget.current_a)  # calibrated θ, K·Δt and gains at the budget's C-rate
+    setpoints = strategy.setpoints(station_limits=(strategy.station_limits(),) * plant.n_modules)
+    return LoopController(plant.n_modules, plant.markers.n_markers, plant.cfg.n_zones, dt_s, setpoints=setpoints,
                           current_a=budget.current_a, pressure_kpa=budget.clamp_kpa,
                           coolant_lpm=budget.coolant_base_lpm, cells_per_module=plant.n_cells)
 
