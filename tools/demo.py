@@ -47,6 +47,9 @@ def register(subparsers) -> None:
     demo.add_argument("--current-a", type=float, default=10.0, help="discharge current per station (10 A = 2C)")
     demo.add_argument("--short-module", type=int, default=1, help="station whose module has the hot cell")
     demo.add_argument("--short-onset-s", type=float, default=30.0, help="plant time the hot cell's short starts")
+    demo.add_argument("--short-ohm", type=float, default=0.25,
+                      help="resistance of the internal short (0.25 ohm: the cell heats past the maximum safety whatever "
+                           "relief and coolant do, and its station is isolated; 0.5 ohm: S14-S15 hold it near 49 degC)")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo")
     demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     demo.set_defaults(func=run_demo)
@@ -80,7 +83,7 @@ def run_demo(args: argparse.Namespace) -> int:
     server = open_server(tag_map)
     cells = load_cells(default_cells_path(), limit=N_STATIONS)
     hot = args.short_module
-    plant = Plant(cells, PlantConfig(), faults=(InternalShort(module=hot, cell=0, r_short_ohm=0.5,
+    plant = Plant(cells, PlantConfig(), faults=(InternalShort(module=hot, cell=0, r_short_ohm=args.short_ohm,
                                                                onset_s=args.short_onset_s),))
     bench = HilBench(plant, server)
     limits = strategy.station_limits()
@@ -97,6 +100,7 @@ def run_demo(args: argparse.Namespace) -> int:
                                               "voltage_v", "current_limit_pct")}
     statuses = []
     isolated_at: dict[int, float] = {}
+    isolated_at_degc: dict[int, float] = {}
     link_side = None
     started = time.monotonic()
     summary = None
@@ -122,8 +126,9 @@ def run_demo(args: argparse.Namespace) -> int:
                 continue
             statuses.append(status)
             for s, cause in enumerate(status.station_cause):
-                if cause and s not in isolated_at:
+                if cause and s not in isolated_at:  # isolated, also after its cut-off: the latch stands
                     isolated_at[s] = plant.t_s
+                    isolated_at_degc[s] = round(float(status.station_hot_degc[s]), 2)
             ended = plant.tripped | np.isin(np.arange(N_STATIONS), list(isolated_at))
             if status.armed and ended.all():
                 break
@@ -146,7 +151,7 @@ def run_demo(args: argparse.Namespace) -> int:
     report = write_report(args.out, arrays, summary, statuses[-1] if statuses else None, plant, hot,
                           args.short_onset_s, args.time_scale, limits, isolated_at,
                           {"protocol": args.protocol, "current_a": args.current_a,
-                           "wall_s": round(time.monotonic() - started, 1)})
+                           "wall_s": round(time.monotonic() - started, 1)}, isolated_at_degc)
     if args.json:
         print_json(report)
     else:
@@ -159,7 +164,7 @@ def run_demo(args: argparse.Namespace) -> int:
         h = report["hot_station"]
         print(f"  hot cell on station {hot}: first relief {h['first_relief_after_onset_s']} s after the short, "
               f"{h['outcome']}{' (' + ', '.join(h['causes']) + ')' if h['causes'] else ''} at "
-              f"{h['end_s']} s, peak marker {h['peak_marker_temp_degc']:.1f} degC (limit {limits.temp_limit_degc})")
+              f"{h['end_s']} s ({h['isolated_at_degc']} degC), peak marker {h['peak_marker_temp_degc']:.1f} degC (limit {limits.temp_limit_degc})")
         for st in report["stations"]:
             print(f"  station {st['station']}: {st['outcome']:10s} end {st['end_s']:7.0f} s  "
                   f"removed {st['charge_removed_ah']:.2f} Ah  peak {st['peak_marker_temp_degc']:.1f} degC")

@@ -27,9 +27,12 @@ def _names(bits: int) -> list[str]:
 
 
 def write_report(out: Path, trace: dict[str, np.ndarray], summary: dict, status, plant, hot: int,
-                 onset_s: float, time_scale: float, limits, isolated_at: dict[int, float], run: dict) -> dict:
+                 onset_s: float, time_scale: float, limits, isolated_at: dict[int, float], run: dict,
+                 isolated_at_degc: dict[int, float] | None = None) -> dict:
     """`status`: the core's last RtStatus; `limits`: the StationLimits in force; `isolated_at`:
-    plant time each isolated station was first seen isolated."""
+    plant time each isolated station was first seen isolated (`isolated_at_degc`: its hottest
+    marker then, as the core reported it)."""
+    isolated_at_degc = isolated_at_degc or {}
     out.mkdir(parents=True, exist_ok=True)
     t = trace["t_s"]
     n = plant.n_modules
@@ -43,11 +46,12 @@ def write_report(out: Path, trace: dict[str, np.ndarray], summary: dict, status,
     removed = plant.initial_charge_ah - plant.residual_ah()
     stations = []
     for s in range(n):
-        outcome = "finished" if plant.tripped[s] else "isolated" if s in isolated_at else "unfinished"
+        outcome = "isolated" if s in isolated_at else "finished" if plant.tripped[s] else "unfinished"
         end = isolated_at.get(s) if outcome == "isolated" else (_trip_time(t, trace["current_a"][:, s])
                                                               if outcome == "finished" else None)
         stations.append({
             "station": s, "cell_id": int(plant_cell_id(plant, s)), "outcome": outcome,
+            "isolated_at_degc": isolated_at_degc.get(s),
             "causes": _names(int(causes[s])), "end_s": round(float(end if end is not None else plant.t_s), 1),
             "charge_removed_ah": round(float(removed[s]), 3),
             "residual_pct": round(float(100.0 * plant.residual_ah()[s] / plant.initial_charge_ah[s]), 2),
@@ -76,6 +80,7 @@ def write_report(out: Path, trace: dict[str, np.ndarray], summary: dict, status,
         "hot_station": {
             "station": hot, "short_onset_s": onset_s, "first_relief_after_onset_s": first_relief_s,
             "outcome": h["outcome"], "causes": h["causes"], "end_s": h["end_s"],
+            "isolated_at_degc": h["isolated_at_degc"],
             "peak_marker_temp_degc": h["peak_marker_temp_degc"],
             "peak_relief_kpa": float(relief[:, hot].max()) if len(t) else None,
             "peak_coolant_lpm": float(coolant[:, hot].max()) if len(t) else None,

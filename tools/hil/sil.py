@@ -86,7 +86,7 @@ class ModuleMetrics:
 
     cell_id: int
     station: int
-    outcome: str  # "finished" (cut-off reached), "isolated" (per-station safe state) or "unfinished"
+    outcome: str  # "isolated" (the core latched its station, at any time), "finished" (cut-off) or "unfinished"
     end_s: float  # plant time of the cut-off or the isolation; the run's end if unfinished
     residual_pct: float  # charge left, % of the module's charge at start
     peak_temp_degc: float  # hottest true cell temperature of the module
@@ -174,7 +174,7 @@ def run_sil(plant: Plant, controller: Controller, config: SilConfig | None = Non
         above_s += cfg.dt_s if n_hot else 0.0
         module_above_s += cfg.dt_s * n_hot
         module_above += cfg.dt_s * above
-        isolated = isolated_stations(controller, m) & ~plant.tripped
+        isolated |= isolated_stations(controller, m)  # once isolated, the latch stands until an operator clears it
         ended = plant.tripped | isolated
         end_s[ended & np.isnan(end_s)] = plant.t_s
         if ended.all():
@@ -188,7 +188,7 @@ def run_sil(plant: Plant, controller: Controller, config: SilConfig | None = Non
     per_module = tuple(
         ModuleMetrics(
             cell_id=int(ids[i]), station=i,
-            outcome="finished" if plant.tripped[i] else "isolated" if isolated[i] else "unfinished",
+            outcome="isolated" if isolated[i] else "finished" if plant.tripped[i] else "unfinished",
             end_s=float(end_s[i] if np.isfinite(end_s[i]) else plant.t_s),
             residual_pct=float(100.0 * residual[i] / start_ah[i]) if start_ah[i] > 0 else 0.0,
             peak_temp_degc=float(module_peak[i]), time_above_warning_s=float(module_above[i]))

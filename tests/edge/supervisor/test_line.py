@@ -94,7 +94,7 @@ def test_the_base_file_loads(tmp_path):
 
 
 def test_the_bench_line_file_loads_and_its_fixture_is_the_cores():
-    line = load_line(REPO_ROOT / "plc_tags" / "line_bench.yaml")
+    line = load_line(REPO_ROOT / "lines" / "bench.yaml")
     assert line.stations.count * line.stations.markers == line.rtcore_map.tag("marker_temp_degc").count
     assert [len(c.stations) for c in line.channels] == [4, 4]
     assert line.state_dir is not None and line.state_dir.is_absolute()
