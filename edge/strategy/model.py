@@ -134,7 +134,7 @@ class Strategy:
 
     def station_limits(self, limits: TierLimits = TierLimits()) -> StationLimits:
         """What the real-time core enforces for a station of this tier: its ΔT threshold and check
-        interval, the warning (recommended safety, where the core's current envelope starts) and the
+        interval, the warning (recommended safety: the core's current envelope reaches its floor there) and the
         maximum-safety temperature (where the station is isolated)."""
         return StationLimits(delta_t_threshold_degc=self.delta_t_threshold_degc,
                              check_interval_s=self.check_interval_s,
