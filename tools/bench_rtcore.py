@@ -1,8 +1,8 @@
 """`discharge-edge bench rtcore`: the real-time loop under load, measured.
 
-The loop runs in its own OS process (spawned) against the in-memory tag bus on the HIL map,
-while another process burns a CPU and this (parent) process keeps the GIL busy in a thread,
-the load the issue names. The parent reads the loop's status over the supervisor link while it
+The loop runs in its own OS process (edge.rtloop.handle.RtcoreHandle) against an in-memory PLC on
+the HIL map, while another process burns a CPU and this (parent) process keeps the GIL busy in a
+thread, the load the issue names. The parent reads the loop's status over the supervisor link while it
 runs, as the supervisor would. Prints lateness p50/p99/max, work time and overruns.
 Tests: tests/tools/test_bench_rtcore.py.
 """
@@ -13,31 +13,12 @@ import logging
 import multiprocessing as mp
 import threading
 import time
-import uuid
 
 from edge import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAP = REPO_ROOT / "plc_tags" / "hil_modbus.yaml"
-
-
-def _rt_child(map_path: str, seconds: float, link_name: str, results) -> None:
-    from edge.bus import MemoryPlc, open_bus
-    from edge.rtloop.loop import LoopSettings
-    from edge.rtloop.process import run_rtcore
-    from edge.tagmap import Owner, load_tag_map
-
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s rtcore: %(message)s")
-    tag_map = load_tag_map(map_path)
-    plc = MemoryPlc(tag_map)
-    n = tag_map.tag("marker_temp_degc").count
-    plc.set("marker_temp_degc", tuple(25.0 + 0.1 * i for i in range(n)))
-    plc.set("zone_pressure_kpa", (120.0,) * tag_map.tag("zone_pressure_kpa").count)
-    bus = open_bus(tag_map, Owner.RTCORE, plc=plc)
-    # the memory PLC has no program to count its heartbeat: that check is off here
-    results.put(run_rtcore(bus, settings=LoopSettings(plc_heartbeat_stale_ticks=0), link_name=link_name,
-                           duration_s=seconds))
 
 
 def _burn_cpu(stop) -> None:
@@ -53,44 +34,38 @@ def _hold_gil(stop: threading.Event) -> None:
 
 
 def bench_rtcore(seconds: float, map_path=DEFAULT_MAP) -> dict:
-    from edge.rtloop.link import LinkError, SupervisorSide
+    from edge.rtloop.handle import RtcoreHandle, new_link_name
+    from edge.tagmap import load_tag_map
 
+    tag_map = load_tag_map(map_path)
+    n_markers, n_zones = tag_map.tag("marker_temp_degc").count, tag_map.tag("zone_pressure_kpa").count
+    plc_values = {"marker_temp_degc": tuple(25.0 + 0.1 * i for i in range(n_markers)),
+                  "zone_pressure_kpa": (120.0,) * n_zones}
     ctx = mp.get_context("spawn")
     stop_burn = ctx.Event()
-    results = ctx.Queue()
-    link_name = f"discharge-edge-bench-{uuid.uuid4().hex[:8]}"
     burner = ctx.Process(target=_burn_cpu, args=(stop_burn,), name="cpu-burner", daemon=True)
-    child = ctx.Process(target=_rt_child, args=(str(map_path), seconds, link_name, results), name="rtcore")
     stop_gil = threading.Event()
     hog = threading.Thread(target=_hold_gil, args=(stop_gil,), name="gil-hog", daemon=True)
     burner.start()
     hog.start()
-    child.start()
     seen_ticks = []
     try:
-        supervisor = None
-        deadline = time.monotonic() + seconds + 30.0
-        while child.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.5)
-            if supervisor is None:
-                try:
-                    supervisor = SupervisorSide(link_name)
-                except LinkError:
-                    continue
-            status = supervisor.read_status()
-            if status is not None and status.alive:
-                seen_ticks.append(status.tick_count)
-        summary = results.get(timeout=30.0)
-        child.join(timeout=10.0)
-        if supervisor is not None:
-            supervisor.close()
+        # the memory PLC has no program to count its heartbeat: that check is off here
+        with RtcoreHandle.spawn(tag_map, link=new_link_name("discharge-edge-bench"), seconds=seconds,
+                                plc_values=plc_values, plc_heartbeat_stale_ticks=0) as rt:
+            rt.attach(timeout_s=30.0)
+            deadline = time.monotonic() + seconds + 30.0
+            while rt.alive and time.monotonic() < deadline:
+                status = rt.status()
+                if status is not None and status.alive:
+                    seen_ticks.append(status.tick_count)
+                time.sleep(0.1)  # as often as a supervisor reads it
+            summary = rt.join(timeout_s=30.0)
     finally:
         stop_gil.set()
         stop_burn.set()
         hog.join()
         burner.join(timeout=5.0)
-        if child.is_alive():
-            child.terminate()
     period_s = 0.1
     return {
         "seconds": seconds,

@@ -4,7 +4,7 @@ time absorb? (issue 11, item 7)
 
 The bench is served in this process on 127.0.0.1 (tools.hil.server_bench: the plant of 8 modules
 from the shared cell data behind the bench PLC of the map's protocol, paced in real time). The
-loop runs in its own OS process (edge.rtloop.process.spawn_rtcore, as `rtcore run` does), and a
+loop runs in its own OS process (edge.rtloop.handle.RtcoreHandle, the body `rtcore run` runs), and a
 process burning a CPU runs beside it (tools.bench_rtcore's burner). This process is the
 supervisor: it writes one fixed strategy, arms the loop over the link, reads its status every
 0.5 s and, after a line latch, re-arms it a second later (counted) so that one latch does not
@@ -20,9 +20,7 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
-import queue
 import time
-import uuid
 
 from edge import REPO_ROOT
 
@@ -36,9 +34,8 @@ REARM_AFTER_S = 1.0
 def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1, hogs: int = 1,
          realtime: bool = True) -> dict:
     from edge.bus import open_bus
-    from edge.rtloop.link import LinkError, SupervisorSide
+    from edge.rtloop.handle import RtcoreHandle, new_link_name
     from edge.rtloop.loop import LoopSettings
-    from edge.rtloop.process import spawn_rtcore
     from edge.tagmap import Owner, load_tag_map
     from rtcore.spec import Flag
     from tools.bench_rtcore import _burn_cpu
@@ -58,57 +55,42 @@ def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1
     ctx = mp.get_context("spawn")
     stop_burn = ctx.Event()
     burners = [ctx.Process(target=_burn_cpu, args=(stop_burn,), name=f"cpu-hog-{i}", daemon=True) for i in range(hogs)]
-    link_name = f"discharge-edge-soak-{uuid.uuid4().hex[:8]}"
     line_latches: list[dict] = []
     isolations: set[int] = set()
     rearms = 0
     bench.start(dt_s=period_s, time_scale=1.0)
     for burner in burners:
         burner.start()
-    rt, results = spawn_rtcore(map_path, server.port, link_name, seconds, period_s=period_s,
-                               realtime_priority=LoopSettings().realtime_priority if realtime else 0)
-    started = time.monotonic()
-    link = None
     try:
-        latched_at = None
-        while rt.is_alive() and time.monotonic() - started < seconds + 60.0:
-            time.sleep(STATUS_EVERY_S if link is not None else 0.05)
-            if link is None:
-                try:
-                    link = SupervisorSide(link_name)
-                except LinkError:
+        with RtcoreHandle.spawn(server.tag_map, link=new_link_name("discharge-edge-soak"), seconds=seconds,
+                                period_s=period_s,
+                                realtime_priority=LoopSettings().realtime_priority if realtime else 0) as rt:
+            rt.attach(timeout_s=30.0)
+            rt.arm()
+            started = time.monotonic()
+            latched_at = None
+            while rt.alive and time.monotonic() - started < seconds + 60.0:
+                time.sleep(STATUS_EVERY_S)  # the supervisor's reading period
+                status = rt.status()
+                if status is None:
                     continue
-                link.request_reset()  # arm
-                continue
-            status = link.read_status()
-            if status is None:
-                continue
-            now = time.monotonic() - started
-            isolations.update(s for s, cause in enumerate(status.station_cause) if cause)
-            if status.safe_state and latched_at is None:
-                latched_at = now
-                line_latches.append({"t_s": round(now, 1), "cause": [f.name for f in Flag
-                                                                     if f and status.safe_cause & int(f)]})
-            if latched_at is not None and now - latched_at >= REARM_AFTER_S:
-                link.request_reset()
-                rearms += 1
-                latched_at = None
-        rt.join(timeout=30.0)
-        try:
-            summary = results.get(timeout=10.0)
-        except queue.Empty:
-            raise RuntimeError(f"the rtcore process ended (exit code {rt.exitcode}) without a result; "
-                               "its log is above on stderr") from None
+                now = time.monotonic() - started
+                isolations.update(s for s, cause in enumerate(status.station_cause) if cause)
+                if status.safe_state and latched_at is None:
+                    latched_at = now
+                    line_latches.append({"t_s": round(now, 1), "cause": [f.name for f in Flag
+                                                                         if f and status.safe_cause & int(f)]})
+                if latched_at is not None and now - latched_at >= REARM_AFTER_S:
+                    rt.arm()
+                    rearms += 1
+                    latched_at = None
+            summary = rt.join(timeout_s=30.0)
     finally:
         stop_burn.set()
         for burner in burners:
             burner.join(timeout=5.0)
-        if link is not None:
-            link.close()
         bench.stop()
         server.close()
-        if rt.is_alive():
-            rt.terminate()
     return {
         "protocol": protocol,
         "seconds": seconds,

@@ -5,7 +5,8 @@
    (a hot cell, `--short-module`) from `--short-onset-s`, in scaled time (`--time-scale` plant
    seconds per wall second). Its PLC program applies each station's permit and current limit and
    drops every station when the core's heartbeat goes stale.
-2. The real-time loop runs in its own OS process (`rtcore` with its absolute-deadline clock)
+2. The real-time loop runs in its own OS process (`rtcore` with its absolute-deadline clock,
+   spawned by edge.rtloop.handle.RtcoreHandle from the served map)
    against the bench over the real protocol, every 100 ms of wall time. It starts safe and not
    armed.
 3. This process is the supervisor: it writes one fixed strategy (current, clamp, base coolant)
@@ -21,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import queue
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +56,7 @@ def register(subparsers) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     from edge.bus import open_bus
-    from edge.rtloop.link import LinkError, SupervisorSide
-    from edge.rtloop.process import spawn_rtcore
+    from edge.rtloop.handle import RtcoreHandle, new_link_name
     from edge.strategy.model import Strategy
     from edge.tagmap import Owner, load_tag_map
     from tools.demo_report import write_report
@@ -94,59 +92,44 @@ def run_demo(args: argparse.Namespace) -> int:
     log.info("demo: bench on 127.0.0.1:%d (%s), %d stations, time x%g", server.port, args.protocol, N_STATIONS,
              args.time_scale)
     bench.start(dt_s=0.1, time_scale=args.time_scale)
-    link = f"discharge-edge-demo-{uuid.uuid4().hex[:8]}"
-    rt, results = spawn_rtcore(map_path, server.port, link, None, args.time_scale)
     trace: dict[str, list] = {k: [] for k in ("t_s", "temp_degc", "relief_kpa", "coolant_lpm", "current_a",
                                               "voltage_v", "current_limit_pct")}
     statuses = []
     isolated_at: dict[int, float] = {}
     isolated_at_degc: dict[int, float] = {}
-    link_side = None
     started = time.monotonic()
-    summary = None
     try:
-        while rt.is_alive() and time.monotonic() - started < args.max_seconds:
-            time.sleep(0.1)
-            if link_side is None:
-                try:
-                    link_side = SupervisorSide(link)
-                except LinkError:
+        # leaving the block stops a core still running with SIGTERM (its safe values), also on an error
+        with RtcoreHandle.spawn(server.tag_map, link=new_link_name("discharge-edge-demo"),
+                                time_scale=args.time_scale) as rt:
+            rt.attach(timeout_s=30.0)
+            rt.send_setpoints(strategy.setpoints(station_limits=(limits,) * N_STATIONS))
+            rt.arm()  # the core starts safe and not armed
+            while rt.alive and time.monotonic() - started < args.max_seconds:
+                time.sleep(0.1)  # the sampling period of the report
+                values = server.get_many(["marker_temp_degc", "relief_second_kpa", "coolant_flow_lpm",
+                                          "station_current_a", "station_voltage_v", "current_limit_pct"])
+                trace["t_s"].append(plant.t_s)
+                for key, name in (("temp_degc", "marker_temp_degc"), ("relief_kpa", "relief_second_kpa"),
+                                  ("coolant_lpm", "coolant_flow_lpm"), ("current_a", "station_current_a"),
+                                  ("voltage_v", "station_voltage_v"), ("current_limit_pct", "current_limit_pct")):
+                    trace[key].append(values[name])
+                status = rt.status()
+                if status is None or not status.alive:
                     continue
-                link_side.send_setpoints(strategy.setpoints(station_limits=(limits,) * N_STATIONS))
-                link_side.request_reset()  # arm: the core starts safe and not armed
-            values = server.get_many(["marker_temp_degc", "relief_second_kpa", "coolant_flow_lpm",
-                                      "station_current_a", "station_voltage_v", "current_limit_pct"])
-            trace["t_s"].append(plant.t_s)
-            for key, name in (("temp_degc", "marker_temp_degc"), ("relief_kpa", "relief_second_kpa"),
-                              ("coolant_lpm", "coolant_flow_lpm"), ("current_a", "station_current_a"),
-                              ("voltage_v", "station_voltage_v"), ("current_limit_pct", "current_limit_pct")):
-                trace[key].append(values[name])
-            status = link_side.read_status()
-            if status is None or not status.alive:
-                continue
-            statuses.append(status)
-            for s, cause in enumerate(status.station_cause):
-                if cause and s not in isolated_at:  # isolated, also after its cut-off: the latch stands
-                    isolated_at[s] = plant.t_s
-                    isolated_at_degc[s] = round(float(status.station_hot_degc[s]), 2)
-            ended = plant.tripped | np.isin(np.arange(N_STATIONS), list(isolated_at))
-            if status.armed and ended.all():
-                break
-        rt.terminate()  # SIGTERM: the core writes its safe values and ends
-        rt.join(timeout=15)
-        try:
-            summary = results.get(timeout=5)
-        except queue.Empty:
-            raise RuntimeError(f"the rtcore process ended (exit code {rt.exitcode}) without a result; "
-                               "its log is above on stderr") from None
+                statuses.append(status)
+                for s, cause in enumerate(status.station_cause):
+                    if cause and s not in isolated_at:  # isolated, also after its cut-off: the latch stands
+                        isolated_at[s] = plant.t_s
+                        isolated_at_degc[s] = round(float(status.station_hot_degc[s]), 2)
+                ended = plant.tripped | np.isin(np.arange(N_STATIONS), list(isolated_at))
+                if status.armed and ended.all():
+                    break
+            summary = rt.stop(timeout_s=15.0)  # SIGTERM: the core writes its safe values and ends
     finally:
-        if link_side is not None:
-            link_side.close()
         bench.stop()
         supervisor.close()
         server.close()
-        if rt.is_alive():
-            rt.kill()
     arrays = {k: np.asarray(v, dtype=float) for k, v in trace.items()}
     report = write_report(args.out, arrays, summary, statuses[-1] if statuses else None, plant, hot,
                           args.short_onset_s, args.time_scale, limits, isolated_at,

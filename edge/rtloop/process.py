@@ -1,7 +1,8 @@
 """The real-time process: build the kernel for a tag map, ask for real-time scheduling, run the loop.
 
-`run_rtcore(...)` is the body of the rtcore OS process (started by `discharge-edge rtcore run`,
-by the supervisor, or by `bench rtcore`); it never imports anything above edge/. The fixture
+`run_rtcore(...)` is the body of the rtcore OS process (`discharge-edge rtcore run`, or a process
+spawned by `handle.RtcoreHandle` for the supervisor, the demo, the scenarios and the benches); it
+never imports anything above edge/. The fixture
 geometry is derived from the map: S stations (the count of the per-station permit tag, see
 `loop.station_count`), Z zones (the pressure tag), N markers (the temperature tag); marker i
 lies in zone i // (N/Z), zone z belongs to station z // (Z/S). A station's markers lie along its
@@ -16,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -124,48 +124,3 @@ def run_rtcore(bus: TagBus, *, tags: LoopTags = LoopTags(), settings: LoopSettin
             "safe_cause": status.safe_cause, "safe_values_written": written,
             "request_timeout_s": settings.request_timeout_s(bus.tag_map), "blind_ticks": settings.blind_ticks()}
 
-
-def _rtcore_main(map_text: str, source: str, link_name: str, seconds: float | None, settings: LoopSettings,
-                 results) -> None:
-    """Body of a spawned rtcore process: the map comes as YAML text (a bench's map on its own port).
-    SIGTERM and SIGINT end the loop at its next tick; it writes its safe values and reports."""
-    import signal
-    import tempfile
-    import threading
-
-    from edge.bus import open_bus
-    from edge.tagmap import Owner, load_tag_map
-
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s rtcore: %(message)s")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(source).name
-        path.write_text(map_text)
-        bus = open_bus(load_tag_map(path), Owner.RTCORE)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    results.put(run_rtcore(bus, settings=settings, link_name=link_name, duration_s=seconds, stop=stop))
-
-
-def spawn_rtcore(map_path: Path, port: int, link_name: str, seconds: float | None, time_scale: float = 1.0,
-                 **settings_fields):
-    """Start the rtcore loop in its own OS process against `map_path` aimed at 127.0.0.1:`port`.
-
-    `settings_fields` go to LoopSettings. The loop starts not armed: the caller arms it with a
-    reset request on the link. Returns (process, results queue); the queue receives run_rtcore's
-    summary when the loop ends.
-    """
-    import multiprocessing as mp
-    import re
-
-    text = Path(map_path).read_text()
-    text, found = re.subn(r"port: \d+", f"port: {port}", text, count=1)
-    if not found:
-        raise ValueError(f"{map_path}: no endpoint port to aim at the bench")
-    settings = LoopSettings(time_scale=time_scale, **settings_fields)
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    process = ctx.Process(target=_rtcore_main, args=(text, str(map_path), link_name, seconds, settings, results),
-                          name="rtcore")
-    process.start()
-    return process, results

@@ -8,7 +8,8 @@ from tools.bench_rtcore import bench_rtcore
 @pytest.mark.bench
 def test_bench_rtcore_reports_lateness_under_load():
     report = bench_rtcore(1.0)
-    assert report["ticks"] == report["ticks_expected"] == 10
+    # ticks are counted, not timed: under load the loop skips the periods an overrun has missed
+    assert report["ticks_expected"] == 10 and 0 < report["ticks"] <= report["ticks_expected"]
     assert 0 <= report["lateness_p50_us"] <= report["lateness_p99_us"] <= report["lateness_max_us"]
     assert report["work_mean_us"] > 0 and not report["safe_state_at_end"]
     assert report["status_reads_over_link"] >= 1  # the parent read the loop's status as it ran

@@ -12,17 +12,14 @@ Tests: tests/tools/hil/test_server_scenario.py.
 from __future__ import annotations
 
 import logging
-import queue
 import time
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge import REPO_ROOT
 from edge.bus import open_bus
-from edge.rtloop.link import LinkError, SupervisorSide
-from edge.rtloop.process import spawn_rtcore
+from edge.rtloop.handle import RtcoreHandle, new_link_name
 from edge.tagmap import Access, Owner, load_tag_map
 from tools.hil.expect import CheckStatus, ExpectationCheck
 from tools.hil.scenario import ProtocolEventType, Scenario, ScenarioKind, build_plant
@@ -60,55 +57,42 @@ def run_protocol_scenario(scenario: Scenario, protocol: str = "modbus", time_sca
                           "coolant_base_lpm": (4.0,) * 8})
     events = [(e.at_s / time_scale, (e.at_s + e.duration_s) / time_scale, e) for e in scenario.protocol]
     end_s = max(stop for _, stop, _ in events) + settle_s
-    link_name = f"discharge-edge-scn-{uuid.uuid4().hex[:8]}"
     bench.start(dt_s=0.1, time_scale=time_scale)
-    rt, results = spawn_rtcore(map_path, server.port, link_name, end_s + 1.0, time_scale)
     outputs = [t for t in tag_map.tags if t.access is Access.WRITE]
     samples: list[_Sample] = []
     resets: list[float] = []
-    link = None
-    started = time.monotonic()
     active = set()
     try:
-        while rt.is_alive() and (now := time.monotonic() - started) < end_s:
-            for k, (begin, stop, event) in enumerate(events):
-                if begin <= now and k not in active and now < stop:
-                    active.add(k)
-                    _start(server, event)
-                elif now >= stop and k in active:
-                    active.discard(k)
-                    _stop(server, event)
-            if link is None:
-                try:
-                    link = SupervisorSide(link_name)
-                except LinkError:
-                    time.sleep(0.02)
-                    continue
-                link.request_reset()  # arm: the core starts safe and not armed
-            status = link.read_status()
-            if status is not None:
-                values = server.get_many([t.name for t in outputs])
-                in_limits = all(_within(t, values[t.name]) for t in outputs)
-                samples.append(_Sample(now, status.tick_count, status.safe_state, status.link_errors,
-                                       status.overruns, values["rtcore_heartbeat"], bool(np.any(values["discharge_permit"])),
-                                       in_limits, float(plant.temp_degc().max())))
-                if (status.safe_state and not active and any(now >= stop for _, stop, _ in events)
-                        and _quiet(samples, 0.5) and (not resets or now - resets[-1] > 1.0)):
-                    link.request_reset()  # the supervisor's policy: the link is back and quiet
-                    resets.append(now)
-            time.sleep(0.02)
-        rt.join(timeout=end_s + 10)
-        try:
-            results.get(timeout=5)
-        except queue.Empty:
-            raise RuntimeError(f"the rtcore process ended (exit code {rt.exitcode}) without a result") from None
+        with RtcoreHandle.spawn(server.tag_map, link=new_link_name("discharge-edge-scn"),
+                                time_scale=time_scale) as rt:
+            rt.attach(timeout_s=30.0)
+            rt.arm()  # the core starts safe and not armed
+            started = time.monotonic()  # the events' clock starts with the armed core
+            while rt.alive and (now := time.monotonic() - started) < end_s:
+                for k, (begin, stop, event) in enumerate(events):
+                    if begin <= now and k not in active and now < stop:
+                        active.add(k)
+                        _start(server, event)
+                    elif now >= stop and k in active:
+                        active.discard(k)
+                        _stop(server, event)
+                status = rt.status()
+                if status is not None:
+                    values = server.get_many([t.name for t in outputs])
+                    in_limits = all(_within(t, values[t.name]) for t in outputs)
+                    samples.append(_Sample(now, status.tick_count, status.safe_state, status.link_errors,
+                                           status.overruns, values["rtcore_heartbeat"],
+                                           bool(np.any(values["discharge_permit"])), in_limits,
+                                           float(plant.temp_degc().max())))
+                    if (status.safe_state and not active and any(now >= stop for _, stop, _ in events)
+                            and _quiet(samples, 0.5) and (not resets or now - resets[-1] > 1.0)):
+                        rt.arm()  # the supervisor's policy: the link is back and quiet
+                        resets.append(now)
+                time.sleep(0.02)  # the sampling period
+            rt.stop(timeout_s=15.0)  # SIGTERM: safe values; refused if the core ended without its summary
     finally:
-        if link is not None:
-            link.close()
         bench.stop()
         server.close()
-        if rt.is_alive():
-            rt.terminate()
     return _check(scenario, events, samples)
 
 
