@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edge.cli import print_json
+from edge.strategy.cli import add_policy_arguments
 
 
 def register(subparsers) -> None:
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
                      help="ours = grade -> tiers -> game-tree plan per tier (S12), with the ablations")
     dis.add_argument("--history", type=Path, default=None, help="SQLite strategy history (with --plan)")
     dis.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier (with --plan)")
-    dis.add_argument("--policy", type=Path, default=None, help="folder with rl_policy.onnx/.json: the tree's prior")
+    add_policy_arguments(dis)
     dis.add_argument("--short-module", type=int, default=None,
                      help="an internal short (1 ohm, cell 0, from 60 s) in this module in every run; with --plan "
                           "the report adds the run without_relief (S14-S15 off)")
@@ -93,22 +94,19 @@ def _print_table(report: dict, sides: tuple[str, ...]) -> None:
 
 
 def _run_planned(args: argparse.Namespace, cells, faults: tuple) -> int:
+    from edge.strategy.cli import load_policy
     from edge.strategy.history import History
+    from edge.strategy.planner import DEFAULT_HISTORY
     from tools.bench_discharge import run_bench_planned
-    from tools.plan import DEFAULT_HISTORY
 
-    policy = None
-    if args.policy is not None:
-        from edge.strategy.policy import PolicyIntegrityError, RlPolicy
-
-        try:
-            policy = RlPolicy.load(args.policy)
-        except PolicyIntegrityError as exc:
-            print(f"discharge-edge bench discharge: policy refused: {exc}", file=sys.stderr)
-            return 1
+    policy, code = load_policy(args, "bench discharge")
+    if code:
+        return code
     with History(args.history or DEFAULT_HISTORY) as history:
-        report = run_bench_planned(cells, args.cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
+        report = run_bench_planned(cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
                                    simulations=args.simulations, policy=policy, faults=faults)
+    if policy is not None:
+        report["models"]["rl_policy"] = policy.meta["model_sha256"]
     if args.json:
         print_json(report)
         return 0

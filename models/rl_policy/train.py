@@ -6,8 +6,9 @@
    records are the first experience (planning and bench runs put them there).
 2. Bellman updates (fitted Q iteration, models/rl_policy/qnet.py) on all transitions.
 3. Explore: for every tier of the history, from its best record, the ε-greedy action under Q
-   (untried first) gives a new strategy; all are evaluated in one call of the environment process
-   (`python -m tools.plan_env`, SIL rollouts), which writes them back to the history as 'rl' records.
+   (untried first) gives a new strategy; all are evaluated by the planner's environment
+   (edge.strategy.planner.evaluate_requests: SIL rollouts on the battery model built from the grade
+   of `--cells`, graded once), which writes them back to the history as 'rl' records.
 4. Repeat 1-3 `--iterations` times; fit once more and export (models/rl_policy/export.py).
 Tests: tests/models/test_rl_policy.py. Model card: MODEL_CARD.md.
 """
@@ -15,9 +16,7 @@ Tests: tests/models/test_rl_policy.py. Model card: MODEL_CARD.md.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,8 +24,10 @@ import numpy as np
 import torch
 
 from edge import REPO_ROOT
+from edge.grading.features import read_cells_csv
 from edge.strategy.history import History
 from edge.strategy.model import StrategyError, check_strategy
+from edge.strategy.planner import evaluate_requests, grade_cells_table
 from edge.strategy.policy import state_vector
 from edge.strategy.tree import ACTIONS
 from models.rl_policy.export import export_policy
@@ -67,15 +68,6 @@ def propose(qnet: QNet, records, rng: np.random.Generator, epsilon: float) -> li
     return requests
 
 
-def run_env(requests: list[dict], args) -> list[dict]:
-    cmd = [sys.executable, "-m", "tools.plan_env", "--cells", str(args.cells), "--tiers", str(args.tiers),
-           "--history", str(args.history)] + (["--limit", str(args.limit)] if args.limit else [])
-    done = subprocess.run(cmd, input=json.dumps(requests), capture_output=True, text=True, cwd=REPO_ROOT, timeout=1800)
-    if done.returncode != 0:
-        raise RuntimeError(f"environment failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)["results"]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.rl_policy.train")
     parser.add_argument("--history", type=Path, required=True)
@@ -91,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
+    grades = grade_cells_table(read_cells_csv(args.cells, limit=args.limit), args.tiers)
     log_rows = []
     with History(args.history) as history:
         start_records = history.count()
@@ -98,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             records = history.all()
             qnet, t, losses = fit(records, args.seed + it)
             requests = propose(qnet, records, rng, args.epsilon)
-            results = run_env(requests, args) if requests else []
+            results = evaluate_requests(grades, history, requests) if requests else []
             row = {"iteration": it, "records": len(records), "transitions": int(len(t["a"])),
                    "loss_last": losses[-1] if losses else None, "evaluated": len(results),
                    "costs": [round(r["cost"], 4) for r in results]}

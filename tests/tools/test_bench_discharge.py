@@ -34,7 +34,7 @@ def test_planned_bench_runs_traditional_ours_and_the_ablations_on_the_same_batch
 
     cells = load_cells(CELLS, limit=4)
     with History(tmp_path / "h.sqlite") as history:
-        report = run_bench_planned(cells, CELLS, history, dt_s=2.0, max_time_s=3600.0, simulations=2, n_tiers=2,
+        report = run_bench_planned(cells, history, dt_s=2.0, max_time_s=3600.0, simulations=2, n_tiers=2,
                                    rollout_modules=2)
         assert history.count() > 0
     sides = ("traditional", "tiers_without_tree", "tree_without_relief_correction", "ours")

@@ -5,7 +5,7 @@ edge.grading.features.read_cells_csv parses and checks the file (strictly: every
 numeric), this module asks for the truth columns and checks their physical ranges; every error
 names file, line and column. The plant reads only the
 `truth_*` columns (and `feat_h_W_m2K` when a single-cell check wants the data's convection);
-controllers get the `feat_*` columns. Tests: tests/tools/hil/test_hil_cells.py.
+controllers and the planner get the `feat_*` columns (`CellTable.arrival_table`). Tests: tests/tools/hil/test_hil_cells.py.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.grading.features import CellTable as FeatureTable
 from edge.grading.features import read_cells_csv
 
 TRUTH_REQUIRED = ("truth_soc", "truth_soh", "truth_cap_Ah", "truth_r_contact_mOhm", "truth_t_amb_C")
@@ -52,6 +53,11 @@ class CellTable:
 
     def select(self, index: np.ndarray | slice | list[int]) -> "CellTable":
         return CellTable(self.path, {k: np.atleast_1d(v[index]) for k, v in self.columns.items()})
+
+    def arrival_table(self) -> FeatureTable:
+        """The rows as a line sees them on arrival (edge's table: `cell_id` and the `feat_*` columns)."""
+        return FeatureTable(self.path, self.columns["cell_id"].astype(np.int64),
+                            {name: self.columns[name].copy() for name in self.feat_columns()})
 
 
 def load_cells(path: Path | str, limit: int | None = None) -> CellTable:

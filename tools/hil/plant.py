@@ -1,262 +1,72 @@
-"""The battery plant of the HIL bench: a batch of modules on discharge stations, all stepped together.
+"""The battery plant of the HIL bench: edge's fast battery model built from a cells file's truth,
+plus the bench's fault injection.
 
-Owns `Plant`, `PlantConfig`, `Command` and `Observation` (tests: tests/tools/hil/test_hil_plant.py).
-One row of a cells file (format of `../shared/data/cells_train.csv`, `truth_*` columns) becomes
-one module: `cells_per_module` cells in series, built from the row's truth with a small seeded
-cell-to-cell scatter. Each station discharges its module at a commanded current (CC) or through a
-constant-resistance load (CR) until any cell reaches `cutoff_v` (the station trips, latched).
-
-Signals (arrays: m = modules, z = fixture zones, k = marker sensors, n = cells per module):
-
-    Command  discharge_on[m] bool, current_a[m] (CC request; NaN = CR through load_ohm[m]),
-             load_ohm[m], pressure_kpa[m,z] clamp setpoint, relief[m,z] in [0, 1] (clamp target
-             = max(setpoint·(1 - relief), min(setpoint, fixture.hold_kpa))), coolant_lpm[m]
-    Observation  t_s, marker_temp_degc[m,k] (sensor faults applied), pressure_kpa[m,z] applied
-             (ripple included), module_voltage_v[m], cell_voltage_v[m,n], current_a[m], tripped[m],
-             coolant_lpm[m]
-    Truth    soc[m,n], temp_degc[m,n], residual_ah[m] (charge left, Ah, mean over the string)
-
-Physics: tools/hil/cell_model.py (2-RC ECM with SOH ageing and electrode OCV), fixture.py
-(U-shaped stack resistance that rises steeply as the clamp opens, the current the fixture's
-contacts let the station deliver, clamp ripple, coolant film), thermal.py (cell chain, markers),
-faults.py. Zones: a module has `n_zones` fixture zones (2 by default); cell i sits in zone
-i·z // n, so relief of one zone opens that zone's contacts (its resistance, its coolant film)
-and only its cells feel it; the station's current is one for the string, so a relieved zone
-limits the whole module's current to fixture.path_drop_max_v / ΣR (`plant.path_limit_a`).
-With `pressure_effects=False` the fixture adds no resistance, never opens and limits nothing
-(the single-cell validation case; the data have no pressure effect).
+Owns `Plant` (tests: tests/tools/hil/test_hil_plant.py) and `batteries_from_truth`. The physics,
+`PlantConfig`, `Command` and `Observation` are edge/batterymodel/plant.py's (re-exported here for
+the bench code); the planner builds the same model from what grading estimated instead. One row
+of a cells file (format of `../shared/data/cells_train.csv`, `truth_*` columns) becomes one module:
+truth SOC, SOH, contact resistance and ambient, the electrode windows of the row's degradation
+modes (LLI, LAM) where the file has them, its graphite diffusivity `truth_dn_f` where it has it.
+The faults (tools/hil/faults.py) act through the model's hooks: a weak cell scales its capacity
+and resistance, an internal short puts a conductance across its cell from its onset, sensor
+faults change the marker readings (never the physics).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from tools.hil.cell_model import CellBank, EcmParams
-from tools.hil.cells import CellTable
+from edge.batterymodel.cell_model import EcmParams
+from edge.batterymodel.plant import KELVIN, Batteries, Command, Observation, PlantConfig
+from edge.batterymodel.plant import Plant as ModelPlant
 from edge.grading.electrochem import solve_windows
-from tools.hil.electrode import windows_for_soh
+from tools.hil.cells import CellTable
 from tools.hil.faults import Fault, InternalShort, SensorFaultInjector, WeakCell, check_indices
-from tools.hil.fixture import (FixtureConfig, actuate, coolant_h_w_m2k, deliverable_current_a, pressure_target_kpa,
-                               ripple_factor, stack_resistance_ohm)
-from tools.hil.thermal import MarkerMap, ThermalConfig, step_chain
 
-KELVIN = 273.15
+__all__ = ["Command", "Observation", "Plant", "PlantConfig", "batteries_from_truth"]
 
 
-@dataclass(frozen=True)
-class PlantConfig:
-    cells_per_module: int = 6
-    n_zones: int = 2
-    """Fixture zones per station (plc_tags/hil_*.yaml: two); cell i sits in zone i·z // n."""
-    cutoff_v: float = 2.5
-    station_max_current_a: float = 15.0
-    pressure_effects: bool = True
-    coolant_temp_degc: float | None = None
-    """Coolant inlet temperature; None = each module's ambient (truth_t_amb_C)."""
-    soc_scatter: float = 0.01
-    cap_scatter: float = 0.01
-    r_scatter: float = 0.03
-    sensor_noise_k: float = 0.05
-    seed: int = 0
-    convection_from_feat: bool = False
-    """Natural convection per module from the row's feat_h_W_m2K (the data's own h) instead of
-    thermal.h_natural_w_m2k: the single-cell validation against the physics data."""
-    fixture: FixtureConfig = field(default_factory=FixtureConfig)
-    thermal: ThermalConfig = field(default_factory=ThermalConfig)
-
-    def __post_init__(self) -> None:
-        if self.cells_per_module < 1:
-            raise ValueError(f"plant.cells_per_module must be >= 1, got {self.cells_per_module}")
-        if not 1 <= self.n_zones <= self.cells_per_module:
-            raise ValueError(f"plant.n_zones must be in 1..cells_per_module, got {self.n_zones}")
-        if not 2.0 <= self.cutoff_v <= 3.5:
-            raise ValueError(f"plant.cutoff_v must be in [2.0, 3.5] V, got {self.cutoff_v}")
-        for name in ("station_max_current_a",):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"plant.{name} must be > 0")
-        for name in ("soc_scatter", "cap_scatter", "r_scatter", "sensor_noise_k"):
-            if not 0.0 <= getattr(self, name) <= 0.2:
-                raise ValueError(f"plant.{name} must be in [0, 0.2], got {getattr(self, name)}")
+def batteries_from_truth(cells: CellTable, convection_from_feat: bool = False) -> Batteries:
+    """The model's modules from the rows' truth_* columns (and feat_h_W_m2K when asked for)."""
+    windows = None
+    if all(cells.has(c) for c in ("truth_lli", "truth_lam_ne", "truth_lam_pe")):
+        windows = solve_windows(cells["truth_lli"], cells["truth_lam_ne"], cells["truth_lam_pe"])
+    if convection_from_feat and not cells.has("feat_h_W_m2K"):
+        raise ValueError(f"{cells.path}: convection_from_feat needs the column feat_h_W_m2K")
+    return Batteries(soc=cells["truth_soc"], soh=cells["truth_soh"], r_contact_mohm=cells["truth_r_contact_mOhm"],
+                     t_amb_degc=cells["truth_t_amb_C"], windows=windows,
+                     diff_factor=cells["truth_dn_f"] if cells.has("truth_dn_f") else None,
+                     h_natural_w_m2k=cells["feat_h_W_m2K"] if cells.has("feat_h_W_m2K") else None,
+                     source=cells.path)
 
 
-@dataclass
-class Command:
-    discharge_on: np.ndarray
-    current_a: np.ndarray
-    load_ohm: np.ndarray
-    pressure_kpa: np.ndarray
-    relief: np.ndarray
-    coolant_lpm: np.ndarray
-
-    @classmethod
-    def idle(cls, n_modules: int, n_zones: int, pressure_kpa: float = 150.0) -> "Command":
-        """Discharge off, clamp at `pressure_kpa`, no relief, no coolant."""
-        return cls(np.zeros(n_modules, bool), np.zeros(n_modules), np.full(n_modules, 1.0),
-                   np.full((n_modules, n_zones), pressure_kpa), np.zeros((n_modules, n_zones)),
-                   np.zeros(n_modules))
-
-    def copy(self) -> "Command":
-        return Command(*(np.array(getattr(self, f)) for f in
-                         ("discharge_on", "current_a", "load_ohm", "pressure_kpa", "relief", "coolant_lpm")))
-
-
-@dataclass(frozen=True)
-class Observation:
-    t_s: float
-    marker_temp_degc: np.ndarray
-    pressure_kpa: np.ndarray
-    module_voltage_v: np.ndarray
-    cell_voltage_v: np.ndarray
-    current_a: np.ndarray
-    tripped: np.ndarray
-    coolant_lpm: np.ndarray
-
-
-class Plant:
-    """A batch of modules; `step(command, dt_s)` advances the physics, `observe()` reads the sensors."""
+class Plant(ModelPlant):
+    """The bench's batch: `Plant(cells, config, faults, params)`; stepping and signals are the model's."""
 
     def __init__(self, cells: CellTable, config: PlantConfig | None = None,
                  faults: tuple[Fault, ...] = (), params: EcmParams | None = None) -> None:
-        self.cfg = cfg = config or PlantConfig()
-        self.params = params or EcmParams.load()
-        m, n = len(cells), cfg.cells_per_module
-        self.n_modules, self.n_cells = m, n
-        self.markers = MarkerMap(cfg.thermal.marker_positions, n)
-        check_indices(tuple(faults), m, n, self.markers.n_markers)
+        cfg = config or PlantConfig()
+        check_indices(tuple(faults), len(cells), cfg.cells_per_module, len(cfg.thermal.marker_positions))
         self.faults = tuple(faults)
-        rng = np.random.default_rng(cfg.seed)
-        soh = np.repeat(cells["truth_soh"], n)
-        soc = np.clip(np.repeat(cells["truth_soc"], n) + rng.normal(0, cfg.soc_scatter, m * n), 0.0, 1.0)
-        cap_scale = 1.0 + rng.normal(0, cfg.cap_scatter, m * n)
-        r_extra = np.clip(1.0 + rng.normal(0, cfg.r_scatter, m * n), 0.8, None)
-        for f in self.faults:
-            if isinstance(f, WeakCell):
-                cap_scale[f.module * n + f.cell] *= f.cap_factor
-                r_extra[f.module * n + f.cell] *= f.r_factor
-        if all(cells.has(c) for c in ("truth_lli", "truth_lam_ne", "truth_lam_pe")):
-            w = solve_windows(cells["truth_lli"], cells["truth_lam_ne"], cells["truth_lam_pe"])
-        else:
-            w = windows_for_soh(cells["truth_soh"])
-        w = type(w)(*(np.repeat(a, n) for a in (w.cap_ah, w.x100, w.y100, w.q_neg_ah, w.q_pos_ah)))
-        dn = np.repeat(cells["truth_dn_f"], n) if cells.has("truth_dn_f") else None
-        self.bank = CellBank(self.params, w, soc, soh, np.repeat(cells["truth_r_contact_mOhm"], n) * 1e-3,
-                             diff_factor=dn, cap_scale=cap_scale, r_scale_extra=r_extra)
-        self.t_amb_k = cells["truth_t_amb_C"] + KELVIN
-        if cfg.convection_from_feat and not cells.has("feat_h_W_m2K"):
-            raise ValueError(f"{cells.path}: convection_from_feat needs the column feat_h_W_m2K")
-        self.h_natural_w_m2k = (cells["feat_h_W_m2K"].copy() if cfg.convection_from_feat
-                                else np.full(m, cfg.thermal.h_natural_w_m2k))
-        self.coolant_k = (np.full(m, cfg.coolant_temp_degc + KELVIN) if cfg.coolant_temp_degc is not None
-                          else self.t_amb_k.copy())
-        self.temp_k = np.repeat(self.t_amb_k, n).reshape(m, n)
-        self.zone_of_cell = (np.arange(n) * cfg.n_zones) // n
-        self.clamp_kpa = np.zeros((m, cfg.n_zones))  # the actuator's lagged pressure, before ripple
-        self.pressure_kpa = np.zeros((m, cfg.n_zones))  # applied: clamp x ripple
-        self._ripple_phase = np.random.default_rng(cfg.seed + 2).uniform(0.0, 2.0 * np.pi, (m, cfg.n_zones))
-        self.path_limit_a = np.full(m, np.inf)  # what the fixture's contacts let the station deliver
-        self.current_a = np.zeros(m)
-        self.cell_current_a = np.zeros(m * n)
-        self.cell_voltage_v = self.bank.evaluate(np.zeros(m * n), self.temp_k.ravel())["voltage_v"]
-        self.tripped = np.zeros(m, bool)
-        self.coolant_lpm = np.zeros(m)
-        self.t_s = 0.0
         self._shorts = [f for f in self.faults if isinstance(f, InternalShort)]
         self._sensors = SensorFaultInjector(self.faults)
-        self._noise = np.random.default_rng(cfg.seed + 1)
-        self.initial_charge_ah = self.residual_ah()
+        super().__init__(batteries_from_truth(cells, cfg.convection_from_feat), cfg, params)
 
-    # ---------------------------------------------------------------- physics
+    def _scale_cells(self, cap_scale: np.ndarray, r_extra: np.ndarray) -> None:
+        for f in self.faults:
+            if isinstance(f, WeakCell):
+                cap_scale[f.module * self.n_cells + f.cell] *= f.cap_factor
+                r_extra[f.module * self.n_cells + f.cell] *= f.r_factor
+
     def _short_conductance(self) -> np.ndarray:
-        g = np.zeros(self.n_modules * self.n_cells)
+        g = super()._short_conductance()
         for f in self._shorts:
             if self.t_s >= f.onset_s:
                 g[f.module * self.n_cells + f.cell] += 1.0 / f.r_short_ohm
         return g
 
-    def _check(self, cmd: Command) -> None:
-        m, z = self.n_modules, self.cfg.n_zones
-        for name, shape in (("discharge_on", (m,)), ("current_a", (m,)), ("load_ohm", (m,)),
-                            ("pressure_kpa", (m, z)), ("relief", (m, z)), ("coolant_lpm", (m,))):
-            if np.shape(getattr(cmd, name)) != shape:
-                raise ValueError(f"command.{name} has shape {np.shape(getattr(cmd, name))}, expected {shape}")
-
-    def step(self, cmd: Command, dt_s: float) -> None:
-        """Advance the whole batch by dt_s under `cmd`."""
-        if not 0 < dt_s <= 5.0:
-            raise ValueError(f"dt_s must be in (0, 5] s, got {dt_s}")
-        self._check(cmd)
-        cfg, m, n = self.cfg, self.n_modules, self.n_cells
-        relief = np.clip(np.nan_to_num(np.asarray(cmd.relief, float), nan=1.0), 0.0, 1.0)
-        target = pressure_target_kpa(cmd.pressure_kpa, relief, cfg.fixture)
-        self.clamp_kpa = actuate(self.clamp_kpa, target, dt_s, cfg.fixture)
-        self.pressure_kpa = np.clip(self.clamp_kpa * ripple_factor(self.t_s + dt_s, self._ripple_phase, cfg.fixture),
-                                    0.0, cfg.fixture.p_max_kpa)
-        if cfg.pressure_effects:
-            r_fix_zone = stack_resistance_ohm(self.pressure_kpa, cfg.fixture)
-            r_fix = r_fix_zone[:, self.zone_of_cell]
-        else:
-            r_fix = np.zeros((m, n))
-        closed = np.all(np.isfinite(r_fix), axis=1)
-        r_fix = np.where(np.isfinite(r_fix), r_fix, 0.0)
-        self.path_limit_a = deliverable_current_a(r_fix.sum(axis=1), cfg.fixture)
-
-        temp = self.temp_k.ravel()
-        ev = self.bank.evaluate(self.cell_current_a, temp)
-        g_short = self._short_conductance()
-        i_short = self.cell_voltage_v * g_short
-        emf_eff = (ev["emf_v"] - i_short * ev["r0_ohm"]).reshape(m, n).sum(axis=1)
-        r_string = ev["r0_ohm"].reshape(m, n).sum(axis=1) + r_fix.sum(axis=1)
-        emf_eff = np.maximum(emf_eff, 0.0)
-        i_cc = np.minimum(np.nan_to_num(cmd.current_a, nan=0.0), emf_eff / r_string)
-        load = np.clip(np.nan_to_num(cmd.load_ohm, nan=np.inf), 1e-3, None)
-        i_cr = emf_eff / (load + r_string)
-        current = np.minimum(np.where(np.isnan(cmd.current_a), i_cr, i_cc), self.path_limit_a)
-        on = np.asarray(cmd.discharge_on, bool) & closed & ~self.tripped
-        current = np.where(on, np.clip(current, 0.0, cfg.station_max_current_a), 0.0)
-
-        i_cell = np.repeat(current, n) + i_short
-        volt = ev["emf_v"] - i_cell * ev["r0_ohm"]
-        heat = (i_cell * (ev["ocv_t_v"] - volt) - i_cell * temp * ev["dudt_v_per_k"]
-                + volt * i_short + (np.repeat(current, n) ** 2) * r_fix.ravel())
-        vmin = volt.reshape(m, n).min(axis=1)
-        self.tripped |= (current > 0) & (vmin <= cfg.cutoff_v)
-
-        self.coolant_lpm = np.clip(np.nan_to_num(cmd.coolant_lpm, nan=cfg.fixture.flow_max_lpm),
-                                   0.0, cfg.fixture.flow_max_lpm)
-        h = self.h_natural_w_m2k[:, None] + (coolant_h_w_m2k(self.coolant_lpm[:, None], relief, cfg.fixture)
-                                           [:, self.zone_of_cell] if cfg.pressure_effects else 0.0)
-        h = np.broadcast_to(h, (m, n))
-        self.temp_k = step_chain(self.temp_k, heat.reshape(m, n), h, self.coolant_k, dt_s,
-                                 self.params.heat_capacity_j_per_k, self.params.cooling_area_m2,
-                                 cfg.thermal.conduction_w_per_k)
-        self.bank.advance(i_cell, ev["r1_ohm"], ev["r2_ohm"], dt_s)
-        self.current_a = current
-        self.cell_current_a = i_cell
-        self.cell_voltage_v = volt
-        self.t_s += dt_s
+    def _after_step(self) -> None:
         self._sensors.latch(lambda: self.markers.read(self.temp_k - KELVIN), self.t_s)
 
-    # ---------------------------------------------------------------- signals
-    def observe(self) -> Observation:
-        """What the line's sensors show (marker noise and sensor faults applied)."""
-        m, n = self.n_modules, self.n_cells
-        markers = self.markers.read(self.temp_k - KELVIN)
-        if self.cfg.sensor_noise_k > 0:
-            markers = markers + self._noise.normal(0, self.cfg.sensor_noise_k, markers.shape)
-        markers = self._sensors.apply(markers, self.t_s)
-        cells_v = self.cell_voltage_v.reshape(m, n)
-        return Observation(self.t_s, markers, self.pressure_kpa.copy(), cells_v.sum(axis=1),
-                           cells_v.copy(), self.current_a.copy(),
-                           self.tripped.copy(), self.coolant_lpm.copy())
-
-    def residual_ah(self) -> np.ndarray:
-        """Charge left per module (Ah at string current: mean over its cells of SOC·capacity)."""
-        return self.bank.charge_ah().reshape(self.n_modules, self.n_cells).mean(axis=1)
-
-    def soc(self) -> np.ndarray:
-        return self.bank.soc.reshape(self.n_modules, self.n_cells).copy()
-
-    def temp_degc(self) -> np.ndarray:
-        return self.temp_k - KELVIN
+    def _sensor_readings(self, markers_degc: np.ndarray) -> np.ndarray:
+        return self._sensors.apply(markers_degc, self.t_s)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.hil.cell_model import EcmParams
+from edge.batterymodel.cell_model import EcmParams
 from tools.hil.cells import CellTable, default_cells_path, default_timeseries_path, load_cells
 from tools.hil.plant import Command, Plant, PlantConfig
-from tools.hil.thermal import ThermalConfig
+from edge.batterymodel.thermal import ThermalConfig
 
 DT_S = 0.5
 TAIL_S = 900.0

@@ -1,4 +1,4 @@
-"""The software-in-the-loop runner and its metrics (tools/hil/sil.py)."""
+"""The software-in-the-loop runner and its metrics (edge/batterymodel/sil.py) on the bench plant."""
 
 import numpy as np
 import pytest

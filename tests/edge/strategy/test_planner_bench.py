@@ -8,31 +8,31 @@ import numpy as np
 import pytest
 
 from edge import REPO_ROOT
+from edge.grading.features import read_cells_csv
 from edge.strategy.history import History
-from tools.hil.cells import load_cells
-from tools.plan import grade_table, plan_batch
+from edge.strategy.planner import grade_cells_table, plan_tiers
 
 CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 
 
 @pytest.fixture(scope="module")
 def one_tier():
-    cells = load_cells(CELLS, limit=6)
-    grades = grade_table(CELLS, cells, n_tiers=1)
+    cells = read_cells_csv(CELLS, limit=6)
+    grades = grade_cells_table(cells, n_tiers=1)
     return cells, grades
 
 
 def _plan(cells, grades, path, simulations, modules):
     path.unlink(missing_ok=True)
     with History(path) as h:
-        return plan_batch(cells, grades, h, max_simulations=simulations, rollout_modules=modules)
+        return plan_tiers(cells, grades, h, max_simulations=simulations, rollout_modules=modules)
 
 
 @pytest.mark.bench
 def test_bench_planning_time_one_tier_small_budget(benchmark, one_tier, tmp_path):
     cells, grades = one_tier
     plans = benchmark.pedantic(_plan, args=(cells, grades, tmp_path / "h.sqlite", 4, 2), rounds=1, iterations=1)
-    assert plans[1]["simulations"] == 4 and np.isfinite(plans[1]["score"].cost)
+    assert plans[1].simulations == 4 and np.isfinite(plans[1].score.cost)
 
 
 @pytest.mark.bench
@@ -40,4 +40,4 @@ def test_bench_planning_time_one_tier_small_budget(benchmark, one_tier, tmp_path
 def test_bench_planning_time_one_tier_full_budget(benchmark, one_tier, tmp_path):
     cells, grades = one_tier
     plans = benchmark.pedantic(_plan, args=(cells, grades, tmp_path / "h.sqlite", 16, 4), rounds=3, iterations=1)
-    assert plans[1]["simulations"] == 16
+    assert plans[1].simulations == 16

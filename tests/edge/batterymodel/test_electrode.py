@@ -1,14 +1,14 @@
 """Electrode OCV and capacity of aged cells against the data's truth, with the plant's entropic term
-(edge/grading/electrochem.py), and the plant's SOH-only windows (tools/hil/electrode.py)."""
+(edge/grading/electrochem.py), and the plant's SOH-only windows (edge/batterymodel/electrode.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from tools.hil.cell_model import default_ecm_path
+from edge.batterymodel.cell_model import default_ecm_path
 from edge.grading.electrochem import FRESH_CAP_AH, solve_windows
-from tools.hil.electrode import windows_for_soh
+from edge.batterymodel.electrode import windows_for_soh
 
 pytestmark = pytest.mark.unit
 

@@ -1,12 +1,12 @@
-"""The 2-RC cell model and its ageing law (tools/hil/cell_model.py)."""
+"""The 2-RC cell model and its ageing law (edge/batterymodel/cell_model.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from tools.hil.cell_model import CellBank, EcmParams, default_ecm_path, resistance_scale
-from tools.hil.electrode import windows_for_soh
+from edge.batterymodel.cell_model import CellBank, EcmParams, default_ecm_path, resistance_scale
+from edge.batterymodel.electrode import windows_for_soh
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,191 @@
+"""Planning per tier (S12): grade a batch from its arrival tests, then plan each tier's strategy.
+
+The API the supervisor calls (documented in edge/strategy/README.md):
+
+    grade_cells_table(cells, n_tiers=4, model=None) -> Grades
+    plan_tiers(cells, grades, history, *, policy=None, max_simulations=16, max_seconds=120.0, seed=0,
+               rollout_modules=4, use_tree=True, limits=TierLimits(), rollout_dt_s=2.0) -> dict[int, TierPlan]
+
+`cells` is an edge.grading.features.CellTable read once (`read_cells_csv`); only `cell_id` and the
+`feat_*` columns are used (`arrival_columns` drops every other column first, truth included).
+Per tier: the initial strategy (the lowest-cost history record near the tier's features, else
+`default_strategy`), the game tree (edge.strategy.tree) over SIL rollouts of a representative
+sub-batch of the tier on the battery model built from the grade (edge/strategy/rollout.py), the
+optimised strategy with its predicted metrics and score; every evaluated rollout is appended to the
+SQLite history (source 'sil'). `evaluate_requests` is the RL environment
+(models/rl_policy/train.py): requested strategies of tiers, scored the same way, written as 'rl'.
+Tests: tests/edge/strategy/test_planner.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.grading.cli import grade_cells
+from edge.grading.features import FEATURE_PREFIX, CellTable, feature_matrix
+from edge.grading.soc_model import SocModel
+from edge.grading.tiers import TierConfig
+from edge.strategy.history import History, TierFeatures
+from edge.strategy.model import Strategy, StrategyError, TierLimits, check_strategy
+from edge.strategy.rollout import Grades, Rollout, RolloutMetrics, pick_representative
+from edge.strategy.score import Score, score_metrics
+from edge.strategy.tree import plan_tree, uniform_prior
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HISTORY = Path.home() / ".discharge-edge" / "strategy_history.sqlite"
+PREDICTED_KEYS = ("batch_time_s", "residual_pct", "peak_temp_degc", "time_above_warning_s", "relief_events")
+"""The predicted metrics a plan reports (`TierPlan.to_json`)."""
+
+
+@dataclass(frozen=True)
+class TierPlan:
+    """One tier's plan: the strategy to apply, what its rollout predicts, and how it was found."""
+
+    tier: int
+    rows: np.ndarray
+    """Row indices of the tier's batteries in the graded batch."""
+    features: TierFeatures
+    strategy: Strategy
+    initial_from_history: bool
+    metrics: RolloutMetrics
+    """The applied strategy's rollout on the sub-batch."""
+    score: Score
+    reference: RolloutMetrics
+    """The traditional method's rollout on the same sub-batch (the score's reference time)."""
+    path: tuple[str, ...]
+    simulations: int
+    rollouts: int
+    planning_s: float
+    sub_batch_rows: np.ndarray
+
+    def to_json(self) -> dict:
+        f, metrics = self.features, self.metrics.to_dict()
+        return {
+            "tier": self.tier, "n_modules": f.n_modules, "soc_mean_pct": round(f.soc_mean_pct, 2),
+            "soh_mean": round(f.soh_mean, 4), "r_mean_mohm": round(f.r_mean_mohm, 2),
+            "strategy": self.strategy.to_dict(), "initial_from_history": self.initial_from_history,
+            "predicted": {k: metrics[k] for k in PREDICTED_KEYS},
+            "predicted_traditional_batch_time_s": self.reference.batch_time_s,
+            "score_cost": round(self.score.cost, 4), "violations": list(self.score.violations),
+            "tree_path": list(self.path), "simulations": self.simulations, "rollouts": self.rollouts,
+            "planning_s": round(self.planning_s, 2),
+        }
+
+
+def arrival_columns(cells: CellTable) -> CellTable:
+    """The table with `cell_id` and the `feat_*` columns only: what a line measures on arrival."""
+    return CellTable(cells.source, cells.cell_ids,
+                     {k: v for k, v in cells.columns.items() if k.startswith(FEATURE_PREFIX)}, cells.lines)
+
+
+def grade_cells_table(cells: CellTable, n_tiers: int = TierConfig.n_tiers, model: SocModel | None = None) -> Grades:
+    """S11 grading of every row of `cells` (feat_* columns only): SOC with its interval, SOH with its
+    spread, the measured resistance and ambient, the tier. `model` defaults to the shipped SOC model
+    (raises edge.grading.soc_model.ModelIntegrityError when it is refused)."""
+    cells = arrival_columns(cells)
+    model = model or SocModel.load()
+    x = feature_matrix(cells)
+    report = grade_cells(model, cells.cell_ids, x, TierConfig(n_tiers=min(n_tiers, len(cells))))
+    rows = report["cells"]
+
+    def column(key: str) -> np.ndarray:
+        return np.array([c[key] for c in rows], float)
+
+    return Grades(cell_ids=cells.cell_ids.copy(), soc_pct=column("soc_pct"), soc_lo_pct=column("soc_lo_pct"),
+                  soc_hi_pct=column("soc_hi_pct"), soc_level=float(report["soc_interval_level"]),
+                  soh_est=column("soh_est"), soh_sd=float(model.meta["soh_model"]["sd"]),
+                  r_mohm=cells.columns["feat_r0p1s_mOhm"].copy(), t_amb_degc=cells.columns["feat_t_amb_C"].copy(),
+                  tier=column("tier").astype(int), models={"soc_gan": report["model"]["model_sha256"]})
+
+
+def default_strategy(features: TierFeatures) -> Strategy:
+    """Expert start when the history has nothing: 2C above 50 % SOC, 1.6C below, derating 40-44 °C;
+    the ΔT threshold and check interval calibrated for its highest C-rate, the calibrated S14-S15
+    gains (edge/strategy/calibration.py)."""
+    return Strategy(segments=((50.0, 2.0), (0.0, 1.6))).with_calibrated_thresholds()
+
+
+def tier_features(grades: Grades, rows: np.ndarray) -> TierFeatures:
+    return TierFeatures(float(grades.soc_pct[rows].mean()), float(grades.soh_est[rows].mean()),
+                        float(grades.r_mohm[rows].mean()), int(rows.size))
+
+
+def tier_rollout(grades: Grades, tier: int, rollout_modules: int = 4, dt_s: float = 2.0,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, Rollout]:
+    """(the tier's rows, its sub-batch rows, the rollout of that sub-batch)."""
+    rows = np.flatnonzero(grades.tier == tier)
+    if rows.size == 0:
+        raise StrategyError(f"tier {tier} has no batteries")
+    pick = rows[pick_representative(grades.soc_pct[rows], grades.soh_est[rows], grades.r_mohm[rows], rollout_modules)]
+    return rows, pick, Rollout(grades.select(pick), dt_s=dt_s, seed=seed)
+
+
+def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=None, max_simulations: int = 16,
+               max_seconds: float = 120.0, seed: int = 0, rollout_modules: int = 4, use_tree: bool = True,
+               limits: TierLimits = TierLimits(), rollout_dt_s: float = 2.0) -> dict[int, TierPlan]:
+    """Plan every tier of the graded batch (module docstring). `policy` (edge.strategy.policy.RlPolicy)
+    gives the tree its prior per tier; None: uniform."""
+    if len(grades) != len(cells) or not np.array_equal(grades.cell_ids, cells.cell_ids):
+        raise ValueError(f"{cells.source}: the grades are not of these cells")
+    plans = {}
+    for tier in sorted(set(grades.tier.tolist())):
+        rows, pick, rollout = tier_rollout(grades, tier, rollout_modules, rollout_dt_s, seed)
+        feats = tier_features(grades, rows)
+        reference = rollout.traditional()
+        best = history.best_for(feats)
+        initial = check_strategy(best.strategy, limits) if best is not None else default_strategy(feats)
+        evaluated: dict[str, tuple[RolloutMetrics, Score]] = {}
+
+        def evaluate(strategy: Strategy) -> float:
+            metrics = rollout(strategy)
+            score = score_metrics(metrics.to_dict(), limits, reference.batch_time_s)
+            history.append("sil", tier, feats, strategy, metrics.to_dict(), score.cost)
+            evaluated[repr(strategy)] = (metrics, score)
+            return score.value
+
+        start = time.perf_counter()
+        if use_tree:
+            prior = policy.prior_for(feats) if policy is not None else uniform_prior
+            result = plan_tree(initial, evaluate, prior, limits, max_simulations=max_simulations,
+                               max_seconds=max_seconds, seed=seed)
+            strategy, path, sims = result.strategy, tuple(result.path), result.simulations
+        else:
+            evaluate(initial)
+            strategy, path, sims = initial, (), 0
+        metrics, score = evaluated[repr(strategy)]
+        plans[int(tier)] = plan = TierPlan(
+            tier=int(tier), rows=rows, features=feats, strategy=strategy, initial_from_history=best is not None,
+            metrics=metrics, score=score, reference=reference, path=path, simulations=sims, rollouts=rollout.calls,
+            planning_s=time.perf_counter() - start, sub_batch_rows=pick)
+        log.info("tier %d: %d modules, cost %.3f (%s), path %s, %.1f s", tier, rows.size, score.cost,
+                 "feasible" if score.feasible else "; ".join(score.violations), list(path), plan.planning_s)
+    return plans
+
+
+def evaluate_requests(grades: Grades, history: History, requests: list[dict], rollout_modules: int = 4,
+                      dt_s: float = 2.0) -> list[dict]:
+    """The RL environment: roll each {"tier", "strategy"} request out on its tier's sub-batch, score it
+    against the traditional method there, append an 'rl' record; [{tier, cost, metrics}]."""
+    envs: dict[int, tuple[TierFeatures, Rollout, float]] = {}
+    out = []
+    for i, req in enumerate(requests):
+        tier = int(req["tier"])
+        strategy = check_strategy(Strategy.from_dict(req["strategy"], f"request {i}"), where=f"request {i}")
+        if tier not in envs:
+            try:
+                rows, _, rollout = tier_rollout(grades, tier, rollout_modules, dt_s)
+            except StrategyError as exc:
+                raise StrategyError(f"request {i}: {exc}") from None
+            envs[tier] = (tier_features(grades, rows), rollout, rollout.traditional().batch_time_s)
+        feats, rollout, ref = envs[tier]
+        metrics = rollout(strategy).to_dict()
+        score = score_metrics(metrics, ref_time_s=ref)
+        history.append("rl", tier, feats, strategy, metrics, score.cost)
+        out.append({"tier": tier, "cost": score.cost, "metrics": metrics})
+    return out
