@@ -22,7 +22,7 @@ to those factors (residual scatter 0.10, the cell-to-cell spread of kinetics in 
 10 s pulse resistance alone gives a close law (2.04, 1.10). Solid diffusion in aged graphite
 (truth_dn_f) adds a surface-SOC lag, see DIFF_GAIN_FRESH_S; without it aged cells miss 3 % RMSE.
 
-Tests: tests/tools/hil/test_hil_cell_model.py, tests/tools/hil/test_hil_validation.py.
+Tests: tests/edge/batterymodel/test_cell_model.py, tests/tools/hil/test_hil_validation.py.
 """
 
 from __future__ import annotations

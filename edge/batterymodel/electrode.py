@@ -1,7 +1,7 @@
-"""Electrode windows for cells known only by their SOH (the plant's default when a cells file has no LLI/LAM).
+"""Electrode windows for cells known only by their SOH (the model's default without LLI/LAM).
 
 The electrode model itself (Chen2020 OCPs, the electrode state-of-health solve) is
-edge/grading/electrochem.py, shared with the SOC physics. Tests: tests/tools/hil/test_hil_electrode.py.
+edge/grading/electrochem.py, shared with the SOC physics. Tests: tests/edge/batterymodel/test_electrode.py.
 """
 
 from __future__ import annotations

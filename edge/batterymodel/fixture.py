@@ -1,7 +1,7 @@
 """Fixture pressure and coolant: the two actuated physics of a discharge station.
 
 Owns the laws that make pressure and relief matter, and what relief costs
-(tests: tests/tools/hil/test_hil_plant.py, test_fixture_price.py):
+(tests: tests/tools/hil/test_hil_plant.py, test_fixture_price.py, tests/edge/batterymodel/):
 
 * stack resistance per cell interconnect (ohm), U-shaped in pressure, rising steeply as the
   clamp opens:

@@ -5,7 +5,7 @@ tests/tools/hil/test_hil_bench.py). A controller is any object with
 
     step(observation: Observation, dt_s: float) -> Command
 
-(tools/hil/plant.py defines both); it is called every `dt_s` of virtual time (100 ms by default)
+(edge/batterymodel/plant.py defines both); it is called every `dt_s` of virtual time (100 ms by default)
 and sees only the observation, never the truth. The run ends when every station has tripped at
 its cut-off voltage (the module is discharged) or has been isolated by the controller (a controller
 with `isolated_stations() -> bool[m]`: a per-station safe state), or at `max_time_s`.

@@ -1,6 +1,6 @@
 """Thermal chain of a module and its marker-point sensors, for all modules at once.
 
-Owns the lumped thermal model of the plant (tests: tests/tools/hil/test_hil_plant.py): one node
+Owns the lumped thermal model of the plant (tests: tests/edge/batterymodel/test_plant.py, tests/tools/hil/test_hil_plant.py): one node
 per cell, cells in a row along the module, conduction between neighbours, convection from each
 cell to the coolant/ambient with a per-cell film coefficient:
 

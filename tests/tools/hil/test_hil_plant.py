@@ -1,10 +1,10 @@
-"""The plant: pressure, coolant, hot spots, cut-off and faults (tools/hil/plant.py and siblings)."""
+"""The bench plant: pressure, coolant, hot spots, cut-off (edge/batterymodel) and faults (tools/hil/plant.py)."""
 
 import numpy as np
 import pytest
 
 from tools.hil.faults import InternalShort, SensorFault, SensorFaultMode, WeakCell
-from tools.hil.fixture import FixtureConfig, coolant_h_w_m2k, relief_fraction, stack_resistance_ohm
+from edge.batterymodel.fixture import FixtureConfig, coolant_h_w_m2k, relief_fraction, stack_resistance_ohm
 from tools.hil.plant import Command, Plant, PlantConfig
 
 pytestmark = pytest.mark.unit
@@ -160,3 +160,21 @@ def test_any_command_keeps_the_plant_physical(two_rows):
         assert np.all(plant.pressure_kpa >= 0) and np.all(plant.pressure_kpa <= plant.cfg.fixture.p_max_kpa)
 
     check()
+
+
+def test_the_bench_plant_without_faults_is_the_model_built_from_truth(cells):
+    """tools/hil/plant.Plant adds only faults: with none it steps exactly as the model does."""
+    from edge.batterymodel.plant import Plant as ModelPlant
+    from edge.batterymodel.sil import HoldController, SilConfig, run_sil
+    from tools.hil.plant import batteries_from_truth
+
+    rows = cells.select([0, 1, 2])
+    bench, model = Plant(rows), ModelPlant(batteries_from_truth(rows))
+    cmd = Command.idle(3, 2)
+    cmd.discharge_on[:] = True
+    cmd.current_a[:] = 7.0
+    cmd.coolant_lpm[:] = 4.0
+    a = run_sil(bench, HoldController(cmd), SilConfig(dt_s=1.0, max_time_s=120.0)).metrics
+    b = run_sil(model, HoldController(cmd), SilConfig(dt_s=1.0, max_time_s=120.0)).metrics
+    assert a == b and a.discharged_ah > 0
+    assert np.array_equal(bench.observe().marker_temp_degc, model.observe().marker_temp_degc)
