@@ -464,8 +464,8 @@ class RtLoop:
         self._check_latches()
 
     def station_status(self) -> dict[str, list]:
-        """Per station: cause bits, fault marker, hottest marker, current limit frac, coolant,
-        largest relief of its zones, permit as written."""
+        """Per station: cause bits, fault marker, hottest marker, current limit frac (as written),
+        coolant, largest relief of its zones, permit as written."""
         kernel, s = self.kernel, self.n_stations
         relief = np.zeros(s)
         written = self.last_written.get(self._relief[-1].name) if self._relief else None
@@ -477,7 +477,9 @@ class RtLoop:
             "station_cause": tuple(int(v) for v in kernel.station_cause),
             "station_fault_marker": tuple(int(v) for v in kernel.station_fault_marker),
             "station_hot_degc": tuple(float(v) for v in kernel.station_hot_degc),
-            "station_current_limit_frac": tuple(float(v) for v in kernel.current_limit_frac),
+            # as written: nothing flows while not armed or with the line safe, whatever the envelope says
+            "station_current_limit_frac": tuple(float(v) * (self.armed and not kernel.safe_state)
+                                                for v in kernel.current_limit_frac),
             "station_coolant_lpm": tuple(float(v) for v in kernel.station_coolant_lpm),
             "station_relief_max_kpa": tuple(float(v) for v in relief),
             "station_permit": tuple(permits),
