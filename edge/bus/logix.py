@@ -8,8 +8,13 @@ served, else after the base class's backoff); a connect that outlives its call f
 background and serves the next one. The tag list the driver uploads on connect is cached and
 compared with the map: a tag the PLC lacks, or of another type or size, reads BAD_TYPE and is
 never written. The list is uploaded again every `tag_list_refresh_s` and whenever the PLC says a
-mapped tag does not exist, which is how a changed controller program shows. Tests:
-tests/edge/bus/test_contract.py.
+mapped tag does not exist, which is how a changed controller program shows.
+
+Packet sizes are pycomm3's: every array is asked with its element count (`Tag{N}`), and all the
+tags of one call go to one `read`/`write`, so pycomm3 packs them into Multiple Service Packets
+within the connection size and reads or writes a tag too large for one in fragments
+(0x52/0x53). Never split one call into per-tag calls. Tests: tests/edge/bus/test_contract.py,
+test_request_plan.py (128 stations, with 4000- and 500-byte connections).
 """
 
 from __future__ import annotations

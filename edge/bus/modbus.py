@@ -1,12 +1,16 @@
 """Modbus TCP backend of the tag bus: the only file in edge/ that imports pymodbus.
 
-Reads are planned once per list of tags: the registers (or bits) of each table are merged into
-spans and cut into requests of at most 120 registers / 1968 bits, then decoded per tag with our
-own codec (codec.py). Every response is checked to answer its request (function code, count);
-an exception response makes that request's tags BAD_DEVICE. A timeout drops the connection
+Request planning (`_plan`), once per list of tags and cached: the tags of each table are laid
+out in address order and cut into requests within the protocol's limits: reads at most 125
+registers (FC 3/4) or 2000 bits (FC 1/2), merging neighbours across holes of up to MERGE_GAP;
+writes at most 123 registers (FC 16) or 1968 coils (FC 15), merging only neighbours with no
+hole. A tag larger than a request is split across requests on value boundaries (a REAL or DINT
+never straddles two requests) and reassembled before decoding with our own codec (codec.py).
+Every response is checked to answer its request (function code, count; a write's echoed address
+and count); an exception response makes that request's tags BAD_DEVICE. A timeout drops the connection
 (a late answer must never be taken for the next request's) and raises BusTimeout; the base
 class rebuilds it at the next call (a loopback or LAN connect takes about a millisecond), with
-backoff only when connecting fails. Tests: tests/edge/bus/test_contract.py.
+backoff only when connecting fails. Tests: tests/edge/bus/test_contract.py, test_request_plan.py.
 """
 
 from __future__ import annotations
@@ -26,9 +30,15 @@ from edge.tagmap.model import Value
 log = logging.getLogger(__name__)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # it logs every timeout at ERROR; we report them
 
-MAX_REGISTERS = 120
-MAX_BITS = 1968
-MERGE_GAP = 8  # read across a hole of up to this many registers rather than send another request
+MAX_READ_REGISTERS = 125  # FC 3/4: the protocol's limit per request (a 250-byte answer)
+MAX_READ_BITS = 2000  # FC 1/2
+MAX_WRITE_REGISTERS = 123  # FC 16
+MAX_WRITE_BITS = 1968  # FC 15
+MERGE_GAP = 8
+"""Read across a hole of up to this many registers (or bits) between two tags of one table
+rather than send another request: 8 unused registers cost 16 bytes on the wire, a request a
+round trip. Writes never merge across a hole (it would overwrite registers the map does not
+give us); neighbours with no hole between them share a write request."""
 
 
 @dataclass(frozen=True)
@@ -39,34 +49,67 @@ class _Request:
     tags: tuple[Tag, ...]  # tags whose data lies (partly) in this request
 
 
-def plan_reads(tags: list[Tag]) -> list[_Request]:
-    """Group tags into as few requests as the per-request limits allow."""
+@dataclass(frozen=True)
+class _Plan:
+    """Requests for one list of tags, and where each tag's registers lie in their answers."""
+
+    requests: tuple[_Request, ...]
+    pieces: dict  # tag name -> ((request index, offset in the request, count), ...) in address order
+
+
+def _plan(tags: list[Tag], limit_registers: int, limit_bits: int, gap: int) -> _Plan:
+    """Cut the tags of each table into requests of at most the limit, merging neighbours across
+    holes of up to `gap`, and never splitting a value: a REAL or DINT (2 registers) lies whole
+    in one request, so its byte order is decoded as if it had been read in one piece."""
     requests: list[_Request] = []
+    pieces: dict[str, list] = {t.name: [] for t in tags}
     for table in ModbusTable:
         in_table = sorted((t for t in tags if t.address.table is table), key=lambda t: t.address.address)
-        limit = MAX_BITS if table.is_bits else MAX_REGISTERS
-        spans: list[list] = []  # [start, end, tags]
+        limit = limit_bits if table.is_bits else limit_registers
+        current: list = []  # [start, end, tags]
+
+        def close():
+            if current:
+                requests.append(_Request(table, current[0], current[1] - current[0], tuple(current[2])))
+                current.clear()
+
         for tag in in_table:
-            start, end = tag.address.address, tag.address.address + tag.register_count
-            if spans and start <= spans[-1][1] + MERGE_GAP:
-                spans[-1][1] = max(spans[-1][1], end)
-                spans[-1][2].append(tag)
-            else:
-                spans.append([start, end, [tag]])
-        for start, end, span_tags in spans:
-            for chunk in range(start, end, limit):
-                count = min(limit, end - chunk)
-                inside = tuple(t for t in span_tags if t.address.address < chunk + count
-                               and t.address.address + t.register_count > chunk)
-                requests.append(_Request(table, chunk, count, inside))
-    return requests
+            width = 1 if table.is_bits else tag.data_type.registers
+            if width > limit:
+                raise ValueError(f"{tag.name}: a value of {width} registers does not fit a request of {limit}")
+            address = tag.address.address
+            for element in range(tag.count):
+                first = address + element * width
+                if current and (first - current[1] > gap or first + width - current[0] > limit):
+                    close()
+                if not current:
+                    current.extend([first, first, []])
+                current[1] = max(current[1], first + width)
+                index = len(requests)
+                if not current[2] or current[2][-1] is not tag:
+                    current[2].append(tag)
+                    pieces[tag.name].append([index, first - current[0], 0])
+                pieces[tag.name][-1][2] += width
+        close()
+    return _Plan(tuple(requests), {name: tuple(tuple(p) for p in parts) for name, parts in pieces.items()})
+
+
+def plan_reads(tags: list[Tag]) -> list[_Request]:
+    """Group tags into as few read requests as the protocol's limits and MERGE_GAP allow."""
+    return list(_plan(tags, MAX_READ_REGISTERS, MAX_READ_BITS, MERGE_GAP).requests)
+
+
+def plan_writes(tags: list[Tag]) -> list[_Request]:
+    """Write requests: adjacent tags share one, split at 123 registers / 1968 coils."""
+    return list(_plan(tags, MAX_WRITE_REGISTERS, MAX_WRITE_BITS, 0).requests)
 
 
 class ModbusBus(TagBus):
     def __init__(self, tag_map: TagMap, owner: Owner, **kwargs):
         super().__init__(tag_map, owner, **kwargs)
         self._client: ModbusTcpClient | None = None
-        self._plans: dict[tuple[str, ...], list[_Request]] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}  # read plans by the tags asked
+        self._write_plans: dict[tuple[str, ...], _Plan] = {}
 
     def _connect(self, deadline: float) -> None:
         endpoint = self.tag_map.endpoint
@@ -99,13 +142,17 @@ class ModbusBus(TagBus):
         except OSError as exc:
             raise ConnectionLost(f"{self.tag_map.name}: socket error: {exc}") from exc
 
-    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
+    def _plan_for(self, cache: dict, tags: list[Tag], write: bool) -> _Plan:
+        """The plan for this list of tags: computed once, then taken from the cache."""
         key = tuple(t.name for t in tags)
-        plan = self._plans.get(key)
+        plan = cache.get(key)
         if plan is None:
-            plan = self._plans[key] = plan_reads(tags)
-        words: dict[tuple[ModbusTable, int], int | bool] = {}
-        bad: dict[str, Quality] = {}
+            plan = cache[key] = (_plan(tags, MAX_WRITE_REGISTERS, MAX_WRITE_BITS, 0) if write
+                                 else _plan(tags, MAX_READ_REGISTERS, MAX_READ_BITS, MERGE_GAP))
+        return plan
+
+    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
+        plan = self._plan_for(self._plans, tags, write=False)
         client = self._client
         readers = {
             ModbusTable.COIL: client.read_coils,
@@ -113,44 +160,73 @@ class ModbusBus(TagBus):
             ModbusTable.HOLDING_REGISTER: client.read_holding_registers,
             ModbusTable.INPUT_REGISTER: client.read_input_registers,
         }
-        for request in plan:
+        answers: list = []
+        for request in plan.requests:
             response = self._execute(readers[request.table], deadline, request.start, count=request.count)
             problem = _check_response(response, request)
             if problem:
                 log.warning("%s: %s", self.tag_map.name, problem)
-                bad.update((t.name, Quality.BAD_DEVICE) for t in request.tags)
-                continue
-            data = response.bits if request.table.is_bits else response.registers
-            words.update(((request.table, request.start + i), data[i]) for i in range(request.count))
+                answers.append(None)
+            else:
+                answers.append(response.bits if request.table.is_bits else response.registers)
         out: dict[str, Value | Quality] = {}
         for tag in tags:
-            if tag.name in bad:
-                out[tag.name] = bad[tag.name]
-                continue
-            table, first = tag.address.table, tag.address.address
-            data = [words[(table, first + i)] for i in range(tag.register_count)]
-            if tag.data_type is DataType.BOOL:
-                values = tuple(bool(b) for b in data)
+            data: list = []
+            for index, offset, count in plan.pieces[tag.name]:  # a split tag reassembled in order
+                answer = answers[index]
+                if answer is None:
+                    break
+                data.extend(answer[offset:offset + count])
             else:
-                values = decode_registers(tag.data_type, tag.byte_order, data)
-            out[tag.name] = values if tag.is_array else values[0]
+                if tag.data_type is DataType.BOOL:
+                    values = tuple(bool(b) for b in data)
+                else:
+                    values = decode_registers(tag.data_type, tag.byte_order, data)
+                out[tag.name] = values if tag.is_array else values[0]
+                continue
+            out[tag.name] = Quality.BAD_DEVICE
         return out
 
     def _write_raw(self, items: list[tuple[Tag, Value]], deadline: float) -> dict[str, Quality]:
-        out: dict[str, Quality] = {}
+        tags = [tag for tag, _ in items]
+        plan = self._plan_for(self._write_plans, tags, write=True)
+        payloads: dict[int, list] = {}  # request index -> registers or bits, in address order
         for tag, raw in items:
             values = list(raw) if tag.is_array else [raw]
             if tag.data_type is DataType.BOOL:
-                method, payload, code = self._client.write_coils, [bool(v) for v in values], 15
+                data = [bool(v) for v in values]
             else:
-                method, payload, code = self._client.write_registers, encode_registers(tag.data_type, tag.byte_order, values), 16
-            response = self._execute(method, deadline, tag.address.address, payload)
-            if response.isError() or response.function_code != code:
-                log.warning("%s: write %s refused by the device: %s", self.tag_map.name, tag.name, response)
-                out[tag.name] = Quality.BAD_DEVICE
+                data = encode_registers(tag.data_type, tag.byte_order, values)
+            position = 0
+            for index, offset, count in plan.pieces[tag.name]:
+                payload = payloads.setdefault(index, [None] * plan.requests[index].count)
+                payload[offset:offset + count] = data[position:position + count]
+                position += count
+        out: dict[str, Quality] = {tag.name: Quality.GOOD for tag in tags}
+        for index, request in enumerate(plan.requests):
+            if request.table.is_bits:
+                method, code = self._client.write_coils, 15
             else:
-                out[tag.name] = Quality.GOOD
+                method, code = self._client.write_registers, 16
+            response = self._execute(method, deadline, request.start, payloads[index])
+            problem = _check_write_response(response, request, code)
+            if problem:  # a tag split over requests may be written in part: it reads BAD_DEVICE
+                log.warning("%s: write %s refused by the device: %s", self.tag_map.name,
+                            ", ".join(t.name for t in request.tags), problem)
+                out.update((t.name, Quality.BAD_DEVICE) for t in request.tags)
         return out
+
+
+def _check_write_response(response, request: _Request, code: int) -> str:
+    """Why a write `response` does not answer `request`, or '' if it does."""
+    if response.isError():
+        return f"exception {getattr(response, 'exception_code', '?')} for {request.table.value} {request.start}+{request.count}"
+    if response.function_code != code:
+        return f"answer has function code {response.function_code}, asked {code}"
+    address, count = getattr(response, "address", request.start), getattr(response, "count", request.count)
+    if (address, count) != (request.start, request.count):
+        return f"answer confirms {address}+{count}, asked {request.start}+{request.count}"
+    return ""
 
 
 def _check_response(response, request: _Request) -> str:
@@ -166,4 +242,4 @@ def _check_response(response, request: _Request) -> str:
     return ""
 
 
-__all__ = ["ModbusBus", "plan_reads", "BusError"]
+__all__ = ["ModbusBus", "plan_reads", "plan_writes", "MERGE_GAP", "BusError"]

@@ -1,10 +1,21 @@
 """The bench PLC over EtherNet/IP: a Logix-like tag server (cm-ethernetip) serving a tag map.
 
 Why cm-ethernetip: it serves an unmodified pycomm3 `LogixDriver`, including the tag-list upload
-the controller relies on, REAL arrays, DINT, INT, BOOL and fragmented reads (cpppo serves
-Logix reads but not the tag upload). It has no program scope, so bench maps use
-controller-scoped tag paths; a member path (Tag.Member) is refused here with a clear error.
-Tests: tests/tools/hil/test_servers.py, tests/edge/bus/test_contract.py.
+the controller relies on, REAL arrays, DINT, INT, BOOL (cpppo serves Logix reads but not the
+tag upload). It has no program scope, so bench maps use controller-scoped tag paths; a member
+path (Tag.Member) is refused here with a clear error.
+
+Packet size, as a Logix controller does it: replies fit the connection size (`connection_size`,
+4000 bytes by default as after a Large Forward Open; at most 511 the Large Forward Open is
+refused and pycomm3 falls back to a 500-byte connection). A Read Tag whose data does not fit
+answers 0x06 "Insufficient Packet Space" with what fits; the client then reads in fragments
+(Read/Write Tag Fragmented, 0x52/0x53, with a byte offset, on element boundaries, from the
+element the path names), and packs many small tags into a Multiple Service Packet (0x0A)
+within the connection size. cm-ethernetip 0.1.0 caps every reply at 480 bytes whatever size
+was granted (so pycomm3, trusting the granted 4000, got 0x06 for a REAL[128]), reads fragments
+from element 0 whatever the path says, and writes fragments without a bounds check: the tag
+services below replace its own. Tests: tests/tools/hil/test_servers.py,
+tests/edge/bus/test_contract.py, tests/edge/bus/test_request_plan.py.
 """
 
 from __future__ import annotations
@@ -14,8 +25,10 @@ import struct
 from dataclasses import replace
 
 from ethernetip.cip.identity_info import IdentityInfo
-from ethernetip.cip.service import CipServiceDefinition
+from ethernetip.cip.service import CipServiceDefinition, CipServiceResponse
+from ethernetip.cip.status import CipStatus
 from ethernetip.logix import data_types as cip_types
+from ethernetip.logix import tag_services
 from ethernetip.logix.logix_dispatcher import LogixDispatcher
 from ethernetip.logix.tag_database import TagDatabase
 from ethernetip.protocol.eip_adapter import EipAdapter
@@ -30,12 +43,88 @@ logging.getLogger("ethernetip").setLevel(logging.CRITICAL)
 _CIP_TYPE = {DataType.BOOL: cip_types.BOOL, DataType.INT: cip_types.INT, DataType.DINT: cip_types.DINT, DataType.REAL: cip_types.REAL}
 _BROWSE_SERVICE = 0x55
 _FORMAT = {DataType.BOOL: "B", DataType.INT: "h", DataType.DINT: "i", DataType.REAL: "f"}  # CIP is little-endian
+_LARGE_FORWARD_OPEN = 0x5B
+_CONNECTION_MANAGER = 0x06
+# A connected reply's bytes around the tag data: sequence count (2), reply service, reserved,
+# status and its size (4), the data type (2); and a little room for a multiple-service entry.
+_REPLY_OVERHEAD = 12
+_PARTIAL = 0x06  # "Insufficient Packet Space" to pycomm3: more data follows (a fragment)
+_BAD_SIZE = (0xFF, 0x2105)  # beyond the end of the tag
+_BAD_TYPE = (0xFF, 0x2107)
+
+
+class _TagServices:
+    """Read/Write Tag (0x4C/0x4D) and their fragmented forms (0x52/0x53) within a reply size."""
+
+    def __init__(self, reply_bytes: int):
+        self.reply_bytes = reply_bytes  # data bytes (after the type word) one reply may carry
+
+    def dispatch(self, tag, service: int, data: bytes, element: int) -> CipServiceResponse:
+        if service == 0x4C:
+            return self.read(tag, service, data, element, fragmented=False)
+        if service == 0x52:
+            return self.read(tag, service, data, element, fragmented=True)
+        if service == 0x4D:
+            return self.write(tag, service, data, element, fragmented=False)
+        if service == 0x53:
+            return self.write(tag, service, data, element, fragmented=True)
+        return tag_services.handle_read_modify_write(tag, service, data) if service == 0x4E else \
+            CipServiceResponse.error(service, CipStatus.error(0x08))  # service not supported
+
+    def read(self, tag, service: int, data: bytes, element: int, fragmented: bool) -> CipServiceResponse:
+        if len(data) < (6 if fragmented else 2):
+            return CipServiceResponse.error(service, CipStatus.error(0x13))
+        count = struct.unpack_from("<H", data, 0)[0]
+        offset = struct.unpack_from("<I", data, 2)[0] if fragmented else 0
+        start, total = element * tag.element_size, count * tag.element_size
+        if start + total > tag.data_size or offset > total or (fragmented and offset == total and total):
+            return CipServiceResponse.error(service, CipStatus.error(*_BAD_SIZE))
+        fits = self.reply_bytes - self.reply_bytes % tag.element_size  # whole elements only
+        chunk = min(total - offset, fits)
+        reply = struct.pack("<H", tag.tag_type) + tag.get_data(start + offset, chunk)
+        if offset + chunk < total:  # the rest follows in the next fragment
+            return CipServiceResponse(service_code=service | 0x80, status=CipStatus.error(_PARTIAL), data=reply)
+        return CipServiceResponse.success(service, reply)
+
+    def write(self, tag, service: int, data: bytes, element: int, fragmented: bool) -> CipServiceResponse:
+        head = 8 if fragmented else 4
+        if len(data) < head:
+            return CipServiceResponse.error(service, CipStatus.error(0x13))
+        tag_type, count = struct.unpack_from("<HH", data, 0)
+        offset = struct.unpack_from("<I", data, 4)[0] if fragmented else 0
+        if tag_type != tag.tag_type:
+            return CipServiceResponse.error(service, CipStatus.error(*_BAD_TYPE))
+        payload = data[head:]
+        start, total = element * tag.element_size, count * tag.element_size
+        if not fragmented:  # cm-ethernetip hands a single request's data with bytes after it
+            if len(payload) < total:
+                return CipServiceResponse.error(service, CipStatus.error(0x13))
+            payload = payload[:total]
+        # pycomm3 cuts write fragments by bytes, not elements; a fragment may end inside a value
+        if start + total > tag.data_size or offset + len(payload) > total:
+            return CipServiceResponse.error(service, CipStatus.error(*_BAD_SIZE))
+        tag.set_data(payload, start + offset)
+        return CipServiceResponse.success(service)
+
+
+class _BenchDispatcher(LogixDispatcher):
+    """cm-ethernetip's dispatcher with the tag services above on symbolic paths."""
+
+    services: _TagServices
+
+    def on_unhandled(self, service_code, path, data, default_status=None):
+        if path.symbolic_name is not None and service_code in (0x4C, 0x4D, 0x52, 0x53):
+            tag = self.tags.find_by_name(path.symbolic_name)
+            if tag is None:
+                return CipServiceResponse.error(service_code, CipStatus.error(0x05))
+            return self.services.dispatch(tag, service_code, data, path.element_id or 0)
+        return super().on_unhandled(service_code, path, data, default_status)
 
 
 class LogixPlcServer(BenchPlcServer):
     protocol_name = "logix"
 
-    def __init__(self, tag_map: TagMap, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, tag_map: TagMap, host: str = "127.0.0.1", port: int = 0, connection_size: int = 4000):
         if tag_map.protocol is not Protocol.LOGIX:
             raise ValueError(f"{tag_map.source}: a Logix bench server needs protocol: logix")
         self.database = TagDatabase()
@@ -45,6 +134,7 @@ class LogixPlcServer(BenchPlcServer):
                                  f"controller-scoped tags only, not {tag.address!r}")
             self.database.add_tag(tag.address, _CIP_TYPE[tag.data_type], element_count=tag.count)
         self._identity = IdentityInfo(product_name="discharge-edge HIL bench")
+        self.connection_size = connection_size
         self._adapter: EipAdapter | None = None
         super().__init__(tag_map, host, port)
 
@@ -53,7 +143,8 @@ class LogixPlcServer(BenchPlcServer):
         self.database.add_tag(address, _CIP_TYPE[data_type], element_count=count)
 
     def _dispatcher(self) -> LogixDispatcher:
-        dispatcher = LogixDispatcher(self.database, self._identity)
+        dispatcher = _BenchDispatcher(self.database, self._identity)
+        services = dispatcher.services = _TagServices(self.connection_size - _REPLY_OVERHEAD)
         # cm-ethernetip 0.1.0 serves the tag-list browse (0x55) at class level only, and takes
         # its start instance as exclusive; pycomm3 asks for every page after the first at
         # instance N, meaning "from N on". Without this a tag list longer than one reply
@@ -66,6 +157,18 @@ class LogixPlcServer(BenchPlcServer):
 
         symbols.cip_class.add_instance_service(
             CipServiceDefinition(_BROWSE_SERVICE, "Get_Instance_Attribute_List", browse_from))
+
+        def tag_service(instance, request):  # a tag addressed by its symbol instance id
+            tag = symbols._get_tag(instance)
+            if tag is None:
+                return CipServiceResponse.error(request.service_code, CipStatus.error(0x05))
+            return services.dispatch(tag, request.service_code, request.data, request.path.element_id or 0)
+
+        for code, name in ((0x4C, "Read_Tag"), (0x4D, "Write_Tag"), (0x52, "Read_Tag_Fragmented"),
+                           (0x53, "Write_Tag_Fragmented")):
+            symbols.cip_class.add_instance_service(CipServiceDefinition(code, name, tag_service))
+        if self.connection_size < 512:  # no Large Forward Open: the client falls back to 500 bytes
+            dispatcher.get_class(_CONNECTION_MANAGER)._instance_services.pop(_LARGE_FORWARD_OPEN, None)
         return dispatcher
 
     async def _start_inner(self, port: int = 0) -> None:

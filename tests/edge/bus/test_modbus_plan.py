@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from edge.bus.modbus import MAX_REGISTERS, _check_response, _Request, plan_reads
+from edge.bus.modbus import MAX_READ_REGISTERS, _check_response, _Request, plan_reads
 from edge.tagmap import ModbusTable, load_tag_map
 
 from .conftest import HERE
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.unit
 def test_plan_covers_every_tag_within_request_limits():
     tag_map = load_tag_map(HERE / "contract_modbus.yaml")
     plan = plan_reads(list(tag_map.tags))
-    assert all(r.count <= MAX_REGISTERS for r in plan if not r.table.is_bits)
+    assert all(r.count <= MAX_READ_REGISTERS for r in plan if not r.table.is_bits)
     for tag in tag_map.tags:
         covered = {a for r in plan if r.table is tag.address.table for a in range(r.start, r.start + r.count)}
         assert set(range(tag.address.address, tag.address.address + tag.register_count)) <= covered, tag.name
-    # 64 REALs are 128 registers: two input-register requests
+    # 64 REALs are 128 registers: two input-register requests, cut on a REAL boundary
     temps = [r for r in plan if r.table is ModbusTable.INPUT_REGISTER and r.start < 128]
-    assert [(r.start, r.count) for r in temps] == [(0, 120), (120, 8)]
+    assert [(r.start, r.count) for r in temps] == [(0, 124), (124, 4)]
 
 
 def response(code, registers=(), bits=(), error=False):
