@@ -1,6 +1,6 @@
 """Bench maps resized to a line of any number of stations (for the scale tests and benchmarks).
 
-`resized(tag_map, stations)` scales every array of the 8-station HIL map (plc_tags/hil_*.yaml)
+`resized(tag_map, stations)` scales every array of the HIL map (S = discharge_permit's count) (plc_tags/hil_*.yaml)
 to `stations`, keeping each tag's elements per station (4 markers, 2 zones, 1 output), and lays
 the Modbus tags of each table out again in address order, keeping the map's gap between
 neighbours (so the fast and slow blocks stay apart). Only the dataclasses change (dataclasses.replace): the YAML
@@ -15,15 +15,15 @@ from pathlib import Path
 from edge.tagmap import DataType, ModbusAddress, Protocol, TagMap, load_tag_map
 
 ROOT = Path(__file__).resolve().parents[3]
-BENCH_STATIONS = 8  # the stations of plc_tags/hil_*.yaml
 
 
 def resized(tag_map: TagMap, stations: int, *, types: dict[str, DataType] | None = None) -> TagMap:
-    """`tag_map` (an 8-station bench map) for `stations` stations; `types` retypes tags by name."""
+    """`tag_map` (a bench map) for `stations` stations; `types` retypes tags by name."""
     types = types or {}
+    base = tag_map.tag("discharge_permit").count  # S, as the controller counts stations
     tags = []
     for tag in tag_map.tags:
-        count = tag.count * stations // BENCH_STATIONS if tag.is_array else 1
+        count = tag.count * stations // base if tag.is_array else 1
         data_type = types.get(tag.name, tag.data_type)
         safe = tag.safe_value
         if tag.is_array and isinstance(safe, tuple):
