@@ -1,0 +1,129 @@
+"""`discharge-edge run --line LINE.yaml`: the supervisor process of one line.
+
+Owns the subcommand (entry point `run = "edge.supervisor.cli:register"`) and `run_loop`, which
+calls `FlowEngine.scan()` every `--scan-s` until SIGTERM/SIGINT or, with `--until-idle`, until
+the queue is empty and every station empty or isolated. The rtcore process is attached to on the
+line's link by default (it runs as its own service and keeps protecting while the supervisor is
+down); `--spawn-rtcore` starts it from the line's rtcore map and stops it at the end. `--start`
+is PackML Reset then Start at startup. `--json` prints one JSON object at the end; progress and
+logs go to stderr. Exit codes: 0 done, 1 refused (line file, models, a map without the flow's
+tags, the core), 2 bad usage. Tests: tests/edge/supervisor/test_run_cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from edge.supervisor.flow import FlowEngine, FlowError, FlowSettings, PlanSettings
+from edge.supervisor.line import LineError, load_line
+from edge.supervisor.models import ModelRefused, load_line_models
+from edge.supervisor.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="run a line: the supervisor process (arrivals to records)")
+    parser.add_argument("--line", required=True, type=Path, help="the line file (YAML)")
+    parser.add_argument("--state-dir", type=Path, default=None, help="state dir (default: the line file's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    parser.add_argument("--spawn-rtcore", action="store_true", help="start the rtcore process from the line's map")
+    parser.add_argument("--start", action="store_true", help="PackML Reset then Start at startup")
+    parser.add_argument("--until-idle", action="store_true",
+                        help="end when nothing waits and every station is empty or isolated")
+    parser.add_argument("--scan-s", type=_positive, default=1.0, help="scan period, s (default %(default)s)")
+    parser.add_argument("--rest-s", type=_positive, default=60.0, help="rest before the rebound check, s")
+    parser.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier")
+    parser.add_argument("--no-tree", action="store_true", help="plan the initial strategies only")
+    parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: allowed: a number > 0")
+    return value
+
+
+def run_loop(engine: FlowEngine, *, scan_s: float, until_idle: bool, stop: threading.Event,
+             after_scan: Callable[[], None] | None = None, sleep: Callable[[float], None] | None = None) -> int:
+    """Scan every `scan_s` (monotonic deadlines, no drift) until `stop` or idle; returns the scans."""
+    scans = 0
+    next_at = time.monotonic()
+    wait = sleep or (lambda s: stop.wait(s))
+    while not stop.is_set():
+        engine.scan()
+        scans += 1
+        if after_scan is not None:
+            after_scan()
+        if until_idle and engine.idle() and scans > 1:
+            break
+        next_at += scan_s
+        wait(max(0.0, next_at - time.monotonic()))
+    return scans
+
+
+def run(args: argparse.Namespace, *, plc=None, after_scan=None, sleep=None, clock=None) -> int:
+    try:
+        line = load_line(args.line)
+        paths = line.state_paths(override=args.state_dir)
+        models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
+    except (LineError, ValueError) as exc:
+        print(f"discharge-edge run: {exc}", file=sys.stderr)
+        return 1
+    except ModelRefused as exc:
+        print(f"discharge-edge run: {exc}", file=sys.stderr)
+        return 1
+    core = None
+    try:
+        from edge.rtloop.handle import RtcoreError, RtcoreHandle
+
+        if args.spawn_rtcore:
+            core = RtcoreHandle.spawn(line.rtcore_map, link=line.rtcore_link, state_dir=paths.state_dir / "rtcore")
+            core.attach(10.0)
+        elif plc is None:
+            core = RtcoreHandle.attach_only(line.rtcore_link)
+    except (RtcoreError, ValueError) as exc:
+        print(f"discharge-edge run: rtcore: {exc}", file=sys.stderr)
+        return 1
+    settings = FlowSettings(scan_s=args.scan_s, rest_s=args.rest_s,
+                            plan=PlanSettings(max_simulations=args.simulations, use_tree=not args.no_tree))
+    try:
+        engine = FlowEngine(line, paths.state_dir, models, core=core, settings=settings, plc=plc,
+                            **({"clock": clock} if clock is not None else {}))
+    except (FlowError, StoreError) as exc:
+        print(f"discharge-edge run: {exc}", file=sys.stderr)
+        if core is not None and core.spawned:
+            core.stop()
+        return 1
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    try:
+        if args.start and not engine.start():
+            print(f"discharge-edge run: PackML start refused in {engine.machine.state.label}", file=sys.stderr)
+        print(f"discharge-edge run: line {line.name}, {line.stations.count} stations, state {engine.machine.state.label}, "
+              f"inbox {paths.inbox}", file=sys.stderr)
+        scans = run_loop(engine, scan_s=args.scan_s, until_idle=args.until_idle, stop=stop,
+                         after_scan=after_scan, sleep=sleep)
+        summary = engine.summary() | {"scans": scans}
+    finally:
+        engine.close()
+        if core is not None and core.spawned:
+            core.stop()
+    if args.json:
+        from edge.cli import print_json
+
+        print_json(summary)
+    else:
+        print(f"discharge-edge run: {summary['batteries_processed']} batteries recorded, "
+              f"{summary['batteries_waiting']} waiting, {summary['restarts']} restarts", file=sys.stderr)
+    return 0

@@ -1,0 +1,563 @@
+"""The supervisor's flow engine: one `scan()` every `scan_s` runs a line from arrival to record.
+
+Owns `FlowEngine` (PackML, arrivals, assignment by tier, loading handshake, discharge per station,
+rest and rebound, records, resume), `FlowSettings`, `PlanSettings`, `FlowError` and the loading
+tags `LOAD_TAGS`. Every station change and every queued battery goes into the `Store` first and
+is acted on after (write before act); a battery is recorded exactly once (`DuplicateRecord` means
+done). Flow, tags and resume: edge/supervisor/README.md, "The flow".
+Tests: tests/edge/supervisor/test_flow.py, test_run_cli.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bus import BusError, Quality, open_bus
+from edge.bus.memory import MemoryPlc
+from edge.grading.features import CellsFileError, read_cells_csv
+from edge.rtloop.handle import RtcoreError
+from edge.strategy.history import History
+from edge.strategy.loop_controller import batch_setpoints, fixed_strategy
+from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
+from edge.strategy.planner import grade_cells_table, plan_tiers
+from edge.strategy.supervisor import StationDriver
+from edge.supervisor.line import LineConfig, RouteKind
+from edge.supervisor.models import LineModels
+from edge.supervisor.packml import Command, CommandReader, CommandRefused, PackMlMachine, State, UnknownCommand
+from edge.supervisor.stations import StationState as St
+from edge.supervisor.store import DuplicateRecord, Store
+from edge.tagmap import Owner
+from rtcore.spec import Flag
+
+log = logging.getLogger(__name__)
+
+#: The loading handshake (per-station arrays): written by the supervisor, answered by the PLC.
+LOAD_WRITES = ("station_battery_id", "station_load_request")
+LOAD_READS = ("station_loaded_id", "station_load_done", "station_load_fault")
+LOAD_TAGS = LOAD_WRITES + LOAD_READS
+STRATEGY_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa", "coolant_base_lpm")
+MEASURED_TAGS = ("station_voltage_v", "station_current_a")
+REQUIRED_TAGS = STRATEGY_TAGS + MEASURED_TAGS + LOAD_TAGS
+PACKTAGS_READ = ("packml_command", "packml_command_request")  # used only when the map has both
+PACKTAGS_STATE = "packml_state"  # written only when the map has it
+LOAD_FAULTS = {1: "the PLC does not know the battery id", 2: "not safe to load"}
+HISTORY_FILE = "strategy_history.sqlite"
+SECOND_LIFE_MIN_SOH = 0.7  # the grade sends a battery to second life when its SOH interval lies above
+HOLDING = frozenset({St.LOADING, St.DISCHARGING, St.RESTING, St.DONE})
+
+
+class FlowError(RuntimeError):
+    """The engine cannot start (a map without the tags it needs, a station the PLC disagrees on)."""
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    max_simulations: int = 16
+    max_seconds: float = 120.0
+    use_tree: bool = True
+    rollout_modules: int = 4
+    rollout_dt_s: float = 2.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    scan_s: float = 1.0
+    rest_s: float = 60.0  # rest after a discharge pass before the rebound check (clock seconds)
+    load_timeout_s: float = 30.0  # the PLC's answer to a load or unload request
+    max_load_attempts: int = 2  # a battery whose loads fail this often is rejected
+    max_redischarges: int = 5  # rebounds discharged again at most this often, then done
+    cells_per_module: int = 6  # module voltage / this = volts per cell (edge.batterymodel PlantConfig)
+    plan: PlanSettings = field(default_factory=PlanSettings)
+
+
+def plc_battery_id(cell_id: str) -> int | None:
+    """The DINT written to `station_battery_id`: the cell id itself when it is a whole number in
+    1..2**31-1 (0 means no battery); None when the PLC cannot carry it."""
+    try:
+        value = int(str(cell_id).strip())
+    except ValueError:
+        return None
+    return value if 0 < value < 2**31 else None
+
+
+def cause_names(bits: int) -> list[str]:
+    return [f.name for f in Flag if f.value and f.value & int(bits)] or [f"0x{int(bits):x}"]
+
+
+def _finite(x: Any, default: float = float("nan")) -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return default
+    return x if math.isfinite(x) else default
+
+
+class FlowEngine:
+    """One line's flow. `core` is an `RtcoreHandle` (or None: no core attached, no limits sent);
+    `clock` gives seconds (plant or wall time); `plc` runs the bus on an in-memory PLC."""
+
+    def __init__(self, line: LineConfig, state_dir: Path, models: LineModels, *, core=None,
+                 settings: FlowSettings = FlowSettings(), clock: Callable[[], float] = time.time,
+                 plc: MemoryPlc | None = None, bus=None, planner: Callable | None = None):
+        self.line, self.settings, self.models, self.core, self.clock = line, settings, models, core, clock
+        self.n = line.stations.count
+        sup = line.supervisor_map
+        missing = [t for t in REQUIRED_TAGS if sup.tag(t) is None]
+        if missing:
+            raise FlowError(f"{sup.source}: the supervisor map lacks {', '.join(missing)}; the flow needs them "
+                            "(loading handshake, strategy and measured tags per station)")
+        self.paths = line.state_paths(override=Path(state_dir))
+        self.store = Store(self.paths.state_dir, self.n, clock=clock)
+        for d in (self.paths.inbox, self.paths.inbox / "done", self.paths.inbox / "rejected"):
+            d.mkdir(parents=True, exist_ok=True)
+        self.bus = bus or open_bus(sup, Owner.SUPERVISOR, plc=plc)
+        self.planner = planner or self._plan
+        self.route = line.routes.for_chemistry(None)
+        self.machine = PackMlMachine(self.store.line_state(), on_change=self.store.set_line_state)
+        self.packtags = all(sup.tag(t) is not None for t in PACKTAGS_READ)
+        self.packtags_state = sup.tag(PACKTAGS_STATE) is not None
+        self.reader = CommandReader()
+        self._drivers: dict[int, StationDriver] = {}
+        self._limits_sent = None
+        self._last_scan: float | None = None
+        self.current_a = np.zeros(self.n)
+        self.batteries = self._load_batteries()
+        self.restarts = sum(1 for e in self.store.events() if e.kind == "supervisor_start" and e.data.get("resume"))
+        resume = bool(self.store.line_history() or self.batteries or any(
+            r.state is not St.EMPTY for r in self.store.stations()))
+        self.store.add_event("supervisor_start", "resumed from the store" if resume else "fresh start",
+                             data={"resume": resume, "state": self.machine.state.label})
+        self.restarts += int(resume)
+        self._check_resume()
+
+    # -- batteries (queued rows are events of kind battery_queued) ------------------------------------
+    def _load_batteries(self) -> dict[str, dict]:
+        out = {}
+        for e in self.store.events():
+            if e.kind == "battery_queued":
+                out[e.battery_id] = dict(e.data, attempts=0)
+            elif e.kind == "load_failed" and e.battery_id in out:
+                out[e.battery_id]["attempts"] += 1
+        return out
+
+    def waiting(self) -> list[str]:
+        """Queued batteries neither on a station nor recorded, in arrival order."""
+        on_station = {r.battery_id for r in self.store.stations() if r.battery_id}
+        recorded = {b.cell_id for b in self.store.batteries()}
+        return [c for c in self.batteries if c not in on_station and c not in recorded]
+
+    # -- the scan ------------------------------------------------------------------------------------------
+    def command(self, cmd: Command) -> bool:
+        """Carry out a PackML command; False (logged, an event) when the state refuses it."""
+        try:
+            self.machine.command(cmd)
+        except CommandRefused as exc:
+            log.warning("%s", exc)
+            self.store.add_event("packml_refused", str(exc))
+            return False
+        log.info("PackML: %s -> %s", cmd.label, self.machine.state.label)
+        return True
+
+    def start(self) -> bool:
+        """`--start`: Reset (from Stopped or Complete) then Start, each acting state completed."""
+        if self.machine.state in (State.STOPPED, State.COMPLETE):
+            self.command(Command.RESET)
+            self._complete_acting_state()
+        if self.machine.state is State.IDLE:
+            self.command(Command.START)
+            self._complete_acting_state()
+        return self.machine.state is State.EXECUTE
+
+    def scan(self) -> None:
+        now = self.clock()
+        dt = 0.0 if self._last_scan is None else max(0.0, now - self._last_scan)
+        self._last_scan = now
+        self._poll_packtags()
+        self._complete_acting_state()
+        self.read_inbox()
+        values = self._read()
+        status = self.core.status() if self.core is not None else None
+        execute = self.machine.state is State.EXECUTE
+        for rec in self.store.stations():
+            self._station_scan(rec, values, status, now, dt, execute)
+        if execute:
+            self._assign(now, values)
+        self._write(values)
+        self._send_limits()
+
+    def idle(self) -> bool:
+        """Nothing waits and every station is empty or isolated (or fault)."""
+        return not self.waiting() and all(r.state in (St.EMPTY, St.ISOLATED, St.FAULT) for r in self.store.stations())
+
+    def _poll_packtags(self) -> None:
+        if not self.packtags:
+            return
+        try:
+            values = {v.name: v for v in self.bus.read(list(PACKTAGS_READ))}
+        except BusError:
+            return
+        if not all(v.quality.usable for v in values.values()):
+            return
+        try:
+            cmd = self.reader.poll(int(values["packml_command"].value), int(values["packml_command_request"].value))
+        except UnknownCommand as exc:
+            self.store.add_event("packml_refused", str(exc))
+            return
+        if cmd is not None:
+            self.command(cmd)
+
+    def _complete_acting_state(self) -> None:
+        """Every acting state but Execute completes at the scan after it was entered: its work
+        (currents to 0, no new loads) is what this scan writes."""
+        while self.machine.is_acting and self.machine.state is not State.EXECUTE:
+            self.machine.state_complete()
+
+    def _read(self) -> dict[str, np.ndarray]:
+        names = list(MEASURED_TAGS + LOAD_READS + LOAD_WRITES)
+        out = {}
+        try:
+            answers = self.bus.read(names)
+        except BusError as exc:  # a lost PLC: nothing measured this scan; the core keeps protecting
+            log.warning("PLC read failed: %s", exc)
+            return {n: np.full(self.n, np.nan) for n in names}
+        for v in answers:
+            value = np.atleast_1d(np.asarray(v.value, float)) if v.quality.usable and v.value is not None else None
+            out[v.name] = value if value is not None and value.shape == (self.n,) else np.full(self.n, np.nan)
+        return out
+
+    # -- one station ---------------------------------------------------------------------------------------
+    def _station_scan(self, rec, values, status, now: float, dt: float, execute: bool) -> None:
+        s, state, cell, data = rec.station, rec.state, rec.battery_id, dict(rec.data)
+        cause = int(status.station_cause[s]) if status is not None and len(status.station_cause) > s else 0
+        hot = _finite(status.station_hot_degc[s]) if status is not None and len(status.station_hot_degc) > s else float("nan")
+        if state in (St.DISCHARGING, St.RESTING):
+            self._track(s, data, values, hot, dt)
+        if cause and state in HOLDING - {St.DONE}:
+            names = cause_names(cause)
+            data.update(cause=names)
+            self.store.set_station(s, St.ISOLATED, cell, data)
+            self.current_a[s] = 0.0
+            self.store.add_event("station_isolated", f"station {s}: the core isolated it ({', '.join(names)})",
+                                 station=s, battery_id=cell, data={"cause": names})
+            self._record(s, cell, data, "isolated", now)
+            return
+        if state is St.ISOLATED and cell and self.store.battery(cell) is None:
+            self._record(s, cell, data, "isolated", now)  # a kill between isolation and record
+        if state is St.LOADING:
+            self._loading(s, cell, data, values, now)
+        elif state is St.DISCHARGING:
+            self._discharging(s, cell, data, values, hot, now, dt, execute)
+        elif state is St.RESTING:
+            self.current_a[s] = 0.0
+            if execute and now >= data["rest_until"]:
+                self._rebound(s, cell, data, values, now)
+            else:
+                self.store.update_station_data(s, data)
+        elif state is St.DONE:
+            self.current_a[s] = 0.0
+            self._done(s, cell, data, values, now)
+        else:
+            self.current_a[s] = 0.0
+
+    def _track(self, s: int, data: dict, values, hot: float, dt: float) -> None:
+        current = max(0.0, _finite(values["station_current_a"][s], 0.0))
+        data["charge_ah"] = data.get("charge_ah", 0.0) + current * dt / 3600.0
+        if math.isfinite(hot):
+            data["peak_temp_degc"] = max(data.get("peak_temp_degc") or -273.0, hot)
+            if hot > self.line.limits.warning_degc:
+                data["time_above_warning_s"] = data.get("time_above_warning_s", 0.0) + dt
+
+    def _loading(self, s: int, cell: str, data: dict, values, now: float) -> None:
+        self.current_a[s] = 0.0
+        done, fault = values["station_load_done"][s], values["station_load_fault"][s]
+        if math.isfinite(done) and int(done) == data["request"]:
+            code = int(fault) if math.isfinite(fault) else -1
+            loaded = values["station_loaded_id"][s]
+            if code == 0 and math.isfinite(loaded) and int(loaded) == data["plc_id"]:
+                b = self.batteries[cell]
+                data = {"plc_id": data["plc_id"], "request": data["request"], "start_s": now, "passes": 1,
+                        "redischarges": 0, "charge_ah": 0.0, "peak_temp_degc": None, "time_above_warning_s": 0.0}
+                self.store.set_station(s, St.DISCHARGING, cell, data)
+                self._drivers.pop(s, None)
+                log.info("station %d: battery %s loaded (tier %d)", s, cell, b["tier"])
+                return
+            why = LOAD_FAULTS.get(code, f"load fault {code}" if code else f"the PLC loaded id {loaded}")
+            self._load_failed(s, cell, why, reject=code == 1)
+        elif now - data["started_s"] > self.settings.load_timeout_s:
+            self._load_failed(s, cell, f"no answer within {self.settings.load_timeout_s:g} s")
+
+    def _load_failed(self, s: int, cell: str, why: str, reject: bool = False) -> None:
+        b = self.batteries[cell]
+        b["attempts"] += 1
+        self.store.add_event("load_failed", f"station {s}: battery {cell}: {why}", station=s, battery_id=cell,
+                             data={"reason": why})
+        self.store.set_station(s, St.EMPTY, None, {})
+        if reject or b["attempts"] >= self.settings.max_load_attempts:
+            self._record(s, cell, {}, "rejected", self.clock(), reason=why)
+
+    def _driver(self, s: int, cell: str, data: dict) -> StationDriver:
+        driver = self._drivers.get(s)
+        if driver is None:
+            b = self.batteries[cell]
+            capacity_ah = NOMINAL_CAPACITY_AH * min(max(b["soh_est"], 0.3), 1.2)
+            soc = b["soc_pct"] - 100.0 * data.get("charge_ah", 0.0) / capacity_ah
+            driver = StationDriver([Strategy.from_dict(b["strategy"])], np.array([soc]), np.array([b["soh_est"]]),
+                                   cutoff_v_per_cell=self.route.cutoff_v_per_cell,
+                                   station_max_current_a=self.line.limits.max_current_a)
+            self._drivers[s] = driver
+        return driver
+
+    def _discharging(self, s, cell, data, values, hot, now, dt, execute) -> None:
+        v_cell = values["station_voltage_v"][s] / self.settings.cells_per_module
+        current = values["station_current_a"][s]
+        driver = self._driver(s, cell, data)
+        if math.isfinite(v_cell) and v_cell <= self.route.cutoff_v_per_cell and data.get("drawn"):
+            self.current_a[s] = 0.0
+            data.update(rest_until=now + self.settings.rest_s, drawn=False)
+            self.store.set_station(s, St.RESTING, cell, data)
+            self._drivers.pop(s, None)
+            return
+        if _finite(current, 0.0) > 0.0:
+            data["drawn"] = True
+        self.store.update_station_data(s, data)
+        if not execute:
+            self.current_a[s] = 0.0
+            driver._last_a[:] = 0.0  # the soft start again after a hold
+            return
+        hot_in = np.array([hot if math.isfinite(hot) else np.nan])
+        self.current_a[s] = float(driver.step(np.array([_finite(current, 0.0)]), np.array([v_cell]), hot_in, dt)[0])
+
+    def route_kind(self, cell: str) -> RouteKind:
+        b = self.batteries[cell]
+        if b["soh_est"] - b["soh_sd"] >= SECOND_LIFE_MIN_SOH:
+            return RouteKind.SECOND_LIFE
+        if b["soh_est"] + b["soh_sd"] < SECOND_LIFE_MIN_SOH:
+            return RouteKind.RECYCLING
+        return self.line.routes.default
+
+    def _rebound(self, s, cell, data, values, now) -> None:
+        v_cell = values["station_voltage_v"][s] / self.settings.cells_per_module
+        floor = self.route.floor_v_per_cell(self.route_kind(cell))
+        data["rebound_v_per_cell"] = _finite(v_cell, None)
+        if math.isfinite(v_cell) and v_cell > floor and data["redischarges"] < self.settings.max_redischarges:
+            data.update(redischarges=data["redischarges"] + 1, passes=data["passes"] + 1)
+            self.store.add_event("redischarge", f"station {s}: {cell} rebounded to {v_cell:.3f} V/cell above "
+                                 f"{floor:g} V", station=s, battery_id=cell)
+            self.store.set_station(s, St.DISCHARGING, cell, data)
+        else:
+            data["end_s"] = now
+            self.store.set_station(s, St.DONE, cell, data)
+
+    def _done(self, s, cell, data, values, now) -> None:
+        if "unload_request" not in data:
+            self._record(s, cell, data, "done", data.get("end_s", now))
+            done = values["station_load_done"][s]
+            data.update(unload_request=(int(done) if math.isfinite(done) else 0) + 1, unload_started_s=now)
+            self.store.update_station_data(s, data)
+            return  # the write of this scan sends the unload
+        if int(_finite(values["station_load_done"][s], -1)) == data["unload_request"]:
+            self.store.set_station(s, St.EMPTY, None, {})
+            self._drivers.pop(s, None)
+        elif now - data["unload_started_s"] > self.settings.load_timeout_s:
+            self.store.set_station(s, St.FAULT, cell, dict(data, reason="no answer to the unload request"))
+
+    def _record(self, s: int | None, cell: str, data: dict, outcome: str, end_s: float, reason: str = "") -> None:
+        b = self.batteries[cell]
+        capacity_ah = NOMINAL_CAPACITY_AH * min(max(b["soh_est"], 0.3), 1.2)
+        charge = float(data.get("charge_ah", 0.0))
+        record = {
+            "cell_id": cell, "station": s, "tier": b["tier"], "soc_pct": b["soc_pct"], "soc_lo_pct": b["soc_lo_pct"],
+            "soc_hi_pct": b["soc_hi_pct"], "soc_level": b["soc_level"], "soh_est": b["soh_est"], "soh_sd": b["soh_sd"],
+            "strategy": b["strategy"], "route": self.route_kind(cell).value, "outcome": outcome, "reason": reason,
+            "cause": data.get("cause", []), "start_s": data.get("start_s"), "end_s": end_s,
+            "charge_removed_ah": round(charge, 6),
+            "residual_pct_est": round(b["soc_pct"] - 100.0 * charge / capacity_ah, 3),
+            "peak_temp_degc": data.get("peak_temp_degc"), "time_above_warning_s": data.get("time_above_warning_s", 0.0),
+            "passes": data.get("passes", 0), "redischarges": data.get("redischarges", 0),
+            "rebound_v_per_cell": data.get("rebound_v_per_cell"), "source": b["source"],
+        }
+        try:
+            self.store.record_battery(cell, record, self.models.versions)
+            log.info("battery %s recorded: %s", cell, outcome)
+        except DuplicateRecord:
+            log.info("battery %s already recorded (resume)", cell)
+
+    # -- assignment and loading -----------------------------------------------------------------------
+    def _assign(self, now: float, values) -> None:
+        waiting = self.waiting()
+        recs = self.store.stations()
+        for channel in self.line.channels:
+            busy = [self.batteries[r.battery_id]["tier"] for r in recs
+                    if r.station in channel.stations and r.battery_id and r.battery_id in self.batteries
+                    and r.state in HOLDING]
+            for s in channel.stations:
+                if recs[s].state is not St.EMPTY or not waiting:
+                    continue
+                if busy:
+                    tier = busy[0]
+                else:
+                    counts: dict[int, int] = {}
+                    for c in waiting:
+                        counts[self.batteries[c]["tier"]] = counts.get(self.batteries[c]["tier"], 0) + 1
+                    tier = max(counts, key=lambda t: (counts[t], -t))
+                pick = next((c for c in waiting if self.batteries[c]["tier"] == tier), None)
+                if pick is None:
+                    continue
+                waiting.remove(pick)
+                busy.append(tier)
+                done = values["station_load_done"][s]
+                request = (int(done) if math.isfinite(done) else 0) + 1
+                self.store.set_station(s, St.LOADING, pick, {"plc_id": self.batteries[pick]["plc_id"],
+                                                            "request": request, "started_s": now})
+                log.info("station %d: loading battery %s (tier %d, channel %s)", s, pick, tier, channel.name)
+
+    def _write(self, values) -> None:
+        battery_id = np.zeros(self.n, int)
+        request = np.nan_to_num(values["station_load_request"], nan=0.0).astype(int)
+        pressure = np.array([self.line.supervisor_map.tag("fixture_pressure_setpoint_kpa").safe_value[0]] * self.n, float)
+        coolant = np.array([self.line.supervisor_map.tag("coolant_base_lpm").safe_value[0]] * self.n, float)
+        for rec in self.store.stations():
+            s, data = rec.station, rec.data
+            if rec.state in (St.LOADING, St.DISCHARGING, St.RESTING) or (rec.state is St.DONE and "unload_request" not in data):
+                battery_id[s] = data["plc_id"]
+                request[s] = data["request"]
+            elif rec.state is St.DONE:
+                request[s] = data["unload_request"]
+            if rec.state in (St.DISCHARGING, St.RESTING) and rec.battery_id in self.batteries:
+                strategy = self.batteries[rec.battery_id]["strategy"]
+                pressure[s] = strategy["pressure_kpa"]
+                coolant[s] = min(strategy["coolant_base_lpm"], self.line.limits.max_coolant_lpm)
+            if rec.state is not St.DISCHARGING or self.machine.state is not State.EXECUTE:
+                self.current_a[s] = 0.0
+        current = np.clip(self.current_a, 0.0, self.line.limits.max_current_a)
+        out = {"discharge_current_setpoint_a": current, "fixture_pressure_setpoint_kpa": pressure,
+               "coolant_base_lpm": coolant, "station_battery_id": battery_id, "station_load_request": request}
+        payload = {k: tuple(float(x) if k in STRATEGY_TAGS else int(x) for x in v) for k, v in out.items()}
+        if self.packtags_state:
+            payload[PACKTAGS_STATE] = int(self.machine.state)
+        try:
+            results = self.bus.write(payload)
+        except BusError as exc:
+            log.warning("PLC write failed: %s", exc)
+            return
+        bad = [r for r in results if r.quality is not Quality.GOOD]
+        for r in bad:
+            log.warning("write of %s refused: %s %s", r.name, r.quality.value, r.detail)
+
+    def _send_limits(self) -> None:
+        if self.core is None:
+            return
+        strategies = []
+        for rec in self.store.stations():
+            b = self.batteries.get(rec.battery_id) if rec.battery_id else None
+            strategies.append(Strategy.from_dict(b["strategy"]) if b else fixed_strategy())
+        limits = tuple(s.station_limits() for s in strategies)
+        if limits != self._limits_sent:
+            try:
+                self.core.send_setpoints(batch_setpoints(strategies))
+            except RtcoreError as exc:  # the core is not up (yet): it keeps its last limits; retry next scan
+                log.warning("tier limits not sent: %s", exc)
+                return
+            self._limits_sent = limits
+
+    # -- arrivals ------------------------------------------------------------------------------------------
+    def read_inbox(self) -> int:
+        """Read, grade, plan and queue every CSV in the inbox; returns the batteries queued."""
+        queued = 0
+        for path in sorted(self.paths.inbox.glob("*.csv")):
+            queued += self._arrival(path)
+        return queued
+
+    def _reject_file(self, path: Path, why: str) -> None:
+        target = self.paths.inbox / "rejected" / path.name
+        (target.parent / f"{path.name}.error.txt").write_text(why + "\n")
+        shutil.move(str(path), target)
+        self.store.add_event("arrival_rejected", why, data={"file": path.name})
+        log.warning("inbox: %s rejected: %s", path.name, why)
+
+    def _arrival(self, path: Path) -> int:
+        try:
+            cells = read_cells_csv(path)
+        except CellsFileError as exc:
+            self._reject_file(path, str(exc))
+            return 0
+        lines = cells.lines if cells.lines is not None else np.arange(len(cells)) + 2
+        known = set(self.batteries) | {b.cell_id for b in self.store.batteries()}
+        keep = np.array([str(c) not in known for c in cells.cell_ids], bool)
+        for c in cells.cell_ids[~keep]:
+            self.store.add_event("arrival_duplicate", f"{path.name}: battery {c} is already queued or recorded; "
+                                 "not queued again", battery_id=str(c), data={"file": path.name})
+        queued = 0
+        if keep.any():
+            rows = np.flatnonzero(keep)
+            cells, lines = cells.subset(rows), lines[rows]
+            grades = grade_cells_table(cells, self.line.tiers, model=self.models.soc)
+            plans = self.planner(cells, grades)
+            for i, cell in enumerate(grades.cell_ids):
+                cell = str(cell)
+                tier = int(grades.tier[i])
+                data = {"file": path.name, "line": int(lines[i]), "tier": tier, "plc_id": plc_battery_id(cell),
+                        "soc_pct": float(grades.soc_pct[i]), "soc_lo_pct": float(grades.soc_lo_pct[i]),
+                        "soc_hi_pct": float(grades.soc_hi_pct[i]), "soc_level": float(grades.soc_level),
+                        "soh_est": float(grades.soh_est[i]), "soh_sd": float(grades.soh_sd),
+                        "strategy": plans[tier].to_dict(),
+                        "features": {k: float(v[i]) for k, v in cells.columns.items() if k.startswith("feat_")},
+                        "source": f"{path.name}:{int(lines[i])}"}
+                self.store.add_event("battery_queued", f"battery {cell} queued (tier {tier})", battery_id=cell, data=data)
+                self.batteries[cell] = dict(data, attempts=0)
+                queued += 1
+                if data["plc_id"] is None:
+                    self._record(None, cell, {}, "rejected", self.clock(),
+                                 reason=f"cell id {cell!r} cannot be written to station_battery_id "
+                                        "(a whole number 1..2147483647; 0 means no battery)")
+        shutil.move(str(path), self.paths.inbox / "done" / path.name)
+        self.store.add_event("arrival_read", f"{path.name}: {queued} batteries queued", data={"file": path.name})
+        log.info("inbox: %s: %d batteries queued", path.name, queued)
+        return queued
+
+    def _plan(self, cells, grades) -> dict[int, Strategy]:
+        p = self.settings.plan
+        with History(self.paths.state_dir / HISTORY_FILE) as history:
+            plans = plan_tiers(cells, grades, history, policy=self.models.policy, max_simulations=p.max_simulations,
+                               max_seconds=p.max_seconds, seed=p.seed, rollout_modules=p.rollout_modules,
+                               use_tree=p.use_tree, rollout_dt_s=p.rollout_dt_s)
+        return {t: plan.strategy for t, plan in plans.items()}
+
+    # -- resume ----------------------------------------------------------------------------------------------
+    def _check_resume(self) -> None:
+        """A station holding a battery in the store must hold it on the PLC too (discharging,
+        resting): else it goes to fault, naming both ids, for the operator to clear."""
+        values = self._read()
+        for rec in self.store.stations():
+            if rec.state in (St.DISCHARGING, St.RESTING):
+                loaded = values["station_loaded_id"][rec.station]
+                if math.isfinite(loaded) and int(loaded) != rec.data["plc_id"]:
+                    why = f"the PLC reports battery id {int(loaded)} loaded, the store battery {rec.battery_id}"
+                    self.store.set_station(rec.station, St.FAULT, rec.battery_id, dict(rec.data, reason=why))
+                    self.store.add_event("resume_mismatch", why, station=rec.station, battery_id=rec.battery_id)
+                else:
+                    log.info("station %d: resumes %s with battery %s", rec.station, rec.state.value, rec.battery_id)
+
+    def summary(self) -> dict:
+        records = [b.record | {"recorded_at": b.recorded_at} for b in self.store.batteries()]
+        return {
+            "line": self.line.name, "state_dir": str(self.paths.state_dir), "packml_state": self.machine.state.label,
+            "batteries_processed": len(records), "batteries_waiting": len(self.waiting()),
+            "restarts": self.restarts, "model_versions": self.models.versions,
+            "batteries": records,
+            "stations": [{"station": r.station, "state": r.state.value, "battery_id": r.battery_id}
+                         for r in self.store.stations()],
+        }
+
+    def close(self) -> None:
+        self.store.close()

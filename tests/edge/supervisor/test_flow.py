@@ -1,0 +1,434 @@
+"""The supervisor's flow engine against an in-memory PLC (the bench map with the loading tags),
+a stand-in for the PLC's loading handshake and a small battery per station, and a stand-in core
+(status with per-station causes and hottest markers). Time is a fake clock advanced one scan at
+a time: no sleeps. Covered: a batch from the inbox to one record per battery, a bad inbox file,
+PackML Hold/Stop/Abort during Execute, resume after a kill in each station state, a map without
+the loading tags, a broken model."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import REPO_ROOT
+from edge.bus import MemoryPlc
+from edge.rtloop.link import RtStatus
+from edge.strategy.planner import default_strategy
+from edge.supervisor.flow import LOAD_TAGS, FlowEngine, FlowError, FlowSettings
+from edge.supervisor.line import load_line
+from edge.supervisor.models import ModelRefused, load_line_models
+from edge.supervisor.packml import Command, State
+from edge.supervisor.stations import StationState as St
+from edge.tagmap import DataType
+from edge.tagmap.model import Limits, Scaling
+from rtcore.spec import Flag
+
+CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
+N = 8
+SETTINGS = FlowSettings(scan_s=1.0, rest_s=3.0, load_timeout_s=5.0)
+
+
+# -- the harness ------------------------------------------------------------------------------------
+def with_load_tags(tag_map):
+    """The bench map with the loading handshake (as the bench maps define it), added if missing."""
+    if all(tag_map.tag(t) is not None for t in LOAD_TAGS):
+        return tag_map
+    write, read = tag_map.tag("discharge_current_setpoint_a"), tag_map.tag("station_current_a")
+    added = []
+    for name in LOAD_TAGS:
+        if tag_map.tag(name) is None:
+            base = write if name in ("station_battery_id", "station_load_request") else read
+            added.append(dataclasses.replace(base, name=name, data_type=DataType.DINT, unit="", scaling=Scaling(),
+                                             limits=Limits(0, 2**31 - 1) if base is write else None,
+                                             safe_value=(0,) * N if base is write else None))
+    return dataclasses.replace(tag_map, tags=tag_map.tags + tuple(added))
+
+
+def without_load_tags(tag_map):
+    return dataclasses.replace(tag_map, tags=tuple(t for t in tag_map.tags if t.name not in LOAD_TAGS))
+
+
+@pytest.fixture(scope="module")
+def line():
+    base = load_line(REPO_ROOT / "lines" / "bench.yaml")
+    return dataclasses.replace(base, supervisor_map=with_load_tags(base.supervisor_map), state_dir=None)
+
+
+@pytest.fixture(scope="module")
+def models(line):
+    return load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
+
+
+def write_cells(path: Path, rows: range) -> list[str]:
+    with CELLS.open(newline="") as f:
+        table = list(csv.DictReader(f))
+    cols = ["cell_id"] + [k for k in table[0] if k.startswith("feat_")]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for i in rows:
+            w.writerow([table[i][c] for c in cols])
+    return [table[i]["cell_id"] for i in rows]
+
+
+def plan_default(cells, grades):
+    """The expert default per tier: the planner's own tests cover the tree; these tests the flow."""
+    return {int(t): default_strategy(None) for t in set(grades.tier.tolist())}
+
+
+class Clock:
+    def __init__(self, t: float = 1_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeCore:
+    """The rtcore handle's supervisor end: a status per station, the setpoints sent."""
+
+    def __init__(self):
+        self.cause = [0] * N
+        self.hot_degc = [30.0] * N
+        self.sent = []
+
+    def status(self):
+        return RtStatus(n_stations=N, station_cause=tuple(self.cause), station_hot_degc=tuple(self.hot_degc))
+
+    def send_setpoints(self, setpoints):
+        self.sent.append(setpoints)
+
+
+class StandIn:
+    """The PLC's side: the loading handshake (answers a changed request at once; `faults`: cell id
+    -> fault code; `silent`: stations that never answer) and per station a small battery (open
+    circuit 2.55 + 1.6 x SOC V per cell, `r_cell_ohm`, 6 cells in series) discharged at the
+    current setpoint."""
+
+    def __init__(self, plc: MemoryPlc, capacity_ah: float = 0.004, r_cell_ohm: float = 0.04, soc: float = 0.5):
+        self.plc, self.capacity_ah, self.r = plc, capacity_ah, r_cell_ohm
+        self.loaded = [0] * N
+        self.done = [0] * N
+        self.fault = [0] * N
+        self.soc: dict[int, float] = {}
+        self.soc0 = soc
+        self.faults: dict[int, int] = {}
+        self.silent: set[int] = set()
+        self.loads: list[tuple[int, int]] = []
+        self.step(0.0)
+
+    def step(self, dt_s: float) -> None:
+        request = self.plc.get("station_load_request")
+        wanted = self.plc.get("station_battery_id")
+        setpoint = self.plc.get("discharge_current_setpoint_a")
+        current, voltage = [0.0] * N, [0.0] * N
+        for s in range(N):
+            if request[s] != self.done[s] and s not in self.silent:
+                code = self.faults.get(int(wanted[s]), 0)
+                if code == 0:
+                    self.loaded[s] = int(wanted[s])
+                    self.loads.append((s, int(wanted[s])))
+                self.done[s], self.fault[s] = int(request[s]), code
+            cell = self.loaded[s]
+            if cell:
+                soc = self.soc.setdefault(cell, self.soc0)
+                current[s] = float(setpoint[s]) if soc > 0 else 0.0
+                soc = max(0.0, soc - current[s] * dt_s / 3600.0 / self.capacity_ah)
+                self.soc[cell] = soc
+                voltage[s] = 6 * (2.55 + 1.6 * soc - current[s] * self.r)
+        for name, value in (("station_loaded_id", self.loaded), ("station_load_done", self.done),
+                            ("station_load_fault", self.fault), ("station_current_a", current),
+                            ("station_voltage_v", voltage)):
+            self.plc.set(name, tuple(value))
+
+
+class Rig:
+    def __init__(self, line, models, state_dir: Path, settings: FlowSettings = SETTINGS):
+        self.line, self.models, self.state_dir, self.settings = line, models, state_dir, settings
+        self.plc = MemoryPlc(line.supervisor_map)
+        self.plant = StandIn(self.plc)
+        self.core = FakeCore()
+        self.clock = Clock()
+        self.engine = self.new_engine()
+
+    def new_engine(self) -> FlowEngine:
+        """A supervisor started (again) on the same state dir, PLC and core."""
+        return FlowEngine(self.line, self.state_dir, self.models, core=self.core, settings=self.settings,
+                          clock=self.clock, plc=self.plc, planner=plan_default)
+
+    def kill(self) -> FlowEngine:
+        """SIGKILL between scans: nothing more runs; every change it acted on is on disk."""
+        self.engine.store.close()
+        self.engine = self.new_engine()
+        return self.engine
+
+    def scan(self) -> None:
+        self.engine.scan()
+        self.clock.t += self.settings.scan_s
+        self.plant.step(self.settings.scan_s)
+
+    def run_until(self, condition, max_scans: int = 400) -> int:
+        for i in range(max_scans):
+            self.scan()
+            if condition():
+                return i + 1
+        raise AssertionError(f"not within {max_scans} scans; stations {self.states()}")
+
+    def states(self) -> list[St]:
+        return [r.state for r in self.engine.store.stations()]
+
+    def inbox(self, name: str, rows: range) -> list[str]:
+        self.engine.paths.inbox.mkdir(parents=True, exist_ok=True)
+        return write_cells(self.engine.paths.inbox / name, rows)
+
+
+def currents(rig) -> np.ndarray:
+    return np.asarray(rig.plc.get("discharge_current_setpoint_a"), float)
+
+
+@pytest.fixture
+def rig(line, models, tmp_path):
+    r = Rig(line, models, tmp_path / "state")
+    yield r
+    r.engine.close()
+
+
+def started(rig) -> Rig:
+    assert rig.engine.start()
+    assert rig.engine.machine.state is State.EXECUTE
+    return rig
+
+
+def assert_recorded_once(rig, cells) -> list:
+    records = rig.engine.store.batteries()
+    ids = [b.cell_id for b in records]
+    assert sorted(ids) == sorted(cells) and len(set(ids)) == len(ids)
+    recorded_events = [e for e in rig.engine.store.events() if e.kind == "battery_queued"]
+    assert sorted(e.battery_id for e in recorded_events) == sorted(cells)  # queued once each too
+    return records
+
+
+# -- a batch ---------------------------------------------------------------------------------------------
+def test_a_batch_from_the_inbox_to_one_record_per_battery(rig):
+    cells = rig.inbox("batch1.csv", range(1, 6))
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    records = assert_recorded_once(rig, cells)
+    for b in records:
+        r = b.record
+        assert r["outcome"] == "done", r
+        assert r["charge_removed_ah"] > 0.0015  # about half the stand-in's 4 mAh
+        assert r["soc_lo_pct"] <= r["soc_pct"] <= r["soc_hi_pct"] and r["soh_sd"] > 0
+        assert r["source"].startswith("batch1.csv:") and r["end_s"] > r["start_s"]
+        assert r["peak_temp_degc"] == 30.0 and r["time_above_warning_s"] == 0.0
+        assert b.model_versions["soc_gan"]["sha256"] == rig.models.versions["soc_gan"]["sha256"]
+        assert len(b.model_versions["rl_policy"]["sha256"]) == 64
+        changes = [c.state for c in rig.engine.store.station_history(r["station"]) if c.battery_id == b.cell_id]
+        assert changes[:4] == [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE]
+    assert (rig.engine.paths.inbox / "done" / "batch1.csv").exists()
+    assert not list(rig.engine.paths.inbox.glob("*.csv"))
+    # a channel's stations share a tier at any time
+    for channel in rig.line.channels:
+        tiers_at = {}
+        for s in channel.stations:
+            for c in rig.engine.store.station_history(s):
+                if c.state is St.LOADING:
+                    tiers_at.setdefault(c.at, set()).add(rig.engine.batteries[c.battery_id]["tier"])
+        assert all(len(t) == 1 for t in tiers_at.values())
+    assert rig.core.sent, "the tier limits went to the core"
+    assert all(rig.plc.get("station_battery_id")[s] == 0 for s in range(N)), "every station unloaded"
+    # a second file later: the flow is continuous; a battery already recorded is not queued again
+    more = rig.inbox("batch2.csv", range(5, 8))
+    rig.run_until(rig.engine.idle)
+    assert_recorded_once(rig, cells + more[1:])
+    assert any(e.kind == "arrival_duplicate" and e.battery_id == more[0] for e in rig.engine.store.events())
+
+
+def test_a_rebound_above_the_floor_is_discharged_again(rig):
+    rig.plant.r = 0.3  # 0.5 V under load: the cut-off comes early and the rested cell rebounds above the floor
+    cells = rig.inbox("batch.csv", range(1, 3))
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    records = assert_recorded_once(rig, cells)
+    route = rig.line.routes.for_chemistry(None)
+    assert any(b.record["redischarges"] >= 1 for b in records)
+    for b in records:
+        r = b.record
+        assert r["passes"] == r["redischarges"] + 1
+        floor = route.second_life_floor_v_per_cell if r["route"] == "second_life" else route.recycling_floor_v_per_cell
+        assert r["rebound_v_per_cell"] <= floor  # the last rest ended under the route's floor
+    assert any(e.kind == "redischarge" for e in rig.engine.store.events())
+
+
+def test_a_bad_inbox_file_is_rejected_naming_file_and_line(rig):
+    inbox = rig.engine.paths.inbox
+    cells = rig.inbox("good.csv", range(1, 3))
+    text = (inbox / "good.csv").read_text().splitlines()
+    text[2] = text[2].replace(",", ",oops,", 1).rsplit(",", 1)[0]  # line 3: a value that is no number
+    (inbox / "bad.csv").write_text("\n".join(text) + "\n")
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    assert not (inbox / "bad.csv").exists()
+    error = (inbox / "rejected" / "bad.csv.error.txt").read_text()
+    assert "bad.csv:3:" in error
+    assert (inbox / "rejected" / "bad.csv").exists()
+    assert any(e.kind == "arrival_rejected" and "bad.csv:3:" in e.text for e in rig.engine.store.events())
+    assert_recorded_once(rig, cells)
+
+
+# -- PackML ---------------------------------------------------------------------------------------------
+def test_hold_stops_new_loads_and_holds_currents_at_zero(rig):
+    cells = rig.inbox("batch.csv", range(1, 6))
+    started(rig)
+    rig.run_until(lambda: (currents(rig) > 0).any())
+    waiting = rig.engine.waiting()
+    assert waiting, "some tier waits for a channel"
+    assert rig.engine.command(Command.HOLD)
+    loads = len(rig.plant.loads)
+    for _ in range(10):
+        rig.scan()
+        assert rig.engine.machine.state is State.HELD
+        assert (currents(rig) == 0).all()
+    assert len(rig.plant.loads) == loads and rig.engine.waiting() == waiting
+    assert rig.engine.command(Command.UNHOLD)
+    rig.run_until(rig.engine.idle)
+    assert rig.engine.machine.state is State.EXECUTE
+    assert_recorded_once(rig, cells)
+
+
+def test_stop_and_abort_set_every_current_to_zero_and_aborted_needs_clear(rig):
+    cells = rig.inbox("batch.csv", range(1, 6))
+    started(rig)
+    rig.run_until(lambda: (currents(rig) > 0).any())
+    assert rig.engine.command(Command.STOP)
+    rig.scan()
+    assert rig.engine.machine.state is State.STOPPED and (currents(rig) == 0).all()
+    assert rig.engine.start()
+    rig.run_until(lambda: (currents(rig) > 0).any())
+    assert rig.engine.command(Command.ABORT)
+    for _ in range(3):
+        rig.scan()
+        assert rig.engine.machine.state is State.ABORTED and (currents(rig) == 0).all()
+    assert not rig.engine.start()  # Reset is refused in Aborted
+    assert not rig.engine.command(Command.START)
+    assert rig.engine.command(Command.CLEAR)
+    rig.scan()
+    assert rig.engine.machine.state is State.STOPPED
+    assert rig.engine.start()
+    rig.run_until(rig.engine.idle)
+    assert_recorded_once(rig, cells)
+    assert [h.state for h in rig.engine.store.line_history()].count(State.ABORTED) == 1
+
+
+# -- loading ----------------------------------------------------------------------------------------------
+def test_load_faults_and_timeouts_requeue_or_reject_with_the_reason(rig):
+    cells = rig.inbox("batch.csv", range(1, 6))
+    unknown = int(cells[0])
+    rig.plant.faults[unknown] = 1
+    rig.plant.silent = {0}
+    started(rig)
+    rig.run_until(lambda: rig.engine.store.battery(cells[0]) is not None and any(
+        e.kind == "load_failed" and "no answer" in e.text for e in rig.engine.store.events()))
+    rig.plant.silent = set()
+    rig.run_until(rig.engine.idle)
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
+    assert records[cells[0]]["outcome"] == "rejected"
+    assert "does not know" in records[cells[0]]["reason"]
+    assert any(e.kind == "load_failed" and "no answer" in e.text for e in rig.engine.store.events())
+    assert all(records[c]["outcome"] == "done" for c in cells[1:])
+
+
+def test_cell_id_0_cannot_be_loaded_and_is_rejected(rig):
+    cells = rig.inbox("batch.csv", range(0, 2))
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
+    assert records["0"]["outcome"] == "rejected" and "station_battery_id" in records["0"]["reason"]
+
+
+# -- isolation --------------------------------------------------------------------------------------------
+def test_a_station_the_core_isolates_is_recorded_isolated_and_the_line_goes_on(rig):
+    cells = rig.inbox("batch.csv", range(1, 6))
+    started(rig)
+    rig.run_until(lambda: St.DISCHARGING in rig.states())
+    s = rig.states().index(St.DISCHARGING)
+    cell = rig.engine.store.station(s).battery_id
+    rig.core.cause[s] = int(Flag.OVER_TEMP | Flag.DTDT_ALARM)
+    rig.core.hot_degc[s] = 56.0
+    rig.run_until(rig.engine.idle)
+    assert rig.states()[s] is St.ISOLATED
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
+    assert records[cell]["outcome"] == "isolated"
+    assert set(records[cell]["cause"]) == {"OVER_TEMP", "DTDT_ALARM"}
+    assert sum(r["outcome"] == "done" for r in records.values()) == len(cells) - 1
+
+
+# -- resume after a kill ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("state", [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE, St.ISOLATED, St.EMPTY])
+def test_resume_after_a_kill_in_each_station_state(rig, state):
+    cells = rig.inbox("batch.csv", range(1, 6))
+    started(rig)
+    target = St.DISCHARGING if state is St.ISOLATED else state
+    if state is St.EMPTY:  # killed right after an unload, before the next load
+        rig.run_until(lambda: any(c.before is St.DONE for c in rig.engine.store.station_history()))
+    else:
+        rig.run_until(lambda: target in rig.states())
+    s = rig.states().index(St.EMPTY if state is St.EMPTY else target)
+    if state is St.ISOLATED:  # killed between the isolation and its record
+        rec = rig.engine.store.station(s)
+        rig.core.cause[s] = int(Flag.OVER_TEMP)
+        rig.engine.store.set_station(s, St.ISOLATED, rec.battery_id, dict(rec.data, cause=["OVER_TEMP"]))
+    before = rig.engine.store.station(s)
+    recorded_before = len(rig.engine.store.batteries())
+    engine = rig.kill()
+    assert engine.store.station(s).state is before.state  # resumed where it was
+    assert engine.machine.state is State.EXECUTE  # the line state too: no --start needed
+    rig.run_until(engine.idle)
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
+    assert engine.summary()["restarts"] == 1
+    assert len(records) >= recorded_before
+    if before.battery_id:
+        expected = "isolated" if state is St.ISOLATED else "done"
+        assert records[before.battery_id]["outcome"] == expected
+        assert records[before.battery_id]["station"] == s
+    if state is St.DONE:  # the record survived the kill: charge counted before it
+        assert records[before.battery_id]["charge_removed_ah"] == pytest.approx(before.data["charge_ah"], abs=1e-6)
+
+
+def test_a_store_that_disagrees_with_the_plc_puts_the_station_in_fault(rig):
+    cells = rig.inbox("batch.csv", range(1, 6))
+    started(rig)
+    rig.run_until(lambda: St.DISCHARGING in rig.states())
+    s = rig.states().index(St.DISCHARGING)
+    rig.engine.store.close()
+    rig.plant.loaded[s] = 99999  # someone swapped the battery while the supervisor was down
+    rig.plant.step(0.0)
+    engine = rig.new_engine()
+    rig.engine = engine
+    assert engine.store.station(s).state is St.FAULT
+    assert "99999" in engine.store.station(s).data["reason"]
+    rig.run_until(engine.idle)
+    assert len(engine.store.batteries()) == len(cells) - 1
+
+
+# -- refusals ---------------------------------------------------------------------------------------------
+def test_a_map_without_the_loading_tags_is_refused_naming_them(line, models, tmp_path):
+    bare = dataclasses.replace(line, supervisor_map=without_load_tags(line.supervisor_map))
+    with pytest.raises(FlowError) as err:
+        FlowEngine(bare, tmp_path, models, plc=MemoryPlc(bare.supervisor_map))
+    for name in LOAD_TAGS:
+        assert name in str(err.value)
+
+
+def test_a_broken_model_is_refused_naming_it(line, tmp_path):
+    broken = tmp_path / "models"
+    shutil.copytree(line.models.rl_policy_dir, broken)
+    onnx = broken / "rl_policy.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelRefused, match="RL policy in .*models refused"):
+        load_line_models(line.models.soc_gan_dir, broken)
