@@ -28,6 +28,18 @@ opens that zone's contacts (its resistance, its coolant film) and only its cells
 station's current is one for the string, so a relieved zone limits the whole module's current to
 fixture.path_drop_max_v / ΣR (`plant.path_limit_a`). With `pressure_effects=False` the fixture
 adds no resistance, never opens and limits nothing (the single-cell validation case).
+
+Stations and their modules (a continuous line): `load_module(station, batteries_row)` puts a new
+module on a station (fresh cells from that one-entry `Batteries`: its SOC, SOH, resistance and
+windows with a scatter seeded by the station and how many modules it has held; temperatures,
+coolant inlet and natural convection at its ambient; the tripped flag, the RC and diffusion
+states, the clamp and its pressure cleared) and `unload_module(station)` leaves it empty. Only
+that station's slice of the per-module arrays changes: every other station steps on bit for bit
+as if nothing happened. An empty station (`loaded[s]` False; `Plant(..., loaded=...)` starts with
+some empty) has no module: no current whatever the command, cell and module voltages 0, its
+cells (and markers) held at the ambient of its last module, never tripped, and it counts neither
+in `residual_ah()` nor in `initial_charge_ah` (0; `soc()` NaN). `modules_placed[s]` counts the
+modules a station has held (1 for one loaded at the start). Tests: tests/edge/batterymodel/test_plant.py.
 """
 
 from __future__ import annotations
@@ -108,6 +120,19 @@ class Batteries:
     def __len__(self) -> int:
         return int(np.asarray(self.soc).size)
 
+    def select(self, index) -> "Batteries":
+        """The entries at `index` (an int, a slice or a list of ints), as a Batteries."""
+        index = [index] if isinstance(index, (int, np.integer)) else index
+
+        def pick(a):
+            return None if a is None else np.asarray(a)[index]
+
+        w = self.windows
+        windows = None if w is None else type(w)(*(np.atleast_1d(np.asarray(a))[index] for a in
+                                                   (w.cap_ah, w.x100, w.y100, w.q_neg_ah, w.q_pos_ah)))
+        return Batteries(pick(self.soc), pick(self.soh), pick(self.r_contact_mohm), pick(self.t_amb_degc),
+                         windows, pick(self.diff_factor), pick(self.h_natural_w_m2k), self.source)
+
 
 @dataclass
 class Command:
@@ -143,15 +168,20 @@ class Observation:
 
 
 class Plant:
-    """A batch of modules; `step(command, dt_s)` advances the physics, `observe()` reads the sensors."""
+    """A batch of modules; `step(command, dt_s)` advances the physics, `observe()` reads the sensors.
+
+    `loaded`: which stations start with their module (None = all; a bool mask of the modules or a
+    list of station indices); the others start empty (their `batteries` entry is a placeholder)."""
 
     def __init__(self, batteries: Batteries, config: PlantConfig | None = None,
-                 params: EcmParams | None = None) -> None:
+                 params: EcmParams | None = None, loaded=None) -> None:
         self.cfg = cfg = config or PlantConfig()
         self.params = params or EcmParams.load()
         b = batteries
         m, n = len(b), cfg.cells_per_module
         self.n_modules, self.n_cells = m, n
+        self.loaded = _station_mask(loaded, m)
+        self.modules_placed = self.loaded.astype(np.int64)
         self.markers = MarkerMap(cfg.thermal.marker_positions, n)
         rng = np.random.default_rng(cfg.seed)
         soh = np.repeat(np.asarray(b.soh, float), n)
@@ -184,7 +214,79 @@ class Plant:
         self.coolant_lpm = np.zeros(m)
         self.t_s = 0.0
         self._noise = np.random.default_rng(cfg.seed + 1)
+        for s in np.flatnonzero(~self.loaded):
+            self._clear_station(int(s))
         self.initial_charge_ah = self.residual_ah()
+
+    # ---------------------------------------------------------------- stations and modules
+    def _station(self, station) -> int:
+        s = int(station)
+        if not 0 <= s < self.n_modules:
+            raise ValueError(f"station {station} outside 0..{self.n_modules - 1}")
+        return s
+
+    def _clear_station(self, s: int) -> None:
+        """What a station without a module shows (module docstring)."""
+        n = self.n_cells
+        cells = slice(s * n, (s + 1) * n)
+        self.loaded[s] = False
+        self.current_a[s] = 0.0
+        self.cell_current_a[cells] = 0.0
+        self.cell_voltage_v[cells] = 0.0
+        self.tripped[s] = False
+        self.temp_k[s] = self.t_amb_k[s]
+        self.clamp_kpa[s] = 0.0
+        self.pressure_kpa[s] = 0.0
+        self.path_limit_a[s] = np.inf
+        for name in ("v1", "v2", "dz_surf"):
+            getattr(self.bank, name)[cells] = 0.0
+
+    def unload_module(self, station: int) -> None:
+        """The station's module leaves; the station is empty (module docstring)."""
+        s = self._station(station)
+        self._clear_station(s)
+        if hasattr(self, "initial_charge_ah"):
+            self.initial_charge_ah[s] = 0.0
+
+    def load_module(self, station: int, batteries: Batteries) -> None:
+        """Put a fresh module built from the one-entry `batteries` on the station, replacing any
+        module there; no other station's state changes (module docstring)."""
+        s = self._station(station)
+        if len(batteries) != 1:
+            raise ValueError(f"{batteries.source}: load_module takes one battery, got {len(batteries)}")
+        cfg, m, n, b = self.cfg, self.n_modules, self.n_cells, batteries
+        cells = slice(s * n, (s + 1) * n)
+        self.modules_placed[s] += 1
+        rng = np.random.default_rng([cfg.seed, 7, s, int(self.modules_placed[s])])
+        soh = np.repeat(np.asarray(b.soh, float), n)
+        soc = np.clip(np.repeat(np.asarray(b.soc, float), n) + rng.normal(0, cfg.soc_scatter, n), 0.0, 1.0)
+        cap_scale, r_extra = np.ones(m * n), np.ones(m * n)
+        cap_scale[cells] = 1.0 + rng.normal(0, cfg.cap_scatter, n)
+        r_extra[cells] = np.clip(1.0 + rng.normal(0, cfg.r_scatter, n), 0.8, None)
+        self._scale_cells(cap_scale, r_extra)
+        w = b.windows if b.windows is not None else windows_for_soh(np.asarray(b.soh, float))
+        w = type(w)(*(np.repeat(np.atleast_1d(a), n) for a in (w.cap_ah, w.x100, w.y100, w.q_neg_ah, w.q_pos_ah)))
+        dn = np.repeat(b.diff_factor, n) if b.diff_factor is not None else None
+        new = CellBank(self.params, w, soc, soh, np.repeat(np.asarray(b.r_contact_mohm, float), n) * 1e-3,
+                       diff_factor=dn, cap_scale=cap_scale[cells], r_scale_extra=r_extra[cells])
+        bank = self.bank
+        for name in ("cap_ah", "r_scale", "r_contact_ohm", "diff_gain_s", "diff_tau_s", "soc", "v1", "v2", "dz_surf"):
+            getattr(bank, name)[cells] = getattr(new, name)
+        grid = new.pos_flat.size // n
+        bank.pos_flat[s * n * grid:(s + 1) * n * grid] = new.pos_flat
+        bank.neg_flat[s * n * grid:(s + 1) * n * grid] = new.neg_flat
+        t_amb_k = float(np.asarray(b.t_amb_degc, float)[0]) + KELVIN
+        self.t_amb_k[s] = t_amb_k
+        if cfg.convection_from_feat:
+            if b.h_natural_w_m2k is None:
+                raise ValueError(f"{b.source}: convection_from_feat needs the module's h_natural_w_m2k")
+            self.h_natural_w_m2k[s] = float(np.asarray(b.h_natural_w_m2k, float)[0])
+        if cfg.coolant_temp_degc is None:
+            self.coolant_k[s] = t_amb_k
+        self._clear_station(s)
+        self.loaded[s] = True
+        self.cell_voltage_v[cells] = new.evaluate(np.zeros(n), self.temp_k[s])["voltage_v"]
+        self.initial_charge_ah[s] = new.charge_ah().mean()
 
     # ---------------------------------------------------------------- hooks (the bench's faults)
     def _scale_cells(self, cap_scale: np.ndarray, r_extra: np.ndarray) -> None:
@@ -233,6 +335,9 @@ class Plant:
         temp = self.temp_k.ravel()
         ev = self.bank.evaluate(self.cell_current_a, temp)
         g_short = self._short_conductance()
+        empty = ~self.loaded
+        if empty.any():
+            g_short = np.where(np.repeat(empty, n), 0.0, g_short)
         i_short = self.cell_voltage_v * g_short
         emf_eff = (ev["emf_v"] - i_short * ev["r0_ohm"]).reshape(m, n).sum(axis=1)
         r_string = ev["r0_ohm"].reshape(m, n).sum(axis=1) + r_fix.sum(axis=1)
@@ -241,7 +346,7 @@ class Plant:
         load = np.clip(np.nan_to_num(cmd.load_ohm, nan=np.inf), 1e-3, None)
         i_cr = emf_eff / (load + r_string)
         current = np.minimum(np.where(np.isnan(cmd.current_a), i_cr, i_cc), self.path_limit_a)
-        on = np.asarray(cmd.discharge_on, bool) & closed & ~self.tripped
+        on = np.asarray(cmd.discharge_on, bool) & closed & ~self.tripped & self.loaded
         current = np.where(on, np.clip(current, 0.0, cfg.station_max_current_a), 0.0)
 
         i_cell = np.repeat(current, n) + i_short
@@ -263,6 +368,9 @@ class Plant:
         self.current_a = current
         self.cell_current_a = i_cell
         self.cell_voltage_v = volt
+        if empty.any():
+            self.temp_k[empty] = self.t_amb_k[empty, None]
+            self.cell_voltage_v[np.repeat(empty, n)] = 0.0
         self.t_s += dt_s
         self._after_step()
 
@@ -281,10 +389,29 @@ class Plant:
 
     def residual_ah(self) -> np.ndarray:
         """Charge left per module (Ah at string current: mean over its cells of SOC·capacity)."""
-        return self.bank.charge_ah().reshape(self.n_modules, self.n_cells).mean(axis=1)
+        charge = self.bank.charge_ah().reshape(self.n_modules, self.n_cells).mean(axis=1)
+        return np.where(self.loaded, charge, 0.0)
 
     def soc(self) -> np.ndarray:
-        return self.bank.soc.reshape(self.n_modules, self.n_cells).copy()
+        """SOC per cell [m, n]; NaN on an empty station."""
+        return np.where(self.loaded[:, None], self.bank.soc.reshape(self.n_modules, self.n_cells), np.nan)
 
     def temp_degc(self) -> np.ndarray:
         return self.temp_k - KELVIN
+
+
+def _station_mask(loaded, m: int) -> np.ndarray:
+    """Which of m stations hold a module: None = all; a bool mask of m; or station indices."""
+    if loaded is None:
+        return np.ones(m, bool)
+    a = np.asarray(loaded)
+    if a.dtype == bool:
+        if a.shape != (m,):
+            raise ValueError(f"loaded has shape {a.shape}, expected ({m},)")
+        return a.copy()
+    mask = np.zeros(m, bool)
+    for s in a.ravel().tolist():
+        if not 0 <= int(s) < m or int(s) != s:
+            raise ValueError(f"loaded: station {s} outside 0..{m - 1}")
+        mask[int(s)] = True
+    return mask

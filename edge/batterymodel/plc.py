@@ -12,7 +12,15 @@ SIL rollouts (edge/strategy/loop_controller.py); plc_tags/README.md has it as St
 * the watchdog (`CoreWatchdog`): the core's rtcore_heartbeat must change at least every
   `WATCHDOG_S` = 0.5 s of PLC time, or every permit drops and every current goes to 0 until it
   moves again; each healthy -> stale transition counts as a trip. Before the heartbeat has moved
-  once (a core not started yet) every station is off too, without a trip.
+  once (a core not started yet) every station is off too, without a trip;
+* the loading handshake (`StationLoader`, the bench's robot): when the supervisor's
+  station_load_request[s] changes, the PLC checks the request (station_battery_id[s] not 0 and
+  not a battery it knows: fault 1; the station discharging, i.e. its permit on with a current
+  asked, or current still measured: fault 2; either way station_load_done[s] echoes the request
+  at once, nothing moves), else the robot holds the station off for `LOAD_TIME_S` (5 s of plant
+  time), unloads its module if any, loads battery station_battery_id[s] (0: leaves it empty),
+  and only then sets station_loaded_id[s] and echoes the request in station_load_done[s] with
+  station_load_fault[s] = 0. A request that changes during a move is taken when the move ends.
 """
 
 from __future__ import annotations
@@ -32,6 +40,15 @@ ticks of 100 ms; above the core's own link blind time of 0.25 s)."""
 COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "current_limit_pct", "fixture_pressure_setpoint_kpa",
             "relief_second_kpa", "coolant_flow_lpm")
 HEARTBEAT = "rtcore_heartbeat"
+
+LOAD_TIME_S = 5.0
+"""Plant seconds the bench's robot takes to unload a station and load the next battery."""
+LOAD_REQUESTS = ("station_battery_id", "station_load_request")
+"""Written by the supervisor: the battery wanted at each station (cell_id, 0 = none) and a counter
+whose change asks for it."""
+LOAD_STATUS = ("station_loaded_id", "station_load_done", "station_load_fault")
+"""Written by the PLC: the battery at each station (0 = empty), the last request handled, its fault."""
+LOAD_OK, LOAD_UNKNOWN_BATTERY, LOAD_NOT_SAFE = 0, 1, 2
 
 
 def _floats(value) -> np.ndarray:
@@ -105,6 +122,71 @@ class PlcProgram:
             command.discharge_on[:] = False
             command.current_a[:] = 0.0
         return command
+
+
+def _ints(value, n: int) -> np.ndarray:
+    a = np.nan_to_num(np.atleast_1d(np.asarray(value, dtype=float)), nan=0.0)
+    return np.broadcast_to(a, (n,)).astype(np.int64)
+
+
+class StationLoader:
+    """The loading handshake and the robot behind it (module docstring); `scan` once a PLC scan.
+
+    `loaded_ids`: the battery at each station at the start (0 = empty); `is_known(cell_id)`: the
+    robot can fetch that battery; `move(station, cell_id)`: the robot's work at the end of a move
+    (unload, then load cell_id unless it is 0)."""
+
+    def __init__(self, loaded_ids, is_known, move, load_time_s: float = LOAD_TIME_S):
+        if not load_time_s >= 0:
+            raise ValueError(f"load_time_s must be >= 0, got {load_time_s}")
+        self.loaded_id = np.array(loaded_ids, dtype=np.int64)
+        n = self.loaded_id.size
+        self.is_known, self.move, self.load_time_s = is_known, move, float(load_time_s)
+        self.done = np.zeros(n, np.int64)
+        self.fault = np.zeros(n, np.int64)
+        self.taken = np.zeros(n, np.int64)  # the last request taken (the tags start at 0)
+        self.target = np.zeros(n, np.int64)
+        self.remaining_s = np.full(n, np.nan)  # NaN: no move under way
+
+    @property
+    def moving(self) -> np.ndarray:
+        return np.isfinite(self.remaining_s)
+
+    def scan(self, values: dict, command: Command, current_a: np.ndarray, dt_s: float) -> Command:
+        """Advance the moves by dt_s (plant time), take new requests, and hold moving stations off."""
+        n = self.loaded_id.size
+        for s in np.flatnonzero(self.moving):
+            self.remaining_s[s] -= dt_s
+            if self.remaining_s[s] <= 1e-9:
+                self.move(int(s), int(self.target[s]))
+                self.loaded_id[s] = self.target[s]
+                self.remaining_s[s] = np.nan
+                self.fault[s] = LOAD_OK
+                self.done[s] = self.taken[s]
+                log.info("bench robot: station %d holds battery %d", s, self.target[s])
+        request = _ints(values["station_load_request"], n)
+        wanted = _ints(values["station_battery_id"], n)
+        busy = np.asarray(command.discharge_on, bool) | (np.abs(np.asarray(current_a, float)) > 0)
+        for s in np.flatnonzero((request != self.taken) & ~self.moving):
+            self.taken[s] = request[s]
+            if wanted[s] != 0 and not self.is_known(int(wanted[s])):
+                self.fault[s], self.done[s] = LOAD_UNKNOWN_BATTERY, request[s]
+                log.warning("bench PLC: station %d asked for battery %d, which the robot does not know", s, wanted[s])
+            elif busy[s]:
+                self.fault[s], self.done[s] = LOAD_NOT_SAFE, request[s]
+                log.warning("bench PLC: station %d asked to load while discharging: refused", s)
+            else:
+                self.target[s] = wanted[s]
+                self.remaining_s[s] = self.load_time_s
+        moving = self.moving
+        command.discharge_on[moving] = False
+        command.current_a[moving] = 0.0
+        return command
+
+    def status_tags(self) -> dict:
+        return {"station_loaded_id": tuple(int(v) for v in self.loaded_id),
+                "station_load_done": tuple(int(v) for v in self.done),
+                "station_load_fault": tuple(int(v) for v in self.fault)}
 
 
 def observation_tags(obs, broken_wire: float) -> dict:

@@ -3,7 +3,9 @@
 The bench serves the map's PLC over its protocol (the map's `connection.protocol`), on the
 map's port unless `--port` says otherwise (0 = any free port), with a plant of one module per
 station built from rows of a cells file (format of ../shared/data/cells_train.csv, truth_*
-columns), stepping in real time or `--time-scale` times faster. It runs until SIGINT/SIGTERM
+columns), stepping in real time or `--time-scale` times faster. Every battery of the file is
+available to the bench's robot (the loading handshake: plc_tags/README.md); the stations start
+loaded with the rows from `--first-row` on, or empty with `--empty`. It runs until SIGINT/SIGTERM
 or `--seconds`. Tests: tests/tools/hil/test_server_bench.py.
 """
 
@@ -28,6 +30,8 @@ def register(subparsers) -> None:
     serve.add_argument("--map", type=Path, required=True, help="tag map to serve (plc_tags/hil_*.yaml)")
     serve.add_argument("--cells", type=Path, default=None, help="cells CSV (default: ../shared/data/cells_train.csv)")
     serve.add_argument("--first-row", type=int, default=0, help="first row of the cells file to put on station 0")
+    serve.add_argument("--empty", action="store_true",
+                       help="start with every station empty (the supervisor loads them through the loading tags)")
     serve.add_argument("--port", type=int, default=None, help="TCP port (default: the map's; 0: any free port)")
     serve.add_argument("--time-scale", type=float, default=1.0, help="plant seconds per wall second")
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many wall seconds")
@@ -52,25 +56,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.error("refusing to serve: %s", exc)
         return 1
     n_zones = tag_map.tag("zone_pressure_kpa").count // n_stations
-    cells = load_cells(args.cells or default_cells_path(), limit=args.first_row + n_stations)
-    cells = cells.select(list(range(args.first_row, args.first_row + n_stations)))
+    available = load_cells(args.cells or default_cells_path())
+    if not 0 <= args.first_row <= len(available) - n_stations:
+        log.error("refusing to serve: %s has %d rows; %d stations from row %d do not fit", available.path,
+                  len(available), n_stations, args.first_row)
+        return 1
+    cells = available.select(list(range(args.first_row, args.first_row + n_stations)))
     port = tag_map.endpoint.port if args.port is None else args.port
     server = open_server(tag_map, port=port)
-    bench = HilBench(Plant(cells, PlantConfig(n_zones=n_zones)), server)
+    bench = HilBench(Plant(cells, PlantConfig(n_zones=n_zones), empty=args.empty), server, batteries=available)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     bench.start(time_scale=args.time_scale)
     endpoint = f"{server.tag_map.endpoint.host}:{server.port}"
-    log.warning("HIL bench serving %s (%s) on %s, %d stations, time scale %g", tag_map.source,
-                tag_map.protocol.value, endpoint, n_stations, args.time_scale)
+    log.warning("HIL bench serving %s (%s) on %s, %d stations (%s), %d batteries available, time scale %g",
+                tag_map.source, tag_map.protocol.value, endpoint, n_stations, "empty" if args.empty else "loaded",
+                len(available), args.time_scale)
     try:
         stop.wait(args.seconds)
     finally:
         bench.stop()
         server.close()
     report = {"map": str(tag_map.source), "protocol": tag_map.protocol.value, "endpoint": endpoint,
-              "stations": n_stations, "plant_steps": bench.steps, "plant_time_s": round(bench.plant.t_s, 3)}
+              "stations": n_stations, "batteries_available": len(available),
+              "loaded_ids": [int(i) for i in bench.loader.loaded_id] if bench.loader is not None else None,
+              "plant_steps": bench.steps, "plant_time_s": round(bench.plant.t_s, 3)}
     if args.json:
         print_json(report)
     else:

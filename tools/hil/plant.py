@@ -10,6 +10,13 @@ modes (LLI, LAM) where the file has them, its graphite diffusivity `truth_dn_f` 
 The faults (tools/hil/faults.py) act through the model's hooks: a weak cell scales its capacity
 and resistance, an internal short puts a conductance across its cell from its onset, sensor
 faults change the marker readings (never the physics).
+
+Stations can start empty (`empty=True`, or `loaded=[...]` the stations that start with their
+row's module) and take other rows later: `load_row(station, row)` (the model's `load_module` from
+that row's truth) and `unload_module(station)`; the bench's robot (server_bench.py) does it on the
+supervisor's request. A weak cell or an internal short belongs to the first module its station
+holds (the row it started with, or the first one loaded on a station that started empty), not
+to the ones after it; sensor faults belong to the station.
 """
 
 from __future__ import annotations
@@ -41,27 +48,43 @@ def batteries_from_truth(cells: CellTable, convection_from_feat: bool = False) -
 
 
 class Plant(ModelPlant):
-    """The bench's batch: `Plant(cells, config, faults, params)`; stepping and signals are the model's."""
+    """The bench's batch: `Plant(cells, config, faults, params, empty=False, loaded=None)`, one
+    station per row of `cells`; stepping and signals are the model's. `empty=True`: every station
+    starts empty; `loaded`: the stations that start with their row (the rest empty)."""
 
     def __init__(self, cells: CellTable, config: PlantConfig | None = None,
-                 faults: tuple[Fault, ...] = (), params: EcmParams | None = None) -> None:
+                 faults: tuple[Fault, ...] = (), params: EcmParams | None = None,
+                 empty: bool = False, loaded=None) -> None:
         cfg = config or PlantConfig()
         check_indices(tuple(faults), len(cells), cfg.cells_per_module, len(cfg.thermal.marker_positions))
+        if empty and loaded is not None:
+            raise ValueError("give empty=True or the stations that start loaded, not both")
+        self.cells = cells
         self.faults = tuple(faults)
         self._shorts = [f for f in self.faults if isinstance(f, InternalShort)]
         self._sensors = SensorFaultInjector(self.faults)
-        super().__init__(batteries_from_truth(cells, cfg.convection_from_feat), cfg, params)
+        super().__init__(batteries_from_truth(cells, cfg.convection_from_feat), cfg, params,
+                         loaded=[] if empty else loaded)
+
+    def load_row(self, station: int, row: CellTable) -> None:
+        """Put the module of one cells-file row (its truth) on the station, replacing any there."""
+        if len(row) != 1:
+            raise ValueError(f"{row.path}: load_row takes one row, got {len(row)}")
+        self.load_module(station, batteries_from_truth(row, self.cfg.convection_from_feat))
+
+    def _first_module(self, station: int) -> bool:
+        return self.modules_placed[station] == 1
 
     def _scale_cells(self, cap_scale: np.ndarray, r_extra: np.ndarray) -> None:
         for f in self.faults:
-            if isinstance(f, WeakCell):
+            if isinstance(f, WeakCell) and self._first_module(f.module):
                 cap_scale[f.module * self.n_cells + f.cell] *= f.cap_factor
                 r_extra[f.module * self.n_cells + f.cell] *= f.r_factor
 
     def _short_conductance(self) -> np.ndarray:
         g = super()._short_conductance()
         for f in self._shorts:
-            if self.t_s >= f.onset_s:
+            if self.t_s >= f.onset_s and self._first_module(f.module):
                 g[f.module * self.n_cells + f.cell] += 1.0 / f.r_short_ohm
         return g
 

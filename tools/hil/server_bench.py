@@ -20,7 +20,15 @@ the planner's SIL rollouts):
   the PLC's clock, as a real PLC's timer does: the wall clock between scans when the bench is
   paced (`start`), plant time / time_scale when a test steps it by hand (`step(dt_s)`). So a
   scaled bench (the x10 demo: one core tick = 1 plant second) does not trip, and a paced bench
-  that catches up on plant steps in a burst does not trip early.
+  that catches up on plant steps in a burst does not trip early;
+* the loading handshake (`StationLoader`; on a map with the station_* loading tags): the
+  supervisor writes station_battery_id[s] (the cell_id it wants there, 0 = none) and changes
+  station_load_request[s]; the robot refuses at once with station_load_fault[s] = 1 (an id not
+  among the bench's batteries) or 2 (the station discharging), else holds the station off for
+  `LOAD_TIME_S` = 5 s of plant time, unloads its module, loads that battery's row (its truth) or
+  leaves the station empty, and sets station_loaded_id[s]; station_load_done[s] echoes the
+  request when it is handled. The bench's batteries (`HilBench(..., batteries=CellTable)`) are a
+  whole cells file, not only the rows the stations start with (default: the plant's own rows).
 
 `discharge-edge hil serve --map FILE` runs it. Tests: tests/tools/hil/test_server_bench.py,
 test_plc_watchdog.py.
@@ -34,9 +42,11 @@ import time
 
 import numpy as np
 
-from edge.batterymodel.plc import (COMMANDS, HEARTBEAT, WATCHDOG_S, CoreWatchdog, PlcProgram,  # noqa: F401 (bench API)
-                                   command_from_tags, observation_tags)
+from edge.batterymodel.plc import (COMMANDS, HEARTBEAT, LOAD_NOT_SAFE, LOAD_OK, LOAD_REQUESTS,  # noqa: F401 (bench API)
+                                   LOAD_STATUS, LOAD_TIME_S, LOAD_UNKNOWN_BATTERY, WATCHDOG_S, CoreWatchdog,
+                                   PlcProgram, StationLoader, command_from_tags, observation_tags)
 from edge.tagmap import Protocol, TagMap
+from tools.hil.cells import CellTable
 from tools.hil.plant import Command, Plant
 from tools.hil.server_common import BenchPlcServer
 
@@ -55,9 +65,13 @@ def open_server(tag_map: TagMap, port: int = 0) -> BenchPlcServer:
 
 
 class HilBench:
-    """A plant whose stations are the map's stations; `step(dt_s)` is one PLC scan and plant step."""
+    """A plant whose stations are the map's stations; `step(dt_s)` is one PLC scan and plant step.
 
-    def __init__(self, plant: Plant, server: BenchPlcServer, watchdog_s: float = WATCHDOG_S):
+    `batteries`: what the robot can load (a cells table; default the plant's rows); the map's
+    loading tags turn the robot on (`self.loader`, None on a map without them)."""
+
+    def __init__(self, plant: Plant, server: BenchPlcServer, watchdog_s: float = WATCHDOG_S,
+                 batteries: CellTable | None = None, load_time_s: float = LOAD_TIME_S):
         self.plant = plant
         self.server = server
         served = server.served_map
@@ -78,6 +92,18 @@ class HilBench:
         # a NaN sensor on a REAL tag stays NaN; an INT analog card shows a broken wire as overrange
         self._broken_wire = np.nan if temp_tag.data_type.value == "REAL" else temp_tag.scaling.to_eu(temp_tag.data_type.raw_range[1])
         self.command = Command.idle(plant.n_modules, plant.cfg.n_zones)
+        self.batteries = batteries if batteries is not None else getattr(plant, "cells", None)
+        self._row_of = ({} if self.batteries is None else
+                        {int(c): i for i, c in enumerate(self.batteries["cell_id"])})
+        self.loader: StationLoader | None = None
+        names = {t.name for t in served.tags}
+        if self.batteries is not None and all(name in names for name in (*LOAD_REQUESTS, *LOAD_STATUS)):
+            for name in (*LOAD_REQUESTS, *LOAD_STATUS):
+                if served.tag(name).count != self.n_stations:
+                    raise ValueError(f"{served.source}: {name} has {served.tag(name).count} elements "
+                                     f"for {self.n_stations} stations")
+            start = np.where(plant.loaded, np.asarray(plant.cells["cell_id"], float), 0.0).astype(np.int64)
+            self.loader = StationLoader(start, lambda cell_id: cell_id in self._row_of, self._move, load_time_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.steps = 0
@@ -94,20 +120,36 @@ class HilBench:
     def read_command(self, plc_dt_s: float | None) -> Command:
         """Read the controller's tags and scan them; PLC time since the last scan is `plc_dt_s`,
         or, paced, the wall clock from the last scan's read to this one's."""
-        values = self.server.get_many([*COMMANDS, HEARTBEAT])
+        return self._scan(plc_dt_s, None)
+
+    def _scan(self, plc_dt_s: float | None, plant_dt_s: float | None) -> Command:
+        extra = list(LOAD_REQUESTS) if self.loader is not None and plant_dt_s is not None else []
+        values = self.server.get_many([*COMMANDS, HEARTBEAT, *extra])
         if plc_dt_s is None:
             now = time.monotonic()
             plc_dt_s, self._last_scan_s = now - self._last_scan_s, now
-        return self.program.scan(values, plc_dt_s)
+        command = self.program.scan(values, plc_dt_s)
+        if extra:
+            command = self.loader.scan(values, command, self.plant.current_a, plant_dt_s)
+        return command
+
+    def _move(self, station: int, cell_id: int) -> None:
+        """The robot: the station's module out, battery cell_id's in (0: none)."""
+        if cell_id == 0:
+            self.plant.unload_module(station)
+        else:
+            self.plant.load_row(station, self.batteries.select([self._row_of[cell_id]]))
 
     def publish(self) -> None:
         self.heartbeat = (self.heartbeat + 1) % 2_147_483_647
         values = observation_tags(self.plant.observe(), self._broken_wire)
+        if self.loader is not None:
+            values.update(self.loader.status_tags())
         self.server.set_many({**values, "plc_heartbeat": self.heartbeat})
 
     def step(self, dt_s: float) -> None:
         """One PLC scan and plant step of dt_s (PLC time: see the module docstring)."""
-        self.command = self.read_command(None if self._paced else dt_s / self.time_scale)
+        self.command = self._scan(None if self._paced else dt_s / self.time_scale, dt_s)
         self.plant.step(self.command, dt_s)
         self.publish()
         self.steps += 1

@@ -75,3 +75,33 @@ def test_relief_and_coolant_answer_a_hot_cell_within_two_ticks(hot_cell_bench):
     assert bench.plant.current_a[1] > 0 and not loop.kernel.safe_state  # relief, not a stop
     assert server.get("discharge_permit") == (True,) * 8
     assert bench.watchdog_trips == 0
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_hil_serve_offers_every_battery_of_the_file_and_starts_loaded_or_empty(empty):
+    import json
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "edge.cli", "hil", "serve", "--map", str(REPO_ROOT / "plc_tags" / "hil_modbus.yaml"),
+            "--port", "0", "--seconds", "0.3", "--first-row", "4", "--json", *(["--empty"] if empty else [])]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    cells = load_cells(default_cells_path())
+    assert report["batteries_available"] == len(cells)
+    expected = [0] * 8 if empty else [int(c) for c in cells["cell_id"][4:12]]
+    assert report["loaded_ids"] == expected
+
+
+def test_physics_faults_belong_to_the_first_module_of_their_station():
+    rows = load_cells(default_cells_path(), limit=10)
+    short = InternalShort(module=1, cell=0, r_short_ohm=0.5, onset_s=0.0)
+    plant = Plant(rows.select(list(range(8))), PlantConfig(seed=3), faults=(short,))
+    assert plant._short_conductance()[6] == 2.0
+    plant.load_row(1, rows.select([9]))
+    assert not plant._short_conductance().any(), "the next battery on the station has no short"
+    empty = Plant(rows.select(list(range(8))), PlantConfig(seed=3), faults=(short,), empty=True)
+    assert not empty.loaded.any() and not empty._short_conductance().any()
+    empty.load_row(1, rows.select([9]))
+    assert empty._short_conductance()[6] == 2.0, "a station that started empty: its first module"
