@@ -70,9 +70,11 @@ def run_loop(engine: FlowEngine, *, scan_s: float, until_idle: bool, stop: threa
     return scans
 
 
-def run(args: argparse.Namespace, *, plc=None, after_scan=None, sleep=None, clock=None) -> int:
+def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep=None, clock=None) -> int:
+    """The subcommand. Keywords for in-process tests: `line` (a LineConfig instead of loading
+    `--line`), `plc` (an in-memory PLC; no core attached), `after_scan`, `sleep`, `clock`."""
     try:
-        line = load_line(args.line)
+        line = line or load_line(args.line)
         paths = line.state_paths(override=args.state_dir)
         models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
     except (LineError, ValueError) as exc:

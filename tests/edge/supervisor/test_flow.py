@@ -107,7 +107,7 @@ class FakeCore:
 class StandIn:
     """The PLC's side: the loading handshake (answers a changed request at once; `faults`: cell id
     -> fault code; `silent`: stations that never answer) and per station a small battery (open
-    circuit 2.55 + 1.6 x SOC V per cell, `r_cell_ohm`, 6 cells in series) discharged at the
+    circuit 2.3 + 1.85 x SOC V per cell, under the cut-off when empty, `r_cell_ohm`, 6 cells in series) discharged at the
     current setpoint."""
 
     def __init__(self, plc: MemoryPlc, capacity_ah: float = 0.004, r_cell_ohm: float = 0.04, soc: float = 0.5):
@@ -137,10 +137,10 @@ class StandIn:
             cell = self.loaded[s]
             if cell:
                 soc = self.soc.setdefault(cell, self.soc0)
-                current[s] = float(setpoint[s]) if soc > 0 else 0.0
+                current[s] = float(setpoint[s])
                 soc = max(0.0, soc - current[s] * dt_s / 3600.0 / self.capacity_ah)
                 self.soc[cell] = soc
-                voltage[s] = 6 * (2.55 + 1.6 * soc - current[s] * self.r)
+                voltage[s] = 6 * max(0.0, 2.3 + 1.85 * soc - current[s] * self.r)
         for name, value in (("station_loaded_id", self.loaded), ("station_load_done", self.done),
                             ("station_load_fault", self.fault), ("station_current_a", current),
                             ("station_voltage_v", voltage)):

@@ -1,0 +1,112 @@
+"""`discharge-edge run`: registered as a subcommand, a whole run in-process (in-memory PLC, the
+stand-in of test_flow.py, real grading and planning without the tree) with --start --until-idle
+--json, a second run on the same state dir (a restart, nothing recorded twice), and its refusals
+(a broken model, a map without the loading tags) with exit code 1 and the cause on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge import REPO_ROOT
+from edge.bus import MemoryPlc
+from edge.supervisor import cli
+
+_spec = importlib.util.spec_from_file_location("supervisor_flow_harness", Path(__file__).with_name("test_flow.py"))
+harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    cli.register(sub)
+    return parser.parse_args(["run", *argv])
+
+
+def test_run_is_a_subcommand_of_discharge_edge():
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--help"], capture_output=True, text=True,
+                         timeout=60, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr
+    for option in ("--line", "--state-dir", "--json", "--spawn-rtcore", "--start", "--until-idle", "--scan-s"):
+        assert option in out.stdout
+
+
+def run_in_process(line, state_dir: Path, capsys, *extra: str) -> tuple[int, dict | None, str]:
+    plc = MemoryPlc(line.supervisor_map)
+    plant = harness.StandIn(plc) if all(line.supervisor_map.tag(t) for t in harness.LOAD_TAGS) else None
+    clock = harness.Clock()
+    start = clock.t
+
+    def after_scan():
+        clock.t += 1.0
+        assert clock.t < start + 2000, "the run did not end within 2000 scans"
+        if plant is not None:
+            plant.step(1.0)
+
+    args = parse("--line", str(line.source), "--state-dir", str(state_dir), "--json", "--until-idle",
+                 "--rest-s", "2", "--no-tree", *extra)
+    code = cli.run(args, line=line, plc=plc, after_scan=after_scan, sleep=lambda s: None, clock=clock)
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out.strip() else None), captured.err
+
+
+def test_a_run_from_the_inbox_to_the_json_summary_and_a_restart(line, tmp_path, capsys):
+    state = tmp_path / "state"
+    cells = harness.write_cells(tmp_path / "arrivals.csv", range(1, 5))
+    (state / "inbox").mkdir(parents=True)
+    shutil.move(tmp_path / "arrivals.csv", state / "inbox" / "arrivals.csv")
+    code, summary, err = run_in_process(line, state, capsys, "--start")
+    assert code == 0, err
+    assert summary["batteries_processed"] == len(cells) and summary["batteries_waiting"] == 0
+    assert summary["packml_state"] == "Execute" and summary["restarts"] == 0
+    assert sorted(b["cell_id"] for b in summary["batteries"]) == sorted(cells)
+    for b in summary["batteries"]:
+        assert b["outcome"] == "done" and b["charge_removed_ah"] > 0
+        assert b["soc_lo_pct"] <= b["soc_pct"] <= b["soc_hi_pct"] and b["soh_sd"] > 0
+        assert b["end_s"] > b["start_s"] and 0 <= b["station"] < 8 and b["tier"] >= 0
+    assert [s["state"] for s in summary["stations"]] == ["empty"] * 8
+    assert summary["model_versions"]["soc_gan"]["sha256"] and summary["model_versions"]["rl_policy"]["sha256"]
+    # started again on the same state dir: a restart, the line still in Execute, nothing twice
+    more = harness.write_cells(state / "inbox" / "more.csv", range(4, 7))
+    code, again, err = run_in_process(line, state, capsys)
+    assert code == 0, err
+    assert again["restarts"] == 1 and again["packml_state"] == "Execute"
+    ids = [b["cell_id"] for b in again["batteries"]]
+    assert sorted(ids) == sorted(set(cells + more)) and len(ids) == len(set(ids))
+
+
+def test_a_broken_model_is_refused_with_exit_1(line, tmp_path, capsys):
+    models = tmp_path / "models"
+    shutil.copytree(line.models.soc_gan_dir, models)
+    onnx = models / "soc_gan.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-4] + b"XXXX")
+    text = (REPO_ROOT / "lines" / "bench.yaml").read_text()
+    text = text.replace("../plc_tags/", f"{REPO_ROOT}/plc_tags/").replace("../models/shipped", str(models))
+    text = text.replace("state_dir: ../build/state/hil-bench", f"state_dir: {tmp_path / 'state'}")
+    (tmp_path / "line.yaml").write_text(text)
+    code = cli.run(parse("--line", str(tmp_path / "line.yaml"), "--json"))
+    err = capsys.readouterr()
+    assert code == 1 and err.out == ""
+    assert "SOC model in" in err.err and str(models) in err.err
+
+
+def test_a_map_without_the_loading_tags_is_refused_with_exit_1(line, tmp_path, capsys):
+    bare = dataclasses.replace(line, supervisor_map=harness.without_load_tags(line.supervisor_map))
+    code, summary, err = run_in_process(bare, tmp_path / "state", capsys, "--start")
+    assert code == 1 and summary is None
+    assert "station_battery_id" in err and "station_load_fault" in err
+
+
+@pytest.fixture(scope="module")
+def line():
+    base = harness.load_line(REPO_ROOT / "lines" / "bench.yaml")
+    return dataclasses.replace(base, supervisor_map=harness.with_load_tags(base.supervisor_map), state_dir=None)
