@@ -90,6 +90,8 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         if args.spawn_rtcore:
             core = RtcoreHandle.spawn(line.rtcore_map, link=line.rtcore_link, state_dir=paths.state_dir / "rtcore")
             core.attach(10.0)
+            if args.start:  # a core this run started: --start is the operator's arm too
+                core.arm(timeout_s=5.0)
         elif plc is None:
             core = RtcoreHandle.attach_only(line.rtcore_link)
     except (RtcoreError, ValueError) as exc:

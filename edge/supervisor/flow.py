@@ -191,7 +191,7 @@ class FlowEngine:
         for rec in self.store.stations():
             self._station_scan(rec, values, status, now, dt, execute)
         if execute:
-            self._assign(now, values)
+            self._assign(now, values, status)
         self._write(values)
         self._send_limits()
 
@@ -393,16 +393,21 @@ class FlowEngine:
             log.info("battery %s already recorded (resume)", cell)
 
     # -- assignment and loading -----------------------------------------------------------------------
-    def _assign(self, now: float, values) -> None:
+    def _assign(self, now: float, values, status) -> None:
+        """An empty station the core does not hold isolated, with a PLC that answers, takes the
+        next battery of its channel's tier."""
         waiting = self.waiting()
+        causes = tuple(status.station_cause) if status is not None else ()
         recs = self.store.stations()
         for channel in self.line.channels:
             busy = [self.batteries[r.battery_id]["tier"] for r in recs
                     if r.station in channel.stations and r.battery_id and r.battery_id in self.batteries
                     and r.state in HOLDING]
             for s in channel.stations:
-                if recs[s].state is not St.EMPTY or not waiting:
+                if recs[s].state is not St.EMPTY or not waiting or not math.isfinite(values["station_load_done"][s]):
                     continue
+                if len(causes) > s and causes[s]:
+                    continue  # isolated by the core while empty: an operator clears it there first
                 if busy:
                     tier = busy[0]
                 else:

@@ -432,3 +432,47 @@ def test_a_broken_model_is_refused_naming_it(line, tmp_path):
     onnx.write_bytes(onnx.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ModelRefused, match="RL policy in .*models refused"):
         load_line_models(line.models.soc_gan_dir, broken)
+
+
+def with_packtags(tag_map):
+    """The map with PackTags command and status tags (the bench maps may not have them)."""
+    write, read = tag_map.tag("station_battery_id"), tag_map.tag("station_loaded_id")
+    scalar = {"count": 1, "data_type": DataType.DINT, "unit": "", "scaling": Scaling()}
+    added = (dataclasses.replace(read, name="packml_command", **scalar),
+             dataclasses.replace(read, name="packml_command_request", **scalar),
+             dataclasses.replace(write, name="packml_state", safe_value=0, **scalar))
+    return dataclasses.replace(tag_map, tags=tag_map.tags + added)
+
+
+def test_packtags_commands_from_the_plc_and_the_state_written_back(line, models, tmp_path):
+    tagged = dataclasses.replace(line, supervisor_map=with_packtags(line.supervisor_map))
+    rig = Rig(tagged, models, tmp_path / "state")
+    try:
+        cells = rig.inbox("batch.csv", range(1, 4))
+        rig.scan()  # the first poll learns the request counter
+        for n, cmd in enumerate((Command.RESET, Command.START), start=1):
+            rig.plc.set("packml_command", int(cmd))
+            rig.plc.set("packml_command_request", n)
+            rig.scan()
+        assert rig.engine.machine.state is State.EXECUTE
+        assert rig.plc.get("packml_state") == int(State.EXECUTE)
+        rig.run_until(lambda: (currents(rig) > 0).any())
+        rig.plc.set("packml_command", int(Command.HOLD))
+        rig.plc.set("packml_command_request", 3)
+        rig.scan()
+        assert rig.plc.get("packml_state") == int(State.HELD) and (currents(rig) == 0).all()
+        rig.plc.set("packml_command", int(Command.UNHOLD))
+        rig.plc.set("packml_command_request", 4)
+        rig.run_until(rig.engine.idle)
+        assert_recorded_once(rig, cells)
+    finally:
+        rig.engine.close()
+
+
+def test_an_empty_station_the_core_isolated_takes_no_battery(rig):
+    rig.core.cause[0] = int(Flag.SENSOR_STUCK)
+    cells = rig.inbox("batch.csv", range(1, 6))
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    assert not [c for c in rig.engine.store.station_history(0)]
+    assert_recorded_once(rig, cells)
