@@ -77,6 +77,7 @@ class FlowSettings:
     max_load_attempts: int = 2  # a battery whose loads fail this often is rejected
     max_redischarges: int = 5  # rebounds discharged again at most this often, then done
     cells_per_module: int = 6  # module voltage / this = volts per cell (edge.batterymodel PlantConfig)
+    stop_detect_s: float = 5.0  # current asked and permitted but none measured this long: the PLC ended the pass
     plan: PlanSettings = field(default_factory=PlanSettings)
 
 
@@ -92,6 +93,15 @@ def plc_battery_id(cell_id: str) -> int | None:
 
 def cause_names(bits: int) -> list[str]:
     return [f.name for f in Flag if f.value and f.value & int(bits)] or [f"0x{int(bits):x}"]
+
+
+def _permitted(status, s: int) -> bool:
+    """The core lets the station discharge (no core status: assumed)."""
+    if status is None:
+        return True
+    permit = status.station_permit[s] if len(status.station_permit) > s else True
+    frac = status.station_current_limit_frac[s] if len(status.station_current_limit_frac) > s else 1.0
+    return bool(permit) and frac > 0.0
 
 
 def _finite(x: Any, default: float = float("nan")) -> float:
@@ -256,7 +266,7 @@ class FlowEngine:
         if state is St.LOADING:
             self._loading(s, cell, data, values, now)
         elif state is St.DISCHARGING:
-            self._discharging(s, cell, data, values, hot, now, dt, execute)
+            self._discharging(s, cell, data, values, hot, now, dt, execute, _permitted(status, s))
         elif state is St.RESTING:
             self.current_a[s] = 0.0
             if execute and now >= data["rest_until"]:
@@ -317,13 +327,20 @@ class FlowEngine:
             self._drivers[s] = driver
         return driver
 
-    def _discharging(self, s, cell, data, values, hot, now, dt, execute) -> None:
+    def _discharging(self, s, cell, data, values, hot, now, dt, execute, permitted) -> None:
         v_cell = values["station_voltage_v"][s] / self.settings.cells_per_module
         current = values["station_current_a"][s]
         driver = self._driver(s, cell, data)
-        if math.isfinite(v_cell) and v_cell <= self.route.cutoff_v_per_cell and data.get("drawn"):
+        asked = self.current_a[s]  # what the last scan wrote
+        if execute and permitted and asked > 0.05 and _finite(current, 0.0) < max(0.05, 0.02 * asked):
+            data["stalled_s"] = data.get("stalled_s", 0.0) + dt  # the PLC's own cut-off (a cell at its limit)
+        else:
+            data["stalled_s"] = 0.0
+        at_cutoff = math.isfinite(v_cell) and v_cell <= self.route.cutoff_v_per_cell and data.get("drawn")
+        if at_cutoff or data["stalled_s"] >= self.settings.stop_detect_s:
+            data["pass_end"] = "cut-off" if at_cutoff else "current stopped"
             self.current_a[s] = 0.0
-            data.update(rest_until=now + self.settings.rest_s, drawn=False)
+            data.update(rest_until=now + self.settings.rest_s, drawn=False, stalled_s=0.0)
             self.store.set_station(s, St.RESTING, cell, data)
             self._drivers.pop(s, None)
             return
@@ -384,7 +401,8 @@ class FlowEngine:
             "residual_pct_est": round(b["soc_pct"] - 100.0 * charge / capacity_ah, 3),
             "peak_temp_degc": data.get("peak_temp_degc"), "time_above_warning_s": data.get("time_above_warning_s", 0.0),
             "passes": data.get("passes", 0), "redischarges": data.get("redischarges", 0),
-            "rebound_v_per_cell": data.get("rebound_v_per_cell"), "source": b["source"],
+            "rebound_v_per_cell": data.get("rebound_v_per_cell"), "pass_end": data.get("pass_end"),
+            "source": b["source"],
         }
         try:
             self.store.record_battery(cell, record, self.models.versions)

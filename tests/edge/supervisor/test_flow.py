@@ -94,11 +94,13 @@ class FakeCore:
 
     def __init__(self):
         self.cause = [0] * N
+        self.permit = [True] * N
         self.hot_degc = [30.0] * N
         self.sent = []
 
     def status(self):
-        return RtStatus(n_stations=N, station_cause=tuple(self.cause), station_hot_degc=tuple(self.hot_degc))
+        return RtStatus(n_stations=N, station_cause=tuple(self.cause), station_hot_degc=tuple(self.hot_degc),
+                        station_permit=tuple(self.permit), station_current_limit_frac=(1.0,) * N)
 
     def send_setpoints(self, setpoints):
         self.sent.append(setpoints)
@@ -120,6 +122,7 @@ class StandIn:
         self.faults: dict[int, int] = {}
         self.silent: set[int] = set()
         self.loads: list[tuple[int, int]] = []
+        self.tripped: set[int] = set()  # cells whose module the PLC has cut off (a weak cell): no current
         self.step(0.0)
 
     def step(self, dt_s: float) -> None:
@@ -137,7 +140,7 @@ class StandIn:
             cell = self.loaded[s]
             if cell:
                 soc = self.soc.setdefault(cell, self.soc0)
-                current[s] = float(setpoint[s])
+                current[s] = 0.0 if cell in self.tripped else float(setpoint[s])
                 soc = max(0.0, soc - current[s] * dt_s / 3600.0 / self.capacity_ah)
                 self.soc[cell] = soc
                 voltage[s] = 6 * max(0.0, 2.3 + 1.85 * soc - current[s] * self.r)
@@ -351,6 +354,23 @@ def test_cell_id_0_cannot_be_loaded_and_is_rejected(rig):
     assert records["0"]["outcome"] == "rejected" and "station_battery_id" in records["0"]["reason"]
 
 
+def test_a_pass_ends_when_the_plc_stops_the_current_but_not_while_the_core_withholds_the_permit(rig):
+    cells = rig.inbox("batch.csv", range(1, 3))
+    rig.plant.tripped = {int(c) for c in cells}  # the PLC cut both modules off at once
+    rig.core.permit = [False] * N  # ... and the core does not permit yet: nothing to conclude
+    started(rig)
+    rig.run_until(lambda: rig.states().count(St.DISCHARGING) == 2)
+    for _ in range(3 * int(SETTINGS.stop_detect_s)):
+        rig.scan()
+        assert rig.states().count(St.DISCHARGING) == 2
+    rig.core.permit = [True] * N
+    n = rig.run_until(lambda: St.RESTING in rig.states())
+    assert n >= SETTINGS.stop_detect_s
+    rig.run_until(rig.engine.idle)
+    records = assert_recorded_once(rig, cells)
+    assert all(b.record["pass_end"] == "current stopped" and b.record["outcome"] == "done" for b in records)
+
+
 # -- isolation --------------------------------------------------------------------------------------------
 def test_a_station_the_core_isolates_is_recorded_isolated_and_the_line_goes_on(rig):
     cells = rig.inbox("batch.csv", range(1, 6))
@@ -476,3 +496,53 @@ def test_an_empty_station_the_core_isolated_takes_no_battery(rig):
     rig.run_until(rig.engine.idle)
     assert not [c for c in rig.engine.store.station_history(0)]
     assert_recorded_once(rig, cells)
+
+
+# -- against the HIL bench over Modbus (the real handshake and the battery model) -------------------
+@pytest.mark.slow
+@pytest.mark.hil
+def test_a_batch_on_the_hil_bench_over_modbus(line, models, tmp_path):
+    from edge.bus import open_bus
+    from edge.tagmap import Owner, load_tag_map
+    from tools.hil.cells import default_cells_path, load_cells
+    from tools.hil.plant import Plant, PlantConfig
+    from tools.hil.server_bench import HilBench, open_server
+
+    tag_map = dataclasses.replace(load_tag_map(REPO_ROOT / "plc_tags" / "hil_modbus.yaml"), timeout_s=2.0)
+    if tag_map.tag("station_battery_id") is None:
+        pytest.skip("the bench map has no loading handshake")
+    available = load_cells(default_cells_path(), limit=40)
+    server = open_server(tag_map)
+    bench = HilBench(Plant(available.select([0] * N), PlantConfig(seed=1), empty=True), server,
+                     batteries=available)
+    core_bus = open_bus(server.tag_map, Owner.RTCORE)  # a stand-in core: permits on, beating
+    core = FakeCore()
+    clock = Clock(0.0)
+    settings = FlowSettings(scan_s=1.0, rest_s=10.0, load_timeout_s=30.0)
+    hil_line = dataclasses.replace(line, supervisor_map=server.tag_map)
+    engine = FlowEngine(hil_line, tmp_path / "state", models, core=core, settings=settings, clock=clock,
+                        planner=plan_default)
+    try:
+        cells = write_cells(engine.paths.inbox / "arrivals.csv", range(1, 5))
+        assert engine.start()
+        for beat in range(1, 20_000):
+            engine.scan()
+            core_bus.write({"discharge_permit": (True,) * N, "current_limit_pct": (100.0,) * N,
+                            "rtcore_heartbeat": beat})
+            obs = bench.plant.observe() if hasattr(bench.plant, "observe") else None
+            if obs is not None:
+                core.hot_degc = list(np.nanmax(obs.marker_temp_degc, axis=1))
+            bench.step(1.0)
+            clock.t += 1.0
+            if engine.idle():
+                break
+        records = {b.cell_id: b.record for b in engine.store.batteries()}
+        assert sorted(records) == sorted(cells), engine.summary()["stations"]
+        assert all(r["outcome"] == "done" for r in records.values()), records
+        assert sum(r["charge_removed_ah"] for r in records.values()) > 2.0
+        # a module the PLC cuts off at once (a weak cell: the plant trips on its lowest cell) ends its pass too
+        assert {r["pass_end"] for r in records.values()} <= {"cut-off", "current stopped"}
+    finally:
+        engine.close()
+        core_bus.close()
+        server.close()
