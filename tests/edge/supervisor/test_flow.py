@@ -389,16 +389,29 @@ def test_a_station_the_core_isolates_is_recorded_isolated_and_the_line_goes_on(r
 
 
 # -- resume after a kill ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("state", [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE, St.ISOLATED, St.EMPTY])
+@pytest.mark.parametrize("state", [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE, "done, recorded",
+                                   St.ISOLATED, St.EMPTY])
 def test_resume_after_a_kill_in_each_station_state(rig, state):
     cells = rig.inbox("batch.csv", range(1, 6))
     started(rig)
+    recorded_already = state == "done, recorded"  # killed between the record and the unload
+    if recorded_already:
+        state = St.DONE
+        rig.run_until(lambda: St.DONE in rig.states())
+        s = rig.states().index(St.DONE)
+        rec = rig.engine.store.station(s)
+        assert "unload_request" not in rec.data
+        rig.engine.store.record_battery(rec.battery_id, {"outcome": "done", "station": s,
+                                                         "charge_removed_ah": rec.data["charge_ah"]})
     target = St.DISCHARGING if state is St.ISOLATED else state
-    if state is St.EMPTY:  # killed right after an unload, before the next load
+    if recorded_already:
+        pass
+    elif state is St.EMPTY:  # killed right after an unload, before the next load
         rig.run_until(lambda: any(c.before is St.DONE for c in rig.engine.store.station_history()))
     else:
         rig.run_until(lambda: target in rig.states())
-    s = rig.states().index(St.EMPTY if state is St.EMPTY else target)
+    if not recorded_already:
+        s = rig.states().index(St.EMPTY if state is St.EMPTY else target)
     if state is St.ISOLATED:  # killed between the isolation and its record
         rec = rig.engine.store.station(s)
         rig.core.cause[s] = int(Flag.OVER_TEMP)
