@@ -50,7 +50,7 @@ from tools.bench_discharge import WITHOUT_RELIEF, LineBudget, LoopController
 from tools.hil.cells import CellTable, load_cells
 from tools.hil.faults import InternalShort
 from tools.hil.plant import Command, Plant, PlantConfig
-from tools.hil.sil import SilConfig, run_sil
+from edge.batterymodel.sil import SilConfig, run_sil
 
 TRAIN_CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 UNSEEN_CELLS = REPO_ROOT / "tests" / "data" / "cells_unseen.csv"

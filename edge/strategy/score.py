@@ -3,7 +3,7 @@
 Owns `Score` and `score_metrics`. Tests: tests/edge/strategy/test_score.py.
 
 Lower cost is better; `value = -cost` is what the game tree maximises. With the metrics of one
-rollout (tools/hil/sil.py names) and the reference time `ref_time_s` (the traditional method's
+rollout (edge/batterymodel/sil.py names) and the reference time `ref_time_s` (the traditional method's
 batch time for the same modules, or a fixed scale):
 
     cost = batch_time_s / ref_time_s                                   (discharge time)

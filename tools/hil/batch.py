@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 
-from tools.hil.baseline import BaselineConfig, BaselineController
+from edge.strategy.baseline import BaselineConfig, BaselineController
 from tools.hil.cells import CellTable
 from tools.hil.faults import Fault
 from tools.hil.plant import Plant, PlantConfig
-from tools.hil.sil import Controller, SilConfig, SilResult, run_sil
+from edge.batterymodel.sil import Controller, SilConfig, SilResult, run_sil
 
 ControllerFactory = Callable[[Plant, dict[str, np.ndarray]], Controller]
 """(plant for its shape, feat_* columns by name) -> controller."""

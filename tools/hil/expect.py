@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tools.hil.scenario import PROTOCOL_EXPECT, Scenario
-from tools.hil.sil import SilResult, Trace
+from edge.batterymodel.sil import SilResult, Trace
 
 
 class CheckStatus(enum.Enum):

@@ -19,10 +19,10 @@ import json
 import sys
 
 from tools.bench_discharge import LineBudget, LoopController, fixed_strategy
-from tools.hil.baseline import BaselineController
+from edge.strategy.baseline import BaselineController
 from tools.hil.expect import check_expectations
 from tools.hil.scenario import SCENARIO_DIR, ScenarioKind, build_plant, load_all, load_scenario
-from tools.hil.sil import run_sil
+from edge.batterymodel.sil import run_sil
 
 CONTROLLERS = ("traditional", "ours")
 

@@ -31,7 +31,7 @@ import yaml
 from tools.hil.cells import CellTable, default_cells_path, load_cells
 from tools.hil.faults import Fault, InternalShort, SensorFault, SensorFaultMode, WeakCell
 from tools.hil.plant import Plant, PlantConfig
-from tools.hil.sil import SilConfig
+from edge.batterymodel.sil import SilConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.hil.cell_model import EcmParams
+from edge.batterymodel.cell_model import EcmParams
 from tools.hil.cells import default_cells_path, load_cells
 
 

@@ -1,4 +1,4 @@
-"""What relief costs in the plant, the clamp ripple and the fixture zones (tools/hil/fixture.py, plant.py).
+"""What relief costs in the plant, the clamp ripple and the fixture zones (edge/batterymodel/fixture.py, tools/hil/plant.py).
 
 Stated amounts (FixtureConfig defaults, 6 cells in 2 zones, every cell at 150 kPa = 4.64 mΩ):
 the station can drive at most path_drop_max_v / ΣR = 0.5 V / 27.8 mΩ ≈ 18 A (no price below the
@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.hil.fixture import FixtureConfig, pressure_target_kpa
+from edge.batterymodel.fixture import FixtureConfig, pressure_target_kpa
 from tools.hil.plant import Command, Plant, PlantConfig
-from tools.hil.thermal import ThermalConfig
+from edge.batterymodel.thermal import ThermalConfig
 
 pytestmark = pytest.mark.unit
 

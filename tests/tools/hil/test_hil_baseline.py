@@ -1,11 +1,11 @@
-"""The traditional method: whole-fixture relief at the warning temperature (tools/hil/baseline.py)."""
+"""The traditional method: whole-fixture relief at the warning temperature (edge/strategy/baseline.py)."""
 
 import numpy as np
 import pytest
 
-from tools.hil.baseline import BaselineConfig, BaselineController
+from edge.strategy.baseline import BaselineConfig, BaselineController
 from tools.hil.plant import Observation, Plant
-from tools.hil.sil import SilConfig, run_sil
+from edge.batterymodel.sil import SilConfig, run_sil
 
 pytestmark = pytest.mark.unit
 

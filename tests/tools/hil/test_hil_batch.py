@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tools.hil.baseline import BaselineConfig
+from edge.strategy.baseline import BaselineConfig
 from tools.hil.batch import baseline_factory, compare_controllers, features
-from tools.hil.sil import SilConfig
+from edge.batterymodel.sil import SilConfig
 
 pytestmark = pytest.mark.unit
 

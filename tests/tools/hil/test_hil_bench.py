@@ -5,7 +5,7 @@
 
 import pytest
 
-from tools.hil.baseline import BaselineController
+from edge.strategy.baseline import BaselineController
 from tools.hil.plant import Plant
 
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from tools.hil.baseline import BaselineController
+from edge.strategy.baseline import BaselineController
 from tools.hil.expect import CheckStatus, check_expectations
 from tools.hil.plant import Command
 from tools.hil.scenario import SCENARIO_DIR, ScenarioError, ScenarioKind, build_plant, load_all, load_scenario
-from tools.hil.sil import run_sil
+from edge.batterymodel.sil import run_sil
 
 EXPECTED = {"hot_cell", "sensor_stuck", "sensor_nan", "sensor_out_of_range", "mixed_batch",
             "link_drop", "server_restart", "slow_responses"}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tools.hil.plant import Command, Plant
-from tools.hil.sil import HoldController, SilConfig, run_sil
+from edge.batterymodel.sil import HoldController, SilConfig, run_sil
 
 pytestmark = pytest.mark.unit
 
