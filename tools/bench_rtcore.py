@@ -15,6 +15,7 @@ import threading
 import time
 
 from edge import REPO_ROOT
+from edge.rtloop.stats import timing_us
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,7 @@ def bench_rtcore(seconds: float, map_path=DEFAULT_MAP) -> dict:
         "ticks": summary["ticks"],
         "ticks_expected": int(seconds / period_s),
         "overruns": summary["overruns"],
-        "lateness_p50_us": round(summary["lateness_p50_ns"] / 1e3, 1),
-        "lateness_p99_us": round(summary["lateness_p99_ns"] / 1e3, 1),
-        "lateness_max_us": round(summary["lateness_max_ns"] / 1e3, 1),
-        "work_mean_us": round(summary["work_mean_ns"] / 1e3, 1),
-        "work_max_us": round(summary["work_max_ns"] / 1e3, 1),
+        **timing_us(summary),
         "sched_fifo_granted": summary["sched_fifo"],
         "mlockall_granted": summary["mlockall"],
         "kernel_compiled": summary["compiled"],

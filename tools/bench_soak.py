@@ -23,6 +23,7 @@ import multiprocessing as mp
 import time
 
 from edge import REPO_ROOT
+from edge.rtloop.stats import timing_us
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +109,7 @@ def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1
         "rearms": rearms,
         "stations_isolated": sorted(isolations),
         "overruns": summary["overruns"],
-        "lateness_p50_us": round(summary["lateness_p50_ns"] / 1e3, 1),
-        "lateness_p99_us": round(summary["lateness_p99_ns"] / 1e3, 1),
-        "lateness_max_us": round(summary["lateness_max_ns"] / 1e3, 1),
-        "work_mean_us": round(summary["work_mean_ns"] / 1e3, 1),
-        "work_max_us": round(summary["work_max_ns"] / 1e3, 1),
+        **timing_us(summary),
         "plc_watchdog_trips": getattr(bench, "watchdog_trips", None),
         "sched_fifo_granted": summary["sched_fifo"],
         "kernel_compiled": summary["compiled"],

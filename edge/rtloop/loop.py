@@ -195,7 +195,7 @@ class RtLoop:
                 raise ValueError(f"{source}: tag {tag.name!r} has {tag.count} elements; the real-time loop "
                                  f"writes {' or '.join(map(str, counts))} ({s} stations, {z} zones)")
         if self._limit is not None and self._limit.limits is None:
-            raise ValueError(f"{source}: tag {self._limit.name!r} needs limits: its max is the full current")
+            raise ValueError(f"{source}: tag {self._limit.name!r} needs limits: its max is full scale (100 %)")
         base = optional(tags.coolant_base)
         if base is not None and self._coolant is not None and base.count != self._coolant.count:
             raise ValueError(f"{source}: {base.name!r} has {base.count} elements, {self._coolant.name!r} "
@@ -286,11 +286,16 @@ class RtLoop:
         """Every output of this tick: the kernel's per station, or the safe values (line latched
         or not armed); the heartbeat is the tick count."""
         kernel = self.kernel
-        values = {name: tag.safe_value for name, tag in self._outputs.items()}
+        values = self._safe_values()
         if self.armed and not kernel.safe_state:
             values.update(self._station_outputs())
         if self._line_safe_tag is not None:
             values[self._line_safe_tag.name] = bool(kernel.safe_state) or not self.armed
+        return values
+
+    def _safe_values(self) -> dict:
+        """Every output this owner drives at its safe value, and the heartbeat (the tick count)."""
+        values = {name: tag.safe_value for name, tag in self._outputs.items()}
         values[self.tags.heartbeat] = self.tick_count % HEARTBEAT_WRAP
         return values
 
@@ -313,9 +318,9 @@ class RtLoop:
                 values[tag.name] = _clamp(tag, float(self._coolant_base[0]) + float(flow.sum()))
         if self._limit is not None:
             tag, safe = self._limit, _elements(self._limit)
-            amps = [safe[i] if isolated[i] else _clamp(tag, frac * tag.limits.max)
-                    for i, frac in enumerate(np.asarray(kernel.current_limit_frac))]
-            values[tag.name] = _shaped(tag, amps) if tag.count == s else min(amps)
+            limit = [safe[i] if isolated[i] else _clamp(tag, frac * tag.limits.max)
+                     for i, frac in enumerate(np.asarray(kernel.current_limit_frac))]
+            values[tag.name] = _shaped(tag, limit) if tag.count == s else min(limit)
         if self._permit is not None:
             permits = [not bool(v) for v in isolated]
             values[self._permit.name] = _shaped(self._permit, permits) if self._permit.count == s else all(permits)
@@ -329,8 +334,7 @@ class RtLoop:
 
         Tried twice (a late answer drops the connection; the second try reconnects at once).
         Returns True when the PLC took them."""
-        values = {name: tag.safe_value for name, tag in self._outputs.items()}
-        values[self.tags.heartbeat] = self.tick_count % HEARTBEAT_WRAP
+        values = self._safe_values()
         self.tick_count += 1
         timeout_s = timeout_s if timeout_s is not None else max(self.bus.tag_map.timeout_s, self._timeout_s)
         for attempt in (1, 2):

@@ -56,3 +56,12 @@ class TickStats:
             "work_max_ns": int(self.work_max_ns),
             **misses,
         }
+
+
+TIMING_NS = ("lateness_p50_ns", "lateness_p99_ns", "lateness_max_ns", "work_mean_ns", "work_max_ns")
+
+
+def timing_us(summary: dict) -> dict[str, float]:
+    """The timing fields of a `TickStats.summary()` in µs, to 0.1 µs (`lateness_p99_ns` ->
+    `lateness_p99_us`): how the bench tools report them."""
+    return {name[:-3] + "_us": round(summary[name] / 1e3, 1) for name in TIMING_NS}

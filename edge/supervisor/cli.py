@@ -77,10 +77,7 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         line = line or load_line(args.line)
         paths = line.state_paths(override=args.state_dir)
         models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
-    except (LineError, ValueError) as exc:
-        print(f"discharge-edge run: {exc}", file=sys.stderr)
-        return 1
-    except ModelRefused as exc:
+    except (LineError, ValueError, ModelRefused) as exc:
         print(f"discharge-edge run: {exc}", file=sys.stderr)
         return 1
     core = None
