@@ -11,6 +11,8 @@ import pytest
 
 from edge import REPO_ROOT
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def report():

@@ -28,6 +28,8 @@ from edge.rtloop.link import (
 )
 from rtcore.spec import Setpoints, StationLimits
 
+pytestmark = pytest.mark.integration
+
 NOBODY = 65534
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
 

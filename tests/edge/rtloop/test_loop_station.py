@@ -26,6 +26,8 @@ from edge.tagmap import Owner, load_tag_map
 from rtcore import twin
 from rtcore.spec import Flag
 
+pytestmark = pytest.mark.unit
+
 MAP_PATH = REPO_ROOT / "plc_tags" / "hil_logix.yaml"  # REAL temperatures: NaN can reach the loop
 HIL_MAP = load_tag_map(MAP_PATH)
 N, Z, S = (HIL_MAP.tag(n).count for n in ("marker_temp_degc", "zone_pressure_kpa", "discharge_permit"))

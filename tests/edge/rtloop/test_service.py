@@ -14,6 +14,8 @@ from edge.rtloop import service
 from edge.rtloop.service import EventLog, LatchStore, Latches, default_state_dir, flag_names
 from rtcore.spec import Flag
 
+pytestmark = pytest.mark.unit
+
 
 def test_latches_round_trip(tmp_path):
     store = LatchStore(tmp_path / "state", "line1")

@@ -9,6 +9,8 @@ from edge.strategy import calibration
 from edge.strategy.calibration import THRESHOLD_TABLE, threshold_for_c_rate
 from edge.strategy.model import Strategy, StrategyError, check_strategy
 
+pytestmark = pytest.mark.unit
+
 
 def test_table_rows_are_measured_and_keep_the_stated_margin_over_normal_heating():
     rates = [row[0] for row in THRESHOLD_TABLE]

@@ -17,6 +17,8 @@ from edge.strategy.model import Strategy, StrategyError
 from edge.strategy.planner import TierPlan, arrival_columns, evaluate_requests, grade_cells_table, plan_tiers
 from edge.strategy.rollout import Grades, Rollout, RolloutMetrics, pick_representative, rollout_batteries
 
+pytestmark = pytest.mark.integration
+
 CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 
 

@@ -20,6 +20,8 @@ from edge import REPO_ROOT
 from edge.bus import MemoryPlc
 from edge.supervisor import cli
 
+pytestmark = pytest.mark.integration
+
 _spec = importlib.util.spec_from_file_location("supervisor_flow_harness", Path(__file__).with_name("test_flow.py"))
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)

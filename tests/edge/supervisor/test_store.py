@@ -20,6 +20,8 @@ from edge.supervisor.packml import Command, PackMlMachine, State, Transition
 from edge.supervisor.stations import StationState, TransitionRefused
 from edge.supervisor.store import DATABASE_FILE, DuplicateRecord, SchemaMismatch, Store, StoreError
 
+pytestmark = pytest.mark.integration
+
 S = StationState
 
 
