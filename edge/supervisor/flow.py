@@ -340,7 +340,9 @@ class FlowEngine:
         if at_cutoff or data["stalled_s"] >= self.settings.stop_detect_s:
             data["pass_end"] = "cut-off" if at_cutoff else "current stopped"
             self.current_a[s] = 0.0
-            data.update(rest_until=now + self.settings.rest_s, drawn=False, stalled_s=0.0)
+            # a pass that drew nothing (the PLC's cut-off holds on its weakest cell) cannot be repeated
+            data.update(rest_until=now + self.settings.rest_s, pass_drew=bool(data.get("drawn")), drawn=False,
+                        stalled_s=0.0)
             self.store.set_station(s, St.RESTING, cell, data)
             self._drivers.pop(s, None)
             return
@@ -366,7 +368,8 @@ class FlowEngine:
         v_cell = values["station_voltage_v"][s] / self.settings.cells_per_module
         floor = self.route.floor_v_per_cell(self.route_kind(cell))
         data["rebound_v_per_cell"] = _finite(v_cell, None)
-        if math.isfinite(v_cell) and v_cell > floor and data["redischarges"] < self.settings.max_redischarges:
+        if (math.isfinite(v_cell) and v_cell > floor and data.get("pass_drew", True)
+                and data["redischarges"] < self.settings.max_redischarges):
             data.update(redischarges=data["redischarges"] + 1, passes=data["passes"] + 1)
             self.store.add_event("redischarge", f"station {s}: {cell} rebounded to {v_cell:.3f} V/cell above "
                                  f"{floor:g} V", station=s, battery_id=cell)

@@ -371,6 +371,18 @@ def test_a_pass_ends_when_the_plc_stops_the_current_but_not_while_the_core_withh
     assert all(b.record["pass_end"] == "current stopped" and b.record["outcome"] == "done" for b in records)
 
 
+def test_a_pass_that_drew_nothing_ends_the_battery_whatever_its_rest_voltage(rig):
+    cells = rig.inbox("batch.csv", range(1, 3))
+    rig.plant.tripped = {int(c) for c in cells}  # the PLC's cut-off holds: no current will ever flow
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    records = assert_recorded_once(rig, cells)
+    route = rig.line.routes.for_chemistry(None)
+    assert all(b.record["rebound_v_per_cell"] > route.recycling_floor_v_per_cell for b in records)  # full modules
+    assert all(b.record["redischarges"] == 0 and b.record["passes"] == 1 for b in records)
+    assert not any(e.kind == "redischarge" for e in rig.engine.store.events())
+
+
 # -- isolation --------------------------------------------------------------------------------------------
 def test_a_station_the_core_isolates_is_recorded_isolated_and_the_line_goes_on(rig):
     cells = rig.inbox("batch.csv", range(1, 6))
