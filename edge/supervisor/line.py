@@ -31,6 +31,8 @@ DEFAULT_LINK = "discharge-edge-rtcore"  # the rtcore CLI's default link (edge/rt
 DEFAULT_TIERS = 4  # edge.grading.tiers.TierConfig.n_tiers
 DEFAULT_INBOX = "inbox"  # under the state dir
 DEFAULT_OPERATOR_PORT = 8080
+DEFAULT_CELLS_PER_MODULE = 6  # the bench's modules (edge.batterymodel PlantConfig)
+MAX_CELLS_PER_MODULE = 400
 DATABASE_FILE = "supervisor.sqlite"
 SOC_GAN_METADATA = "soc_gan.json"  # edge/grading/soc_model.py METADATA_FILE
 RL_POLICY_METADATA = "rl_policy.json"  # edge/strategy/policy.py METADATA_FILE
@@ -86,6 +88,7 @@ class StationLayout:
     count: int  # S
     zones: int  # fixture zones per station
     markers: int  # marker points per station
+    cells_per_module: int = DEFAULT_CELLS_PER_MODULE  # cells in series: module voltage / this = volts per cell
 
 
 @dataclass(frozen=True)
@@ -321,19 +324,23 @@ def load_line(path: str | Path) -> LineConfig:
 
 
 def _load_stations(read: _Reader, top: Node) -> StationLayout | None:
-    node = read.section(top, "stations", "stations", {"count", "zones", "markers"}, ("count", "zones", "markers"))
+    node = read.section(top, "stations", "stations", {"count", "zones", "markers", "cells_per_module"},
+                        ("count", "zones", "markers"))
     if node is None:
         return None
     count = read.integer(node, "count", "stations.count", None, 1, 256)
     zones = read.integer(node, "zones", "stations.zones", None, 1, 64)
     markers = read.integer(node, "markers", "stations.markers", None, 1, 256)
+    cells = read.integer(node, "cells_per_module", "stations.cells_per_module", DEFAULT_CELLS_PER_MODULE,
+                         1, MAX_CELLS_PER_MODULE)
     if zones and markers and markers % zones:
         read.fail(read.line_of(node, "markers"), "stations.markers",
                   f"is {markers}; allowed: a multiple of stations.zones ({zones}), the core splits markers evenly over zones")
         return None
     if None in (count, zones, markers):
         return None
-    return StationLayout(count, zones, markers)
+    # a bad cells_per_module is already a problem; the rest of the layout still checks the maps and fixture
+    return StationLayout(count, zones, markers, cells or DEFAULT_CELLS_PER_MODULE)
 
 
 def _load_maps(read: _Reader, top: Node, here: Path, layout: StationLayout | None):

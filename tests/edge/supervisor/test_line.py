@@ -113,6 +113,13 @@ def test_defaults(tmp_path):
     with pytest.raises(ValueError, match="no state_dir"):
         line.state_paths()
     assert line.state_paths(default=tmp_path / "d").inbox == tmp_path / "d" / "inbox"
+    assert line.stations.cells_per_module == 6  # the bench's modules
+
+
+def test_cells_per_module_is_read(tmp_path):
+    line = load_line(write(tmp_path, BASE.replace("  markers: 4\n", "  markers: 4\n  cells_per_module: 12\n", 1)))
+    assert line.stations.cells_per_module == 12
+    assert load_line(REPO_ROOT / "lines" / "bench.yaml").stations.cells_per_module == 6
 
 
 def test_a_station_may_have_its_own_fixture(tmp_path):
@@ -150,6 +157,12 @@ CASES = [
      "stations", "must be a mapping", "stations:"),
     ("markers-not-multiple", "  markers: 4\n", "  markers: 3\n", "stations.markers", "a multiple of stations.zones",
      "  markers: 3"),
+    ("cells-per-module-range", "  markers: 4\n", "  markers: 4\n  cells_per_module: 401\n",
+     "stations.cells_per_module", "is 401; allowed: an integer 1..400", "  cells_per_module:"),
+    ("cells-per-module-zero", "  markers: 4\n", "  markers: 4\n  cells_per_module: 0\n",
+     "stations.cells_per_module", "an integer 1..400", "  cells_per_module:"),
+    ("cells-per-module-type", "  markers: 4\n", "  markers: 4\n  cells_per_module: 6.5\n",
+     "stations.cells_per_module", "is 6.5; allowed: an integer 1..400", "  cells_per_module:"),
     ("stations-vs-map", "  count: 8", "  count: 6", "maps.rtcore", "= 6 x 4 = 24", "  rtcore:"),
     ("map-sizes-disagree", f"  rtcore: {BENCH_MAP}", "  rtcore: small_map.yaml", "maps.rtcore",
      "marker_temp_degc has 24 elements; allowed: stations.count x stations.markers = 8 x 4 = 32", "  rtcore:"),
@@ -221,6 +234,12 @@ def test_every_problem_is_reported_together_in_line_order(tmp_path):
     problems = problems_of(write(tmp_path, text))
     keys = [p.split(": ")[1] for p in problems]
     assert keys == ["tiers", "channels.B", "limits.warning_degc", "operator_page.port"]
+
+
+def test_a_bad_cells_per_module_does_not_hide_the_map_checks(tmp_path):
+    text = BASE.replace("  markers: 4\n", "  markers: 4\n  cells_per_module: true\n", 1).replace("  count: 8", "  count: 6")
+    keys = [p.split(": ")[1] for p in problems_of(write(tmp_path, text))]
+    assert keys == ["maps.rtcore"] * 3 + ["maps.supervisor"] * 5 + ["stations.cells_per_module"] + ["channels.B"] * 2
 
 
 def test_not_yaml_empty_and_missing_files(tmp_path):
