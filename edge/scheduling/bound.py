@@ -119,15 +119,18 @@ def group_bound(c: Compiled, head: list[int], tail: list[int]) -> int:
             x = parent[x]
         return x
 
-    for chs in c.chans:
+    for chs in c.channel_sets:
         for ch in chs[1:]:
             parent[find(ch)] = find(chs[0])
     groups: dict[int, list[int]] = {}
     for u in c.free:
         groups.setdefault(find(c.chans[u][0]), []).append(u)
+    size: dict[int, int] = {}
+    for ch in range(c.n_channels):
+        size[find(ch)] = size.get(find(ch), 0) + 1
     best = 0
     for root, units in groups.items():
-        k = sum(1 for ch in range(c.n_channels) if find(ch) == root)
+        k = size[root]
         load = sum(c.dur[u] for u in units)
         best = max(best, min(head[u] for u in units) + math.ceil(load / k) + min(tail[u] for u in units))
     return best
