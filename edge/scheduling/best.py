@@ -1,12 +1,17 @@
 """The stronger method (`--method best`) and the one entry point every caller uses: `solve`.
 
 `best` = the greedy dispatching plan (`decode.greedy_sequence`: always the unit that can start
-first), then, unless that meets the lower bound, a short colony run (the paper's parameters with
-the dynamic heuristic `wait`, at most a quarter of the time limit, ended early at the bound) and
-the traditional plan; local search from the best of these (another quarter); then CP-SAT
-hinted with the best plan so far for the rest of the time when ortools is installed (otherwise local search for the rest, said in a
-log line). It returns the best plan found and the best bound: max(`bound.lower_bound`, CP-SAT's
-proven bound); it stops early when the plan meets the bound (proven optimal).
+first), then, unless that meets the lower bound, a short colony run started from it (the
+paper's parameters with the dynamic heuristic `wait`, a third of the time left, ended early at
+the bound) and the traditional plan; local search from the best of these (half of what is
+left); then CP-SAT hinted with the best plan so far for the rest of the time when ortools is
+installed and the rest is enough to build its model (otherwise local search for the rest, said
+in a log line). It returns the best plan found and the best bound: max(`bound.lower_bound`,
+CP-SAT's proven bound); it stops early when the plan meets the bound (proven optimal).
+
+Every stage polls one `budget.Deadline`: the call returns its best plan at the time limit
+(the part kept for validation and output, `finish_reserve_s`, included), at any size. When
+even the greedy plan does not fit, the traditional plan is the answer.
 
 Every plan leaves `solve` validated (`validate.assert_valid`). Tests:
 tests/edge/scheduling/test_schedule_best.py.
@@ -22,7 +27,8 @@ from enum import Enum
 from edge.scheduling.aco import AcoParams, Heuristic, run_aco
 from edge.scheduling.bound import lower_bound
 from edge.scheduling.cpsat import cpsat_available, solve_cpsat
-from edge.scheduling.decode import Compiled, Frozen, decode, greedy_sequence
+from edge.scheduling.budget import Deadline, check_time_limit_s
+from edge.scheduling.decode import Compiled, Frozen, decode, first_eligible_sequence, greedy_sequence
 from edge.scheduling.instance import Instance
 from edge.scheduling.local import local_search
 from edge.scheduling.plan import Placement, Plan, traditional_plan
@@ -53,26 +59,41 @@ class Solution:
         return 0.0 if lb <= 0 else round(100.0 * (self.makespan_min - lb) / lb, 2)
 
 
-DEFAULT_BEST_LIMIT_S = 10.0
+DEFAULT_TIME_LIMIT_S = 10.0
+DEFAULT_BEST_LIMIT_S = DEFAULT_TIME_LIMIT_S   # the name callers used before aco had a default budget
+FINISH_S_PER_UNIT = 80e-6     # what is left after the search (validation, the plan's JSON, the
+                              # traditional plan): measured 0.4 s on 14 000 units on an idle
+                              # machine, 1.1 s on a loaded one
+CPSAT_BUILD_S_PER_UNIT = 100e-6   # CP-SAT is skipped when less than this per unit is left
+
+
+def finish_reserve_s(time_limit_s: float, n_units: int) -> float:
+    """The part of the budget kept for the work after the search (at most 15 % of it)."""
+    return min(0.15 * time_limit_s, 0.02 + FINISH_S_PER_UNIT * n_units)
 
 
 def solve(instance: Instance, method: Method | str = Method.BEST, time_limit_s: float | None = None, seed: int = 0,
           aco: AcoParams = AcoParams(), frozen: Frozen | None = None, workers: int = 2,
-          use_cpsat: bool = True) -> Solution:
+          use_cpsat: bool = True, deadline: Deadline | None = None) -> Solution:
     """Plan `instance` with `method`; `frozen` keeps started units (re-planning).
 
-    `time_limit_s`: for `aco` a cap on top of the iteration count (None: the full t_max);
-    for `best` the total budget (None: DEFAULT_BEST_LIMIT_S)."""
+    `time_limit_s` (checked by `budget.check_time_limit_s`; None: DEFAULT_TIME_LIMIT_S) is the
+    budget of the whole call, counted from `deadline`'s start when the caller already spent
+    some of it (the CLI: loading): every stage polls the deadline, and the best plan so far is
+    returned, validated, at the end of it. `aco` also ends at its t_max; `best` ends early on a
+    plan that meets the bound."""
     method = Method(method)
+    limit = DEFAULT_TIME_LIMIT_S if time_limit_s is None else check_time_limit_s(time_limit_s)
+    if deadline is None:
+        deadline = Deadline(limit)
     t0 = time.perf_counter()
+    search = deadline.until(deadline.end - finish_reserve_s(limit, len(instance.units)))
     lb = lower_bound(instance, frozen)
     if method is Method.ACO:
-        params = aco if time_limit_s is None else replace(aco, time_limit_s=time_limit_s)
-        plan = run_aco(instance, params, seed, frozen).plan
+        plan = run_aco(instance, aco, seed, frozen, deadline=search).plan
         bound = lb
     else:
-        limit = DEFAULT_BEST_LIMIT_S if time_limit_s is None else time_limit_s
-        plan, bound = _best(instance, limit, seed, aco, frozen, lb, workers, use_cpsat)
+        plan, bound = _best(instance, search, seed, aco, frozen, lb, workers, use_cpsat)
     _check(instance, plan, frozen)
     return Solution(plan, bound, time.perf_counter() - t0, plan.makespan_min <= bound)
 
@@ -88,22 +109,29 @@ def _check(instance: Instance, plan: Plan, frozen: Frozen | None) -> None:
     assert_valid(instance, plan, fixed, frozen.not_before_min)
 
 
-def _best(instance: Instance, time_limit_s: float, seed: int, aco: AcoParams, frozen: Frozen | None,
+def _best(instance: Instance, deadline: Deadline, seed: int, aco: AcoParams, frozen: Frozen | None,
           lb: int, workers: int, use_cpsat: bool) -> tuple[Plan, int]:
-    t0 = time.perf_counter()
     cp_ok = use_cpsat and cpsat_available()
     if use_cpsat and not cp_ok:
         log.warning("ortools is not installed: `best` runs local search only "
                     "(pip install 'discharge-edge[sched]' for CP-SAT)")
     c = Compiled(instance, frozen)
-    # a deterministic dispatching plan first: often already optimal, and a good seed
-    g_seq = greedy_sequence(c)
+    # a deterministic dispatching plan first: often already optimal, and a good seed; the
+    # traditional plan (or, re-planning, the first eligible order) is the floor when even the
+    # greedy plan does not fit in the budget
+    g_seq = greedy_sequence(c, deadline)
+    if g_seq is None:
+        if frozen is None:
+            trad = traditional_plan(instance)
+            log.info("best: the time limit passed before the greedy plan; traditional %d", trad.makespan_min)
+            return replace(trad, method="best", info={"seed": seed, "stages": [f"traditional {trad.makespan_min}"]}), lb
+        g_seq = first_eligible_sequence(c)
     starts, chans, span = decode(c, g_seq)
     seed_seq, stages = g_seq, [f"greedy {span}"]
-    if span > lb:
-        colony = run_aco(instance, replace(aco, time_limit_s=0.25 * time_limit_s, heuristic=Heuristic.WAIT),
-                         seed, frozen, stop_at_min=lb)
-        stages.append(f"aco {colony.plan.makespan_min}")
+    if span > lb and not deadline.expired():
+        colony = run_aco(instance, replace(aco, time_limit_s=None, heuristic=Heuristic.WAIT),
+                         seed, frozen, stop_at_min=lb, deadline=deadline.share(1 / 3), start=g_seq)
+        stages.append(f"aco {colony.plan.makespan_min} ({colony.iterations_run} iterations)")
         if colony.plan.makespan_min < span:
             (starts, chans, span), seed_seq = _starts_of(c, colony.plan), colony.sequence
     if frozen is None and span > lb:
@@ -111,22 +139,23 @@ def _best(instance: Instance, time_limit_s: float, seed: int, aco: AcoParams, fr
         if trad.makespan_min < span:
             (starts, chans, span), seed_seq = _starts_of(c, trad), None
             stages.append(f"traditional {span}")
-    if span > lb:
-        ls = local_search(c, seed_seq or _sequence_of(c, starts), 0.25 * time_limit_s, seed, target=lb)
+    if span > lb and not deadline.expired():
+        ls = local_search(c, seed_seq or _sequence_of(c, starts), None, seed, target=lb,
+                          deadline=deadline.share(0.5))
         if ls.makespan < span:
             starts, chans, span = ls.starts, ls.chans, ls.makespan
         stages.append(f"local {ls.makespan} ({ls.evaluations} moves)")
     bound = lb
-    left = time_limit_s - (time.perf_counter() - t0)
+    left = deadline.left_s()
     if span > lb and left > 0.05:
-        if cp_ok:
-            cp = solve_cpsat(c, starts, chans, span, left, seed, workers)
+        if cp_ok and left > CPSAT_BUILD_S_PER_UNIT * c.n:
+            cp = solve_cpsat(c, starts, chans, span, None, seed, workers, deadline=deadline)
             bound = max(bound, cp.bound)
             if cp.makespan is not None and cp.makespan < span:
                 starts, chans, span = cp.starts, cp.chans, cp.makespan
             stages.append(f"cp-sat {cp.makespan} bound {cp.bound} ({cp.status})")
         else:
-            ls = local_search(c, _sequence_of(c, starts), left, seed + 1, target=lb)
+            ls = local_search(c, _sequence_of(c, starts), None, seed + 1, target=lb, deadline=deadline)
             if ls.makespan < span:
                 starts, chans, span = ls.starts, ls.chans, ls.makespan
             stages.append(f"local {ls.makespan} ({ls.evaluations} moves)")

@@ -14,7 +14,8 @@ a valid bound), all in integer minutes:
 3. Channel groups (stations wired to several channels): for each connected group of k
    channels, min head + ceil(total unit time / k) + min tail.
 
-Units already placed (re-planning) count with their fixed start as head and tail 0, and the
+All in exact integer arithmetic (a float division rounds a 1e30-minute load up past any
+schedule). Units already placed (re-planning) count with their fixed start as head and tail 0, and the
 bound is at least the end of the last of them. `best` reports max(this, CP-SAT's proven
 bound). Tests: tests/edge/scheduling/test_schedule_bound.py.
 """
@@ -132,5 +133,5 @@ def group_bound(c: Compiled, head: list[int], tail: list[int]) -> int:
     for root, units in groups.items():
         k = size[root]
         load = sum(c.dur[u] for u in units)
-        best = max(best, min(head[u] for u in units) + math.ceil(load / k) + min(tail[u] for u in units))
+        best = max(best, min(head[u] for u in units) + -(-load // k) + min(tail[u] for u in units))
     return best

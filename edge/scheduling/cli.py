@@ -11,22 +11,26 @@ Re-planning: with `--running PLAN.json` (what `--json` printed earlier) and `--n
 units of that plan that started before T stay as they ran, everything else in INSTANCE.json
 (which may hold new modules, tasks and wiring) is planned from T on; `--overrun UNIT=MIN`
 gives a unit its new duration. Exit code 0
-on a plan, 1 when the instance is invalid (the error names the file and field), 2 on bad usage.
+on a plan, 1 when the instance is invalid (the error names the file and field), 2 on bad usage
+(a time limit that is not a finite number of seconds from 0.05 to 86400 included).
+
+The time limit is the budget of the whole command from the moment it starts (loading,
+planning, validation and output): every method returns its best plan by then.
 Tests: tests/edge/scheduling/test_schedule_cli.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from edge.scheduling.aco import AcoParams, Heuristic
-from edge.scheduling.best import Method, solve
-from edge.scheduling.instance import InstanceError, load_instance
+from edge.scheduling.best import DEFAULT_TIME_LIMIT_S, Method, solve
+from edge.scheduling.budget import MAX_TIME_LIMIT_S, MIN_TIME_LIMIT_S, Deadline, TimeLimitError, check_time_limit_s
+from edge.scheduling.instance import InstanceError, load_instance, read_json
 from edge.scheduling.plan import plan_from_json, traditional_plan
 from edge.scheduling.replan import Disruption, replan
 
@@ -39,8 +43,9 @@ def register(subparsers) -> None:
     p.add_argument("instance", help="instance JSON (schema discharge-edge/test-schedule-instance/v1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--method", choices=[m.value for m in Method], default=Method.BEST.value)
-    p.add_argument("--time-limit", type=_positive, default=None, metavar="S",
-                   help="seconds (best: total budget, default 10; aco: cap on top of t_max)")
+    p.add_argument("--time-limit", type=_time_limit, default=None, metavar="S",
+                   help=f"seconds for the whole command, loading included, from {MIN_TIME_LIMIT_S} to "
+                        f"{MAX_TIME_LIMIT_S:.0f} (default {DEFAULT_TIME_LIMIT_S:.0f}); aco also ends at its t_max")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--heuristic", choices=[h.value for h in Heuristic], default=Heuristic.REST.value,
                    help="colony heuristic for --method aco: rest (1/required rest, default) or wait")
@@ -52,14 +57,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+def _time_limit(text: str) -> float:
+    try:
+        return check_time_limit_s(text, "seconds")
+    except TimeLimitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
+    # the budget starts now: loading the files counts
+    deadline = Deadline(DEFAULT_TIME_LIMIT_S if args.time_limit is None else args.time_limit)
+    args.deadline = deadline
     try:
         instance = load_instance(args.instance)
     except InstanceError as exc:
@@ -71,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if args.now_min is not None or args.overrun:
             print("discharge-edge schedule: --now-min and --overrun need --running PLAN.json", file=sys.stderr)
             return 2
-        solution = solve(instance, args.method, args.time_limit, args.seed, aco=aco)
+        solution = solve(instance, args.method, args.time_limit, args.seed, aco=aco, deadline=deadline)
     else:
         try:
             solution, instance, extra = _replan(instance, args)
@@ -120,12 +128,12 @@ def _replan(instance, args):
         overruns[uid] = int(minutes)
     path = Path(args.running)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {exc.lineno}: not JSON: {exc.msg}") from exc
+        data = read_json(path)
+    except InstanceError as exc:
+        raise ValueError(f"{path}: {'; '.join(exc.problems)}") from None
     running = plan_from_json(instance, data, str(path))
     res = replan(instance, running, Disruption(args.now_min, overruns=overruns), args.method,
-                 args.time_limit, args.seed)
+                 args.time_limit, args.seed, deadline=args.deadline)
     extra = {"replanned_at_min": args.now_min, "kept_units": list(res.kept), "released_units": list(res.released)}
     return res.solution, res.instance, extra
 

@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from edge.scheduling.budget import Deadline
 from edge.scheduling.decode import Compiled
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,17 @@ class CpResult:
 
 
 def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint_makespan: int,
-                time_limit_s: float, seed: int = 0, workers: int = 2) -> CpResult:
+                time_limit_s: float | None, seed: int = 0, workers: int = 2,
+                deadline: Deadline | None = None) -> CpResult:
+    """The model solved until `time_limit_s` or `deadline` (the earlier; the model build counts)."""
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
+    if time_limit_s is not None:
+        own = Deadline(time_limit_s)
+        deadline = own if deadline is None else deadline.until(own.end)
+    if deadline is None:
+        raise ValueError("solve_cpsat needs a time limit or a deadline")
     model = cp_model.CpModel()
     horizon = hint_makespan
     frozen = c.frozen.placed
@@ -90,16 +98,20 @@ def solve_cpsat(c: Compiled, hint_starts: list[int], hint_chans: list[int], hint
         for ch, lit in presence.get(u, {}).items():
             model.AddHint(lit, ch == hint_chans[u])
 
+    left_s = deadline.left_s()
+    if left_s < 0.05:
+        log.info("cp-sat: the model build used the time (%.2f s)", time.perf_counter() - t0)
+        return CpResult(None, None, None, 0, "NO_TIME", time.perf_counter() - t0)
     solver = cp_model.CpSolver()
     # the model build counts against the limit
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit_s - (time.perf_counter() - t0))
+    solver.parameters.max_time_in_seconds = left_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     status = solver.Solve(model)
     name = solver.StatusName(status)
     bound = int(round(solver.BestObjectiveBound())) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else 0
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        log.info("cp-sat: no solution within %.1f s (%s)", time_limit_s, name)
+        log.info("cp-sat: no solution within %.1f s (%s)", left_s, name)
         return CpResult(None, None, None, bound, name, solver.WallTime())
     starts = [0] * c.n
     chans = [0] * c.n

@@ -269,6 +269,18 @@ def greedy_sequence(c: Compiled, deadline: Deadline | None = None) -> list[int] 
     return seq
 
 
+def first_eligible_sequence(c: Compiled) -> list[int]:
+    """Always the first eligible unit: a feasible order in one pass (the floor when a deadline
+    passes before the greedy plan is complete)."""
+    b = Builder(c)
+    seq = []
+    while b.eligible:
+        u = b.eligible[0]
+        b.place(u)
+        seq.append(u)
+    return seq
+
+
 def remaining_chain(c: Compiled) -> list[int]:
     """Per unit: its duration plus everything after it in its module's listed order (with rests)."""
     tail = [0] * c.n

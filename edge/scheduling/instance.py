@@ -15,7 +15,10 @@ Tests: tests/edge/scheduling/test_schedule_instance.py.
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
+import reprlib
 from dataclasses import dataclass
 from functools import cached_property
 from enum import Enum
@@ -23,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_ID = "discharge-edge/test-schedule-instance/v1"
+MAX_MINUTES = 129_600      # 90 days: no test step, rest or release is longer; keeps every sum of
+                           # minutes exact in int64 (CP-SAT) and in float (the bounds)
+MAX_JSON_DEPTH = 64        # the schema needs 6 levels; the message names the line where it is passed
 
 
 class TaskOrder(str, Enum):
@@ -97,21 +103,36 @@ class Instance:
     def unit_by_id(self) -> dict[str, Unit]:
         return {u.id: u for u in self.units}
 
-    def channels_of_station(self) -> dict[str, tuple[int, ...]]:
-        wired: dict[str, list[int]] = {}
+    @cached_property
+    def _wiring(self) -> dict[str, tuple[int, ...]]:
+        # channels with the same station list are handled together (a switch matrix is one
+        # group), and equal channel tuples are one object: O(wiring) once per instance
+        groups: dict[tuple[str, ...], list[int]] = {}
         for ch in self.channels:
-            for st in ch.stations:
-                wired.setdefault(st, []).append(ch.index)
-        return {st: tuple(chs) for st, chs in wired.items()}
+            groups.setdefault(ch.stations, []).append(ch.index)
+        wired: dict[str, list[int]] = {}
+        for stations, chs in groups.items():
+            for st in stations:
+                wired.setdefault(st, []).extend(chs)
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+        out = {}
+        for st, chs in wired.items():
+            t = tuple(sorted(set(chs))) if len(groups) > 1 else tuple(chs)
+            out[st] = shared.setdefault(t, t)
+        return out
+
+    def channels_of_station(self) -> dict[str, tuple[int, ...]]:
+        """Per wired station, the indices of its channels in ascending order."""
+        return dict(self._wiring)
 
     def channels_of_unit(self) -> list[tuple[int, ...]]:
         """Per global unit index, the channels wired to its module's station."""
-        wired = self.channels_of_station()
+        wired = self._wiring
         return [wired[self.modules[u.module].station] for u in self.units]
 
     @property
     def fixed_wiring(self) -> bool:
-        return all(len(chs) == 1 for chs in self.channels_of_station().values())
+        return all(len(chs) == 1 for chs in self._wiring.values())
 
 
 def required_rest_min(prev: Unit, nxt: Unit) -> int:
@@ -125,16 +146,73 @@ def required_rest_min(prev: Unit, nxt: Unit) -> int:
 
 def load_instance(path: str | Path) -> Instance:
     """Read and check one instance file; raises InstanceError naming the file and the fields."""
+    return instance_from_dict(read_json(path), source=str(path))
+
+
+def read_json(path: str | Path) -> Any:
+    """One JSON file as UTF-8 (a byte order mark is accepted and dropped). Raises InstanceError
+    naming the file and the line for: an unreadable file, bytes that are not UTF-8, text that
+    is not JSON, nesting deeper than MAX_JSON_DEPTH."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InstanceError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InstanceError(str(path), [f"line {line} column {col}: not UTF-8 (byte 0x{raw[exc.start]:02x}); "
+                                        "save the file as UTF-8"]) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InstanceError(str(path), [f"line {exc.lineno} column {exc.colno}: not JSON: {exc.msg}"]) from exc
-    return instance_from_dict(data, source=str(path))
+        raise InstanceError(str(path), [f"line {exc.lineno} column {exc.colno}: not JSON: {exc.msg}"]) from None
+    except RecursionError:
+        line = _too_deep(text)
+        where = f"line {line}: " if line is not None else ""
+        raise InstanceError(str(path), [f"{where}JSON nested deeper than {MAX_JSON_DEPTH} levels"]) from None
+    except ValueError as exc:   # e.g. an integer of more than 4300 digits
+        raise InstanceError(str(path), [f"not JSON: {str(exc)[:200]}"]) from None
+
+
+_BRACKETS = re.compile(r'[\[\]{}"]')
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where nesting first passes MAX_JSON_DEPTH (brackets inside strings do not
+    count), or None; run only when the parser gave up (it recurses per level)."""
+    depth, in_string = 0, False
+    for m in _BRACKETS.finditer(text):
+        ch = m.group()
+        if ch == '"':
+            # a quote escaped by an odd number of backslashes does not end the string
+            i, slashes = m.start() - 1, 0
+            while i >= 0 and text[i] == "\\":
+                slashes, i = slashes + 1, i - 1
+            if not (in_string and slashes % 2):
+                in_string = not in_string
+        elif in_string:
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return text.count("\n", 0, m.start()) + 1
+        else:
+            depth -= 1
+    return None
+
+
+def _show(value: Any) -> str:
+    """A short repr of any decoded JSON value for a message (depth and length capped)."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 80, 80, 6, 6
 
 
 def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
@@ -161,7 +239,7 @@ class _Builder:
         value = obj[key]
         ok = _is_int(value) if kind is int else isinstance(value, kind) and not isinstance(value, bool)
         if not ok:
-            self.p.append(f"{_join(where, key)}: expected {what}, got {type(value).__name__} {value!r}"[:200])
+            self.p.append(f"{_join(where, key)}: expected {what}, got {type(value).__name__} {_show(value)}")
             return None
         return value
 
@@ -169,8 +247,9 @@ class _Builder:
         if key not in obj:
             return default
         value = obj[key]
-        if not _is_int(value) or value < minimum:
-            self.p.append(f"{_join(where, key)}: expected an integer >= {minimum}, got {value!r}")
+        if not _is_int(value) or not minimum <= value <= MAX_MINUTES:
+            self.p.append(f"{_join(where, key)}: expected an integer from {minimum} to {MAX_MINUTES} "
+                          f"(minutes), got {_show(value)}")
             return default
         return value
 
@@ -180,21 +259,21 @@ class _Builder:
             return None
         schema = data.get("schema")
         if schema != SCHEMA_ID:
-            self.p.append(f"schema: expected {SCHEMA_ID!r}, got {schema!r}")
+            self.p.append(f"schema: expected {_show(SCHEMA_ID)}, got {_show(schema)}")
         if "time_unit" in data and data["time_unit"] != "min":
-            self.p.append(f"time_unit: only 'min' is allowed, got {data['time_unit']!r}")
+            self.p.append(f"time_unit: only 'min' is allowed, got {_show(data['time_unit'])}")
         order_raw = data.get("task_order", "fixed")
         try:
             order = TaskOrder(order_raw)
         except ValueError:
-            self.p.append(f"task_order: expected one of {[o.value for o in TaskOrder]}, got {order_raw!r}")
+            self.p.append(f"task_order: expected one of {[o.value for o in TaskOrder]}, got {_show(order_raw)}")
             order = TaskOrder.FIXED
         channels = self.channels(data)
         modules = self.modules(data)
         self.cross_check(channels, modules)
         name = data.get("name", Path(source).stem)
         if not isinstance(name, str):
-            self.p.append(f"name: expected a string, got {name!r}")
+            self.p.append(f"name: expected a string, got {_show(name)}")
             name = str(name)
         return Instance(name, channels, modules, order, source)
 
@@ -206,17 +285,17 @@ class _Builder:
         for i, ch in enumerate(raw or []):
             where = f"channels[{i}]"
             if not isinstance(ch, dict):
-                self.p.append(f"{where}: expected an object, got {ch!r}")
+                self.p.append(f"{where}: expected an object, got {_show(ch)}")
                 continue
             cid = self.need(ch, "id", where, str, "a string")
             stations = self.need(ch, "stations", where, list, "a non-empty array of station ids")
             if stations is not None and not stations:
-                self.p.append(f"{where}.stations: channel {cid!r} has no station")
+                self.p.append(f"{where}.stations: channel {_show(cid)} has no station")
             bad = [s for s in stations or [] if not isinstance(s, str)]
             if bad:
-                self.p.append(f"{where}.stations: station ids must be strings, got {bad!r}")
+                self.p.append(f"{where}.stations: station ids must be strings, got {_show(bad)}")
             if cid in seen:
-                self.p.append(f"{where}.id: duplicate channel id {cid!r}")
+                self.p.append(f"{where}.id: duplicate channel id {_show(cid)}")
             seen.add(cid)
             if cid is not None:
                 out.append(Channel(len(out), cid, tuple(s for s in stations or [] if isinstance(s, str))))
@@ -233,10 +312,10 @@ class _Builder:
         for i, m in enumerate(raw or []):
             where = f"modules[{i}]"
             if not isinstance(m, dict):
-                self.p.append(f"{where}: expected an object, got {m!r}")
+                self.p.append(f"{where}: expected an object, got {_show(m)}")
                 continue
             mid = self.need(m, "id", where, str, "a string")
-            label = f"{where} (module {mid!r})"
+            label = f"{where} (module {_show(mid)})"
             if mid in module_ids:
                 self.p.append(f"{label}.id: duplicate module id")
             module_ids.add(mid)
@@ -257,15 +336,15 @@ class _Builder:
 
     def task(self, t: Any, where: str, mi: int, j: int, mid: str, unit_ids: set, counter: list) -> Task | None:
         if not isinstance(t, dict):
-            self.p.append(f"{where}: expected an object, got {t!r}")
+            self.p.append(f"{where}: expected an object, got {_show(t)}")
             return None
         item = self.need(t, "item", where, str, "a test item name")
         rest_class = self.need(t, "rest_class_min", where, int, "an integer >= 0")
-        if rest_class is not None and rest_class < 0:
-            self.p.append(f"{where}.rest_class_min: must be >= 0, got {rest_class}")
+        if rest_class is not None and not 0 <= rest_class <= MAX_MINUTES:
+            self.p.append(f"{where}.rest_class_min: must be from 0 to {MAX_MINUTES} min, got {_show(rest_class)}")
         temperature = t.get("temperature")
         if temperature is not None and temperature not in ("room", "low", "high"):
-            self.p.append(f"{where}.temperature: expected room, low or high, got {temperature!r}")
+            self.p.append(f"{where}.temperature: expected room, low or high, got {_show(temperature)}")
         units_raw = self.need(t, "units", where, list, "a non-empty array of units")
         if units_raw is not None and not units_raw:
             self.p.append(f"{where}.units: task has no unit")
@@ -273,27 +352,32 @@ class _Builder:
         for k, u in enumerate(units_raw or []):
             uw = f"{where}.units[{k}]"
             if not isinstance(u, dict):
-                self.p.append(f"{uw}: expected an object, got {u!r}")
+                self.p.append(f"{uw}: expected an object, got {_show(u)}")
                 continue
             uid = u.get("id", f"{mid}.T{j + 1}.U{k + 1}")
             if not isinstance(uid, str):
-                self.p.append(f"{uw}.id: expected a string, got {uid!r}")
+                self.p.append(f"{uw}.id: expected a string, got {_show(uid)}")
                 continue
-            uw = f"{uw} (unit {uid!r})"
+            uw = f"{uw} (unit {_show(uid)})"
             if uid in unit_ids:
                 self.p.append(f"{uw}.id: duplicate unit id")
             unit_ids.add(uid)
             dur = self.need(u, "duration_min", uw, int, "an integer >= 1")
-            if dur is not None and dur < 1:
-                self.p.append(f"{uw}.duration_min: must be >= 1, got {dur}")
+            if dur is not None and not 1 <= dur <= MAX_MINUTES:
+                self.p.append(f"{uw}.duration_min: must be from 1 to {MAX_MINUTES} min "
+                              f"({MAX_MINUTES // 1440} days, the longest test step there is), got {_show(dur)}")
                 dur = None
             before = self.opt_int(u, "min_rest_before_min", uw, 0, 0)
             after = self.opt_int(u, "min_rest_after_min", uw, 0, 0)
             op = u.get("op")
             if op is not None and op not in ("charge", "discharge", "rest", "measure"):
-                self.p.append(f"{uw}.op: expected charge, discharge, rest or measure, got {op!r}")
+                self.p.append(f"{uw}.op: expected charge, discharge, rest or measure, got {_show(op)}")
+            rate = u.get("rate")
+            if rate is not None and not isinstance(rate, str):
+                self.p.append(f"{uw}.rate: expected a string, got {_show(rate)}")
+                rate = None
             if dur is not None:
-                units.append(Unit(counter[0], uid, mi, j, len(units), dur, before, after, op, u.get("rate")))
+                units.append(Unit(counter[0], uid, mi, j, len(units), dur, before, after, op, rate))
                 counter[0] += 1
         if item is None or rest_class is None or not units:
             return None
@@ -304,9 +388,9 @@ class _Builder:
         owner: dict[str, str] = {}
         for m in modules:
             if m.station not in wired:
-                self.p.append(f"module {m.id!r}: station {m.station!r} is not wired to any channel")
+                self.p.append(f"module {_show(m.id)}: station {_show(m.station)} is not wired to any channel")
             if m.station in owner:
-                self.p.append(f"module {m.id!r}: station {m.station!r} already holds module {owner[m.station]!r} "
+                self.p.append(f"module {_show(m.id)}: station {_show(m.station)} already holds module {_show(owner[m.station])} "
                               "(one module per station)")
             owner.setdefault(m.station, m.id)
 

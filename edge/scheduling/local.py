@@ -17,6 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from edge.scheduling.budget import Deadline
 from edge.scheduling.decode import Compiled, decode
 
 
@@ -58,24 +59,35 @@ def _move(c: Compiled, seq: list[int], rng: random.Random) -> list[int] | None:
     return rest
 
 
-def local_search(c: Compiled, seq: list[int], time_limit_s: float, seed: int = 0,
-                 max_evaluations: int | None = None, target: int = 0, kick_after: int = 2000) -> LocalResult:
-    """Improve `seq` until the time limit, the evaluation cap or makespan <= target."""
+def local_search(c: Compiled, seq: list[int], time_limit_s: float | None, seed: int = 0,
+                 max_evaluations: int | None = None, target: int = 0, kick_after: int = 2000,
+                 deadline: Deadline | None = None) -> LocalResult:
+    """Improve `seq` until the time limit (or `deadline`, the earlier), the evaluation cap or
+    makespan <= target. A move (one decode) is not started when the longest move so far would
+    end past the deadline."""
     t0 = time.perf_counter()
+    if time_limit_s is not None:
+        own = Deadline(time_limit_s)
+        deadline = own if deadline is None else deadline.until(own.end)
+    if deadline is None and max_evaluations is None:
+        raise ValueError("local_search needs a time limit, a deadline or an evaluation cap")
     rng = random.Random(seed)
     starts, chans, span = decode(c, seq)
     cur, cur_score = list(seq), _score(c, starts, span)
     best = LocalResult(list(seq), starts, chans, span, 1, 0.0)
     evals, since_gain = 1, 0
-    while span > target and time.perf_counter() - t0 < time_limit_s:
+    move_s = 0.0       # the longest move so far: no move starts that would end past the deadline
+    while span > target and not (deadline is not None and deadline.left_s() <= move_s):
         if max_evaluations is not None and evals >= max_evaluations:
             break
         cand = _move(c, cur, rng)
         if cand is None:
             continue
+        t_move = time.perf_counter()
         s, ch, sp = decode(c, cand)
         evals += 1
         sc = _score(c, s, sp)
+        move_s = max(move_s, time.perf_counter() - t_move)
         if sc <= cur_score:
             cur, cur_score = cand, sc
         if sp < best.makespan:

@@ -15,6 +15,9 @@ from typing import Any
 from edge.scheduling.instance import Instance, required_rest_min
 
 
+PLAN_MAX_MIN = 2**31   # a loaded plan's minutes (CP-SAT works in int64; ~4000 years is enough)
+
+
 @dataclass(frozen=True)
 class Placement:
     unit_id: str
@@ -107,16 +110,22 @@ def plan_from_json(instance: Instance, data: Any, source: str = "<memory>") -> P
     if not isinstance(channels, list):
         raise ValueError(f"{source}: expected a list of channels under 'plan'")
     module_of = {u.id: instance.modules[u.module].id for u in instance.units}
+    channel_ids = [c.id for c in instance.channels]
     placements = []
     for i, ch in enumerate(channels):
         if not isinstance(ch, dict) or not isinstance(ch.get("channel"), str) or not isinstance(ch.get("units"), list):
             raise ValueError(f"{source}: plan[{i}]: expected {{'channel': str, 'units': [...]}}")
+        if ch["channel"] not in channel_ids:
+            raise ValueError(f"{source}: plan[{i}].channel: channel {ch['channel'][:80]!r} is not in the instance "
+                             f"(it has {', '.join(channel_ids[:10])}{' ...' if len(channel_ids) > 10 else ''})")
         for k, u in enumerate(ch["units"]):
             where = f"{source}: plan[{i}].units[{k}]"
-            if not isinstance(u, dict) or not all(isinstance(u.get(f), int) for f in ("start_min", "end_min")):
-                raise ValueError(f"{where}: expected unit, start_min and end_min (integers)")
+            if not isinstance(u, dict) or not all(type(u.get(f)) is int and 0 <= u[f] < PLAN_MAX_MIN
+                                                  for f in ("start_min", "end_min")):
+                raise ValueError(f"{where}: expected unit, start_min and end_min (integers from 0 to "
+                                 f"{PLAN_MAX_MIN - 1})")
             uid = u.get("unit")
-            if uid not in module_of:
-                raise ValueError(f"{where}: unit {uid!r} is not in the instance")
+            if not isinstance(uid, str) or uid not in module_of:
+                raise ValueError(f"{where}: unit {str(uid)[:80]!r} is not in the instance")
             placements.append(Placement(uid, module_of[uid], ch["channel"], u["start_min"], u["end_min"]))
     return Plan(tuple(placements), str(method))

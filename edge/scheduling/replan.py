@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.scheduling.best import Method, Solution, solve
+from edge.scheduling.budget import Deadline
 from edge.scheduling.decode import Frozen
 from edge.scheduling.instance import Instance, InstanceError, instance_from_dict, instance_to_dict, required_rest_min
 from edge.scheduling.plan import Plan
@@ -110,10 +111,11 @@ def kept_units(new: Instance, plan: Plan, now_min: int) -> tuple[dict[int, tuple
 
 
 def replan(instance: Instance, plan: Plan, d: Disruption, method: Method | str = Method.BEST,
-           time_limit_s: float | None = None, seed: int = 0) -> Replanned:
+           time_limit_s: float | None = None, seed: int = 0, deadline: Deadline | None = None) -> Replanned:
+    """`time_limit_s` and `deadline` as for `best.solve`."""
     new = apply_disruption(instance, d)
     kept, released = kept_units(new, plan, d.now_min)
     frozen = Frozen(kept, d.now_min)
-    solution = solve(new, method, time_limit_s, seed, frozen=frozen)
+    solution = solve(new, method, time_limit_s, seed, frozen=frozen, deadline=deadline)
     ids = tuple(new.units[u].id for u in sorted(kept))
     return Replanned(new, solution, ids, tuple(released))

@@ -14,6 +14,8 @@ Tests: tests/edge/scheduling/test_schedule_validate.py.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from dataclasses import dataclass
 from enum import Enum
 
@@ -112,10 +114,13 @@ def _check_units(instance: Instance, plan: Plan, units: dict[str, Unit], out: li
 
 def _check_channels(instance: Instance, placed: dict[str, Placement], units: dict[str, Unit],
                     out: list[Violation]) -> None:
-    wired = {ch.id: set(ch.stations) for ch in instance.channels}
+    index = {ch.id: ch.index for ch in instance.channels}
+    wired = instance.channels_of_station()      # ascending channel indices per station
     for p in placed.values():
         station = instance.modules[units[p.unit_id].module].station
-        if station not in wired.get(p.channel_id, set()):
+        chs, ch = wired.get(station, ()), index.get(p.channel_id, -1)
+        i = bisect_left(chs, ch)
+        if not (i < len(chs) and chs[i] == ch):
             out.append(Violation(ViolationKind.CHANNEL_NOT_WIRED,
                                  f"unit {p.unit_id!r} on channel {p.channel_id!r}, which is not wired to "
                                  f"station {station!r}"))

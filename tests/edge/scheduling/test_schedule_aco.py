@@ -38,7 +38,7 @@ def test_seeded_and_reproducible():
     inst = instance_from_dict(generate_instance(6, "full", seed=2))
     a, b = run_aco(inst, SMALL, seed=7), run_aco(inst, SMALL, seed=7)
     assert a.plan.placements == b.plan.placements and a.best_per_iteration == b.best_per_iteration
-    others = {run_aco(inst, SMALL, seed=s).sequence == a.sequence for s in range(1, 4)}
+    others = {run_aco(inst, SMALL, seed=s).colony_sequence == a.colony_sequence for s in range(1, 4)}
     assert False in others                    # another seed walks differently
 
 
