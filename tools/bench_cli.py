@@ -1,4 +1,11 @@
-"""`discharge-edge bench ...`: measurements on the bench (tools/ side of the command line)."""
+"""`discharge-edge bench ...`: measurements on the bench (tools/ side of the command line).
+
+`bench discharge` refuses bad input with a message naming the file and line and exit code 2, never
+a traceback: every error of the cells file (tools.hil.cells.load_cells), absurd grades of a row
+(with --plan), a history path that is no file, out-of-range options. With --plan the strategy
+history lives in the state dir (`--state-dir`, default ./state; `--history FILE` for another file),
+as for `plan`. Tests: tests/tools/test_bench_discharge.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,23 @@ import sys
 from pathlib import Path
 
 from edge.cli import print_json
-from edge.strategy.cli import add_policy_arguments
+from edge.strategy.cli import (INPUT_ERRORS, add_history_arguments, add_policy_arguments, input_error, positive_int,
+                               refused_rows)
+
+COMMAND = "discharge-edge bench discharge"
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -19,14 +42,14 @@ def register(subparsers) -> None:
     rt.set_defaults(func=run_rtcore_bench)
     dis = actions.add_parser("discharge", help="one batch in SIL: the traditional method against ours")
     dis.add_argument("--cells", type=Path, required=True, help="cells CSV (format of ../shared/data/cells_train.csv)")
-    dis.add_argument("--limit", type=int, default=None, help="use the first N rows")
-    dis.add_argument("--dt-s", type=float, default=1.0, help="SIL step and tick (virtual seconds)")
-    dis.add_argument("--current-a", type=float, default=5.0, help="discharge current of the fixed strategy")
-    dis.add_argument("--max-time-s", type=float, default=4 * 3600.0)
+    dis.add_argument("--limit", type=positive_int, default=None, help="use the first N rows")
+    dis.add_argument("--dt-s", type=positive_float, default=1.0, help="SIL step and tick (virtual seconds, at most 5)")
+    dis.add_argument("--current-a", type=positive_float, default=5.0, help="discharge current of the fixed strategy")
+    dis.add_argument("--max-time-s", type=positive_float, default=4 * 3600.0)
     dis.add_argument("--plan", action="store_true",
                      help="ours = grade -> tiers -> game-tree plan per tier (S12), with the ablations")
-    dis.add_argument("--history", type=Path, default=None, help="SQLite strategy history (with --plan)")
-    dis.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier (with --plan)")
+    add_history_arguments(dis)
+    dis.add_argument("--simulations", type=positive_int, default=16, help="game-tree simulations per tier (with --plan)")
     add_policy_arguments(dis)
     dis.add_argument("--short-module", type=int, default=None,
                      help="an internal short (1 ohm, cell 0, from 60 s) in this module in every run; with --plan "
@@ -48,9 +71,25 @@ def run_rtcore_bench(args: argparse.Namespace) -> int:
 
 
 def run_discharge_bench(args: argparse.Namespace) -> int:
+    from edge.batterymodel.sil import SilConfig
     from tools.hil.cells import load_cells
 
-    cells = load_cells(args.cells, limit=args.limit)
+    try:
+        SilConfig(dt_s=args.dt_s, max_time_s=args.max_time_s, record_every_s=max(args.dt_s, 10.0))
+    except ValueError as exc:
+        print(f"{COMMAND}: {exc}", file=sys.stderr)
+        return 2
+    top_a = _max_current_a()
+    if args.current_a > top_a:
+        print(f"{COMMAND}: --current-a must be in (0, {top_a:g}] A (the loop map's discharge_current_setpoint_a), "
+              f"got {args.current_a:g}", file=sys.stderr)
+        return 2
+    try:
+        cells = load_cells(args.cells, limit=args.limit)
+    except INPUT_ERRORS as exc:  # CellsFileError, a truth value out of range, not UTF-8, an oversized field
+        print(f"{COMMAND}: {input_error(args.cells, exc)}", file=sys.stderr)
+        return 2
+    refused_rows(cells, "bench discharge")  # rows left out by the reader, named; the rest run
     faults = _faults(args, len(cells))
     if faults is None:
         return 2
@@ -68,13 +107,21 @@ def run_discharge_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _max_current_a() -> float:
+    from edge.strategy.loop_controller import LOOP_MAP
+    from edge.tagmap import load_tag_map
+
+    limits = load_tag_map(LOOP_MAP).tag("discharge_current_setpoint_a").limits
+    return float(limits.max) if limits is not None else float("inf")
+
+
 def _faults(args: argparse.Namespace, n_modules: int) -> tuple | None:
     if args.short_module is None:
         return ()
     from tools.hil.faults import InternalShort
 
     if not 0 <= args.short_module < n_modules:
-        print(f"discharge-edge bench discharge: --short-module must be in 0..{n_modules - 1}", file=sys.stderr)
+        print(f"{COMMAND}: --short-module must be in 0..{n_modules - 1}", file=sys.stderr)
         return None
     return (InternalShort(module=args.short_module, cell=0, r_short_ohm=1.0, onset_s=60.0),)
 
@@ -94,17 +141,25 @@ def _print_table(report: dict, sides: tuple[str, ...]) -> None:
 
 
 def _run_planned(args: argparse.Namespace, cells, faults: tuple) -> int:
-    from edge.strategy.cli import load_policy
-    from edge.strategy.history import History
-    from edge.strategy.planner import DEFAULT_HISTORY
+    from edge.grading.soc_model import ModelIntegrityError
+    from edge.strategy.cli import history_path, load_policy
+    from edge.strategy.history import History, HistoryError, HistoryRecordError
+    from edge.strategy.planner import PlanInputError
     from tools.bench_discharge import run_bench_planned
 
     policy, code = load_policy(args, "bench discharge")
     if code:
         return code
-    with History(args.history or DEFAULT_HISTORY) as history:
-        report = run_bench_planned(cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
-                                   simulations=args.simulations, policy=policy, faults=faults)
+    try:
+        with History(history_path(args)) as history:
+            report = run_bench_planned(cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
+                                       simulations=args.simulations, policy=policy, faults=faults)
+    except ModelIntegrityError as exc:
+        print(f"{COMMAND}: model refused: {exc}", file=sys.stderr)
+        return 1
+    except (HistoryError, HistoryRecordError, PlanInputError) as exc:
+        print(f"{COMMAND}: {exc}", file=sys.stderr)
+        return 2
     if policy is not None:
         report["models"]["rl_policy"] = policy.meta["model_sha256"]
     if args.json:

@@ -12,8 +12,10 @@ the truth_* columns) on the same plant, on a virtual clock (edge/batterymodel/si
   tree over SIL rollouts of the battery model built from the grade) and every station driven by its tier's strategy
   (edge.strategy.supervisor.StationDriver) with the ablations (tiers without the game tree, the
   game tree without S15's correction of relief).
-The controller sees only the observation (the line's sensors), never the truth.
-Tests: tests/tools/test_bench_discharge.py.
+The controller sees only the observation (the line's sensors), never the truth. Any batch size
+runs, 1 module to thousands. A row whose arrival tests cannot be graded, or whose grade is absurd,
+is refused before planning with `edge.strategy.planner.PlanInputError` (file, line, field), so no
+plan and no history record is made of it. Tests: tests/tools/test_bench_discharge.py.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from edge.batterymodel.sil import SilConfig, run_sil
 from edge.strategy.baseline import BaselineConfig, BaselineController
 from edge.strategy.loop_controller import LoopController, batch_setpoints, fixed_strategy
-from edge.strategy.planner import Grades, grade_cells_table, plan_tiers
+from edge.strategy.planner import Grades, PlanInputError, grade_cells_table, plan_tiers
 from edge.strategy.score import score_metrics
 from edge.strategy.supervisor import StationDriver
 from tools.hil.cells import CellTable
@@ -118,7 +120,10 @@ def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_
     never into planning. Grading and planning see the rows' `feat_*` columns only
     (`CellTable.arrival_table`); the plant, the truth."""
     arrival = cells.arrival_table()
-    grades = grade_cells_table(arrival, n_tiers)
+    try:
+        grades = grade_cells_table(arrival, n_tiers)
+    except ValueError as exc:  # a row the model cannot grade (edge.grading names file and line)
+        raise PlanInputError(str(exc) if cells.path in str(exc) else f"{cells.path}: {exc}") from exc
     sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
     initial = plan_tiers(arrival, grades, history, use_tree=False, seed=seed, rollout_modules=rollout_modules)
     planned = plan_tiers(arrival, grades, history, policy=policy, max_simulations=simulations,

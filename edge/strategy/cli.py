@@ -2,24 +2,92 @@
 
 Owns the subcommand (entry point `plan = "edge.strategy.cli:register"`) and `load_policy`. The
 cells file needs `cell_id` and the `feat_*` columns only (any other column is ignored, truth
-included); it is read once (edge.grading.features.read_cells_csv). The RL policy (the game tree's
+included); it is read once (edge.grading.features.read_cells_csv). A row the reader refuses (a
+feature outside its physical range) is named on stderr and in the report's `refused`, and is
+neither graded, planned nor recorded; the other rows are planned. The RL policy (the game tree's
 prior) loads from models/shipped by default (`--policy DIR` for another folder, `--no-policy` to
-plan with a uniform prior). Exit codes: 0 done, 1 a model or the policy refused, 2 bad input.
-Tests: tests/edge/strategy/test_planner.py.
+plan with a uniform prior). The strategy history lives in the state dir: `--state-dir DIR` (default
+`./state`, `DEFAULT_STATE_DIR`) holds `strategy_history.sqlite`; `--history FILE` names another file.
+Nothing is written outside them. An unreadable history is set aside (renamed, named in a warning and
+in the report's `history_set_aside`) and planning goes on with an empty one. Exit codes: 0 done, 1 a
+model or the policy refused, 2 bad input (the cells file, absurd grades, a history path that is no
+file). Tests: tests/edge/strategy/test_planner.py, tests/edge/strategy/test_batch_sizes.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import math
 import sys
 from pathlib import Path
 
-from edge.grading.features import CellsFileError, read_cells_csv
+from edge.grading.features import read_cells_csv
 from edge.grading.soc_model import ModelIntegrityError
 from edge.grading.tiers import TierConfig
-from edge.strategy.history import History
-from edge.strategy.planner import DEFAULT_HISTORY, grade_cells_table, plan_tiers
+from edge.strategy.history import HISTORY_FILE, History, HistoryError, HistoryRecordError
+from edge.strategy.planner import PlanInputError, grade_cells_table, plan_tiers
 from edge.strategy.policy import SHIPPED_DIR, PolicyIntegrityError, RlPolicy
+
+DEFAULT_STATE_DIR = Path("state")
+"""Where `plan` and `bench discharge --plan` keep the strategy history unless told (relative to the
+working directory: the project's own folder when run from it)."""
+
+
+def add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--state-dir DIR` (default ./state) and `--history FILE` (default DIR/strategy_history.sqlite)."""
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                        help=f"state dir holding the strategy history {HISTORY_FILE} (default %(default)s)")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="SQLite strategy history (created if missing; default STATE_DIR/" + HISTORY_FILE + ")")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def input_error(path: Path, exc: BaseException) -> str:
+    """The message of an input file's error, naming the file when the error does not."""
+    text = str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        text = f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+    return text if str(path) in text else f"{path}: {text}"
+
+
+INPUT_ERRORS = (ValueError, csv.Error, OSError)
+"""What reading a cells file may raise (CellsFileError, UnicodeDecodeError are ValueErrors)."""
+
+
+def refused_rows(cells, command: str) -> tuple:
+    """The rows the cells reader left out (edge.grading.features.Refusal: outside the physical
+    ranges), each named on stderr with its file line; they are not graded, planned or recorded."""
+    refused = tuple(getattr(cells, "refused", ()))
+    source = getattr(cells, "source", None) or getattr(cells, "path", "")
+    for r in refused:
+        print(f"discharge-edge {command}: {r.message(str(source))}", file=sys.stderr)
+    return refused
+
+
+def history_path(args: argparse.Namespace) -> Path:
+    return args.history if args.history is not None else args.state_dir / HISTORY_FILE
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,11 +111,11 @@ def load_policy(args: argparse.Namespace, command: str) -> tuple[RlPolicy | None
 def register(subparsers) -> None:
     parser = subparsers.add_parser("plan", help="grade, then plan a discharge strategy per tier (S12)")
     parser.add_argument("--cells", required=True, type=Path, help="CSV with cell_id and the feat_* columns")
-    parser.add_argument("--limit", type=int, default=None, help="use the first N rows")
-    parser.add_argument("--tiers", type=int, default=TierConfig.n_tiers)
-    parser.add_argument("--history", type=Path, default=DEFAULT_HISTORY, help="SQLite history (created if missing)")
-    parser.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier")
-    parser.add_argument("--seconds", type=float, default=120.0, help="game-tree time budget per tier")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use the first N rows")
+    parser.add_argument("--tiers", type=positive_int, default=TierConfig.n_tiers)
+    add_history_arguments(parser)
+    parser.add_argument("--simulations", type=positive_int, default=16, help="game-tree simulations per tier")
+    parser.add_argument("--seconds", type=positive_seconds, default=120.0, help="game-tree time budget per tier")
     parser.add_argument("--no-tree", action="store_true", help="initial strategies only")
     add_policy_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
@@ -59,22 +127,30 @@ def run(args: argparse.Namespace) -> int:
     try:
         cells = read_cells_csv(args.cells, limit=args.limit)
         grades = grade_cells_table(cells, args.tiers)
-    except (CellsFileError, ValueError) as exc:
-        print(f"discharge-edge plan: {exc}", file=sys.stderr)
-        return 2
     except ModelIntegrityError as exc:
         print(f"discharge-edge plan: model refused: {exc}", file=sys.stderr)
         return 1
+    except INPUT_ERRORS as exc:
+        print(f"discharge-edge plan: {input_error(args.cells, exc)}", file=sys.stderr)
+        return 2
     policy, code = load_policy(args, "plan")
     if code:
         return code
-    with History(args.history) as history:
-        plans = plan_tiers(cells, grades, history, policy=policy, use_tree=not args.no_tree,
-                           max_simulations=args.simulations, max_seconds=args.seconds, seed=args.seed)
+    path = history_path(args)
+    try:
+        with History(path) as history:
+            plans = plan_tiers(cells, grades, history, policy=policy, use_tree=not args.no_tree,
+                               max_simulations=args.simulations, max_seconds=args.seconds, seed=args.seed)
+            set_aside = history.set_aside
+    except (HistoryError, HistoryRecordError, PlanInputError) as exc:  # a history path that is no file, absurd grades
+        print(f"discharge-edge plan: {exc}", file=sys.stderr)
+        return 2
     models = dict(grades.models)
     if policy is not None:
         models["rl_policy"] = policy.meta["model_sha256"]
-    report = {"cells": len(cells), "history": str(args.history), "models": models,
+    refused = refused_rows(cells, "plan")
+    report = {"cells": len(cells), "refused": [r.to_dict() for r in refused], "history": str(path),
+              "history_set_aside": str(set_aside) if set_aside else None, "models": models,
               "tiers": [p.to_json() for p in plans.values()]}
     if args.json:
         from edge.cli import print_json

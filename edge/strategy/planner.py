@@ -14,7 +14,12 @@ sub-batch of the tier on the battery model built from the grade (edge/strategy/r
 optimised strategy with its predicted metrics and score; every evaluated rollout is appended to the
 SQLite history (source 'sil'). `evaluate_requests` is the RL environment
 (models/rl_policy/train.py): requested strategies of tiers, scored the same way, written as 'rl'.
-Tests: tests/edge/strategy/test_planner.py.
+Only sane grades are planned on (`check_grades`: every battery's SOC, SOH, resistance and ambient
+inside the history's physical ranges, edge.strategy.history.FEATURE_RANGES): a batch holding an
+absurd one is refused with `PlanInputError` naming the file, line, field and value, before any
+rollout, so that neither a plan nor a history record is made of it. Any batch size plans, 1 to
+thousands (a tier of one module is its own sub-batch).
+Tests: tests/edge/strategy/test_planner.py, tests/edge/strategy/test_batch_sizes.py.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +34,7 @@ from edge.grading.cli import grade_cells
 from edge.grading.features import FEATURE_PREFIX, CellTable, feature_matrix
 from edge.grading.soc_model import SocModel
 from edge.grading.tiers import TierConfig
-from edge.strategy.history import History, TierFeatures
+from edge.strategy.history import FEATURE_RANGES, History, TierFeatures, check_features
 from edge.strategy.model import Strategy, StrategyError, TierLimits, check_strategy
 from edge.strategy.rollout import Grades, Rollout, RolloutMetrics, pick_representative
 from edge.strategy.score import Score, score_metrics
@@ -38,9 +42,14 @@ from edge.strategy.tree import plan_tree, uniform_prior
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HISTORY = Path.home() / ".discharge-edge" / "strategy_history.sqlite"
+AMBIENT_RANGE_DEGC = (-40.0, 80.0)
+"""A sane ambient at arrival (the cell's operating range, wide)."""
 PREDICTED_KEYS = ("batch_time_s", "residual_pct", "peak_temp_degc", "time_above_warning_s", "relief_events")
 """The predicted metrics a plan reports (`TierPlan.to_json`)."""
+
+
+class PlanInputError(ValueError):
+    """Grades that cannot be planned on (the message names the file, line, field and value)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,26 @@ def grade_cells_table(cells: CellTable, n_tiers: int = TierConfig.n_tiers, model
                   tier=column("tier").astype(int), models={"soc_gan": report["model"]["model_sha256"]})
 
 
+def check_grades(cells: CellTable, grades: Grades) -> None:
+    """Raise PlanInputError naming every battery (file:line, up to 10) whose grade is absurd: SOC,
+    SOH or the measured resistance outside the history's physical ranges, an ambient outside
+    `AMBIENT_RANGE_DEGC`, or a figure that is not finite."""
+    checks = (("soc_pct", grades.soc_pct, FEATURE_RANGES["soc_mean_pct"]),
+              ("soh_est", grades.soh_est, FEATURE_RANGES["soh_mean"]),
+              ("feat_r0p1s_mOhm", grades.r_mohm, FEATURE_RANGES["r_mean_mohm"]),
+              ("feat_t_amb_C", grades.t_amb_degc, AMBIENT_RANGE_DEGC))
+    lines = cells.lines if cells.lines is not None else np.arange(len(cells)) + 2
+    problems = []
+    for name, values, (lo, hi) in checks:
+        values = np.asarray(values, float)
+        for i in np.flatnonzero(~(np.isfinite(values) & (values >= lo) & (values <= hi))):
+            problems.append(f"{cells.source}:{int(lines[i])}: cell {cells.cell_ids[i]}: {name} {values[i]:g} "
+                            f"outside [{lo:g}, {hi:g}]")
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise PlanInputError("not planned, absurd grades: " + "; ".join(problems[:10]) + more)
+
+
 def default_strategy(features: TierFeatures) -> Strategy:
     """Expert start when the history has nothing: 2C above 50 % SOC, 1.6C below, derating 40-44 °C;
     the ΔT threshold and check interval calibrated for its highest C-rate, the calibrated S14-S15
@@ -133,10 +162,11 @@ def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=Non
     gives the tree its prior per tier; None: uniform."""
     if len(grades) != len(cells) or not np.array_equal(grades.cell_ids, cells.cell_ids):
         raise ValueError(f"{cells.source}: the grades are not of these cells")
+    check_grades(cells, grades)
     plans = {}
     for tier in sorted(set(grades.tier.tolist())):
         rows, pick, rollout = tier_rollout(grades, tier, rollout_modules, rollout_dt_s, seed)
-        feats = tier_features(grades, rows)
+        feats = check_features(tier_features(grades, rows), f"{cells.source}: tier {tier}")
         reference = rollout.traditional()
         best = history.best_for(feats)
         initial = check_strategy(best.strategy, limits) if best is not None else default_strategy(feats)

@@ -1,10 +1,15 @@
 """`bench discharge`: the same batch under the traditional method and under ours, in SIL."""
 
+import argparse
 import json
 import subprocess
 import sys
 
+import pytest
+
 from edge import REPO_ROOT
+
+pytestmark = pytest.mark.integration
 
 CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 
@@ -57,3 +62,101 @@ def test_short_module_out_of_range_is_refused(capsys):
                               "--short-module", "7"])
     assert args.func(args) == 2
     assert "--short-module must be in 0..2" in capsys.readouterr().err
+
+
+# -- issue 17: every input error a message naming the file and line, exit code 2, no traceback ----------------
+
+def _bench_args(*argv):
+    from tools.bench_cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["bench", "discharge", *map(str, argv)])
+
+
+HEADER, ROW = CELLS.read_text().splitlines()[:2]
+
+
+def _row_with(column: str, value: str) -> str:
+    fields = ROW.split(",")
+    fields[HEADER.split(",").index(column)] = value
+    return ",".join(fields)
+
+
+def _without(column: str) -> str:
+    keep = [j for j, name in enumerate(HEADER.split(",")) if name != column]
+    pick = lambda line: ",".join(line.split(",")[j] for j in keep)  # noqa: E731
+    return pick(HEADER) + "\n" + pick(ROW) + "\n"
+
+
+CSV_ERRORS = {  # name: (file bytes, what the message must say after "<file>")
+    "empty": (b"", ": empty file"),
+    "header_only": ((HEADER + "\n").encode(), ": no data rows"),
+    "no_cell_id": ((HEADER.replace("cell_id", "id") + "\n" + ROW + "\n").encode(), ":1: no 'cell_id' column"),
+    "duplicate_column": ((HEADER + ",cell_id\n" + ROW + ",1\n").encode(), ":1: duplicate columns"),
+    "missing_truth_soc": (_without("truth_soc").encode(), ":1: missing required columns ['truth_soc']"),
+    "text_in_a_number": ((HEADER + "\n" + _row_with("feat_v_rest_V", "abc") + "\n").encode(), ":2: column"),
+    "nan_truth": ((HEADER + "\n" + _row_with("truth_soh", "nan") + "\n").encode(), ":2: column 'truth_soh'"),
+    "three_fields": ((HEADER + "\n0,1,2\n").encode(), ":2: 3 fields"),
+    "truth_soh_7": ((HEADER + "\n" + _row_with("truth_soh", "7") + "\n").encode(), ":2: column truth_soh"),
+    "repeated_id": ((HEADER + "\n" + ROW + "\n" + ROW + "\n").encode(), ":3: cell_id 0 repeats line 2"),
+    "fractional_id": ((HEADER + "\n" + _row_with("cell_id", "1.5") + "\n").encode(), ":2:"),
+    "latin1": ((HEADER + "\n" + ROW + ",\n").encode().replace(b",\n", b"\xe9\n", 1)[:-1] + b"\n", ""),
+    "not_utf8": (b"\xff\xfe\x00garbage\n", ""),
+    "field_over_128kb": ((HEADER + "\n" + ROW + ',"' + "x" * 200_000 + '"\n').encode(), ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CSV_ERRORS))
+def test_bench_discharge_csv_error_is_a_message_with_exit_code_2(name, tmp_path, capsys):
+    data, says = CSV_ERRORS[name]
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(data)
+    for plan in ((), ("--plan", "--no-policy")):
+        args = _bench_args("--cells", path, *plan, "--state-dir", tmp_path / "state")
+        assert args.func(args) == 2  # returns: no exception, so no traceback
+        err = capsys.readouterr().err
+        assert err.startswith("discharge-edge bench discharge: ") and err.count("\n") == 1
+        assert f"{path}{says}" in err, err
+    assert not (tmp_path / "state").exists()  # refused before anything is written
+
+
+def test_bench_discharge_on_a_missing_file_names_it(tmp_path, capsys):
+    args = _bench_args("--cells", tmp_path / "nowhere.csv")
+    assert args.func(args) == 2
+    assert f"{tmp_path / 'nowhere.csv'}: cannot open" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (("--dt-s", "9"), "sil.dt_s must be in (0, 5] s"),
+    (("--current-a", "1000"), "--current-a must be in (0, 15] A"),
+])
+def test_bench_discharge_refuses_options_out_of_range(argv, says, capsys):
+    args = _bench_args("--cells", CELLS, "--limit", 1, *argv)
+    assert args.func(args) == 2
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value", [("--limit", "0"), ("--dt-s", "nan"), ("--max-time-s", "inf"),
+                                           ("--current-a", "-5"), ("--simulations", "0")])
+def test_bench_discharge_refuses_a_non_positive_or_infinite_option(option, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _bench_args("--cells", CELLS, option, value)
+    assert exc.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_bench_discharge_keeps_its_history_in_the_state_dir(tmp_path, monkeypatch):
+    """--plan without --history: the history is ./state/strategy_history.sqlite, nothing in HOME."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    args = _bench_args("--cells", CELLS, "--limit", 2, "--plan", "--no-policy", "--simulations", 1, "--dt-s", 2,
+                       "--max-time-s", 3600, "--json")
+    assert args.func(args) == 0
+    from edge.strategy.history import History
+
+    with History(work / "state" / "strategy_history.sqlite") as h:
+        assert {r.source for r in h.all()} == {"sil", "bench"}
+    assert list(home.iterdir()) == []

@@ -199,3 +199,129 @@ def test_plan_command_refuses_a_file_without_the_features(tmp_path, capsys):
     args = _plan_args("--cells", bad, "--history", tmp_path / "h.sqlite", "--json")
     assert args.func(args) == 2
     assert "bad.csv" in capsys.readouterr().err
+
+
+# -- issue 17: the history in the state dir, a closed world, absurd grades refused -----------------------------
+
+def test_plan_command_keeps_its_history_in_the_state_dir_and_nothing_in_home(feat_only, tmp_path, monkeypatch, capsys):
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    args = _plan_args("--cells", feat_only, "--limit", 2, "--tiers", 1, "--no-tree", "--no-policy", "--json")
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["history"] == "state/strategy_history.sqlite" and report["history_set_aside"] is None
+    with History(work / "state" / "strategy_history.sqlite") as h:
+        assert h.count() == 1
+    assert list(home.iterdir()) == []
+    args = _plan_args("--cells", feat_only, "--limit", 2, "--tiers", 1, "--no-tree", "--no-policy", "--json",
+                      "--state-dir", tmp_path / "line-state")
+    assert args.func(args) == 0
+    assert (tmp_path / "line-state" / "strategy_history.sqlite").is_file()
+
+
+def test_plan_command_sets_a_garbage_history_aside_and_plans(feat_only, tmp_path, capsys):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "strategy_history.sqlite").write_bytes(bytes(range(256)) * 40)
+    args = _plan_args("--cells", feat_only, "--limit", 2, "--tiers", 1, "--no-tree", "--no-policy", "--json",
+                      "--state-dir", state)
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    aside = report["history_set_aside"]
+    assert aside and aside.startswith(str(state / "strategy_history.sqlite.corrupt-"))
+    assert (state / aside.rsplit("/", 1)[1]).read_bytes() == bytes(range(256)) * 40
+    assert report["tiers"][0]["initial_from_history"] is False
+
+
+def test_plan_command_sets_a_history_with_a_c_rate_40_record_aside(feat_only, tmp_path, capsys):
+    import sqlite3
+
+    from edge.strategy.history import TierFeatures
+
+    path = tmp_path / "h.sqlite"
+    m = dict(batch_time_s=900.0, residual_pct=9.0, peak_temp_degc=41.0, time_above_warning_s=0.0, relief_events=0)
+    with History(path) as h:
+        h.append("sil", 1, TierFeatures(60.0, 0.8, 40.0, 2), Strategy(), m, -5.0)  # very attractive
+    db = sqlite3.connect(path)
+    db.execute("UPDATE records SET strategy_json = ?",
+               (json.dumps({**Strategy().to_dict(), "segments": [{"soc_from_pct": 0.0, "c_rate": 40.0}]}),))
+    db.commit()
+    db.close()
+    args = _plan_args("--cells", feat_only, "--limit", 2, "--tiers", 1, "--no-tree", "--no-policy", "--json",
+                      "--history", path)
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["history_set_aside"] and report["tiers"][0]["initial_from_history"] is False
+    assert max(s["c_rate"] for s in report["tiers"][0]["strategy"]["segments"]) <= 3.0
+
+
+def test_plan_command_refuses_a_history_path_that_is_a_folder(feat_only, tmp_path, capsys):
+    (tmp_path / "h.sqlite").mkdir()
+    args = _plan_args("--cells", feat_only, "--limit", 2, "--no-tree", "--no-policy", "--history", tmp_path / "h.sqlite")
+    assert args.func(args) == 2
+    assert "h.sqlite: the strategy history must be a file" in capsys.readouterr().err
+
+
+def test_plan_tiers_refuses_grades_with_soh_1448_and_records_nothing(batch, tmp_path):
+    import dataclasses
+
+    from edge.strategy.planner import PlanInputError
+
+    cells, grades = batch
+    soh = grades.soh_est.copy()
+    soh[2] = 1448.13
+    absurd = dataclasses.replace(grades, soh_est=soh)
+    with History(tmp_path / "h.sqlite") as h:
+        with pytest.raises(PlanInputError, match=rf"arrivals.csv:4: cell {cells.cell_ids[2]}: soh_est 1448.13 outside"):
+            plan_tiers(cells, absurd, h, max_simulations=2, rollout_modules=2)
+        assert h.count() == 0
+
+
+@pytest.mark.parametrize("field, value", [("r_mohm", np.nan), ("soc_pct", -7.0), ("t_amb_degc", 300.0)])
+def test_plan_tiers_refuses_other_absurd_grades(batch, tmp_path, field, value):
+    import dataclasses
+
+    from edge.strategy.planner import PlanInputError
+
+    cells, grades = batch
+    column = getattr(grades, field).copy()
+    column[0] = value
+    with History(tmp_path / "h.sqlite") as h:
+        with pytest.raises(PlanInputError, match="arrivals.csv:2"):
+            plan_tiers(cells, dataclasses.replace(grades, **{field: column}), h, use_tree=False, rollout_modules=2)
+        assert h.count() == 0
+
+
+def test_plan_command_on_a_v_rest_of_400_plans_no_absurd_tier(feat_only, tmp_path, capsys):
+    """feat_v_rest_V = 400 on line 4: the row is refused (by the reader's physical range, or by the
+    planner's check of the grades) and named; no tier of SOH 1448 is planned or recorded."""
+    rows = feat_only.read_text().splitlines()
+    header = rows[0].split(",")
+    fields = rows[3].split(",")
+    fields[header.index("feat_v_rest_V")] = "400"
+    bad = tmp_path / "v_rest_400.csv"
+    bad.write_text("\n".join(rows[:3] + [",".join(fields)] + rows[4:6]) + "\n")
+    args = _plan_args("--cells", bad, "--tiers", 2, "--no-tree", "--no-policy", "--json", "--history",
+                      tmp_path / "h.sqlite")
+    code = args.func(args)
+    out = capsys.readouterr()
+    assert "v_rest_400.csv:4" in out.err
+    if code == 0:  # the reader refused the row; the other four are planned
+        report = json.loads(out.out)
+        assert report["cells"] == 4 and [r["line"] for r in report["refused"]] == [4]
+        assert all(t["soh_mean"] <= 1.2 for t in report["tiers"])
+    else:
+        assert code == 2
+    with History(tmp_path / "h.sqlite") as h:
+        assert all(r.features.soh_mean <= 1.2 for r in h.all())
+
+
+@pytest.mark.parametrize("option, value", [("--seconds", "inf"), ("--seconds", "nan"), ("--seconds", "0"),
+                                           ("--simulations", "0"), ("--limit", "-1"), ("--tiers", "0")])
+def test_plan_command_refuses_options_out_of_range(feat_only, option, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _plan_args("--cells", feat_only, option, value)
+    assert exc.value.code == 2 and option in capsys.readouterr().err
