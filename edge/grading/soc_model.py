@@ -1,18 +1,23 @@
 """Serve the shipped SOC generator with onnxruntime; refuse a model that does not match its metadata.
 
 Owns `SocModel.load` (reads models/shipped/soc_gan.json, checks the format, the sha256 of the
-.onnx file, the session's input/output names and shapes, the feature order, the generator
-inputs, the scaler, the physics and SOH parameters, and raises `ModelIntegrityError` naming the
-file on any mismatch), `SocModel.predict` (feat_* columns -> the physics posterior of
+.onnx file, that `model_file` stays inside the model folder, the session's input/output names and
+shapes, the feature order, the generator inputs, the scaler and domain (finite numbers, stds > 0),
+`prediction` (draws 2..1024, ordered quantiles, a positive interval_scale, ordered soc_clip_pct),
+the MI table, the physics and SOH parameters (finite numbers), and raises `ModelIntegrityError`
+naming the file and the field on any violation; onnxruntime's telemetry is off, see
+edge.grading.metadata_checks), `SocModel.predict` (feat_* columns, in chunks -> the physics posterior of
 edge.grading.soc_physics -> the generator's inputs -> median and calibrated interval of
 several noise draws, in % SOC) and the SOH estimate (edge.grading.soh_model) stored in the
 same metadata. edge never imports models/: it reads the files export.py wrote; the integrity rules are
 edge/onnx_model.py's.
-Tests: tests/edge/grading/test_grading_soc_model.py, tests/models/test_soc_gan.py (parity).
+Tests: tests/edge/grading/test_grading_soc_model.py, tests/edge/grading/test_grading_metadata.py,
+tests/models/test_soc_gan.py (parity).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +27,17 @@ from edge import REPO_ROOT
 from edge.grading.features import FEATURE_COLUMNS
 from edge.grading.soc_physics import DERIVED_COLUMNS, PhysicsParams, SocPosterior
 from edge.grading.soh_model import SohModel
-from edge.onnx_model import ModelIntegrityError, open_session, read_metadata
+from edge.grading.metadata_checks import (
+    check_io,
+    check_model_file,
+    check_number,
+    check_numbers,
+    check_ordered_pair,
+    check_text,
+    load_metadata,
+    quiet_onnxruntime,
+)
+from edge.onnx_model import ModelIntegrityError, open_session
 
 __all__ = ["ModelIntegrityError", "SocModel", "SocPrediction", "SHIPPED_DIR"]
 
@@ -39,6 +54,14 @@ _REQUIRED_KEYS = ("format", "model_file", "model_sha256", "inputs", "outputs", "
 
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
+MIN_DRAWS, MAX_DRAWS = 2, 1024
+"""Noise draws per battery: two at least for an interval of any width; the CLI's --draws bound."""
+MAX_PRIOR_STATES = 4096
+"""Prior ageing states of the physics posterior: its tables are 2 x 4 bytes x 3801 per state."""
+PREDICT_CHUNK_ROWS = 1024
+"""Batteries per generator pass: memory is chunk x draws rows, whatever the batch size."""
+
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # before anyone imports onnxruntime: see quiet_onnxruntime
 
 
 @dataclass(frozen=True)
@@ -51,22 +74,24 @@ class SocPrediction:
 
 def _read_metadata(path: Path) -> tuple[dict, PhysicsParams, SohModel]:
     """The checked metadata, and the physics and SOH parts built from it."""
-    meta = read_metadata(path, FORMAT, _REQUIRED_KEYS, "run models/soc_gan/train.py")
+    meta = load_metadata(path, FORMAT, _REQUIRED_KEYS, "run models/soc_gan/train.py", ModelIntegrityError)
     if meta["feature_order"] != list(FEATURE_COLUMNS):
         raise ModelIntegrityError(f"{path}: feature_order differs from edge.grading.features.FEATURE_COLUMNS")
     if meta["generator_inputs"] != list(GENERATOR_INPUTS):
         raise ModelIntegrityError(f"{path}: generator_inputs differ from feat_* + {list(DERIVED_COLUMNS)}")
-    n = len(GENERATOR_INPUTS)
-    scaler = meta["scaler"]
-    if len(scaler.get("mean", [])) != n or len(scaler.get("std", [])) != n or min(scaler["std"]) <= 0:
-        raise ModelIntegrityError(f"{path}: scaler must hold {n} means and {n} positive stds")
-    domain = meta["domain"]
-    if (len(domain.get("min", [])) != len(FEATURE_COLUMNS) or len(domain.get("max", [])) != len(FEATURE_COLUMNS)
-            or any(lo > hi for lo, hi in zip(domain["min"], domain["max"]))):
-        raise ModelIntegrityError(f"{path}: domain must hold {len(FEATURE_COLUMNS)} training minima <= maxima")
+    check_model_file(path, meta, ModelIntegrityError)
+    check_io(path, meta, ModelIntegrityError, n_inputs=2, n_outputs=1)
+    _check_scaler_and_domain(path, meta)
+    _check_prediction(path, meta["prediction"])
+    _check_mi_table(path, meta["mi_table_soh"])
     parts = []
     for key, build in (("physics", PhysicsParams.from_dict),
                        ("soh_model", lambda d: SohModel.from_dict(d, len(FEATURE_COLUMNS)))):
+        if not isinstance(meta[key], dict):
+            raise ModelIntegrityError(f"{path}: {key} must be an object")
+        _check_all_numbers(path, meta[key], key)
+        if key == "physics":
+            _check_physics(path, meta[key])
         try:
             parts.append(build(meta[key]))
         except KeyError as exc:
@@ -74,6 +99,87 @@ def _read_metadata(path: Path) -> tuple[dict, PhysicsParams, SohModel]:
         except (TypeError, ValueError) as exc:
             raise ModelIntegrityError(f"{path}: {key}: {exc}") from exc
     return meta, parts[0], parts[1]
+
+
+def _check_scaler_and_domain(path: Path, meta: dict) -> None:
+    n = len(GENERATOR_INPUTS)
+    scaler, domain = meta["scaler"], meta["domain"]
+    if not isinstance(scaler, dict) or not isinstance(domain, dict):
+        raise ModelIntegrityError(f"{path}: scaler and domain must be objects")
+    if not isinstance(scaler.get("mean"), list) or not isinstance(scaler.get("std"), list) or \
+            len(scaler["mean"]) != n or len(scaler["std"]) != n:
+        raise ModelIntegrityError(f"{path}: scaler must hold {n} means and {n} positive stds")
+    check_numbers(path, scaler["mean"], "scaler.mean", ModelIntegrityError, length=n)
+    check_numbers(path, scaler["std"], "scaler.std", ModelIntegrityError, length=n, positive=True)
+    m = len(FEATURE_COLUMNS)
+    if not isinstance(domain.get("min"), list) or not isinstance(domain.get("max"), list) or \
+            len(domain["min"]) != m or len(domain["max"]) != m:
+        raise ModelIntegrityError(f"{path}: domain must hold {m} training minima <= maxima")
+    low = check_numbers(path, domain["min"], "domain.min", ModelIntegrityError, length=m)
+    high = check_numbers(path, domain["max"], "domain.max", ModelIntegrityError, length=m)
+    if any(lo > hi for lo, hi in zip(low, high)):
+        raise ModelIntegrityError(f"{path}: domain must hold {m} training minima <= maxima")
+
+
+def _check_prediction(path: Path, pred) -> None:
+    """draws >= 2, a level in (0, 1), ordered quantiles in [0, 1], a positive scale, ordered clips in [0, 100]."""
+    if not isinstance(pred, dict):
+        raise ModelIntegrityError(f"{path}: prediction must be an object")
+    missing = [k for k in ("draws", "interval_level", "interval_quantiles", "interval_scale", "soc_clip_pct")
+               if k not in pred]
+    if missing:
+        raise ModelIntegrityError(f"{path}: prediction lacks {missing}")
+    err = ModelIntegrityError
+    check_number(path, pred["draws"], "prediction.draws", err, low=MIN_DRAWS, high=MAX_DRAWS, integer=True)
+    check_number(path, pred["interval_level"], "prediction.interval_level", err, low=0.0, high=1.0, low_open=True)
+    check_ordered_pair(path, pred["interval_quantiles"], "prediction.interval_quantiles", err, low=0.0, high=1.0)
+    check_number(path, pred["interval_scale"], "prediction.interval_scale", err, low=0.0, high=1e3, low_open=True)
+    check_ordered_pair(path, pred["soc_clip_pct"], "prediction.soc_clip_pct", err, low=0.0, high=100.0)
+
+
+def _check_mi_table(path: Path, table) -> None:
+    """One row per generator input, in their order: feature, mi_nats >= 0, copula and marginal names."""
+    if not isinstance(table, list) or not all(isinstance(row, dict) for row in table):
+        raise ModelIntegrityError(f"{path}: mi_table_soh must be a list of objects")
+    if [row.get("feature") for row in table] != list(GENERATOR_INPUTS):
+        raise ModelIntegrityError(f"{path}: mi_table_soh must have one row per generator input, in their order")
+    for i, row in enumerate(table):
+        where = f"mi_table_soh[{i}]"
+        check_number(path, row.get("mi_nats"), f"{where}.mi_nats", ModelIntegrityError, low=0.0)
+        for key in ("copula", "marginal_x", "marginal_y"):
+            check_text(path, row.get(key), f"{where}.{key}", ModelIntegrityError)
+
+
+def _check_physics(path: Path, physics: dict) -> None:
+    """Bounds that keep the posterior's tables buildable and small: ageing fractions in [0, 0.9)
+    (edge.grading.electrochem.solve_windows), at most MAX_PRIOR_STATES prior states, the offset grid."""
+    err = ModelIntegrityError
+    for name in ("prior_lli", "prior_lam_ne", "prior_lam_pe", "prior_soh"):
+        values = physics.get(name)
+        if isinstance(values, list) and len(values) > MAX_PRIOR_STATES:
+            raise err(f"{path}: physics.{name} holds {len(values)} prior states, at most {MAX_PRIOR_STATES}")
+        for i, value in enumerate(values if isinstance(values, list) else []):
+            if name == "prior_soh":
+                check_number(path, value, f"physics.{name}[{i}]", err, low=0.0, high=2.0, low_open=True)
+            elif not 0.0 <= value < 0.9:
+                raise err(f"{path}: physics.{name}[{i}] must be in [0, 0.9), got {value!r}")
+    if "hyst_points" in physics:
+        check_number(path, physics["hyst_points"], "physics.hyst_points", err, low=1, high=1001, integer=True)
+    if "hyst_half_width_v" in physics:
+        check_number(path, physics["hyst_half_width_v"], "physics.hyst_half_width_v", err, low=0.0, high=0.1)
+    if "pulse_charge_ah" in physics:
+        check_number(path, physics["pulse_charge_ah"], "physics.pulse_charge_ah", err, low=0.0, high=1.0, low_open=True)
+
+
+def _check_all_numbers(path: Path, part: dict, key: str) -> None:
+    """Every value of physics/soh_model a finite number or a list of them (soh_model.kind excepted)."""
+    for name, value in part.items():
+        if key == "soh_model" and name == "kind":
+            continue
+        if isinstance(value, list):
+            check_numbers(path, value, f"{key}.{name}", ModelIntegrityError)
+        else:
+            check_number(path, value, f"{key}.{name}", ModelIntegrityError)
 
 
 class SocModel:
@@ -94,10 +200,14 @@ class SocModel:
     def load(cls, folder: str | Path = SHIPPED_DIR) -> SocModel:
         meta_path = Path(folder) / METADATA_FILE
         meta, physics, soh = _read_metadata(meta_path)
+        quiet_onnxruntime()
         session, model_path = open_session(meta_path, meta)
         if meta["inputs"][0]["shape"][1] != len(GENERATOR_INPUTS):
             raise ModelIntegrityError(f"{model_path}: input width differs from the {len(GENERATOR_INPUTS)} generator inputs")
-        return cls(session, meta, meta_path, physics, soh)
+        try:
+            return cls(session, meta, meta_path, physics, soh)
+        except (ValueError, TypeError, ArithmeticError) as exc:  # the physics tables from checked numbers
+            raise ModelIntegrityError(f"{meta_path}: physics: the posterior's tables cannot be built: {exc}") from exc
 
     @property
     def interval_level(self) -> float:
@@ -117,14 +227,31 @@ class SocModel:
 
     def draws(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> np.ndarray:
         """SOC draws in %, shape (n, n_draws): one generator pass over n * n_draws rows."""
-        n_draws = int(n_draws or self.meta["prediction"]["draws"])
+        n_draws = self._n_draws(n_draws)
         x = np.repeat(self.standardise(features).astype(self._dtype), n_draws, axis=0)
         noise = np.random.default_rng(seed).standard_normal((len(x), self._noise_dim)).astype(self._dtype)
         out = self._session.run(None, {"features_std": x, "noise": noise})[0]
         return out.reshape(-1, n_draws)
 
-    def predict(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> SocPrediction:
-        """Median of the draws is the SOC; the interval is the calibrated quantile band."""
+    def _n_draws(self, n_draws: int | None) -> int:
+        n_draws = int(self.meta["prediction"]["draws"] if n_draws is None else n_draws)
+        if not MIN_DRAWS <= n_draws <= MAX_DRAWS:
+            raise ValueError(f"draws must be in {MIN_DRAWS}..{MAX_DRAWS}, got {n_draws}")
+        return n_draws
+
+    def predict(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0,
+                chunk_rows: int = PREDICT_CHUNK_ROWS) -> SocPrediction:
+        """Median of the draws is the SOC; the interval is the calibrated quantile band.
+
+        Batteries go through the generator `chunk_rows` at a time (the noise of chunk k is drawn
+        with seed + k), so memory stays bounded for any batch."""
+        features = np.asarray(features, dtype=np.float64)
+        parts = [self._predict_chunk(features[a:a + chunk_rows], n_draws, seed + k)
+                 for k, a in enumerate(range(0, len(features), chunk_rows))] or [self._predict_chunk(features, n_draws, seed)]
+        return SocPrediction(soc_pct=np.concatenate([p[0] for p in parts]), lo_pct=np.concatenate([p[1] for p in parts]),
+                             hi_pct=np.concatenate([p[2] for p in parts]), level=self.interval_level)
+
+    def _predict_chunk(self, features: np.ndarray, n_draws: int | None, seed: int) -> tuple[np.ndarray, ...]:
         draws = self.draws(features, n_draws, seed)
         pred = self.meta["prediction"]
         q_lo, q_hi = pred["interval_quantiles"]
@@ -132,12 +259,9 @@ class SocModel:
         lo, hi = np.quantile(draws, [q_lo, q_hi], axis=1)
         scale = float(pred["interval_scale"])
         low_clip, high_clip = pred["soc_clip_pct"]
-        return SocPrediction(
-            soc_pct=np.clip(median, low_clip, high_clip),
-            lo_pct=np.clip(median - scale * (median - lo), low_clip, high_clip),
-            hi_pct=np.clip(median + scale * (hi - median), low_clip, high_clip),
-            level=self.interval_level,
-        )
+        return (np.clip(median, low_clip, high_clip),
+                np.clip(median - scale * (median - lo), low_clip, high_clip),
+                np.clip(median + scale * (hi - median), low_clip, high_clip))
 
     def outside_training(self, features: np.ndarray, margin: float = DOMAIN_MARGIN) -> list[list[str]]:
         """Per battery, the feat_* columns outside the training range widened by `margin` of it."""

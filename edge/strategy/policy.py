@@ -3,8 +3,9 @@
 Owns `STATE_FEATURES`/`state_vector` (the state both sides share: tier features + strategy
 parameters, scaled), `RlPolicy.load` (reads models/shipped/rl_policy.json, checks format, the
 sha256 of the .onnx file, the session's input/output names, dtypes and shapes, the state layout
-and the action names against edge/strategy/tree.ACTIONS, and raises `PolicyIntegrityError`
-naming the file on any mismatch: the rules of edge/grading/soc_model.py) and `prior_for`.
+and the action names against edge/strategy/tree.ACTIONS, a finite prior_temperature > 0, a
+`model_file` inside the folder (edge.grading.metadata_checks), and raises `PolicyIntegrityError`
+naming the file and the field on any mismatch: the rules of edge/grading/soc_model.py) and `prior_for`.
 edge never imports models/: it reads the files models/rl_policy/export.py wrote.
 Tests: tests/edge/strategy/test_policy.py, tests/models/test_rl_policy.py (parity).
 """
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from edge import REPO_ROOT
-from edge.onnx_model import ModelIntegrityError, open_session, read_metadata
+from edge.grading.metadata_checks import check_io, check_model_file, check_number, load_metadata, quiet_onnxruntime
+from edge.onnx_model import ModelIntegrityError, open_session
 from edge.strategy.history import TierFeatures
 from edge.strategy.model import Strategy
 from edge.strategy.tree import ACTION_NAMES
@@ -56,13 +58,16 @@ def state_vector(features: TierFeatures, strategy: Strategy) -> np.ndarray:
 
 
 def _read_metadata(path: Path) -> dict:
-    meta = read_metadata(path, FORMAT, _REQUIRED, "run models/rl_policy/train.py", PolicyIntegrityError)
-    if [f["name"] for f in meta["state_features"]] != [n for n, _, _ in STATE_FEATURES]:
+    meta = load_metadata(path, FORMAT, _REQUIRED, "run models/rl_policy/train.py", PolicyIntegrityError)
+    features = meta["state_features"]
+    if not isinstance(features, list) or not all(isinstance(f, dict) for f in features) or \
+            [f.get("name") for f in features] != [n for n, _, _ in STATE_FEATURES]:
         raise PolicyIntegrityError(f"{path}: state_features differ from edge.strategy.policy.STATE_FEATURES")
     if meta["actions"] != list(ACTION_NAMES):
         raise PolicyIntegrityError(f"{path}: actions differ from edge.strategy.tree.ACTIONS")
-    if not meta["prior_temperature"] > 0:
-        raise PolicyIntegrityError(f"{path}: prior_temperature must be > 0")
+    check_number(path, meta["prior_temperature"], "prior_temperature", PolicyIntegrityError, low=0.0, low_open=True)
+    check_model_file(path, meta, PolicyIntegrityError)
+    check_io(path, meta, PolicyIntegrityError, n_inputs=1, n_outputs=2)
     return meta
 
 
@@ -85,6 +90,7 @@ class RlPolicy:
     def load(cls, folder: str | Path = SHIPPED_DIR) -> RlPolicy:
         meta_path = Path(folder) / METADATA_FILE
         meta = _read_metadata(meta_path)
+        quiet_onnxruntime()
         session, model_path = open_session(meta_path, meta, PolicyIntegrityError)
         _check_layout(session, model_path)
         return cls(session, meta, meta_path)

@@ -12,6 +12,8 @@ from edge import REPO_ROOT
 from edge.grading.features import feature_matrix, read_cells_csv, target_column
 from edge.grading.soc_model import SHIPPED_DIR, ModelIntegrityError, SocModel
 
+pytestmark = pytest.mark.integration
+
 TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 
 
