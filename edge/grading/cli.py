@@ -1,11 +1,16 @@
 """`discharge-edge grade`: SOC with an interval, SOH estimate and tier per battery, then the MI table.
 
-Owns the subcommand (registered through the entry point `grade = "edge.grading.cli:register"`)
-and `grade_cells`, the end-to-end grading of a feature matrix that the benchmark measures.
-Reads a cells CSV (only `cell_id` and the `feat_*` columns are used), serves the shipped model
+Owns the subcommand (registered through the entry point `grade = "edge.grading.cli:register"`),
+`grade_cells` (the grading of a feature matrix; edge.strategy.planner calls it) and `grade_file`
+(the command's: a cells CSV read and predicted in chunks, so memory does not grow with the file
+beyond a few numbers per battery; the benchmark measures it). Only `cell_id` and the `feat_*`
+columns are used; rows outside the physical ranges (edge.grading.features) are not graded and
+are listed under `refused` (line, cell_id, field, reason) and on stderr. Serves the shipped model
 (edge.grading.soc_model), builds tiers (edge.grading.tiers). The MI table is the one measured on
 the training cells at export (feature vs SOH, copula entropy in nats), read from the metadata.
-Exit codes: 0 done, 1 model refused, 2 bad input. Tests: tests/edge/grading/test_grading_cli.py.
+Exit codes: 0 done, 1 model refused, 2 bad input (also: every row refused).
+Tests: tests/edge/grading/test_grading_cli.py, tests/edge/grading/test_grading_refusals.py,
+tests/edge/grading/test_grading_bench.py.
 """
 
 from __future__ import annotations
@@ -13,12 +18,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edge.grading.features import FEATURE_COLUMNS, CellsFileError, feature_matrix, read_cells_csv
-from edge.grading.soc_model import DOMAIN_MARGIN, SHIPPED_DIR, ModelIntegrityError, SocModel
+from edge.grading.features import (
+    CHUNK_ROWS,
+    FEATURE_COLUMNS,
+    CellsFileError,
+    Refusal,
+    feature_matrix,
+    iter_cells_csv,
+)
+from edge.grading.soc_model import DOMAIN_MARGIN, MAX_DRAWS, MIN_DRAWS, SHIPPED_DIR, ModelIntegrityError, SocModel
 from edge.grading.tiers import TierConfig, assign_tiers
 
 log = logging.getLogger(__name__)
@@ -38,26 +51,70 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+@dataclass
+class _Graded:
+    """Per battery, what the report needs: small arrays, gathered chunk by chunk."""
+
+    cell_ids: list = field(default_factory=list)
+    soc: list = field(default_factory=list)
+    lo: list = field(default_factory=list)
+    hi: list = field(default_factory=list)
+    soh: list = field(default_factory=list)
+    r0: list = field(default_factory=list)
+    outside: list = field(default_factory=list)
+
+    def add(self, model: SocModel, cell_ids: np.ndarray, x: np.ndarray, draws: int | None) -> None:
+        pred = model.predict(x, draws)
+        for name, values in (("cell_ids", cell_ids), ("soc", pred.soc_pct), ("lo", pred.lo_pct), ("hi", pred.hi_pct),
+                             ("soh", model.soh(x)), ("r0", x[:, RESISTANCE])):
+            getattr(self, name).append(np.asarray(values))
+        self.outside.extend(model.outside_training(x))
+
+    def column(self, name: str) -> np.ndarray:
+        return np.concatenate(getattr(self, name)) if getattr(self, name) else np.zeros(0)
+
+
 def grade_cells(model: SocModel, cell_ids: np.ndarray, x: np.ndarray, config: TierConfig,
-                draws: int | None = None) -> dict:
-    """Grade n batteries: a JSON-ready dict (units in the key names)."""
-    pred = model.predict(x, draws)
-    soh = model.soh(x)
-    outside = model.outside_training(x)
+                draws: int | None = None, refused: tuple[Refusal, ...] = ()) -> dict:
+    """Grade n batteries: a JSON-ready dict (units in the key names). `refused`: the file's rows left
+    out (edge.grading.features), listed in the report."""
+    graded = _Graded()
+    graded.add(model, np.asarray(cell_ids), np.asarray(x, dtype=np.float64), draws)
+    return _report(model, graded, config, refused)
+
+
+def grade_file(model: SocModel, path: Path, config: TierConfig, draws: int | None = None,
+               chunk_rows: int = CHUNK_ROWS) -> dict:
+    """Grade a cells CSV read and predicted `chunk_rows` at a time: memory holds one chunk plus a
+    few numbers per battery. Raises CellsFileError (nothing graded) as read_cells_csv does."""
+    graded, refused = _Graded(), ()
+    for table in iter_cells_csv(path, chunk_rows=chunk_rows):
+        if len(table):
+            graded.add(model, table.cell_ids, feature_matrix(table), draws)
+        refused = table.refused
+    return _report(model, graded, config, refused)
+
+
+def _report(model: SocModel, graded: _Graded, config: TierConfig, refused: tuple[Refusal, ...]) -> dict:
+    cell_ids, soc, lo, hi = (graded.column(k) for k in ("cell_ids", "soc", "lo", "hi"))
+    soh, r0, outside = graded.column("soh"), graded.column("r0"), graded.outside
+    n = len(cell_ids)
+    if refused:
+        log.warning("%d batteries refused (outside the physical ranges or without a usable cell_id): not graded; "
+                    "see refused", len(refused))
     n_outside = sum(1 for names in outside if names)
     if n_outside:
         log.warning("%d of %d batteries have features outside the training range (by more than %g of it): "
-                    "their SOC and SOH are extrapolations; see out_of_domain", n_outside, len(x), DOMAIN_MARGIN)
-    n_tiers = min(config.n_tiers, len(x))
+                    "their SOC and SOH are extrapolations; see out_of_domain", n_outside, n, DOMAIN_MARGIN)
+    n_tiers = min(config.n_tiers, n)
     if n_tiers < config.n_tiers:
-        log.warning("%d batteries: %d tiers instead of %d", len(x), n_tiers, config.n_tiers)
+        log.warning("%d batteries: %d tiers instead of %d", n, n_tiers, config.n_tiers)
     config = TierConfig(n_tiers=n_tiers, quality_threshold=config.quality_threshold)
-    criteria = {"soc_pct": pred.soc_pct, "soh": soh, "r0p1s_mOhm": x[:, RESISTANCE]}
-    tiers = assign_tiers(criteria, config)
+    tiers = assign_tiers({"soc_pct": soc, "soh": soh, "r0p1s_mOhm": r0}, config)
     cells = [
-        {"cell_id": int(c), "soc_pct": round(float(s), 3), "soc_lo_pct": round(float(lo), 3),
-         "soc_hi_pct": round(float(hi), 3), "soh_est": round(float(h), 4), "tier": int(t), "out_of_domain": o}
-        for c, s, lo, hi, h, t, o in zip(cell_ids, pred.soc_pct, pred.lo_pct, pred.hi_pct, soh, tiers.tiers, outside)
+        {"cell_id": int(c), "soc_pct": round(float(s), 3), "soc_lo_pct": round(float(a), 3),
+         "soc_hi_pct": round(float(b), 3), "soh_est": round(float(h), 4), "tier": int(t), "out_of_domain": o}
+        for c, s, a, b, h, t, o in zip(cell_ids, soc, lo, hi, soh, tiers.tiers, outside)
     ]
     centres = [
         {"tier": k + 1, "cell_id": int(cell_ids[row]), **{name: round(float(v), 4) for name, v in zip(tiers.criteria, centre)}}
@@ -66,8 +123,10 @@ def grade_cells(model: SocModel, cell_ids: np.ndarray, x: np.ndarray, config: Ti
     return {
         "model": {"file": str(model.metadata_path), "model_sha256": model.meta["model_sha256"]},
         "n_cells": len(cells),
-        "soc_interval_level": pred.level,
+        "soc_interval_level": model.interval_level,
         "cells": cells,
+        "n_refused": len(refused),
+        "refused": [r.to_dict() for r in refused],
         "tiers": {
             "n_tiers": n_tiers,
             "criteria": list(tiers.criteria),
@@ -96,6 +155,10 @@ def _print_text(report: dict) -> None:
     t = report["tiers"]
     print(f"\ntiers: {t['n_tiers']}, simplified silhouette {t['quality_initial']:.3f} "
           f"(threshold {t['quality_threshold']}), reassigned by Mahalanobis: {t['reassigned_by_mahalanobis']}")
+    if report["refused"]:
+        print(f"\nrefused (not graded): {report['n_refused']}")
+        for r in report["refused"]:
+            print(f"  line {r['line']}: cell_id {r['cell_id']}: {r['reason']}")
     print("\nmutual information with SOH (training cells, nats)")
     for row in report["mi_table"]:
         print(f"  {row['feature']:20s} {row['mi_soh_nats']:7.4f}  copula {row['copula']}")
@@ -104,11 +167,9 @@ def _print_text(report: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = TierConfig(n_tiers=args.tiers, quality_threshold=args.quality_threshold)
-        if args.draws is not None and not 2 <= args.draws <= 1024:
-            raise ValueError(f"--draws must be in 2..1024, got {args.draws}")
-        table = read_cells_csv(args.cells)
-        x = feature_matrix(table)
-    except (CellsFileError, ValueError) as exc:
+        if args.draws is not None and not MIN_DRAWS <= args.draws <= MAX_DRAWS:
+            raise ValueError(f"--draws must be in {MIN_DRAWS}..{MAX_DRAWS}, got {args.draws}")
+    except ValueError as exc:
         print(f"discharge-edge grade: {exc}", file=sys.stderr)
         return 2
     try:
@@ -116,7 +177,14 @@ def run(args: argparse.Namespace) -> int:
     except ModelIntegrityError as exc:
         print(f"discharge-edge grade: model refused: {exc}", file=sys.stderr)
         return 1
-    report = grade_cells(model, table.cell_ids, x, config, args.draws)
+    try:
+        report = grade_file(model, args.cells, config, args.draws)
+    except CellsFileError as exc:
+        print(f"discharge-edge grade: {exc}", file=sys.stderr)
+        return 2
+    for refusal in report["refused"]:
+        print(f"discharge-edge grade: {args.cells}:{refusal['line']}: cell_id {refusal['cell_id']}: refused: "
+              f"{refusal['reason']}", file=sys.stderr)
     if args.json:
         from edge.cli import print_json
 

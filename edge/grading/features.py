@@ -1,19 +1,31 @@
 """State parameters of a battery at arrival: the `feat_*` columns of a cells CSV (DESIGN.md S11).
 
 Owns: reading a cells CSV (the format of `../shared/data/cells_train.csv`) into a `CellTable`
-(also for the HIL plant, tools/hil/cells.py, which asks for the truth columns instead),
-the fixed feature order the SOC model is trained on, and the rule that nothing measured after
-arrival (`aux_*`, from the slow tests) and no ground truth (`truth_*`) is ever a model input:
-`feature_matrix` refuses such columns with `ForbiddenFeatureError`.
+(also for the HIL plant, tools/hil/cells.py, which asks for the truth columns instead), whole or
+in chunks (`iter_cells_csv`, so that grading a large file holds one chunk at a time), the fixed
+feature order the SOC model is trained on, the physical range of every `feat_*` column
+(`PHYSICAL_RANGES`), and the rule that nothing measured after arrival (`aux_*`, from the slow
+tests) and no ground truth (`truth_*`) is ever a model input: `feature_matrix` refuses such
+columns with `ForbiddenFeatureError`.
+
+A file that cannot be read as a whole (not UTF-8, a field over 128 KiB or a line over 1 MiB, a
+missing column, a non-number, a repeated id) raises `CellsFileError` naming the file and line. A
+row that reads but describes no possible battery (a feature outside its physical range, a
+`cell_id` that is not a whole number in int64) is *refused*: it is left out of the table and
+listed in `CellTable.refused` as a `Refusal` (line, cell_id as written, field, reason); callers
+report these and grade, plan and record only the rows kept. A file whose every row is refused
+raises `CellsFileError`. A UTF-8 byte-order mark is accepted.
 
 Targets (`truth_soc`, `truth_soh`) are read only by training and evaluation code, through
-`target_column`, never as features. Tests: tests/edge/grading/test_features.py.
+`target_column`, never as features. Tests: tests/edge/grading/test_grading_features.py,
+tests/edge/grading/test_grading_refusals.py, tests/edge/grading/test_grading_fuzz.py.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,12 +54,57 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 """The arrival-test state parameters, in the order the shipped models expect them."""
 
 
+PHYSICAL_RANGES: dict[str, tuple[float, float, str]] = {
+    **{name: (0.0, 5.0, "V") for name in FEATURE_COLUMNS if name.startswith("feat_v_")},
+    **{name: (0.5, 1000.0, "mOhm") for name in ("feat_r0p1s_mOhm", "feat_r1s_mOhm", "feat_r10s_mOhm")},
+    "feat_t_amb_C": (-40.0, 60.0, "degC"),
+    "feat_t_cell_C": (-40.0, 85.0, "degC"),
+    "feat_dT_pulse_K": (-10.0, 20.0, "K"),
+    "feat_h_W_m2K": (0.5, 1000.0, "W/m2K"),
+}
+"""Inclusive (low, high, unit) of each feat_* column: what one cell of the chemistry can show at
+all, far wider than the training range (metadata `domain`, flagged as `out_of_domain`). The
+features are per cell (the data: LG M50 21700 NMC/graphite-SiOx, 5 Ah; the training file spans
+2.51-4.14 V, 21.8-125 mOhm, 14.7-35.2 degC, -0.6-1.2 K, 10-50 W/m2K). Voltages: a Li-ion cell at
+rest or under the 5 A pulse is never below 0 V nor above 5 V (the electrolyte oxidises first).
+Resistances: a 5 A pulse from at most 5 V cannot show more than 1 Ohm; no 21700 cell with its
+contacts is below 0.5 mOhm. Temperatures: the line's ambient -40..60 degC, a cell -40..85 degC
+(beyond, it is not handled but quarantined). Pulse heating: 5 A through at most 1 Ohm for 10 s
+warms a 70 g cell by about 4 K; -10..20 K leaves room for sensor noise and drift. Convection:
+0.5 (still air) to 1000 W/m2K (liquid)."""
+
+MAX_FIELD_BYTES = 128 * 1024
+"""A field longer than this is a broken file (csv's own limit, reported with file and line)."""
+MAX_LINE_BYTES = 1 << 20
+"""A line longer than this is a broken file; it is never read whole into memory."""
+CHUNK_ROWS = 4096
+"""Rows per chunk of `iter_cells_csv`."""
+_ID_FLOAT_EXACT = 2 ** 53
+_INT64 = 2 ** 63
+
+
 class CellsFileError(ValueError):
     """A cells CSV that cannot be read; the message names the file and, where known, the line."""
 
 
 class ForbiddenFeatureError(ValueError):
     """A column that would leak the answer (`aux_*`, `truth_*`) was asked for as a feature."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A row left out: its file line, its cell_id as written, the first field at fault, and why."""
+
+    line: int
+    cell_id: str
+    field: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "cell_id": self.cell_id, "field": self.field, "reason": self.reason}
+
+    def message(self, source: str) -> str:
+        return f"{source}:{self.line}: cell_id {self.cell_id}: refused: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -59,17 +116,20 @@ class CellTable:
     columns: dict[str, np.ndarray] = field(repr=False)
     lines: np.ndarray | None = field(default=None, repr=False)
     """The file's line number of each row, for messages about a value found bad later."""
+    refused: tuple[Refusal, ...] = ()
+    """The file's rows left out (physical range, cell_id): never graded, planned or recorded."""
 
     def __len__(self) -> int:
         return len(self.cell_ids)
 
     def subset(self, rows: np.ndarray) -> CellTable:
-        """The table restricted to `rows` (indices or a boolean mask)."""
+        """The table restricted to `rows` (indices or a boolean mask); the refusals stay the file's."""
         return CellTable(
             source=self.source,
             cell_ids=self.cell_ids[rows],
             columns={name: values[rows] for name, values in self.columns.items()},
             lines=None if self.lines is None else self.lines[rows],
+            refused=self.refused,
         )
 
 
@@ -91,29 +151,100 @@ def read_cells_csv(path: str | Path, required: tuple[str, ...] = FEATURE_COLUMNS
 
     Columns not required are kept when they parse as numbers in every row, else dropped
     (a grading file may carry extra columns of any kind); with `strict` every column must be
-    numeric. `limit` stops after that many data rows.
+    numeric. `limit` stops after that many data rows (refused rows count). Rows outside the
+    physical ranges are left out and listed in `refused` (module docstring).
+    """
+    chunks = list(iter_cells_csv(path, required, strict=strict, limit=limit))
+    if len(chunks) == 1:
+        return chunks[0]
+    names = [name for name in chunks[0].columns if all(name in c.columns for c in chunks)]
+    return CellTable(
+        source=chunks[0].source,
+        cell_ids=np.concatenate([c.cell_ids for c in chunks]),
+        columns={name: np.concatenate([c.columns[name] for c in chunks]) for name in names},
+        lines=np.concatenate([c.lines for c in chunks]),
+        refused=chunks[-1].refused,
+    )
+
+
+def iter_cells_csv(path: str | Path, required: tuple[str, ...] = FEATURE_COLUMNS, *, strict: bool = False,
+                   limit: int | None = None, chunk_rows: int = CHUNK_ROWS) -> Iterator[CellTable]:
+    """The file as successive tables of up to `chunk_rows` kept rows, read one chunk at a time.
+
+    The whole file is checked as `read_cells_csv` checks it (ids unique over the file); a
+    `CellsFileError` may come after chunks were yielded. Each chunk's `refused` holds every
+    refusal so far; the last chunk (which may have no rows) holds all of them. An optional column that turns out not to be
+    numeric later in the file is dropped from the chunks after that point.
     """
     path = Path(path)
     try:
-        handle = path.open(newline="")
+        handle = path.open("rb")
     except OSError as exc:
         raise CellsFileError(f"{path}: cannot open: {exc.strerror}") from exc
     with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
+        lines = _TextLines(path, handle)
+        reader = csv.reader(lines, strict=True)
+        header = _next_row(path, reader)
         if header is None:
             raise CellsFileError(f"{path}: empty file, expected a header line")
         header = [name.strip() for name in header]
         _check_header(path, header, required)
-        rows = []
-        for number, row in enumerate(reader, start=2):
-            if limit is not None and len(rows) >= limit:
+        parser = _RowParser(path, header, required, strict)
+        pending: list[tuple[int, list[str]]] = []
+        n_rows = 0
+        while limit is None or n_rows < limit:
+            row = _next_row(path, reader)
+            if row is None:
                 break
             if any(c.strip() for c in row):
-                rows.append((number, row))
-    if not rows:
-        raise CellsFileError(f"{path}: no data rows after the header")
-    return _parse_rows(path, header, rows, required, strict)
+                pending.append((reader.line_num, row))
+                n_rows += 1
+            if len(pending) >= chunk_rows:
+                table = parser.parse(pending)
+                pending = []
+                if len(table):
+                    yield table
+        table = parser.parse(pending)
+        if parser.kept == 0:
+            if not parser.refused:
+                raise CellsFileError(f"{path}: no data rows after the header")
+            first = parser.refused[0]
+            raise CellsFileError(f"{path}: every row refused ({len(parser.refused)}); the first: "
+                                 f"{first.message(str(path))}")
+        yield table  # the last chunk, maybe empty: its `refused` is the file's
+
+
+class _TextLines:
+    """The file's lines as UTF-8 text (a leading BOM dropped), each bounded in length."""
+
+    def __init__(self, path: Path, handle):
+        self._path, self._handle, self.number = path, handle, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        raw = self._handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            raise StopIteration
+        self.number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise CellsFileError(f"{self._path}:{self.number}: line longer than {MAX_LINE_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CellsFileError(f"{self._path}:{self.number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                                 f"column {exc.start + 1}); save the file as UTF-8") from None
+        if self.number == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        return text
+
+
+def _next_row(path: Path, reader) -> list[str] | None:
+    try:
+        return next(reader, None)
+    except csv.Error as exc:
+        raise CellsFileError(f"{path}:{reader.line_num}: not readable as CSV: {exc}") from None
 
 
 def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
@@ -127,33 +258,72 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> N
         raise CellsFileError(f"{path}:1: missing required columns {missing}")
 
 
-def _parse_rows(path: Path, header: list[str], rows: list, required: tuple[str, ...], strict: bool) -> CellTable:
-    width = len(header)
-    values = np.full((len(rows), width), np.nan)
-    bad_optional: set[int] = set()
-    needed = set(range(width)) if strict else {header.index(name) for name in (*required, ID_COLUMN)}
-    for k, (line, row) in enumerate(rows):
-        if len(row) != width:
-            raise CellsFileError(f"{path}:{line}: {len(row)} fields, the header has {width}")
-        for j, text in enumerate(row):
-            number = _to_float(text)
-            if number is None:
-                if j in needed:
-                    raise CellsFileError(f"{path}:{line}: column {header[j]!r}: not a finite number: {text!r}")
-                bad_optional.add(j)
+class _RowParser:
+    """Rows -> tables, chunk by chunk, with the file-wide state: ids seen, refusals, bad optional columns."""
+
+    def __init__(self, path: Path, header: list[str], required: tuple[str, ...], strict: bool):
+        self.path, self.header = path, header
+        self.width = len(header)
+        self.id_index = header.index(ID_COLUMN)
+        self.needed = set(range(self.width)) if strict else {header.index(name) for name in (*required, ID_COLUMN)}
+        self.ranged = [(j, name, *PHYSICAL_RANGES[name]) for j, name in enumerate(header) if name in PHYSICAL_RANGES]
+        self.bad_optional: set[int] = set()
+        self.seen: dict[int, int] = {}
+        self.refused: list[Refusal] = []
+        self.kept = 0
+
+    def parse(self, rows: list[tuple[int, list[str]]]) -> CellTable:
+        path, header, width = self.path, self.header, self.width
+        values = np.full((len(rows), width), np.nan)
+        ids = np.zeros(len(rows), dtype=np.int64)
+        keep = np.zeros(len(rows), dtype=bool)
+        for k, (line, row) in enumerate(rows):
+            if len(row) != width:
+                raise CellsFileError(f"{path}:{line}: {len(row)} fields, the header has {width}")
+            for j, text in enumerate(row):
+                if j == self.id_index:
+                    continue
+                number = _to_float(text)
+                if number is None:
+                    if j in self.needed:
+                        raise CellsFileError(f"{path}:{line}: column {header[j]!r}: not a finite number: {text[:40]!r}")
+                    self.bad_optional.add(j)
+                else:
+                    values[k, j] = number
+            cell_text = row[self.id_index].strip()
+            cell, why = _to_cell_id(cell_text)
+            if cell is None and why is None:
+                raise CellsFileError(f"{path}:{line}: column {ID_COLUMN!r}: not a finite number: {cell_text[:40]!r}")
+            if cell is not None:
+                if cell in self.seen:
+                    raise CellsFileError(f"{path}:{line}: {ID_COLUMN} {cell} repeats line {self.seen[cell]}")
+                self.seen[cell] = line
+                ids[k] = cell
+                why = self._outside(values[k])
+                field_name = why[0] if why else ""
             else:
-                values[k, j] = number
-    ids = values[:, header.index(ID_COLUMN)]
-    if np.any(ids != np.round(ids)):
-        line = rows[int(np.flatnonzero(ids != np.round(ids))[0])][0]
-        raise CellsFileError(f"{path}:{line}: {ID_COLUMN} must be an integer")
-    ids = ids.astype(np.int64)
-    _check_unique_ids(path, ids, rows)
-    columns = {
-        name: values[:, j] for j, name in enumerate(header) if name != ID_COLUMN and j not in bad_optional
-    }
-    lines = np.array([line for line, _ in rows], dtype=np.int64)
-    return CellTable(source=str(path), cell_ids=ids, columns=columns, lines=lines)
+                field_name = ID_COLUMN
+                why = (ID_COLUMN, why)
+            if why:
+                self.refused.append(Refusal(line, cell_text[:40], field_name, why[1]))
+            else:
+                keep[k] = True
+        self.kept += int(keep.sum())
+        columns = {name: values[keep, j] for j, name in enumerate(header)
+                   if j != self.id_index and j not in self.bad_optional}
+        lines = np.array([line for line, _ in rows], dtype=np.int64)[keep]
+        return CellTable(source=str(path), cell_ids=ids[keep], columns=columns, lines=lines,
+                         refused=tuple(self.refused))
+
+    def _outside(self, row: np.ndarray) -> tuple[str, str] | None:
+        """(first field, reason naming every field) when the row is outside the physical ranges."""
+        bad = [(name, row[j], lo, hi, unit) for j, name, lo, hi, unit in self.ranged
+               if j not in self.bad_optional and not lo <= row[j] <= hi]
+        if not bad:
+            return None
+        reason = "; ".join(f"{name} = {value:.6g} {unit} is outside the physical range {lo:g}..{hi:g} {unit}"
+                           for name, value, lo, hi, unit in bad)
+        return bad[0][0], reason
 
 
 def _to_float(text: str) -> float | None:
@@ -164,14 +334,24 @@ def _to_float(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _check_unique_ids(path: Path, ids: np.ndarray, rows: list) -> None:
-    seen: dict[int, int] = {}
-    for k, cell in enumerate(ids.tolist()):
-        if cell in seen:
-            raise CellsFileError(
-                f"{path}:{rows[k][0]}: {ID_COLUMN} {cell} repeats line {rows[seen[cell]][0]}"
-            )
-        seen[cell] = k
+def _to_cell_id(text: str) -> tuple[int | None, str | None]:
+    """(id, None), or (None, why it is no id), or (None, None) when it is no number at all."""
+    try:
+        cell = int(text)
+    except ValueError:
+        number = _to_float(text)
+        if number is None:
+            return None, None
+        if number != math.floor(number):
+            return None, f"{ID_COLUMN} {text!r} is not a whole number"
+        if not -_INT64 <= number < _INT64:
+            return None, f"{ID_COLUMN} {text!r} does not fit a 64-bit integer"
+        if abs(number) > _ID_FLOAT_EXACT:
+            return None, f"{ID_COLUMN} {text!r} is beyond 2^53, where a number in that notation is not exact"
+        cell = int(number)
+    if not -_INT64 <= cell < _INT64:
+        return None, f"{ID_COLUMN} {text[:40]!r} does not fit a 64-bit integer"
+    return cell, None
 
 
 def feature_matrix(table: CellTable, names: tuple[str, ...] = FEATURE_COLUMNS) -> np.ndarray:

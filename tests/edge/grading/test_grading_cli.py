@@ -14,6 +14,8 @@ from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_cs
 from edge.grading.soc_model import GENERATOR_INPUTS, SHIPPED_DIR, SocModel
 from edge.grading.tiers import TierConfig
 
+pytestmark = pytest.mark.integration
+
 TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 
 

@@ -11,6 +11,8 @@ from edge import REPO_ROOT
 from edge.grading.electrochem import FRESH_CAP_AH, ocp_negative_v, ocp_positive_v, solve_windows
 from edge.grading.features import read_cells_csv
 
+pytestmark = pytest.mark.unit
+
 TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 
 

@@ -9,6 +9,8 @@ from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_cs
 from edge.grading.soc_physics import RELAXATION_TERMS, PhysicsParams, SocPosterior, relaxation_terms
 from edge.grading.soh_model import SohModel, quadratic_terms
 
+pytestmark = pytest.mark.unit
+
 TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 REST = FEATURE_COLUMNS.index("feat_v_rest_V")
 RELAX = FEATURE_COLUMNS.index("feat_v_relax60s_V")
