@@ -160,6 +160,8 @@ def _run_planned(args: argparse.Namespace, cells, faults: tuple) -> int:
     except (HistoryError, HistoryRecordError, PlanInputError) as exc:
         print(f"{COMMAND}: {exc}", file=sys.stderr)
         return 2
+    for r in report["refused"]:  # absurd grades: left out of every run
+        print(f"{COMMAND}: {cells.path}:{r['line']}: cell_id {r['cell_id']}: refused: {r['reason']}", file=sys.stderr)
     if policy is not None:
         report["models"]["rl_policy"] = policy.meta["model_sha256"]
     if args.json:

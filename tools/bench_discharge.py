@@ -13,9 +13,10 @@ the truth_* columns) on the same plant, on a virtual clock (edge/batterymodel/si
   (edge.strategy.supervisor.StationDriver) with the ablations (tiers without the game tree, the
   game tree without S15's correction of relief).
 The controller sees only the observation (the line's sensors), never the truth. Any batch size
-runs, 1 module to thousands. A row whose arrival tests cannot be graded, or whose grade is absurd,
-is refused before planning with `edge.strategy.planner.PlanInputError` (file, line, field), so no
-plan and no history record is made of it. Tests: tests/tools/test_bench_discharge.py.
+runs, 1 module to thousands. With planning, a row whose grade is absurd (edge.strategy.planner.sane_rows)
+leaves every run of the comparison and is listed in the report's `refused` (line, field, reason);
+a batch that cannot be graded at all, or whose every row is refused, raises
+`edge.strategy.planner.PlanInputError` naming the file: no plan and no history record is made of it. Tests: tests/tools/test_bench_discharge.py.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from edge.batterymodel.sil import SilConfig, run_sil
 from edge.strategy.baseline import BaselineConfig, BaselineController
 from edge.strategy.loop_controller import LoopController, batch_setpoints, fixed_strategy
-from edge.strategy.planner import Grades, PlanInputError, grade_cells_table, plan_tiers
+from edge.strategy.planner import Grades, PlanInputError, grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.score import score_metrics
 from edge.strategy.supervisor import StationDriver
 from tools.hil.cells import CellTable
@@ -124,6 +125,12 @@ def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_
         grades = grade_cells_table(arrival, n_tiers)
     except ValueError as exc:  # a row the model cannot grade (edge.grading names file and line)
         raise PlanInputError(str(exc) if cells.path in str(exc) else f"{cells.path}: {exc}") from exc
+    keep, refused = sane_rows(arrival, grades)  # absurd grades: the row leaves the whole comparison
+    if keep.size == 0:
+        raise PlanInputError(f"{cells.path}: every battery refused, nothing to plan: "
+                             + "; ".join(r.message(cells.path) for r in refused[:10]))
+    if refused:
+        cells, arrival, grades = cells.select(keep), arrival.subset(keep), grades.select(keep)
     sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
     initial = plan_tiers(arrival, grades, history, use_tree=False, seed=seed, rollout_modules=rollout_modules)
     planned = plan_tiers(arrival, grades, history, policy=policy, max_simulations=simulations,
@@ -153,7 +160,7 @@ def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_
     for tier, p in planned.items():  # what the whole batch did, per tier, as bench records
         history.append("bench", tier, p.features, p.strategy, runs["ours"],
                        score_metrics(runs["ours"], ref_time_s=ref).cost)
-    return {"cells": len(cells), "dt_s": dt_s, "budget": budget.to_dict(), "faults": [repr(f) for f in faults],
-            "tier_sizes": {str(t): int(p.features.n_modules) for t, p in planned.items()},
+    return {"cells": len(cells), "refused": [r.to_dict() for r in refused], "dt_s": dt_s, "budget": budget.to_dict(),
+            "faults": [repr(f) for f in faults], "tier_sizes": {str(t): int(p.features.n_modules) for t, p in planned.items()},
             "plans": [p.to_json() for p in planned.values()], "models": dict(grades.models), **runs}
 

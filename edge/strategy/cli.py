@@ -3,8 +3,9 @@
 Owns the subcommand (entry point `plan = "edge.strategy.cli:register"`) and `load_policy`. The
 cells file needs `cell_id` and the `feat_*` columns only (any other column is ignored, truth
 included); it is read once (edge.grading.features.read_cells_csv). A row the reader refuses (a
-feature outside its physical range) is named on stderr and in the report's `refused`, and is
-neither graded, planned nor recorded; the other rows are planned. The RL policy (the game tree's
+feature outside its physical range), or whose grade is absurd (edge.strategy.planner.sane_rows),
+is named on stderr and in the report's `refused`, and is neither planned nor recorded; the other
+rows are planned. The RL policy (the game tree's
 prior) loads from models/shipped by default (`--policy DIR` for another folder, `--no-policy` to
 plan with a uniform prior). The strategy history lives in the state dir: `--state-dir DIR` (default
 `./state`, `DEFAULT_STATE_DIR`) holds `strategy_history.sqlite`; `--history FILE` names another file.
@@ -26,7 +27,7 @@ from edge.grading.features import read_cells_csv
 from edge.grading.soc_model import ModelIntegrityError
 from edge.grading.tiers import TierConfig
 from edge.strategy.history import HISTORY_FILE, History, HistoryError, HistoryRecordError
-from edge.strategy.planner import PlanInputError, grade_cells_table, plan_tiers
+from edge.strategy.planner import PlanInputError, grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.policy import SHIPPED_DIR, PolicyIntegrityError, RlPolicy
 
 DEFAULT_STATE_DIR = Path("state")
@@ -76,10 +77,11 @@ INPUT_ERRORS = (ValueError, csv.Error, OSError)
 """What reading a cells file may raise (CellsFileError, UnicodeDecodeError are ValueErrors)."""
 
 
-def refused_rows(cells, command: str) -> tuple:
-    """The rows the cells reader left out (edge.grading.features.Refusal: outside the physical
-    ranges), each named on stderr with its file line; they are not graded, planned or recorded."""
-    refused = tuple(getattr(cells, "refused", ()))
+def refused_rows(cells, command: str, refused: tuple | None = None) -> tuple:
+    """The rows left out, each named on stderr with its file line: by default those the cells reader
+    refused (edge.grading.features.Refusal: outside the physical ranges); they are not graded,
+    planned or recorded."""
+    refused = tuple(getattr(cells, "refused", ())) if refused is None else refused
     source = getattr(cells, "source", None) or getattr(cells, "path", "")
     for r in refused:
         print(f"discharge-edge {command}: {r.message(str(source))}", file=sys.stderr)
@@ -133,6 +135,14 @@ def run(args: argparse.Namespace) -> int:
     except INPUT_ERRORS as exc:
         print(f"discharge-edge plan: {input_error(args.cells, exc)}", file=sys.stderr)
         return 2
+    refused = refused_rows(cells, "plan")
+    keep, absurd = sane_rows(cells, grades)
+    refused += refused_rows(cells, "plan", absurd)
+    if keep.size == 0:
+        print(f"discharge-edge plan: {args.cells}: every battery refused, nothing to plan", file=sys.stderr)
+        return 2
+    if absurd:
+        cells, grades = cells.subset(keep), grades.select(keep)
     policy, code = load_policy(args, "plan")
     if code:
         return code
@@ -148,7 +158,6 @@ def run(args: argparse.Namespace) -> int:
     models = dict(grades.models)
     if policy is not None:
         models["rl_policy"] = policy.meta["model_sha256"]
-    refused = refused_rows(cells, "plan")
     report = {"cells": len(cells), "refused": [r.to_dict() for r in refused], "history": str(path),
               "history_set_aside": str(set_aside) if set_aside else None, "models": models,
               "tiers": [p.to_json() for p in plans.values()]}

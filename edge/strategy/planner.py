@@ -14,10 +14,12 @@ sub-batch of the tier on the battery model built from the grade (edge/strategy/r
 optimised strategy with its predicted metrics and score; every evaluated rollout is appended to the
 SQLite history (source 'sil'). `evaluate_requests` is the RL environment
 (models/rl_policy/train.py): requested strategies of tiers, scored the same way, written as 'rl'.
-Only sane grades are planned on (`check_grades`: every battery's SOC, SOH, resistance and ambient
-inside the history's physical ranges, edge.strategy.history.FEATURE_RANGES): a batch holding an
-absurd one is refused with `PlanInputError` naming the file, line, field and value, before any
-rollout, so that neither a plan nor a history record is made of it. Any batch size plans, 1 to
+Only sane grades are planned on (`sane_rows`: every battery's SOC, SOH, resistance and ambient
+inside the history's physical ranges, edge.strategy.history.FEATURE_RANGES; the SOH model can
+answer 276 or -162 for features inside their physical ranges): callers leave the others out with
+`sane_rows` and report them (`GradeRefusal`: file line, field, value); `plan_tiers` refuses a batch
+still holding one with `PlanInputError`, before any rollout, so that neither a plan nor a history
+record is made of it. Any batch size plans, 1 to
 thousands (a tier of one module is its own sub-batch).
 Tests: tests/edge/strategy/test_planner.py, tests/edge/strategy/test_batch_sizes.py.
 """
@@ -113,24 +115,51 @@ def grade_cells_table(cells: CellTable, n_tiers: int = TierConfig.n_tiers, model
                   tier=column("tier").astype(int), models={"soc_gan": report["model"]["model_sha256"]})
 
 
-def check_grades(cells: CellTable, grades: Grades) -> None:
-    """Raise PlanInputError naming every battery (file:line, up to 10) whose grade is absurd: SOC,
-    SOH or the measured resistance outside the history's physical ranges, an ambient outside
-    `AMBIENT_RANGE_DEGC`, or a figure that is not finite."""
+@dataclass(frozen=True)
+class GradeRefusal:
+    """A battery whose grade is absurd: its file line, cell_id, the field and why (the shape of
+    edge.grading.features.Refusal, so that callers report both alike)."""
+
+    line: int
+    cell_id: str
+    field: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "cell_id": self.cell_id, "field": self.field, "reason": self.reason}
+
+    def message(self, source: str) -> str:
+        return f"{source}:{self.line}: cell_id {self.cell_id}: refused: {self.reason}"
+
+
+def sane_rows(cells: CellTable, grades: Grades) -> tuple[np.ndarray, tuple[GradeRefusal, ...]]:
+    """(row indices of the batteries whose grade can be planned on, a GradeRefusal for each other).
+    Absurd: SOC, SOH or the measured resistance outside the history's physical ranges
+    (edge.strategy.history.FEATURE_RANGES), an ambient outside `AMBIENT_RANGE_DEGC`, or a figure
+    that is not finite; the first such field of a battery is named."""
     checks = (("soc_pct", grades.soc_pct, FEATURE_RANGES["soc_mean_pct"]),
               ("soh_est", grades.soh_est, FEATURE_RANGES["soh_mean"]),
               ("feat_r0p1s_mOhm", grades.r_mohm, FEATURE_RANGES["r_mean_mohm"]),
               ("feat_t_amb_C", grades.t_amb_degc, AMBIENT_RANGE_DEGC))
     lines = cells.lines if cells.lines is not None else np.arange(len(cells)) + 2
-    problems = []
+    refused: dict[int, GradeRefusal] = {}
     for name, values, (lo, hi) in checks:
         values = np.asarray(values, float)
         for i in np.flatnonzero(~(np.isfinite(values) & (values >= lo) & (values <= hi))):
-            problems.append(f"{cells.source}:{int(lines[i])}: cell {cells.cell_ids[i]}: {name} {values[i]:g} "
-                            f"outside [{lo:g}, {hi:g}]")
-    if problems:
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise PlanInputError("not planned, absurd grades: " + "; ".join(problems[:10]) + more)
+            refused.setdefault(int(i), GradeRefusal(int(lines[i]), str(cells.cell_ids[i]), name,
+                                                    f"{name} {values[i]:g} outside [{lo:g}, {hi:g}] (graded, "
+                                                    "not planned)"))
+    keep = np.array([i for i in range(len(cells)) if i not in refused], dtype=np.int64)
+    return keep, tuple(refused[i] for i in sorted(refused))
+
+
+def check_grades(cells: CellTable, grades: Grades) -> None:
+    """Raise PlanInputError naming every battery (file:line, up to 10) whose grade is absurd (`sane_rows`)."""
+    _, refused = sane_rows(cells, grades)
+    if refused:
+        more = f" (and {len(refused) - 10} more)" if len(refused) > 10 else ""
+        raise PlanInputError("not planned, absurd grades: "
+                             + "; ".join(r.message(cells.source) for r in refused[:10]) + more)
 
 
 def default_strategy(features: TierFeatures) -> Strategy:

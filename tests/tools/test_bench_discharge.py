@@ -160,3 +160,22 @@ def test_bench_discharge_keeps_its_history_in_the_state_dir(tmp_path, monkeypatc
     with History(work / "state" / "strategy_history.sqlite") as h:
         assert {r.source for r in h.all()} == {"sil", "bench"}
     assert list(home.iterdir()) == []
+
+
+def test_planned_bench_leaves_out_a_battery_graded_soh_276(tmp_path, capsys):
+    """feat_r0p1s_mOhm = 1000 mΩ grades as SOH 276: the row leaves every run and is named."""
+    rows = CELLS.read_text().splitlines()[:4]
+    header = rows[0].split(",")
+    fields = rows[2].split(",")
+    fields[header.index("feat_r0p1s_mOhm")] = "1000"
+    path = tmp_path / "r0_1000.csv"
+    path.write_text("\n".join(rows[:2] + [",".join(fields)] + rows[3:]) + "\n")
+    args = _bench_args("--cells", path, "--plan", "--no-policy", "--simulations", 1, "--dt-s", 2,
+                       "--max-time-s", 3600, "--state-dir", tmp_path / "state", "--json")
+    assert args.func(args) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert f"{path}:3: cell_id" in out.err
+    assert report["cells"] == 2 and [r["line"] for r in report["refused"]] == [3]
+    assert report["traditional"]["modules"] == report["ours"]["modules"] == 2
+    assert all(p["soh_mean"] <= 1.2 for p in report["plans"])

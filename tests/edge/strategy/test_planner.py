@@ -275,7 +275,7 @@ def test_plan_tiers_refuses_grades_with_soh_1448_and_records_nothing(batch, tmp_
     soh[2] = 1448.13
     absurd = dataclasses.replace(grades, soh_est=soh)
     with History(tmp_path / "h.sqlite") as h:
-        with pytest.raises(PlanInputError, match=rf"arrivals.csv:4: cell {cells.cell_ids[2]}: soh_est 1448.13 outside"):
+        with pytest.raises(PlanInputError, match=rf"arrivals.csv:4: cell_id {cells.cell_ids[2]}: refused: soh_est 1448.13 outside"):
             plan_tiers(cells, absurd, h, max_simulations=2, rollout_modules=2)
         assert h.count() == 0
 
@@ -325,3 +325,40 @@ def test_plan_command_refuses_options_out_of_range(feat_only, option, value, cap
     with pytest.raises(SystemExit) as exc:
         _plan_args("--cells", feat_only, option, value)
     assert exc.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_sane_rows_leaves_out_each_absurd_grade_with_its_line_and_field(batch):
+    import dataclasses
+
+    from edge.strategy.planner import sane_rows
+
+    cells, grades = batch
+    soh, r = grades.soh_est.copy(), grades.r_mohm.copy()
+    soh[1], soh[5], r[5] = 276.457, -162.6, np.inf
+    keep, refused = sane_rows(cells, dataclasses.replace(grades, soh_est=soh, r_mohm=r))
+    assert keep.tolist() == [0, 2, 3, 4, 6, 7]
+    assert [(x.line, x.field) for x in refused] == [(3, "soh_est"), (7, "soh_est")]
+    assert refused[0].message(cells.source) == (f"{cells.source}:3: cell_id {cells.cell_ids[1]}: refused: "
+                                                "soh_est 276.457 outside [0.05, 1.2] (graded, not planned)")
+    assert sane_rows(cells, grades)[1] == ()
+
+
+def test_plan_command_leaves_out_a_battery_graded_soh_276_and_plans_the_rest(feat_only, tmp_path, capsys):
+    """feat_r0p1s_mOhm = 1000 mΩ on line 3 (inside the reader's physical range) grades as SOH 276:
+    that battery is named and left out (or refused by the reader); the other four are planned."""
+    rows = feat_only.read_text().splitlines()
+    header = rows[0].split(",")
+    fields = rows[2].split(",")
+    fields[header.index("feat_r0p1s_mOhm")] = "1000"
+    bad = tmp_path / "r0_1000.csv"
+    bad.write_text("\n".join(rows[:2] + [",".join(fields)] + rows[3:6]) + "\n")
+    args = _plan_args("--cells", bad, "--tiers", 2, "--no-tree", "--no-policy", "--json", "--history",
+                      tmp_path / "h.sqlite")
+    assert args.func(args) == 0
+    out = capsys.readouterr()
+    assert "r0_1000.csv:3: cell_id" in out.err and "refused" in out.err
+    report = json.loads(out.out)
+    assert report["cells"] == 4 and [r["line"] for r in report["refused"]] == [3]
+    assert sum(t["n_modules"] for t in report["tiers"]) == 4 and all(t["soh_mean"] <= 1.2 for t in report["tiers"])
+    with History(tmp_path / "h.sqlite") as h:
+        assert h.count() > 0 and all(r.features.soh_mean <= 1.2 for r in h.all())
