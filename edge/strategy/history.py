@@ -156,6 +156,7 @@ class History:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._checked: dict[int, Record] = {}  # records that passed the gate, by id (each is checked once)
         self.set_aside: Path | None = None
         self.set_aside_reason: str | None = None
         if self.path.exists() and not self.path.is_file():
@@ -174,6 +175,7 @@ class History:
                 raise HistoryError(f"{self.path}: cannot create a new history: {again}") from again
 
     def _open(self) -> sqlite3.Connection:
+        self._checked.clear()
         db = sqlite3.connect(str(self.path))
         try:
             db.executescript(SCHEMA)
@@ -181,7 +183,7 @@ class History:
             if problem != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {problem}")
             for row in db.execute(f"SELECT {', '.join(COLUMNS)} FROM records ORDER BY id"):
-                self._record(row)  # every stored record passes the gate, or the file is set aside
+                self._checked[row[0]] = self._record(row)  # every stored record passes the gate, or the file is set aside
         except BaseException:
             db.close()
             raise
@@ -246,10 +248,14 @@ class History:
     def _rows(self, where: str = "", args: tuple = ()) -> list[Record]:
         out = []
         for row in self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM records {where}", args):
-            try:
-                out.append(self._record(row))
-            except (HistoryRecordError, ValueError) as exc:  # written since the open, past the gate
-                log.warning("strategy history: %s; record skipped", exc)
+            record = self._checked.get(row[0])
+            if record is None:
+                try:
+                    record = self._checked[row[0]] = self._record(row)
+                except (HistoryRecordError, ValueError) as exc:  # written since the open, past the gate
+                    log.warning("strategy history: %s; record skipped", exc)
+                    continue
+            out.append(record)
         return out
 
     def all(self) -> list[Record]:

@@ -194,3 +194,22 @@ def test_a_folder_in_place_of_the_history_is_an_error_not_renamed(tmp_path):
     with pytest.raises(HistoryError, match="must be a file"):
         History(tmp_path / "h.sqlite")
     assert (tmp_path / "h.sqlite").is_dir() and not _corrupt_files(tmp_path, "h.sqlite")
+
+
+def test_a_bad_record_written_by_another_process_after_the_open_is_skipped(tmp_path, caplog):
+    import json
+
+    path = tmp_path / "h.sqlite"
+    with History(path) as h:
+        h.append("sil", 1, SANE, Strategy(pressure_kpa=175.0), M, 0.5)
+        assert len(h.all()) == 1
+        other = sqlite3.connect(path)  # past the gate: c_rate 40 and a very low cost
+        other.execute("INSERT INTO records (created_unix_s, source, tier, soc_mean_pct, soh_mean, r_mean_mohm,"
+                      " n_modules, strategy_json, batch_time_s, residual_pct, peak_temp_degc, time_above_warning_s,"
+                      " relief_events, cost) VALUES (0, 'sil', 1, 80, 0.9, 40, 5, ?, 900, 9, 41, 0, 0, -99)",
+                      (json.dumps({**Strategy().to_dict(), "segments": [{"soc_from_pct": 0.0, "c_rate": 40.0}]}),))
+        other.commit()
+        other.close()
+        assert h.count() == 2 and [r.id for r in h.all()] == [1]
+        assert h.best_for(SANE).strategy.pressure_kpa == 175.0
+    assert "record 2" in caplog.text and "c_rate" in caplog.text and "skipped" in caplog.text
