@@ -276,7 +276,7 @@ class _RowParser:
         path, header, width = self.path, self.header, self.width
         values = np.full((len(rows), width), np.nan)
         ids = np.zeros(len(rows), dtype=np.int64)
-        keep = np.zeros(len(rows), dtype=bool)
+        id_refusals: dict[int, str] = {}
         for k, (line, row) in enumerate(rows):
             if len(row) != width:
                 raise CellsFileError(f"{path}:{line}: {len(row)} fields, the header has {width}")
@@ -290,40 +290,39 @@ class _RowParser:
                     self.bad_optional.add(j)
                 else:
                     values[k, j] = number
-            cell_text = row[self.id_index].strip()
-            cell, why = _to_cell_id(cell_text)
+            cell, why = _to_cell_id(row[self.id_index].strip())
             if cell is None and why is None:
-                raise CellsFileError(f"{path}:{line}: column {ID_COLUMN!r}: not a finite number: {cell_text[:40]!r}")
-            if cell is not None:
-                if cell in self.seen:
-                    raise CellsFileError(f"{path}:{line}: {ID_COLUMN} {cell} repeats line {self.seen[cell]}")
-                self.seen[cell] = line
-                ids[k] = cell
-                why = self._outside(values[k])
-                field_name = why[0] if why else ""
+                raise CellsFileError(f"{path}:{line}: column {ID_COLUMN!r}: not a finite number: "
+                                     f"{row[self.id_index].strip()[:40]!r}")
+            if cell is None:
+                id_refusals[k] = why
+                continue
+            if cell in self.seen:
+                raise CellsFileError(f"{path}:{line}: {ID_COLUMN} {cell} repeats line {self.seen[cell]}")
+            self.seen[cell] = line
+            ids[k] = cell
+        ranged = [(j, name, lo, hi, unit) for j, name, lo, hi, unit in self.ranged if j not in self.bad_optional]
+        columns_j = [j for j, *_ in ranged]
+        inside = (values[:, columns_j] >= [lo for _, _, lo, _, _ in ranged]) & \
+                 (values[:, columns_j] <= [hi for _, _, _, hi, _ in ranged])
+        keep = inside.all(axis=1)
+        keep[list(id_refusals)] = False
+        for k in np.flatnonzero(~keep).tolist():
+            line, row = rows[k]
+            if k in id_refusals:
+                field_name, reason = ID_COLUMN, id_refusals[k]
             else:
-                field_name = ID_COLUMN
-                why = (ID_COLUMN, why)
-            if why:
-                self.refused.append(Refusal(line, cell_text[:40], field_name, why[1]))
-            else:
-                keep[k] = True
+                bad = [(name, values[k, j], lo, hi, unit) for (j, name, lo, hi, unit), ok in zip(ranged, inside[k]) if not ok]
+                field_name = bad[0][0]
+                reason = "; ".join(f"{name} = {value:.6g} {unit} is outside the physical range {lo:g}..{hi:g} {unit}"
+                                   for name, value, lo, hi, unit in bad)
+            self.refused.append(Refusal(line, row[self.id_index].strip()[:40], field_name, reason))
         self.kept += int(keep.sum())
         columns = {name: values[keep, j] for j, name in enumerate(header)
                    if j != self.id_index and j not in self.bad_optional}
         lines = np.array([line for line, _ in rows], dtype=np.int64)[keep]
         return CellTable(source=str(path), cell_ids=ids[keep], columns=columns, lines=lines,
                          refused=tuple(self.refused))
-
-    def _outside(self, row: np.ndarray) -> tuple[str, str] | None:
-        """(first field, reason naming every field) when the row is outside the physical ranges."""
-        bad = [(name, row[j], lo, hi, unit) for j, name, lo, hi, unit in self.ranged
-               if j not in self.bad_optional and not lo <= row[j] <= hi]
-        if not bad:
-            return None
-        reason = "; ".join(f"{name} = {value:.6g} {unit} is outside the physical range {lo:g}..{hi:g} {unit}"
-                           for name, value, lo, hi, unit in bad)
-        return bad[0][0], reason
 
 
 def _to_float(text: str) -> float | None:
