@@ -14,8 +14,9 @@ safety limits (`edge.strategy.model.check_strategy`: a C-rate of 40 is refused),
 naming the field. A history file that cannot be read (not SQLite, corrupt pages, a foreign table,
 a record that fails the gate) is set aside at open, renamed `<name>.corrupt-<UTC time>` with its
 journal files, and named in a warning (`History.set_aside`, `History.set_aside_reason`); the
-history starts empty and planning goes on. A path that is no file (a folder) or a state dir that
-cannot be written raises `HistoryError`.
+history starts empty and planning goes on. A path that is no file (a folder), a state dir that
+cannot be written, or a history locked by another process past `LOCK_WAIT_S` raises
+`HistoryError` (a healthy file in use is never set aside).
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ METRIC_RANGES = {
 }
 """Sane outcomes of a discharge, [lo, hi] inclusive."""
 MAX_TIER = 1000
+LOCK_WAIT_S = 5.0
+"""How long an open or a write waits for another process's lock on the history (sqlite's busy timeout)."""
+NOT_CORRUPT = ("locked", "busy", "unable to open", "readonly", "disk I/O", "disk is full")
+"""sqlite3.OperationalError messages of a file that is in use or cannot be reached, not corrupt:
+`HistoryError`, never set aside."""
 
 
 class HistoryError(OSError):
@@ -167,16 +173,24 @@ class History:
             raise HistoryError(f"{self.path.parent}: cannot create the state dir: {exc.strerror}") from exc
         try:
             self.db = self._open()
+        except sqlite3.OperationalError as exc:
+            if any(word in str(exc) for word in NOT_CORRUPT):  # a healthy file in use, or the disk: not set aside
+                raise HistoryError(f"{self.path}: cannot open the strategy history: {exc}") from exc
+            self._set_aside(f"{type(exc).__name__}: {exc}")
+            self.db = self._reopen()
         except (sqlite3.Error, HistoryRecordError, ValueError) as exc:
             self._set_aside(f"{type(exc).__name__}: {exc}")
-            try:
-                self.db = self._open()
-            except sqlite3.Error as again:
-                raise HistoryError(f"{self.path}: cannot create a new history: {again}") from again
+            self.db = self._reopen()
+
+    def _reopen(self) -> sqlite3.Connection:
+        try:
+            return self._open()
+        except sqlite3.Error as again:
+            raise HistoryError(f"{self.path}: cannot create a new history: {again}") from again
 
     def _open(self) -> sqlite3.Connection:
         self._checked.clear()
-        db = sqlite3.connect(str(self.path))
+        db = sqlite3.connect(str(self.path), timeout=LOCK_WAIT_S)
         try:
             db.executescript(SCHEMA)
             problem = db.execute("PRAGMA quick_check").fetchone()[0]

@@ -213,3 +213,23 @@ def test_a_bad_record_written_by_another_process_after_the_open_is_skipped(tmp_p
         assert h.count() == 2 and [r.id for r in h.all()] == [1]
         assert h.best_for(SANE).strategy.pressure_kpa == 175.0
     assert "record 2" in caplog.text and "c_rate" in caplog.text and "skipped" in caplog.text
+
+
+def test_a_history_locked_by_another_process_is_an_error_and_never_set_aside(tmp_path, monkeypatch):
+    import edge.strategy.history as history_module
+
+    monkeypatch.setattr(history_module, "LOCK_WAIT_S", 0.05)
+    path = tmp_path / "h.sqlite"
+    with History(path) as h:
+        h.append("sil", 1, SANE, Strategy(), M, 0.5)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryError, match="locked"):
+            History(path)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not _corrupt_files(tmp_path, "h.sqlite")
+    with History(path) as h:
+        assert h.count() == 1 and h.set_aside is None
