@@ -200,3 +200,29 @@ def test_grade_file_in_chunks_matches_the_whole_file(tmp_path):
     soc_whole = np.array([c["soc_pct"] for c in whole["cells"]])
     assert np.abs(soc_chunked - soc_whole).max() < 3.0  # other noise draws, same batteries
     assert [c["soh_est"] for c in chunked["cells"]] == [c["soh_est"] for c in whole["cells"]]
+
+
+def test_text_output_lists_the_refused_rows(tmp_path, capsys):
+    path = write(tmp_path, [HEADER, line(1), line(2, feat_dT_pulse_K="-50"), line(3)])
+    assert main(["grade", "--cells", str(path), "--tiers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "refused (not graded): 1" in out
+    assert "line 3: cell_id 2: feat_dT_pulse_K = -50 K is outside the physical range -10..20 K" in out
+
+
+def test_model_file_outside_the_model_dir_exits_1_model_refused(tmp_path, capsys):
+    import shutil
+
+    from edge.grading.soc_model import SHIPPED_DIR
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("soc_gan.onnx", "soc_gan.json"):
+        shutil.copy(SHIPPED_DIR / name, folder / name)
+    meta = json.loads((folder / "soc_gan.json").read_text())
+    meta["model_file"] = "/etc/passwd"
+    (folder / "soc_gan.json").write_text(json.dumps(meta))
+    path = write(tmp_path, [HEADER, line(1), line(2)])
+    assert main(["grade", "--cells", str(path), "--model-dir", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "model refused" in err and "model_file '/etc/passwd' must be a file name inside" in err
