@@ -14,23 +14,12 @@ import sys
 from pathlib import Path
 
 from edge.cli import print_json
-from edge.strategy.cli import (INPUT_ERRORS, add_history_arguments, add_policy_arguments, input_error, positive_int,
-                               refused_rows)
+from edge.strategy.cli import (INPUT_ERRORS, add_history_arguments, add_policy_arguments, input_error, positive_finite,
+                               positive_int, refused_rows)
 
 COMMAND = "discharge-edge bench discharge"
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+MAX_VIRTUAL_S = 86400.0
+"""The longest SIL run `--max-time-s` may ask for (one virtual day; a batch ends in hours)."""
 
 
 def register(subparsers) -> None:
@@ -43,9 +32,10 @@ def register(subparsers) -> None:
     dis = actions.add_parser("discharge", help="one batch in SIL: the traditional method against ours")
     dis.add_argument("--cells", type=Path, required=True, help="cells CSV (format of ../shared/data/cells_train.csv)")
     dis.add_argument("--limit", type=positive_int, default=None, help="use the first N rows")
-    dis.add_argument("--dt-s", type=positive_float, default=1.0, help="SIL step and tick (virtual seconds, at most 5)")
-    dis.add_argument("--current-a", type=positive_float, default=5.0, help="discharge current of the fixed strategy")
-    dis.add_argument("--max-time-s", type=positive_float, default=4 * 3600.0)
+    dis.add_argument("--dt-s", type=positive_finite, default=1.0, help="SIL step and tick (virtual seconds, at most 5)")
+    dis.add_argument("--current-a", type=positive_finite, default=5.0, help="discharge current of the fixed strategy")
+    dis.add_argument("--max-time-s", type=positive_finite, default=4 * 3600.0,
+                     help=f"end of the SIL run, virtual seconds (at most {MAX_VIRTUAL_S:g})")
     dis.add_argument("--plan", action="store_true",
                      help="ours = grade -> tiers -> game-tree plan per tier (S12), with the ablations")
     add_history_arguments(dis)
@@ -78,6 +68,9 @@ def run_discharge_bench(args: argparse.Namespace) -> int:
         SilConfig(dt_s=args.dt_s, max_time_s=args.max_time_s, record_every_s=max(args.dt_s, 10.0))
     except ValueError as exc:
         print(f"{COMMAND}: {exc}", file=sys.stderr)
+        return 2
+    if args.max_time_s > MAX_VIRTUAL_S:
+        print(f"{COMMAND}: --max-time-s must be in (0, {MAX_VIRTUAL_S:g}] s, got {args.max_time_s:g}", file=sys.stderr)
         return 2
     top_a = _max_current_a()
     if args.current_a > top_a:

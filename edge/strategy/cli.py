@@ -54,14 +54,14 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0."""
+def positive_finite(text: str) -> float:
+    """argparse type: a finite number > 0 (a time budget, a step, a current)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
 
 
@@ -117,7 +117,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tiers", type=positive_int, default=TierConfig.n_tiers)
     add_history_arguments(parser)
     parser.add_argument("--simulations", type=positive_int, default=16, help="game-tree simulations per tier")
-    parser.add_argument("--seconds", type=positive_seconds, default=120.0, help="game-tree time budget per tier")
+    parser.add_argument("--seconds", type=positive_finite, default=120.0, help="game-tree time budget per tier")
     parser.add_argument("--no-tree", action="store_true", help="initial strategies only")
     add_policy_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)

@@ -130,6 +130,7 @@ def test_bench_discharge_on_a_missing_file_names_it(tmp_path, capsys):
 @pytest.mark.parametrize("argv, says", [
     (("--dt-s", "9"), "sil.dt_s must be in (0, 5] s"),
     (("--current-a", "1000"), "--current-a must be in (0, 15] A"),
+    (("--max-time-s", "1e30"), "--max-time-s must be in (0, 86400] s"),
 ])
 def test_bench_discharge_refuses_options_out_of_range(argv, says, capsys):
     args = _bench_args("--cells", CELLS, "--limit", 1, *argv)
