@@ -5,14 +5,19 @@ calls `FlowEngine.scan()` every `--scan-s` until SIGTERM/SIGINT or, with `--unti
 the queue is empty and every station empty or isolated. The rtcore process is attached to on the
 line's link by default (it runs as its own service and keeps protecting while the supervisor is
 down); `--spawn-rtcore` starts it from the line's rtcore map and stops it at the end. `--start`
-is PackML Reset then Start at startup. `--json` prints one JSON object at the end; progress and
-logs go to stderr. Exit codes: 0 done, 1 refused (line file, models, a map without the flow's
+is PackML Reset then Start at startup. Arrivals are graded and planned on a worker thread while
+the scans go on. `--plc-port` aims both maps at another port of their host (a bench server on a
+free port); `--time-scale` is for a bench in scaled time: the supervisor's clock (rests,
+timeouts, records) runs that many plant seconds per wall second, the scan period stays in wall
+seconds. `--json` prints one JSON object at the end; progress and logs go to stderr. A line the core
+latched safe aborts (PackML); `--until-idle` then ends with exit code 1, naming the cause. Exit codes: 0 done, 1 refused (line file, models, a map without the flow's
 tags, the core), 2 bad usage. Tests: tests/edge/supervisor/test_run_cli.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -42,6 +47,12 @@ def register(subparsers) -> None:
     parser.add_argument("--rest-s", type=_positive, default=60.0, help="rest before the rebound check, s")
     parser.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier")
     parser.add_argument("--no-tree", action="store_true", help="plan the initial strategies only")
+    parser.add_argument("--plan-seconds", type=_positive, default=120.0,
+                        help="game-tree time budget per tier, s (default %(default)s)")
+    parser.add_argument("--plc-port", type=_port, default=None,
+                        help="the PLC's TCP port for both maps (default: the maps' own)")
+    parser.add_argument("--time-scale", type=_positive, default=1.0,
+                        help="a bench in scaled time: plant seconds per wall second (default 1: a real line)")
     parser.set_defaults(func=run)
 
 
@@ -49,6 +60,16 @@ def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text}: allowed: a number > 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: allowed: a TCP port 1..65535")
     return value
 
 
@@ -63,7 +84,7 @@ def run_loop(engine: FlowEngine, *, scan_s: float, until_idle: bool, stop: threa
         scans += 1
         if after_scan is not None:
             after_scan()
-        if until_idle and engine.idle() and scans > 1:
+        if until_idle and scans > 1 and (engine.idle() or engine.needs_operator()):
             break
         next_at += scan_s
         wait(max(0.0, next_at - time.monotonic()))
@@ -75,6 +96,11 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
     `--line`), `plc` (an in-memory PLC; no core attached), `after_scan`, `sleep`, `clock`."""
     try:
         line = line or load_line(args.line)
+        if args.plc_port is not None:
+            from edge.rtloop.handle import aimed
+
+            line = dataclasses.replace(line, rtcore_map=aimed(line.rtcore_map, port=args.plc_port),
+                                       supervisor_map=aimed(line.supervisor_map, port=args.plc_port))
         paths = line.state_paths(override=args.state_dir)
         models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
     except (LineError, ValueError, ModelRefused) as exc:
@@ -85,7 +111,8 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         from edge.rtloop.handle import RtcoreError, RtcoreHandle
 
         if args.spawn_rtcore:
-            core = RtcoreHandle.spawn(line.rtcore_map, link=line.rtcore_link, state_dir=paths.state_dir / "rtcore")
+            core = RtcoreHandle.spawn(line.rtcore_map, link=line.rtcore_link, state_dir=paths.state_dir / "rtcore",
+                                      time_scale=args.time_scale)
             core.attach(10.0)
             if args.start:  # a core this run started: --start is the operator's arm too
                 core.arm(timeout_s=5.0)
@@ -94,8 +121,12 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
     except (RtcoreError, ValueError) as exc:
         print(f"discharge-edge run: rtcore: {exc}", file=sys.stderr)
         return 1
-    settings = FlowSettings(scan_s=args.scan_s, rest_s=args.rest_s,
-                            plan=PlanSettings(max_simulations=args.simulations, use_tree=not args.no_tree))
+    settings = FlowSettings(scan_s=args.scan_s, rest_s=args.rest_s, plan_in_background=plc is None,
+                            plan=PlanSettings(max_simulations=args.simulations, max_seconds=args.plan_seconds,
+                                              use_tree=not args.no_tree))
+    if clock is None and args.time_scale != 1.0:
+        scale = args.time_scale
+        clock = lambda: time.time() * scale  # noqa: E731 (plant seconds on a scaled bench)
     try:
         engine = FlowEngine(line, paths.state_dir, models, core=core, settings=settings, plc=plc,
                             **({"clock": clock} if clock is not None else {}))
@@ -115,7 +146,8 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
               f"inbox {paths.inbox}", file=sys.stderr)
         scans = run_loop(engine, scan_s=args.scan_s, until_idle=args.until_idle, stop=stop,
                          after_scan=after_scan, sleep=sleep)
-        summary = engine.summary() | {"scans": scans}
+        halted = engine.needs_operator()
+        summary = engine.summary() | {"scans": scans, "halted": halted}
     finally:
         engine.close()
         if core is not None and core.spawned:
@@ -127,4 +159,7 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
     else:
         print(f"discharge-edge run: {summary['batteries_processed']} batteries recorded, "
               f"{summary['batteries_waiting']} waiting, {summary['restarts']} restarts", file=sys.stderr)
+    if halted and args.until_idle:
+        print(f"discharge-edge run: the line needs the operator: {halted}", file=sys.stderr)
+        return 1
     return 0

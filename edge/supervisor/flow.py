@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,8 +77,10 @@ class FlowSettings:
     load_timeout_s: float = 30.0  # the PLC's answer to a load or unload request
     max_load_attempts: int = 2  # a battery whose loads fail this often is rejected
     max_redischarges: int = 5  # rebounds discharged again at most this often, then done
-    cells_per_module: int = 6  # module voltage / this = volts per cell (edge.batterymodel PlantConfig)
     stop_detect_s: float = 5.0  # current asked and permitted but none measured this long: the PLC ended the pass
+    bus_timeout_s: float = 1.0  # each read or write of a scan (the map's timeout is sized for the core's tick)
+    plan_in_background: bool = False  # grade and plan arrivals on a worker thread while the scans go on
+    max_track_gap_s: float = 3600.0  # a longer gap in the tracking (a supervisor down) counts this much
     plan: PlanSettings = field(default_factory=PlanSettings)
 
 
@@ -112,6 +115,31 @@ def _finite(x: Any, default: float = float("nan")) -> float:
     return x if math.isfinite(x) else default
 
 
+class _Job:
+    """One arrival file graded and planned on a daemon thread (it never holds up an exit)."""
+
+    def __init__(self, path: Path, work: Callable, known: set[str]):
+        self.path = path
+        self.done = threading.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._result = work(path, known)
+            except BaseException as exc:  # handed to the scan thread, raised there
+                self._error = exc
+            finally:
+                self.done.set()
+
+        threading.Thread(target=run, name=f"plan-{path.name}", daemon=True).start()
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 class FlowEngine:
     """One line's flow. `core` is an `RtcoreHandle` (or None: no core attached, no limits sent);
     `clock` gives seconds (plant or wall time); `plc` runs the bus on an in-memory PLC."""
@@ -138,6 +166,7 @@ class FlowEngine:
         self.packtags_state = sup.tag(PACKTAGS_STATE) is not None
         self.reader = CommandReader()
         self._drivers: dict[int, StationDriver] = {}
+        self._job: _Job | None = None
         self._limits_sent = None
         self._last_scan: float | None = None
         self.current_a = np.zeros(self.n)
@@ -197,6 +226,7 @@ class FlowEngine:
         self.read_inbox()
         values = self._read()
         status = self.core.status() if self.core is not None else None
+        self._line_trip(status)
         execute = self.machine.state is State.EXECUTE
         for rec in self.store.stations():
             self._station_scan(rec, values, status, now, dt, execute)
@@ -205,15 +235,37 @@ class FlowEngine:
         self._write(values)
         self._send_limits()
 
+    def _line_trip(self, status) -> None:
+        """The core latched the whole line safe (link lost, a frozen PLC, overruns): every permit
+        is off, so the line aborts (PackML Abort, an event naming the causes). The batteries stay
+        on their stations; after the operator's `rtcore reset` and Clear, Reset, Start they go on."""
+        if status is None or not status.safe_state or self.machine.state in (State.ABORTING, State.ABORTED):
+            return
+        names = cause_names(status.safe_cause)
+        self.store.add_event("line_tripped", f"the core latched the line safe ({', '.join(names)}); line aborted",
+                             data={"cause": names, "state": self.machine.state.label})
+        log.error("the core latched the line safe (%s): PackML Abort", ", ".join(names))
+        self.command(Command.ABORT)
+
+    def needs_operator(self) -> str | None:
+        """Why the line cannot go on by itself (Aborted: the operator clears it), else None."""
+        if self.machine.state in (State.ABORTING, State.ABORTED):
+            trips = [e for e in self.store.events() if e.kind == "line_tripped"]
+            return trips[-1].text if trips else f"the line is {self.machine.state.label}"
+        return None
+
     def idle(self) -> bool:
-        """Nothing waits and every station is empty or isolated (or fault)."""
+        """Nothing waits (in the inbox, in planning, in the queue) and every station is empty or
+        isolated (or fault)."""
+        if self._job is not None or self._inbox_files():
+            return False
         return not self.waiting() and all(r.state in (St.EMPTY, St.ISOLATED, St.FAULT) for r in self.store.stations())
 
     def _poll_packtags(self) -> None:
         if not self.packtags:
             return
         try:
-            values = {v.name: v for v in self.bus.read(list(PACKTAGS_READ))}
+            values = {v.name: v for v in self.bus.read(list(PACKTAGS_READ), timeout_s=self.settings.bus_timeout_s)}
         except BusError:
             return
         if not all(v.quality.usable for v in values.values()):
@@ -236,7 +288,7 @@ class FlowEngine:
         names = list(MEASURED_TAGS + LOAD_READS + LOAD_WRITES)
         out = {}
         try:
-            answers = self.bus.read(names)
+            answers = self.bus.read(names, timeout_s=self.settings.bus_timeout_s)
         except BusError as exc:  # a lost PLC: nothing measured this scan; the core keeps protecting
             log.warning("PLC read failed: %s", exc)
             return {n: np.full(self.n, np.nan) for n in names}
@@ -251,7 +303,7 @@ class FlowEngine:
         cause = int(status.station_cause[s]) if status is not None and len(status.station_cause) > s else 0
         hot = _finite(status.station_hot_degc[s]) if status is not None and len(status.station_hot_degc) > s else float("nan")
         if state in (St.DISCHARGING, St.RESTING):
-            self._track(s, data, values, hot, dt)
+            self._track(s, data, values, hot, now)
         if cause and state in HOLDING - {St.DONE}:
             names = cause_names(cause)
             data.update(cause=names)
@@ -279,9 +331,15 @@ class FlowEngine:
         else:
             self.current_a[s] = 0.0
 
-    def _track(self, s: int, data: dict, values, hot: float, dt: float) -> None:
+    def _track(self, s: int, data: dict, values, hot: float, now: float) -> None:
+        """Charge removed (trapezoid over the measured current), peak and time above warning,
+        over the time since this station was last tracked: after a supervisor restart that is
+        the whole gap (at most `max_track_gap_s`), bridged from the last current to this one."""
+        dt = min(max(0.0, now - data.get("tracked_at", now)), self.settings.max_track_gap_s)
         current = max(0.0, _finite(values["station_current_a"][s], 0.0))
-        data["charge_ah"] = data.get("charge_ah", 0.0) + current * dt / 3600.0
+        last = data.get("last_current_a", current)
+        data.update(tracked_at=now, last_current_a=current)
+        data["charge_ah"] = data.get("charge_ah", 0.0) + 0.5 * (current + last) * dt / 3600.0
         if math.isfinite(hot):
             data["peak_temp_degc"] = max(data.get("peak_temp_degc") or -273.0, hot)
             if hot > self.line.limits.warning_degc:
@@ -328,7 +386,7 @@ class FlowEngine:
         return driver
 
     def _discharging(self, s, cell, data, values, hot, now, dt, execute, permitted) -> None:
-        v_cell = values["station_voltage_v"][s] / self.settings.cells_per_module
+        v_cell = values["station_voltage_v"][s] / self.line.stations.cells_per_module
         current = values["station_current_a"][s]
         driver = self._driver(s, cell, data)
         asked = self.current_a[s]  # what the last scan wrote
@@ -365,7 +423,7 @@ class FlowEngine:
         return self.line.routes.default
 
     def _rebound(self, s, cell, data, values, now) -> None:
-        v_cell = values["station_voltage_v"][s] / self.settings.cells_per_module
+        v_cell = values["station_voltage_v"][s] / self.line.stations.cells_per_module
         floor = self.route.floor_v_per_cell(self.route_kind(cell))
         data["rebound_v_per_cell"] = _finite(v_cell, None)
         if (math.isfinite(v_cell) and v_cell > floor and data.get("pass_drew", True)
@@ -472,7 +530,7 @@ class FlowEngine:
         if self.packtags_state:
             payload[PACKTAGS_STATE] = int(self.machine.state)
         try:
-            results = self.bus.write(payload)
+            results = self.bus.write(payload, timeout_s=self.settings.bus_timeout_s)
         except BusError as exc:
             log.warning("PLC write failed: %s", exc)
             return
@@ -498,11 +556,29 @@ class FlowEngine:
 
     # -- arrivals ------------------------------------------------------------------------------------------
     def read_inbox(self) -> int:
-        """Read, grade, plan and queue every CSV in the inbox; returns the batteries queued."""
+        """Read, grade, plan and queue the CSVs in the inbox; returns the batteries queued.
+
+        In the foreground (the default) every file is handled now. With `settings.plan_in_background`
+        one file at a time is graded and planned on a worker thread while the scans go on; its
+        batteries are queued at the first scan after the work ends. The file stays in the inbox
+        until then, so a supervisor killed meanwhile reads it again."""
+        if not self.settings.plan_in_background:
+            return sum(self._queue(path, *self._prepare(path, self._known())) for path in self._inbox_files())
         queued = 0
-        for path in sorted(self.paths.inbox.glob("*.csv")):
-            queued += self._arrival(path)
+        if self._job is not None and self._job.done.is_set():
+            job, self._job = self._job, None
+            queued = self._queue(job.path, *job.result())
+        if self._job is None:
+            files = self._inbox_files()
+            if files:
+                self._job = _Job(files[0], self._prepare, self._known())
         return queued
+
+    def _inbox_files(self) -> list[Path]:
+        return sorted(self.paths.inbox.glob("*.csv"))
+
+    def _known(self) -> set[str]:
+        return set(self.batteries) | {b.cell_id for b in self.store.batteries()}
 
     def _reject_file(self, path: Path, why: str) -> None:
         target = self.paths.inbox / "rejected" / path.name
@@ -511,41 +587,60 @@ class FlowEngine:
         self.store.add_event("arrival_rejected", why, data={"file": path.name})
         log.warning("inbox: %s rejected: %s", path.name, why)
 
-    def _arrival(self, path: Path) -> int:
+    def _prepare(self, path: Path, known: set[str]):
+        """Read, grade and plan one arrival file (no store writes: the worker thread may run it).
+        Returns (error, prepared): the file's refusal, or the rows to queue."""
         try:
             cells = read_cells_csv(path)
         except CellsFileError as exc:
-            self._reject_file(path, str(exc))
-            return 0
+            return str(exc), None
         lines = cells.lines if cells.lines is not None else np.arange(len(cells)) + 2
-        known = set(self.batteries) | {b.cell_id for b in self.store.batteries()}
         keep = np.array([str(c) not in known for c in cells.cell_ids], bool)
-        for c in cells.cell_ids[~keep]:
+        duplicates = [str(c) for c in cells.cell_ids[~keep]]
+        if not keep.any():
+            return None, (cells, lines, None, None, duplicates)
+        rows = np.flatnonzero(keep)
+        cells, lines = cells.subset(rows), lines[rows]
+        grades = grade_cells_table(cells, self.line.tiers, model=self.models.soc)
+        started = time.monotonic()
+        plans = self.planner(cells, grades)
+        log.info("inbox: %s: %d batteries graded and planned in %.1f s", path.name, len(cells),
+                 time.monotonic() - started)
+        return None, (cells, lines, grades, plans, duplicates)
+
+    def _queue(self, path: Path, error: str | None, prepared) -> int:
+        """Write what `_prepare` made into the store (one event per battery), then move the file."""
+        if error is not None:
+            self._reject_file(path, error)
+            return 0
+        cells, lines, grades, plans, duplicates = prepared
+        for r in getattr(cells, "refused", ()):  # outside the physical range: no grade, no plan, no record
+            self.store.add_event("arrival_refused", r.message(path.name), battery_id=str(r.cell_id),
+                                 data=r.to_dict() | {"file": path.name})
+            log.warning("inbox: %s", r.message(path.name))
+        for c in duplicates:
             self.store.add_event("arrival_duplicate", f"{path.name}: battery {c} is already queued or recorded; "
-                                 "not queued again", battery_id=str(c), data={"file": path.name})
+                                 "not queued again", battery_id=c, data={"file": path.name})
         queued = 0
-        if keep.any():
-            rows = np.flatnonzero(keep)
-            cells, lines = cells.subset(rows), lines[rows]
-            grades = grade_cells_table(cells, self.line.tiers, model=self.models.soc)
-            plans = self.planner(cells, grades)
-            for i, cell in enumerate(grades.cell_ids):
-                cell = str(cell)
-                tier = int(grades.tier[i])
-                data = {"file": path.name, "line": int(lines[i]), "tier": tier, "plc_id": plc_battery_id(cell),
-                        "soc_pct": float(grades.soc_pct[i]), "soc_lo_pct": float(grades.soc_lo_pct[i]),
-                        "soc_hi_pct": float(grades.soc_hi_pct[i]), "soc_level": float(grades.soc_level),
-                        "soh_est": float(grades.soh_est[i]), "soh_sd": float(grades.soh_sd),
-                        "strategy": plans[tier].to_dict(),
-                        "features": {k: float(v[i]) for k, v in cells.columns.items() if k.startswith("feat_")},
-                        "source": f"{path.name}:{int(lines[i])}"}
-                self.store.add_event("battery_queued", f"battery {cell} queued (tier {tier})", battery_id=cell, data=data)
-                self.batteries[cell] = dict(data, attempts=0)
-                queued += 1
-                if data["plc_id"] is None:
-                    self._record(None, cell, {}, "rejected", self.clock(),
-                                 reason=f"cell id {cell!r} cannot be written to station_battery_id "
-                                        "(a whole number 1..2147483647; 0 means no battery)")
+        for i, cell in enumerate(grades.cell_ids if grades is not None else ()):
+            cell = str(cell)
+            if cell in self.batteries:  # queued by a file read while this one was planned
+                continue
+            tier = int(grades.tier[i])
+            data = {"file": path.name, "line": int(lines[i]), "tier": tier, "plc_id": plc_battery_id(cell),
+                    "soc_pct": float(grades.soc_pct[i]), "soc_lo_pct": float(grades.soc_lo_pct[i]),
+                    "soc_hi_pct": float(grades.soc_hi_pct[i]), "soc_level": float(grades.soc_level),
+                    "soh_est": float(grades.soh_est[i]), "soh_sd": float(grades.soh_sd),
+                    "strategy": plans[tier].to_dict(),
+                    "features": {k: float(v[i]) for k, v in cells.columns.items() if k.startswith("feat_")},
+                    "source": f"{path.name}:{int(lines[i])}"}
+            self.store.add_event("battery_queued", f"battery {cell} queued (tier {tier})", battery_id=cell, data=data)
+            self.batteries[cell] = dict(data, attempts=0)
+            queued += 1
+            if data["plc_id"] is None:
+                self._record(None, cell, {}, "rejected", self.clock(),
+                             reason=f"cell id {cell!r} cannot be written to station_battery_id "
+                                    "(a whole number 1..2147483647; 0 means no battery)")
         shutil.move(str(path), self.paths.inbox / "done" / path.name)
         self.store.add_event("arrival_read", f"{path.name}: {queued} batteries queued", data={"file": path.name})
         log.info("inbox: %s: %d batteries queued", path.name, queued)
@@ -575,7 +670,8 @@ class FlowEngine:
                     log.info("station %d: resumes %s with battery %s", rec.station, rec.state.value, rec.battery_id)
 
     def summary(self) -> dict:
-        records = [b.record | {"recorded_at": b.recorded_at} for b in self.store.batteries()]
+        records = [b.record | {"recorded_at": b.recorded_at, "model_versions": b.model_versions}
+                   for b in self.store.batteries()]
         return {
             "line": self.line.name, "state_dir": str(self.paths.state_dir), "packml_state": self.machine.state.label,
             "batteries_processed": len(records), "batteries_waiting": len(self.waiting()),
@@ -586,4 +682,6 @@ class FlowEngine:
         }
 
     def close(self) -> None:
+        """Close the store; a planning job under way is abandoned (its file stays in the inbox)."""
+        self._job = None  # a daemon thread: it ends with the process
         self.store.close()

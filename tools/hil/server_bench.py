@@ -107,6 +107,7 @@ class HilBench:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.steps = 0
+        self.observers: list = []  # called as f(bench, dt_s) after each step, on the stepping thread
         self.publish()
 
     @property
@@ -153,6 +154,8 @@ class HilBench:
         self.plant.step(self.command, dt_s)
         self.publish()
         self.steps += 1
+        for observe in self.observers:
+            observe(self, dt_s)
 
     # -- paced in a thread ----------------------------------------------------------------------
     def start(self, dt_s: float = 0.05, time_scale: float = 1.0) -> None:

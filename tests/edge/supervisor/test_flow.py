@@ -96,11 +96,13 @@ class FakeCore:
         self.cause = [0] * N
         self.permit = [True] * N
         self.hot_degc = [30.0] * N
+        self.safe_cause = 0  # the line latch (0: not latched)
         self.sent = []
 
     def status(self):
         return RtStatus(n_stations=N, station_cause=tuple(self.cause), station_hot_degc=tuple(self.hot_degc),
-                        station_permit=tuple(self.permit), station_current_limit_frac=(1.0,) * N)
+                        station_permit=tuple(self.permit), station_current_limit_frac=(1.0,) * N,
+                        safe_state=bool(self.safe_cause), safe_cause=self.safe_cause)
 
     def send_setpoints(self, setpoints):
         self.sent.append(setpoints)
@@ -400,6 +402,98 @@ def test_a_station_the_core_isolates_is_recorded_isolated_and_the_line_goes_on(r
     assert sum(r["outcome"] == "done" for r in records.values()) == len(cells) - 1
 
 
+def test_a_battery_outside_the_physical_range_is_refused_with_its_line_and_the_rest_go_on(rig):
+    cells = rig.inbox("batch.csv", range(1, 4))
+    path = rig.engine.paths.inbox / "batch.csv"
+    rows = path.read_text().splitlines()
+    header = rows[0].split(",")
+    bad = rows[2].split(",")
+    bad[header.index("feat_v_rest_V")] = "400"
+    rows[2] = ",".join(bad)
+    path.write_text("\n".join(rows) + "\n")
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    refused = [e for e in rig.engine.store.events() if e.kind == "arrival_refused"]
+    assert len(refused) == 1 and refused[0].battery_id == cells[1]
+    assert refused[0].data["line"] == 3 and refused[0].data["field"] == "feat_v_rest_V"
+    assert "batch.csv:3" in refused[0].text
+    assert sorted(b.cell_id for b in rig.engine.store.batteries()) == sorted([cells[0], cells[2]])
+
+
+def test_a_line_the_core_latches_safe_aborts_and_goes_on_after_clear_reset_start(rig):
+    cells = rig.inbox("batch.csv", range(1, 5))
+    started(rig)
+    rig.run_until(lambda: St.DISCHARGING in rig.states())
+    on_stations = {r.battery_id for r in rig.engine.store.stations() if r.state is St.DISCHARGING}
+    rig.core.safe_cause = int(Flag.SAFE_STATE | Flag.LINK_LOST)
+    rig.scan()
+    assert rig.engine.machine.state is State.ABORTING  # its scan writes every current 0
+    assert "LINK_LOST" in rig.engine.needs_operator()
+    trips = [e for e in rig.engine.store.events() if e.kind == "line_tripped"]
+    assert len(trips) == 1 and trips[0].data["cause"] == ["SAFE_STATE", "LINK_LOST"]
+    rig.scan()  # one trip, one event, while it stays latched
+    assert rig.engine.machine.state is State.ABORTED
+    assert len([e for e in rig.engine.store.events() if e.kind == "line_tripped"]) == 1
+    assert (currents(rig) == 0).all()
+    assert not rig.engine.store.batteries()  # nothing recorded: the batteries wait on their stations
+    assert {r.battery_id for r in rig.engine.store.stations() if r.state is St.DISCHARGING} == on_stations
+    rig.core.safe_cause = 0  # the operator's `rtcore reset`
+    for cmd in (Command.CLEAR, Command.RESET, Command.START):
+        assert rig.engine.command(cmd)
+        rig.scan()
+    assert rig.engine.machine.state is State.EXECUTE and rig.engine.needs_operator() is None
+    rig.run_until(rig.engine.idle)
+    assert all(b.record["outcome"] == "done" for b in assert_recorded_once(rig, cells))
+
+
+def test_arrivals_planned_in_the_background_are_queued_at_a_later_scan(line, models, tmp_path):
+    import threading
+
+    gate = threading.Event()
+
+    def slow_plan(cells, grades):
+        assert gate.wait(30.0)
+        return plan_default(cells, grades)
+
+    rig = Rig(line, models, tmp_path / "state", dataclasses.replace(SETTINGS, plan_in_background=True))
+    rig.engine.planner = slow_plan
+    try:
+        cells = rig.inbox("batch.csv", range(1, 4))
+        started(rig)
+        for _ in range(3):  # the scans go on while the file is planned
+            rig.scan()
+            assert rig.engine.waiting() == [] and not rig.engine.idle()
+        assert (rig.engine.paths.inbox / "batch.csv").exists()  # kept until its batteries are queued
+        gate.set()
+        rig.engine._job.done.wait(30.0)
+        rig.run_until(rig.engine.idle)
+        assert all(b.record["outcome"] == "done" for b in assert_recorded_once(rig, cells))
+        assert not (rig.engine.paths.inbox / "batch.csv").exists()
+    finally:
+        gate.set()
+        rig.engine.close()
+
+
+def test_the_charge_drawn_while_the_supervisor_was_down_is_bridged(rig):
+    rig.inbox("batch.csv", range(1, 2))
+    started(rig)
+    rig.run_until(lambda: St.DISCHARGING in rig.states())
+    rig.scan()
+    rig.scan()
+    s = rig.states().index(St.DISCHARGING)
+    before = rig.engine.store.station(s).data
+    assert before["last_current_a"] > 0
+    engine = rig.kill()
+    rig.clock.t += 10.0  # down 10 s while the PLC kept the current
+    engine.scan()
+    after = engine.store.station(s).data
+    gap_s = after["tracked_at"] - before["tracked_at"]
+    assert gap_s == pytest.approx(10.0 + SETTINGS.scan_s)
+    bridged_ah = 0.5 * (before["last_current_a"] + after["last_current_a"]) * gap_s / 3600.0
+    assert after["last_current_a"] > 0
+    assert after["charge_ah"] - before["charge_ah"] == pytest.approx(bridged_ah, rel=1e-9)
+
+
 # -- resume after a kill ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("state", [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE, "done, recorded",
                                    St.ISOLATED, St.EMPTY])
@@ -480,7 +574,9 @@ def test_a_broken_model_is_refused_naming_it(line, tmp_path):
 
 
 def with_packtags(tag_map):
-    """The map with PackTags command and status tags (the bench maps may not have them)."""
+    """The map with PackTags command and status tags (the bench maps have them: then as it is)."""
+    if all(tag_map.tag(t) is not None for t in ("packml_command", "packml_command_request", "packml_state")):
+        return tag_map
     write, read = tag_map.tag("station_battery_id"), tag_map.tag("station_loaded_id")
     scalar = {"count": 1, "data_type": DataType.DINT, "unit": "", "scaling": Scaling()}
     added = (dataclasses.replace(read, name="packml_command", **scalar),
