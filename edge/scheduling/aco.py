@@ -26,7 +26,7 @@ plan); the run ends at a deadline, checked inside every ant; above DENSE_TAU_MAX
 pheromone is stored sparse (same values, memory by walked edges).
 
 Defaults are the paper's: t_max=50, 50 ants, alpha=1, beta=5, rho=0.1, Q=1.
-Tests: tests/edge/scheduling/test_schedule_aco.py.
+Tests: tests/edge/scheduling/test_schedule_aco.py, test_schedule_budget.py (deadline, incumbent).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Every stage polls one `budget.Deadline`: the call returns its best plan at the t
 even the greedy plan does not fit, the traditional plan is the answer.
 
 Every plan leaves `solve` validated (`validate.assert_valid`). Tests:
-tests/edge/scheduling/test_schedule_best.py.
+tests/edge/scheduling/test_schedule_best.py, test_schedule_budget.py, test_schedule_budget_slow.py.
 """
 
 from __future__ import annotations

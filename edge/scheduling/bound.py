@@ -17,7 +17,7 @@ a valid bound), all in integer minutes:
 All in exact integer arithmetic (a float division rounds a 1e30-minute load up past any
 schedule). Units already placed (re-planning) count with their fixed start as head and tail 0, and the
 bound is at least the end of the last of them. `best` reports max(this, CP-SAT's proven
-bound). Tests: tests/edge/scheduling/test_schedule_bound.py.
+bound). Tests: tests/edge/scheduling/test_schedule_bound.py, test_schedule_input_errors.py (1e30).
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ where it ends first (ties: the first listed) wins. This yields the paper's compl
 F_l of a path R and a feasible plan for any eligible order. `decode(seq)` runs a whole
 sequence; `Frozen` placements (re-planning) pre-occupy channels and module chains.
 
+Sizes: placing a unit is O(1) in the number of modules (eligible units kept per module); a unit
+wired to more than WIDE_SET_CHANNELS channels (a switch matrix) goes after the last unit of the
+channel that is free first, found in a heap (gap filling there would scan every channel); the
+greedy order uses a lazy heap. 14 000 units decode in about 0.1 s.
+
 Tests: tests/edge/scheduling/test_schedule_decode.py.
 """
 

@@ -10,7 +10,15 @@ least one channel, unique ids.
 Extension used by re-planning (not in the v1 schema, which allows extra fields): a module may
 carry `release_min` (integer >= 0), the earliest start of its first unit.
 
-Tests: tests/edge/scheduling/test_schedule_instance.py.
+Physical limits (not in the schema): durations, rests and releases are at most MAX_MINUTES
+(90 days; a 1e30-minute step is a typo, and refusing it keeps every sum exact for CP-SAT's
+int64 and for the bounds). `read_json` (also used for a running plan) accepts a UTF-8 byte
+order mark and names the file and line of bytes that are not UTF-8 and of nesting that is too
+deep; every value shown in a message is shortened (`_show`). No input raises anything but
+InstanceError.
+
+Tests: tests/edge/scheduling/test_schedule_instance.py, test_schedule_input_errors.py,
+test_schedule_instance_fuzz.py (hypothesis).
 """
 
 from __future__ import annotations

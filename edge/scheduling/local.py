@@ -8,7 +8,7 @@ cycling is limited). After `kick_after` moves without gain, a few random moves a
 the best sequence (iterated local search). Seeded and reproducible for a given number of
 evaluations; with a time limit, the result depends on the machine's speed.
 
-Tests: tests/edge/scheduling/test_schedule_best.py.
+Tests: tests/edge/scheduling/test_schedule_best.py, test_schedule_budget.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A `Plan` is a tuple of `Placement`s (unit, channel, start, end in minutes) plus 
 made it. `traditional_plan` tests each module alone, item after item, with the required rests,
 on its channel; the next module on that channel starts when the previous one has finished
 (the paper's 2130 min on its example). `plan_from_json` reads what `schedule --json` printed.
-Tests: tests/edge/scheduling/test_schedule_validate.py (traditional plan), test_schedule_cli.py.
+Tests: tests/edge/scheduling/test_schedule_validate.py (traditional plan), test_schedule_cli.py,
+test_schedule_input_errors.py (a running plan's unknown channel, huge minutes).
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ def test_paper_instance_small_colony_reaches_1080(paper):
     res = run_aco(paper, AcoParams(iterations=5, ants=10), seed=0)
     assert check_plan(paper, res.plan) == []
     assert res.plan.makespan_min == 1080
+    assert res.colony_min == 1080            # the ants themselves, not only the greedy start
 
 
 def test_evaporation_and_deposit():
