@@ -40,7 +40,7 @@ from enum import Enum
 import numpy as np
 
 from edge.scheduling.budget import Deadline
-from edge.scheduling.decode import Builder, Compiled, Frozen, decode, first_eligible_sequence, greedy_sequence
+from edge.scheduling.decode import Builder, Compiled, Frozen, decode, greedy_sequence
 from edge.scheduling.instance import Instance
 from edge.scheduling.plan import Plan, module_chain_min, traditional_plan
 
@@ -109,7 +109,8 @@ _POLL_STEPS = 128            # an ant checks the deadline every this many placem
 
 def run_aco(instance: Instance, params: AcoParams = AcoParams(), seed: int = 0,
             frozen: Frozen | None = None, stop_at_min: int | None = None,
-            deadline: Deadline | None = None, start: list[int] | None = None) -> AcoResult:
+            deadline: Deadline | None = None, start: list[int] | None = None,
+            compiled: Compiled | None = None) -> AcoResult:
     """The colony on `instance`; the same seed gives the same plan (with a deadline, how many
     ants run depends on the machine). `stop_at_min` (not the paper's; `best` passes its lower
     bound) ends the run after an iteration that reaches it.
@@ -122,14 +123,15 @@ def run_aco(instance: Instance, params: AcoParams = AcoParams(), seed: int = 0,
     if params.time_limit_s is not None:
         own = Deadline(params.time_limit_s)
         deadline = own if deadline is None else deadline.until(own.end)
-    c = Compiled(instance, frozen)
+    c = compiled if compiled is not None else Compiled(instance, frozen)
     rng = random.Random(seed)
     n = c.n
     best_seq = start if start is not None else greedy_sequence(c, deadline)
-    if best_seq is None:     # the deadline passed before the greedy plan was complete
-        best_seq = first_eligible_sequence(c)
     best_starts, best_chans, best_span = decode(c, best_seq)
     res = AcoResult(plan=None, sequence=[], start_min=best_span)  # type: ignore[arg-type]
+    done = (stop_at_min is not None and best_span <= stop_at_min) or (deadline is not None and deadline.expired())
+    if done:
+        return _result(c, res, best_seq, best_starts, best_chans, seed, params, t_begin)
     eta_beta = required_wait_min(c) ** (-params.beta)
     eta_list = eta_beta.tolist()
     tau0 = params.ants * params.q / _reference_makespan(instance, c)
@@ -137,8 +139,7 @@ def run_aco(instance: Instance, params: AcoParams = AcoParams(), seed: int = 0,
     start_node = n
 
     stall = 0
-    done = stop_at_min is not None and best_span <= stop_at_min
-    for it in range(0 if done else params.iterations):
+    for it in range(params.iterations):
         paths, spans = [], []
         tau.begin_iteration()
         for _ in range(params.ants):
@@ -169,9 +170,14 @@ def run_aco(instance: Instance, params: AcoParams = AcoParams(), seed: int = 0,
         if deadline is not None and deadline.expired():
             log.info("aco: deadline reached after %d iterations", it + 1)
             break
+    return _result(c, res, best_seq, best_starts, best_chans, seed, params, t_begin)
+
+
+def _result(c: Compiled, res: AcoResult, seq: list[int], starts: list[int], chans: list[int], seed: int,
+            params: AcoParams, t_begin: float) -> AcoResult:
     res.runtime_s = time.perf_counter() - t_begin
-    res.sequence = best_seq
-    res.plan = c.to_plan(best_starts, best_chans, "aco",
+    res.sequence = seq
+    res.plan = c.to_plan(starts, chans, "aco",
                          {"seed": seed, "iterations": res.iterations_run, "ants": params.ants,
                           "start_min": res.start_min, "found_at_iteration": res.found_at_iteration,
                           "guard_activations": res.guard_activations})

@@ -10,8 +10,9 @@ in a log line). It returns the best plan found and the best bound: max(`bound.lo
 CP-SAT's proven bound); it stops early when the plan meets the bound (proven optimal).
 
 Every stage polls one `budget.Deadline`: the call returns its best plan at the time limit
-(the part kept for validation and output, `finish_reserve_s`, included), at any size. When
-even the greedy plan does not fit, the traditional plan is the answer.
+(the part kept for validation and output, `finish_reserve_s`, included). When even the greedy
+plan does not fit, its rest is placed in first-eligible order and the traditional plan is
+taken if that is shorter.
 
 Every plan leaves `solve` validated (`validate.assert_valid`). Tests:
 tests/edge/scheduling/test_schedule_best.py, test_schedule_budget.py, test_schedule_budget_slow.py.
@@ -28,7 +29,7 @@ from edge.scheduling.aco import AcoParams, Heuristic, run_aco
 from edge.scheduling.bound import lower_bound
 from edge.scheduling.cpsat import cpsat_available, solve_cpsat
 from edge.scheduling.budget import Deadline, check_time_limit_s
-from edge.scheduling.decode import Compiled, Frozen, decode, first_eligible_sequence, greedy_sequence
+from edge.scheduling.decode import Compiled, Frozen, decode, greedy_sequence
 from edge.scheduling.instance import Instance
 from edge.scheduling.local import local_search
 from edge.scheduling.plan import Placement, Plan, traditional_plan
@@ -91,12 +92,13 @@ def solve(instance: Instance, method: Method | str = Method.BEST, time_limit_s: 
         deadline = Deadline(limit)
     t0 = time.perf_counter()
     search = deadline.until(deadline.end - finish_reserve_s(limit, len(instance.units)))
-    lb = lower_bound(instance, frozen)
+    c = Compiled(instance, frozen)
+    lb = lower_bound(instance, frozen, c)
     if method is Method.ACO:
-        plan = run_aco(instance, aco, seed, frozen, stop_at_min=lb, deadline=search).plan
+        plan = run_aco(instance, aco, seed, frozen, stop_at_min=lb, deadline=search, compiled=c).plan
         bound = lb
     else:
-        plan, bound = _best(instance, search, seed, aco, frozen, lb, workers, use_cpsat)
+        plan, bound = _best(c, search, seed, aco, frozen, lb, workers, use_cpsat)
     _check(instance, plan, frozen)
     return Solution(plan, bound, time.perf_counter() - t0, plan.makespan_min <= bound)
 
@@ -112,28 +114,22 @@ def _check(instance: Instance, plan: Plan, frozen: Frozen | None) -> None:
     assert_valid(instance, plan, fixed, frozen.not_before_min)
 
 
-def _best(instance: Instance, deadline: Deadline, seed: int, aco: AcoParams, frozen: Frozen | None,
+def _best(c: Compiled, deadline: Deadline, seed: int, aco: AcoParams, frozen: Frozen | None,
           lb: int, workers: int, use_cpsat: bool) -> tuple[Plan, int]:
+    instance = c.instance
     cp_ok = use_cpsat and cpsat_available()
     if use_cpsat and not cp_ok:
         log.warning("ortools is not installed: `best` runs local search only "
                     "(pip install 'discharge-edge[sched]' for CP-SAT)")
-    c = Compiled(instance, frozen)
     # a deterministic dispatching plan first: often already optimal, and a good seed; the
     # traditional plan (or, re-planning, the first eligible order) is the floor when even the
     # greedy plan does not fit in the budget
     g_seq = greedy_sequence(c, deadline)
-    if g_seq is None:
-        if frozen is None:
-            trad = traditional_plan(instance)
-            log.info("best: the time limit passed before the greedy plan; traditional %d", trad.makespan_min)
-            return replace(trad, method="best", info={"seed": seed, "stages": [f"traditional {trad.makespan_min}"]}), lb
-        g_seq = first_eligible_sequence(c)
     starts, chans, span = decode(c, g_seq)
-    seed_seq, stages = g_seq, [f"greedy {span}"]
+    seed_seq, stages = g_seq, [f"greedy {span}" + (" (cut at the time limit)" if deadline.expired() else "")]
     if span > lb and not deadline.expired():
         colony = run_aco(instance, replace(aco, time_limit_s=None, heuristic=Heuristic.WAIT),
-                         seed, frozen, stop_at_min=lb, deadline=deadline.share(1 / 3), start=g_seq)
+                         seed, frozen, stop_at_min=lb, deadline=deadline.share(1 / 3), start=g_seq, compiled=c)
         stages.append(f"aco {colony.plan.makespan_min} ({colony.iterations_run} iterations)")
         if colony.plan.makespan_min < span:
             (starts, chans, span), seed_seq = _starts_of(c, colony.plan), colony.sequence

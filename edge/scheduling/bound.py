@@ -29,8 +29,9 @@ from edge.scheduling.decode import Builder, Compiled, Frozen
 from edge.scheduling.instance import Instance
 
 
-def lower_bound(instance: Instance, frozen: Frozen | None = None) -> int:
-    c = Compiled(instance, frozen)
+def lower_bound(instance: Instance, frozen: Frozen | None = None, compiled: Compiled | None = None) -> int:
+    """The bound; `compiled` (of the same instance and frozen units) saves building it again."""
+    c = compiled if compiled is not None else Compiled(instance, frozen)
     head, tail, chains = heads_tails(c)
     fixed_end = max((st + c.dur[u] for u, (_, st) in c.frozen.placed.items()), default=0)
     return max([fixed_end, max(chains, default=0), channel_bound(c, head, tail), group_bound(c, head, tail)])
@@ -46,7 +47,7 @@ def heads_tails(c: Compiled) -> tuple[list[int], list[int], list[int]]:
         free_tasks = [t for t in free_tasks if t]
         if not free_tasks:
             continue
-        eligible = [e for e in b.eligible if c.module[e] == m]
+        eligible = b.eligible_of_module(m)
         start = min(b.ready(e) for e in eligible)
         if not c.first_fixed:
             seq = [u for t in free_tasks for u in t]

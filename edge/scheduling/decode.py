@@ -244,14 +244,15 @@ def decode(c: Compiled, seq: list[int]) -> tuple[list[int], list[int], int]:
     return b.starts, b.chan_of, b.makespan
 
 
-def greedy_sequence(c: Compiled, deadline: Deadline | None = None) -> list[int] | None:
+def greedy_sequence(c: Compiled, deadline: Deadline | None = None) -> list[int]:
     """A simple dispatching order: always the eligible unit that can start first
     (ties: the one whose module has the longest remaining chain, then lowest index).
 
     A lazy heap keeps this O(n log n) evaluations in practice: while a unit stays eligible its
     earliest start can only grow (its module is unchanged, its channels only fill), so a stored
     key is a lower bound; the popped unit is taken when its recomputed key is unchanged, which
-    is exactly the minimum over all eligible units. Returns None when `deadline` passes first."""
+    is exactly the minimum over all eligible units. When `deadline` passes first, the rest is
+    placed in first-eligible order (one cheap pass: the plan is always complete)."""
     tail = remaining_chain(c)
     b = Builder(c)
     heap = [(b.best_slot(e)[0], -tail[e], e) for e in b.eligible]
@@ -270,20 +271,24 @@ def greedy_sequence(c: Compiled, deadline: Deadline | None = None) -> list[int] 
         for nxt in b.eligible_of_module(c.module[e]):
             heapq.heappush(heap, (b.best_slot(nxt)[0], -tail[nxt], nxt))
         if deadline is not None and len(seq) % 64 == 0 and deadline.expired():
-            return None
+            _finish_first_eligible(b, seq)
+            break
     return seq
 
 
 def first_eligible_sequence(c: Compiled) -> list[int]:
     """Always the first eligible unit: a feasible order in one pass (the floor when a deadline
     passes before the greedy plan is complete)."""
-    b = Builder(c)
-    seq = []
-    while b.eligible:
-        u = b.eligible[0]
+    seq: list[int] = []
+    _finish_first_eligible(Builder(c), seq)
+    return seq
+
+
+def _finish_first_eligible(b: Builder, seq: list[int]) -> None:
+    while b._elig:
+        u = next(iter(b._elig.values()))[0]
         b.place(u)
         seq.append(u)
-    return seq
 
 
 def remaining_chain(c: Compiled) -> list[int]:

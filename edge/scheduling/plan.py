@@ -89,7 +89,7 @@ def traditional_plan(instance: Instance) -> Plan:
     starts = [0] * len(instance.units)
     chans = [0] * len(instance.units)
     for m in instance.modules:
-        ch = min(wired[m.station], key=lambda c: (free_at[c], c))
+        ch = min(wired[m.station], key=free_at.__getitem__)   # ascending indices: ties to the first
         t = max(free_at[ch], m.release_min)
         prev = None
         for task in m.tasks:

@@ -86,4 +86,5 @@ def test_guard_fires_when_the_colony_stalls(paper):
 def test_time_limit_stops_early():
     inst = instance_from_dict(generate_instance(10, "fixed", seed=1))
     res = run_aco(inst, AcoParams(iterations=50, ants=5, time_limit_s=1e-6), seed=0)
-    assert res.iterations_run == 1
+    assert res.iterations_run == 0 and res.colony_min is None     # past the limit: the greedy start
+    assert res.plan.makespan_min == res.start_min

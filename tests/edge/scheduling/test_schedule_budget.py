@@ -108,11 +108,22 @@ def test_an_expired_deadline_still_gives_a_valid_plan(method):
     assert sol.makespan_min <= traditional_plan(inst).makespan_min
 
 
-def test_best_when_the_greedy_plan_does_not_fit_returns_the_traditional_plan():
+def test_best_when_the_greedy_plan_does_not_fit_finishes_it_in_one_pass():
     inst = _inst(40, "full")
     sol = solve(inst, "best", 10, deadline=Deadline(10, ExpiresAfter(0)))
-    assert sol.plan.info["stages"] == [f"traditional {traditional_plan(inst).makespan_min}"]
+    stages = sol.plan.info["stages"]
+    assert stages[0].startswith("greedy ") and stages[0].endswith("(cut at the time limit)")
+    assert len(stages) <= 2 and all(s.startswith(("greedy", "traditional")) for s in stages)
+    assert sol.makespan_min <= traditional_plan(inst).makespan_min
     assert check_plan(inst, sol.plan) == []
+
+
+def test_greedy_cut_by_the_deadline_is_still_complete():
+    inst = _inst(30, "fixed")
+    c = Compiled(inst)
+    full = greedy_sequence(c)
+    cut = greedy_sequence(c, Deadline(1.0, ExpiresAfter(0)))
+    assert sorted(cut) == sorted(full) == list(range(c.n)) and cut[:64] == full[:64] and cut != full
 
 
 @pytest.mark.parametrize("method", ["best", "aco"])
