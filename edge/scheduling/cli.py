@@ -32,7 +32,7 @@ from edge.scheduling.aco import AcoParams, Heuristic
 from edge.scheduling.best import DEFAULT_TIME_LIMIT_S, Method, solve
 from edge.scheduling.budget import MAX_TIME_LIMIT_S, MIN_TIME_LIMIT_S, Deadline, TimeLimitError, check_time_limit_s
 from edge.scheduling.instance import InstanceError, load_instance, read_json
-from edge.scheduling.plan import plan_from_json, traditional_plan
+from edge.scheduling.plan import PLAN_MAX_MIN, plan_from_json, traditional_plan
 from edge.scheduling.replan import Disruption, replan
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,13 @@ def register(subparsers) -> None:
     p.add_argument("--time-limit", type=_time_limit, default=None, metavar="S",
                    help=f"seconds for the whole command, loading included, from {MIN_TIME_LIMIT_S} to "
                         f"{MAX_TIME_LIMIT_S:.0f} (default {DEFAULT_TIME_LIMIT_S:.0f}); aco also ends at its t_max")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help=f"0 to {SEED_MAX} (default 0)")
     p.add_argument("--heuristic", choices=[h.value for h in Heuristic], default=Heuristic.REST.value,
                    help="colony heuristic for --method aco: rest (1/required rest, default) or wait")
     p.add_argument("--gantt", metavar="FILE.png", help="write a Gantt chart")
     p.add_argument("--running", metavar="PLAN.json", help="re-plan: the plan being run (--json output)")
-    p.add_argument("--now-min", type=int, metavar="T", help="re-plan: minutes since the running plan began")
+    p.add_argument("--now-min", type=_now_min, metavar="T",
+                   help=f"re-plan: minutes since the running plan began (0 to {PLAN_MAX_MIN - 1})")
     p.add_argument("--overrun", action="append", default=[], metavar="UNIT=MIN",
                    help="re-plan: a unit's new duration (repeatable)")
     p.set_defaults(func=run)
@@ -63,6 +64,27 @@ def _time_limit(text: str) -> float:
         return check_time_limit_s(text, "seconds")
     except TimeLimitError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+SEED_MAX = 2**31 - 1     # CP-SAT takes a 32-bit seed
+
+
+def _bounded_int(text: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text[:40]}")
+    return value
+
+
+def _seed(text: str) -> int:
+    return _bounded_int(text, 0, SEED_MAX)
+
+
+def _now_min(text: str) -> int:
+    return _bounded_int(text, 0, PLAN_MAX_MIN - 1)
 
 
 def run(args: argparse.Namespace) -> int:

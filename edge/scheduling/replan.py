@@ -24,7 +24,7 @@ from edge.scheduling.best import Method, Solution, solve
 from edge.scheduling.budget import Deadline
 from edge.scheduling.decode import Frozen
 from edge.scheduling.instance import Instance, InstanceError, instance_from_dict, instance_to_dict, required_rest_min
-from edge.scheduling.plan import Plan
+from edge.scheduling.plan import PLAN_MAX_MIN, Plan
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Disruption:
     overruns: dict[str, int] = field(default_factory=dict)     # unit id -> new duration_min
 
     def __post_init__(self):
-        if self.now_min < 0:
-            raise ValueError(f"now_min must be >= 0, got {self.now_min}")
+        if not 0 <= self.now_min < PLAN_MAX_MIN:
+            raise ValueError(f"now_min must be from 0 to {PLAN_MAX_MIN - 1}, got {self.now_min}")
 
 
 @dataclass(frozen=True)

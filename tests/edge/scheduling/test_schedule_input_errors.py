@@ -107,6 +107,17 @@ def test_duration_1e30_bound_never_exceeds_the_makespan():
     assert lower_bound(inst) == d
 
 
+@pytest.mark.parametrize("args", [["--seed", "99999999999999999999"], ["--seed=-1"], ["--seed", "x"],
+                                  ["--now-min", "1000000000000000000000000000000"], ["--now-min=-5"]])
+def test_seed_and_now_min_out_of_range_are_usage_errors(paper_path, tmp_path, capsys, args):
+    running = tmp_path / "running.json"
+    running.write_text(json.dumps({"plan": []}))
+    with pytest.raises(SystemExit) as exc:
+        main(["schedule", str(paper_path), "--running", str(running), *args])
+    assert exc.value.code == 2
+    assert f"argument {args[0].split('=')[0]}" in capsys.readouterr().err
+
+
 def test_plain_text_and_huge_integer_files(tmp_path, capsys):
     bad = tmp_path / "digits.json"
     bad.write_text("1" * 5000)
