@@ -1,7 +1,8 @@
 """The line PLC's program for the discharge stations, as the plant's command: one scan at a time.
 
 Owns `PlcProgram`, `CoreWatchdog`, `command_from_tags`, `observation_tags` and the tag names they
-read (tests: tests/tools/hil/test_plc_watchdog.py, test_server_bench.py). The same program runs on
+read (tests: tests/tools/hil/test_plc_watchdog.py, test_server_bench.py,
+test_bench_loading.py). The same program runs on
 the HIL bench's PLC server (tools/hil/server_bench.py) and on the in-memory PLC of the planner's
 SIL rollouts (edge/strategy/loop_controller.py); plc_tags/README.md has it as Structured Text:
 
@@ -14,13 +15,15 @@ SIL rollouts (edge/strategy/loop_controller.py); plc_tags/README.md has it as St
   moves again; each healthy -> stale transition counts as a trip. Before the heartbeat has moved
   once (a core not started yet) every station is off too, without a trip;
 * the loading handshake (`StationLoader`, the bench's robot): when the supervisor's
-  station_load_request[s] changes, the PLC checks the request (station_battery_id[s] not 0 and
-  not a battery it knows: fault 1; the station discharging, i.e. its permit on with a current
-  asked, or current still measured: fault 2; either way station_load_done[s] echoes the request
-  at once, nothing moves), else the robot holds the station off for `LOAD_TIME_S` (5 s of plant
-  time), unloads its module if any, loads battery station_battery_id[s] (0: leaves it empty),
-  and only then sets station_loaded_id[s] and echoes the request in station_load_done[s] with
+  station_load_request[s] changes, the PLC checks the request (station_battery_id[s] not
+  `NO_BATTERY` and not a battery it knows: fault 1; the station discharging, i.e. its permit on
+  with a current asked, or current still measured: fault 2; either way station_load_done[s]
+  echoes the request at once, nothing moves), else the robot holds the station off for
+  `LOAD_TIME_S` (5 s of plant time), unloads its module if any, loads battery
+  station_battery_id[s] (`NO_BATTERY` = -1: leaves it empty), and only then sets
+  station_loaded_id[s] (-1: empty) and echoes the request in station_load_done[s] with
   station_load_fault[s] = 0. A request that changes during a move is taken when the move ends.
+  Every cell id 0..2**31-1 is a battery: -1, not 0, is the handshake's "none".
 """
 
 from __future__ import annotations
@@ -41,13 +44,15 @@ COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "current_limit_p
             "relief_second_kpa", "coolant_flow_lpm")
 HEARTBEAT = "rtcore_heartbeat"
 
+NO_BATTERY = -1
+"""station_battery_id / station_loaded_id: no battery (unload / empty). Not 0: cell id 0 is a battery."""
 LOAD_TIME_S = 5.0
 """Plant seconds the bench's robot takes to unload a station and load the next battery."""
 LOAD_REQUESTS = ("station_battery_id", "station_load_request")
-"""Written by the supervisor: the battery wanted at each station (cell_id, 0 = none) and a counter
-whose change asks for it."""
+"""Written by the supervisor: the battery wanted at each station (cell_id, NO_BATTERY = none) and
+a counter whose change asks for it."""
 LOAD_STATUS = ("station_loaded_id", "station_load_done", "station_load_fault")
-"""Written by the PLC: the battery at each station (0 = empty), the last request handled, its fault."""
+"""Written by the PLC: the battery at each station (NO_BATTERY = empty), the last request handled, its fault."""
 LOAD_OK, LOAD_UNKNOWN_BATTERY, LOAD_NOT_SAFE = 0, 1, 2
 
 
@@ -124,17 +129,17 @@ class PlcProgram:
         return command
 
 
-def _ints(value, n: int) -> np.ndarray:
-    a = np.nan_to_num(np.atleast_1d(np.asarray(value, dtype=float)), nan=0.0)
+def _ints(value, n: int, missing: int = 0) -> np.ndarray:
+    a = np.nan_to_num(np.atleast_1d(np.asarray(value, dtype=float)), nan=missing)
     return np.broadcast_to(a, (n,)).astype(np.int64)
 
 
 class StationLoader:
     """The loading handshake and the robot behind it (module docstring); `scan` once a PLC scan.
 
-    `loaded_ids`: the battery at each station at the start (0 = empty); `is_known(cell_id)`: the
-    robot can fetch that battery; `move(station, cell_id)`: the robot's work at the end of a move
-    (unload, then load cell_id unless it is 0)."""
+    `loaded_ids`: the battery at each station at the start (`NO_BATTERY` = empty);
+    `is_known(cell_id)`: the robot can fetch that battery; `move(station, cell_id)`: the robot's
+    work at the end of a move (unload, then load cell_id unless it is `NO_BATTERY`)."""
 
     def __init__(self, loaded_ids, is_known, move, load_time_s: float = LOAD_TIME_S):
         if not load_time_s >= 0:
@@ -163,13 +168,16 @@ class StationLoader:
                 self.remaining_s[s] = np.nan
                 self.fault[s] = LOAD_OK
                 self.done[s] = self.taken[s]
-                log.info("bench robot: station %d holds battery %d", s, self.target[s])
+                if self.target[s] == NO_BATTERY:
+                    log.info("bench robot: station %d left empty", s)
+                else:
+                    log.info("bench robot: station %d holds battery %d", s, self.target[s])
         request = _ints(values["station_load_request"], n)
-        wanted = _ints(values["station_battery_id"], n)
+        wanted = _ints(values["station_battery_id"], n, missing=NO_BATTERY)
         busy = np.asarray(command.discharge_on, bool) | (np.abs(np.asarray(current_a, float)) > 0)
         for s in np.flatnonzero((request != self.taken) & ~self.moving):
             self.taken[s] = request[s]
-            if wanted[s] != 0 and not self.is_known(int(wanted[s])):
+            if wanted[s] != NO_BATTERY and not self.is_known(int(wanted[s])):
                 self.fault[s], self.done[s] = LOAD_UNKNOWN_BATTERY, request[s]
                 log.warning("bench PLC: station %d asked for battery %d, which the robot does not know", s, wanted[s])
             elif busy[s]:

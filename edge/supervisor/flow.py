@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.batterymodel.plc import NO_BATTERY
 from edge.bus import BusError, Quality, open_bus
 from edge.bus.memory import MemoryPlc
 from edge.grading.features import CellsFileError, read_cells_csv
@@ -86,12 +87,12 @@ class FlowSettings:
 
 def plc_battery_id(cell_id: str) -> int | None:
     """The DINT written to `station_battery_id`: the cell id itself when it is a whole number in
-    1..2**31-1 (0 means no battery); None when the PLC cannot carry it."""
+    0..2**31-1 (`NO_BATTERY`, -1, means no battery); None when the PLC cannot carry it."""
     try:
         value = int(str(cell_id).strip())
     except ValueError:
         return None
-    return value if 0 < value < 2**31 else None
+    return value if 0 <= value < 2**31 else None
 
 
 def cause_names(bits: int) -> list[str]:
@@ -506,7 +507,7 @@ class FlowEngine:
                 log.info("station %d: loading battery %s (tier %d, channel %s)", s, pick, tier, channel.name)
 
     def _write(self, values) -> None:
-        battery_id = np.zeros(self.n, int)
+        battery_id = np.full(self.n, NO_BATTERY, int)  # an empty station, and the unload of a done one
         request = np.nan_to_num(values["station_load_request"], nan=0.0).astype(int)
         pressure = np.array([self.line.supervisor_map.tag("fixture_pressure_setpoint_kpa").safe_value[0]] * self.n, float)
         coolant = np.array([self.line.supervisor_map.tag("coolant_base_lpm").safe_value[0]] * self.n, float)
@@ -640,7 +641,7 @@ class FlowEngine:
             if data["plc_id"] is None:
                 self._record(None, cell, {}, "rejected", self.clock(),
                              reason=f"cell id {cell!r} cannot be written to station_battery_id "
-                                    "(a whole number 1..2147483647; 0 means no battery)")
+                                    "(a whole number 0..2147483647)")
         shutil.move(str(path), self.paths.inbox / "done" / path.name)
         self.store.add_event("arrival_read", f"{path.name}: {queued} batteries queued", data={"file": path.name})
         log.info("inbox: %s: %d batteries queued", path.name, queued)
@@ -663,7 +664,8 @@ class FlowEngine:
             if rec.state in (St.DISCHARGING, St.RESTING):
                 loaded = values["station_loaded_id"][rec.station]
                 if math.isfinite(loaded) and int(loaded) != rec.data["plc_id"]:
-                    why = f"the PLC reports battery id {int(loaded)} loaded, the store battery {rec.battery_id}"
+                    held = "no battery" if int(loaded) == NO_BATTERY else f"battery id {int(loaded)}"
+                    why = f"the PLC reports {held} loaded, the store battery {rec.battery_id}"
                     self.store.set_station(rec.station, St.FAULT, rec.battery_id, dict(rec.data, reason=why))
                     self.store.add_event("resume_mismatch", why, station=rec.station, battery_id=rec.battery_id)
                 else:

@@ -22,16 +22,17 @@ the planner's SIL rollouts):
   scaled bench (the x10 demo: one core tick = 1 plant second) does not trip, and a paced bench
   that catches up on plant steps in a burst does not trip early;
 * the loading handshake (`StationLoader`; on a map with the station_* loading tags): the
-  supervisor writes station_battery_id[s] (the cell_id it wants there, 0 = none) and changes
-  station_load_request[s]; the robot refuses at once with station_load_fault[s] = 1 (an id not
-  among the bench's batteries) or 2 (the station discharging), else holds the station off for
-  `LOAD_TIME_S` = 5 s of plant time, unloads its module, loads that battery's row (its truth) or
-  leaves the station empty, and sets station_loaded_id[s]; station_load_done[s] echoes the
-  request when it is handled. The bench's batteries (`HilBench(..., batteries=CellTable)`) are a
-  whole cells file, not only the rows the stations start with (default: the plant's own rows).
+  supervisor writes station_battery_id[s] (the cell_id it wants there; `NO_BATTERY` = -1 = none,
+  as cell id 0 is a battery) and changes station_load_request[s]; the robot refuses at once with
+  station_load_fault[s] = 1 (an id not among the bench's batteries) or 2 (the station
+  discharging), else holds the station off for `LOAD_TIME_S` = 5 s of plant time, unloads its
+  module, loads that battery's row (its truth) or leaves the station empty, and sets
+  station_loaded_id[s] (-1: empty); station_load_done[s] echoes the request when it is handled.
+  The bench's batteries (`HilBench(..., batteries=CellTable)`) are a whole cells file, not only
+  the rows the stations start with (default: the plant's own rows).
 
 `discharge-edge hil serve --map FILE` runs it. Tests: tests/tools/hil/test_server_bench.py,
-test_plc_watchdog.py.
+test_plc_watchdog.py, test_bench_loading.py.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ import time
 import numpy as np
 
 from edge.batterymodel.plc import (COMMANDS, HEARTBEAT, LOAD_NOT_SAFE, LOAD_OK, LOAD_REQUESTS,  # noqa: F401 (bench API)
-                                   LOAD_STATUS, LOAD_TIME_S, LOAD_UNKNOWN_BATTERY, WATCHDOG_S, CoreWatchdog,
-                                   PlcProgram, StationLoader, command_from_tags, observation_tags)
+                                   LOAD_STATUS, LOAD_TIME_S, LOAD_UNKNOWN_BATTERY, NO_BATTERY, WATCHDOG_S,
+                                   CoreWatchdog, PlcProgram, StationLoader, command_from_tags, observation_tags)
 from edge.tagmap import Protocol, TagMap
 from tools.hil.cells import CellTable
 from tools.hil.plant import Command, Plant
@@ -102,7 +103,7 @@ class HilBench:
                 if served.tag(name).count != self.n_stations:
                     raise ValueError(f"{served.source}: {name} has {served.tag(name).count} elements "
                                      f"for {self.n_stations} stations")
-            start = np.where(plant.loaded, np.asarray(plant.cells["cell_id"], float), 0.0).astype(np.int64)
+            start = np.where(plant.loaded, np.asarray(plant.cells["cell_id"], float), NO_BATTERY).astype(np.int64)
             self.loader = StationLoader(start, lambda cell_id: cell_id in self._row_of, self._move, load_time_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,8 +136,8 @@ class HilBench:
         return command
 
     def _move(self, station: int, cell_id: int) -> None:
-        """The robot: the station's module out, battery cell_id's in (0: none)."""
-        if cell_id == 0:
+        """The robot: the station's module out, battery cell_id's in (`NO_BATTERY`: none)."""
+        if cell_id == NO_BATTERY:
             self.plant.unload_module(station)
         else:
             self.plant.load_row(station, self.batteries.select([self._row_of[cell_id]]))

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from edge import REPO_ROOT
+from edge.batterymodel.plc import NO_BATTERY
 from edge.bus import MemoryPlc
 from edge.rtloop.link import RtStatus
 from edge.strategy.planner import default_strategy
-from edge.supervisor.flow import LOAD_TAGS, FlowEngine, FlowError, FlowSettings
+from edge.supervisor.flow import LOAD_TAGS, FlowEngine, FlowError, FlowSettings, plc_battery_id
 from edge.supervisor.line import load_line
 from edge.supervisor.models import ModelRefused, load_line_models
 from edge.supervisor.packml import Command, State
@@ -28,6 +29,8 @@ from edge.tagmap import DataType
 from edge.tagmap.model import Limits, Scaling
 from rtcore.spec import Flag
 
+pytestmark = pytest.mark.integration
+
 CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 N = 8
 SETTINGS = FlowSettings(scan_s=1.0, rest_s=3.0, load_timeout_s=5.0)
@@ -35,7 +38,8 @@ SETTINGS = FlowSettings(scan_s=1.0, rest_s=3.0, load_timeout_s=5.0)
 
 # -- the harness ------------------------------------------------------------------------------------
 def with_load_tags(tag_map):
-    """The bench map with the loading handshake (as the bench maps define it), added if missing."""
+    """The bench map with the loading handshake (as the bench maps define it: station_battery_id
+    -1..2**31-1, safe -1 = no battery), added if missing."""
     if all(tag_map.tag(t) is not None for t in LOAD_TAGS):
         return tag_map
     write, read = tag_map.tag("discharge_current_setpoint_a"), tag_map.tag("station_current_a")
@@ -43,9 +47,10 @@ def with_load_tags(tag_map):
     for name in LOAD_TAGS:
         if tag_map.tag(name) is None:
             base = write if name in ("station_battery_id", "station_load_request") else read
+            low = NO_BATTERY if name == "station_battery_id" else 0
             added.append(dataclasses.replace(base, name=name, data_type=DataType.DINT, unit="", scaling=Scaling(),
-                                             limits=Limits(0, 2**31 - 1) if base is write else None,
-                                             safe_value=(0,) * N if base is write else None))
+                                             limits=Limits(low, 2**31 - 1) if base is write else None,
+                                             safe_value=(low,) * N if base is write else None))
     return dataclasses.replace(tag_map, tags=tag_map.tags + tuple(added))
 
 
@@ -110,13 +115,13 @@ class FakeCore:
 
 class StandIn:
     """The PLC's side: the loading handshake (answers a changed request at once; `faults`: cell id
-    -> fault code; `silent`: stations that never answer) and per station a small battery (open
-    circuit 2.3 + 1.85 x SOC V per cell, under the cut-off when empty, `r_cell_ohm`, 6 cells in series) discharged at the
-    current setpoint."""
+    -> fault code; `silent`: stations that never answer; `NO_BATTERY` = empty, as on the bench) and
+    per station a small battery (open circuit 2.3 + 1.85 x SOC V per cell, under the cut-off when
+    empty, `r_cell_ohm`, 6 cells in series) discharged at the current setpoint."""
 
     def __init__(self, plc: MemoryPlc, capacity_ah: float = 0.004, r_cell_ohm: float = 0.04, soc: float = 0.5):
         self.plc, self.capacity_ah, self.r = plc, capacity_ah, r_cell_ohm
-        self.loaded = [0] * N
+        self.loaded = [NO_BATTERY] * N
         self.done = [0] * N
         self.fault = [0] * N
         self.soc: dict[int, float] = {}
@@ -140,7 +145,7 @@ class StandIn:
                     self.loads.append((s, int(wanted[s])))
                 self.done[s], self.fault[s] = int(request[s]), code
             cell = self.loaded[s]
-            if cell:
+            if cell != NO_BATTERY:
                 soc = self.soc.setdefault(cell, self.soc0)
                 current[s] = 0.0 if cell in self.tripped else float(setpoint[s])
                 soc = max(0.0, soc - current[s] * dt_s / 3600.0 / self.capacity_ah)
@@ -246,7 +251,8 @@ def test_a_batch_from_the_inbox_to_one_record_per_battery(rig):
                     tiers_at.setdefault(c.at, set()).add(rig.engine.batteries[c.battery_id]["tier"])
         assert all(len(t) == 1 for t in tiers_at.values())
     assert rig.core.sent, "the tier limits went to the core"
-    assert all(rig.plc.get("station_battery_id")[s] == 0 for s in range(N)), "every station unloaded"
+    assert all(rig.plc.get("station_battery_id")[s] == NO_BATTERY for s in range(N)), "every station unloaded"
+    assert all(rig.plant.loaded[s] == NO_BATTERY for s in range(N))
     # a second file later: the flow is continuous; a battery already recorded is not queued again
     more = rig.inbox("batch2.csv", range(5, 8))
     rig.run_until(rig.engine.idle)
@@ -348,12 +354,49 @@ def test_load_faults_and_timeouts_requeue_or_reject_with_the_reason(rig):
     assert all(records[c]["outcome"] == "done" for c in cells[1:])
 
 
-def test_cell_id_0_cannot_be_loaded_and_is_rejected(rig):
+def test_cell_id_0_is_loaded_discharged_and_recorded_done(rig):
     cells = rig.inbox("batch.csv", range(0, 2))
+    assert cells[0] == "0"
     started(rig)
     rig.run_until(rig.engine.idle)
     records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
-    assert records["0"]["outcome"] == "rejected" and "station_battery_id" in records["0"]["reason"]
+    r = records["0"]
+    assert r["outcome"] == "done", r
+    assert r["charge_removed_ah"] > 0.0015 and rig.plant.soc[0] < 0.2
+    assert any(cell == 0 for _, cell in rig.plant.loads), "the PLC was asked for battery 0"
+    changes = [c.state for c in rig.engine.store.station_history(r["station"]) if c.battery_id == "0"]
+    assert changes[:4] == [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE]
+    assert rig.plant.loaded == [NO_BATTERY] * N, "battery 0 unloaded too"
+
+
+@pytest.mark.parametrize("cell_id", ["2147483648", "-5", "A12"])
+def test_a_cell_id_the_plc_cannot_carry_is_rejected_with_the_reason(rig, cell_id):
+    """A whole number outside 0..2**31-1 is queued and recorded rejected (never asked of the PLC);
+    a cell_id that is no number at all rejects its file, naming file and line."""
+    kept = rig.inbox("batch.csv", range(1, 3))[1]
+    path = rig.engine.paths.inbox / "batch.csv"
+    rows = path.read_text().splitlines()
+    rows[1] = cell_id + "," + rows[1].split(",", 1)[1]  # line 2: the first battery's id
+    path.write_text("\n".join(rows) + "\n")
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    if cell_id == "A12":
+        assert "batch.csv:2:" in (rig.engine.paths.inbox / "rejected" / "batch.csv.error.txt").read_text()
+        assert rig.engine.store.batteries() == [] and rig.plant.loads == []
+        return
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, [cell_id, kept])}
+    assert records[cell_id]["outcome"] == "rejected"
+    assert records[cell_id]["reason"] == (f"cell id {cell_id!r} cannot be written to station_battery_id "
+                                          "(a whole number 0..2147483647)")
+    assert [cell for _, cell in rig.plant.loads if cell != NO_BATTERY] == [int(kept)], "only the other one asked"
+    assert records[kept]["outcome"] == "done"
+
+
+@pytest.mark.parametrize("cell_id, expected", [("0", 0), (" 7 ", 7), ("2147483647", 2**31 - 1), ("-1", None),
+                                               ("-5", None), ("2147483648", None), ("A12", None), ("1.5", None),
+                                               ("", None)])
+def test_plc_battery_id_is_the_cell_id_in_0_to_2_31_minus_1(cell_id, expected):
+    assert plc_battery_id(cell_id) == expected
 
 
 def test_a_pass_ends_when_the_plc_stops_the_current_but_not_while_the_core_withholds_the_permit(rig):
@@ -644,7 +687,7 @@ def test_a_batch_on_the_hil_bench_over_modbus(line, models, tmp_path):
     engine = FlowEngine(hil_line, tmp_path / "state", models, core=core, settings=settings, clock=clock,
                         planner=plan_default)
     try:
-        cells = write_cells(engine.paths.inbox / "arrivals.csv", range(1, 5))
+        cells = write_cells(engine.paths.inbox / "arrivals.csv", range(0, 5))  # row 0: cell id 0
         assert engine.start()
         for beat in range(1, 20_000):
             engine.scan()
@@ -663,6 +706,8 @@ def test_a_batch_on_the_hil_bench_over_modbus(line, models, tmp_path):
         assert sum(r["charge_removed_ah"] for r in records.values()) > 2.0
         # a module the PLC cuts off at once (a weak cell: the plant trips on its lowest cell) ends its pass too
         assert {r["pass_end"] for r in records.values()} <= {"cut-off", "current stopped"}
+        assert "0" in records, "battery 0 is loaded like any other"
+        assert list(bench.loader.loaded_id) == [NO_BATTERY] * N, "every station unloaded"
     finally:
         engine.close()
         core_bus.close()

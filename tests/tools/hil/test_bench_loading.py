@@ -17,8 +17,8 @@ from edge.bus import Quality, open_bus
 from edge.tagmap import Owner, load_tag_map
 from tools.hil.cells import default_cells_path, load_cells
 from tools.hil.plant import Plant, PlantConfig
-from tools.hil.server_bench import (LOAD_NOT_SAFE, LOAD_OK, LOAD_TIME_S, LOAD_UNKNOWN_BATTERY, HilBench,
-                                    StationLoader, open_server)
+from tools.hil.server_bench import (LOAD_NOT_SAFE, LOAD_OK, LOAD_TIME_S, LOAD_UNKNOWN_BATTERY, NO_BATTERY,
+                                    HilBench, StationLoader, open_server)
 
 pytestmark = pytest.mark.hil
 
@@ -136,9 +136,9 @@ def test_the_robot_unloads_and_loads_a_station_while_the_others_discharge(line, 
 
     line.set_current(2, 0.0)
     line.step(2)
-    req = line.request(2, 0)  # unload: the station is left empty
+    req = line.request(2, NO_BATTERY)  # unload: the station is left empty
     line.step(MOVE_STEPS + 1)
-    assert line.read("station_load_done")[2] == req and line.read("station_loaded_id")[2] == 0
+    assert line.read("station_load_done")[2] == req and line.read("station_loaded_id")[2] == NO_BATTERY
     line.set_current(2, 5.0)
     line.step(3)
     obs = plant.observe()
@@ -182,7 +182,7 @@ def test_an_empty_station_has_no_module_until_one_is_loaded(empty_line, availabl
     line = empty_line
     line.step(5)
     plant = line.bench.plant
-    assert line.read("station_loaded_id")[7] == 0 and not plant.loaded[7]
+    assert line.read("station_loaded_id")[7] == NO_BATTERY and not plant.loaded[7]
     assert plant.current_a[7] == 0.0 and not plant.tripped[7] and plant.residual_ah()[7] == 0.0
     assert line.read("station_voltage_v")[7] == 0.0
     np.testing.assert_allclose(line.read("marker_temp_degc")[28:32], available["truth_t_amb_C"][ROWS[7]], atol=0.3)
@@ -201,7 +201,7 @@ def test_the_loader_takes_a_request_changed_during_a_move_when_the_move_ends():
     from edge.batterymodel.plant import Command
 
     moves = []
-    loader = StationLoader([11, 0], lambda cell_id: cell_id in (11, 12, 13), lambda s, c: moves.append((s, c)),
+    loader = StationLoader([11, NO_BATTERY], lambda cell_id: cell_id in (11, 12, 13), lambda s, c: moves.append((s, c)),
                            load_time_s=0.3)
 
     def scan(request, wanted, on=(True, False), current=(5.0, 0.0)):
@@ -210,7 +210,7 @@ def test_the_loader_takes_a_request_changed_during_a_move_when_the_move_ends():
         cmd.current_a[:] = np.where(on, 5.0, 0.0)
         return loader.scan({"station_load_request": request, "station_battery_id": wanted}, cmd, np.array(current), 0.1)
 
-    cmd = scan((0, 0), (11, 0))
+    cmd = scan((0, 0), (11, NO_BATTERY))
     assert cmd.discharge_on[0] and loader.status_tags()["station_load_done"] == (0, 0)
     scan((0, 1), (11, 12), on=(True, True))
     assert loader.fault[1] == LOAD_NOT_SAFE and loader.done[1] == 1, "permit on with a current asked: discharging"
@@ -221,7 +221,7 @@ def test_the_loader_takes_a_request_changed_during_a_move_when_the_move_ends():
     cmd = scan((0, 4), (11, 13), on=(True, True))  # changed during the move; the supervisor asks current
     assert not cmd.discharge_on[1] and cmd.current_a[1] == 0.0 and cmd.discharge_on[0], "held off while moving"
     scan((0, 4), (11, 13))
-    assert moves == [] and loader.status_tags()["station_loaded_id"] == (11, 0)
+    assert moves == [] and loader.status_tags()["station_loaded_id"] == (11, NO_BATTERY)
     scan((0, 4), (11, 13))  # 0.3 s: the move ends, then request 4 is taken
     assert moves == [(1, 12)] and loader.status_tags()["station_loaded_id"] == (11, 12)
     assert (loader.done[1], loader.fault[1]) == (3, LOAD_OK) and loader.moving[1]
@@ -229,3 +229,52 @@ def test_the_loader_takes_a_request_changed_during_a_move_when_the_move_ends():
         scan((0, 4), (11, 13))
     assert moves == [(1, 12), (1, 13)] and loader.status_tags()["station_load_done"] == (0, 4)
     assert loader.status_tags()["station_load_fault"] == (0, 0)
+
+
+def test_cell_id_0_is_a_battery_unloaded_and_loaded_again(line, available):
+    """Row 0 of the cells file is cell id 0: station 0 starts with it, and the robot moves it like
+    any other battery; only -1 (`NO_BATTERY`) means none."""
+    assert ids_of(available, [0]) == [0] and ROWS[0] == 0
+    line.step(3)
+    assert line.read("station_loaded_id")[0] == 0 and line.bench.plant.loaded[0]
+    line.set_current(0, 0.0)
+    line.step(2)
+    req = line.request(0, NO_BATTERY)
+    line.step(MOVE_STEPS + 1)
+    assert line.read("station_load_done")[0] == req and line.read("station_loaded_id")[0] == NO_BATTERY
+    assert not line.bench.plant.loaded[0]
+    req = line.request(0, 0)  # battery 0 back: known, loaded fresh from row 0
+    line.step(1)
+    assert line.read("station_load_fault")[0] == LOAD_OK and line.bench.loader.moving[0]
+    line.step(MOVE_STEPS)
+    assert line.read("station_load_done")[0] == req and line.read("station_load_fault")[0] == LOAD_OK
+    assert line.read("station_loaded_id")[0] == 0 and line.bench.plant.loaded[0]
+    assert line.bench.plant.modules_placed[0] == 2
+    line.set_current(0, 5.0)
+    line.step(3)
+    assert line.bench.plant.current_a[0] == 5.0
+    np.testing.assert_allclose(line.bench.plant.soc()[0].mean(), available["truth_soc"][0], atol=0.01)
+
+
+@pytest.mark.unit
+def test_the_loader_loads_cell_id_0_and_unloads_on_no_battery():
+    from edge.batterymodel.plant import Command
+
+    moves = []
+    loader = StationLoader([NO_BATTERY], lambda cell_id: cell_id in (0, 5), lambda s, c: moves.append((s, c)),
+                           load_time_s=0.0)
+
+    def scan(request, wanted):
+        return loader.scan({"station_load_request": (request,), "station_battery_id": (wanted,)}, Command.idle(1, 1),
+                           np.zeros(1), 0.1)
+
+    scan(1, 0)
+    scan(1, 0)
+    assert moves == [(0, 0)] and loader.status_tags()["station_loaded_id"] == (0,)
+    assert loader.status_tags()["station_load_fault"] == (LOAD_OK,)
+    scan(2, NO_BATTERY)
+    scan(2, NO_BATTERY)
+    assert moves == [(0, 0), (0, NO_BATTERY)] and loader.status_tags()["station_loaded_id"] == (NO_BATTERY,)
+    scan(3, 7)  # not a battery the robot knows
+    assert loader.status_tags()["station_load_fault"] == (LOAD_UNKNOWN_BATTERY,) and loader.done[0] == 3
+    assert loader.status_tags()["station_loaded_id"] == (NO_BATTERY,) and len(moves) == 2

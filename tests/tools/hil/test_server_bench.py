@@ -24,7 +24,7 @@ from rtcore.spec import Setpoints
 from tools.hil.cells import default_cells_path, load_cells
 from tools.hil.faults import InternalShort
 from tools.hil.plant import Plant, PlantConfig
-from tools.hil.server_bench import HilBench, open_server
+from tools.hil.server_bench import NO_BATTERY, HilBench, open_server
 
 pytestmark = pytest.mark.hil
 
@@ -90,7 +90,7 @@ def test_hil_serve_offers_every_battery_of_the_file_and_starts_loaded_or_empty(e
     report = json.loads(done.stdout)
     cells = load_cells(default_cells_path())
     assert report["batteries_available"] == len(cells)
-    expected = [0] * 8 if empty else [int(c) for c in cells["cell_id"][4:12]]
+    expected = [NO_BATTERY] * 8 if empty else [int(c) for c in cells["cell_id"][4:12]]  # -1: empty
     assert report["loaded_ids"] == expected
 
 
