@@ -3,7 +3,7 @@
 `best` = the greedy dispatching plan (`decode.greedy_sequence`: always the unit that can start
 first), then, unless that meets the lower bound, a short colony run started from it (the
 paper's parameters with the dynamic heuristic `wait`, a third of the time left, ended early at
-the bound) and the traditional plan; local search from the best of these (half of what is
+the bound; skipped when fewer than MIN_ANTS ants would fit, e.g. 2 000 modules in 10 s) and the traditional plan; local search from the best of these (half of what is
 left); then CP-SAT hinted with the best plan so far for the rest of the time when ortools is
 installed and the rest is enough to build its model (otherwise local search for the rest, said
 in a log line). It returns the best plan found and the best bound: max(`bound.lower_bound`,
@@ -66,6 +66,8 @@ FINISH_S_PER_UNIT = 80e-6     # what is left after the search (validation, the p
                               # traditional plan): measured 0.4 s on 14 000 units on an idle
                               # machine, 1.1 s on a loaded one
 STARTUP_S = 0.25
+ANT_S_PER_UNIT_MODULE = 1.2e-6    # one ant with the `wait` heuristic: measured 0.33 s at 200 modules,
+MIN_ANTS = 5                      # 1.8 s at 500; the colony stage is skipped below MIN_ANTS ants
 CPSAT_BUILD_S_PER_UNIT = 100e-6   # CP-SAT is skipped when less than this per unit is left
 
 
@@ -127,9 +129,13 @@ def _best(c: Compiled, deadline: Deadline, seed: int, aco: AcoParams, frozen: Fr
     g_seq = greedy_sequence(c, deadline)
     starts, chans, span = decode(c, g_seq)
     seed_seq, stages = g_seq, [f"greedy {span}" + (" (cut at the time limit)" if deadline.expired() else "")]
-    if span > lb and not deadline.expired():
+    colony_deadline = deadline.share(1 / 3)
+    ant_s = ANT_S_PER_UNIT_MODULE * c.n * len(instance.modules)
+    if span > lb and not colony_deadline.expired() and MIN_ANTS * ant_s > colony_deadline.left_s():
+        stages.append(f"aco skipped (an ant would take about {ant_s:.1f} s)")
+    elif span > lb and not colony_deadline.expired():
         colony = run_aco(instance, replace(aco, time_limit_s=None, heuristic=Heuristic.WAIT),
-                         seed, frozen, stop_at_min=lb, deadline=deadline.share(1 / 3), start=g_seq, compiled=c)
+                         seed, frozen, stop_at_min=lb, deadline=colony_deadline, start=g_seq, compiled=c)
         stages.append(f"aco {colony.plan.makespan_min} ({colony.iterations_run} iterations)")
         if colony.plan.makespan_min < span:
             (starts, chans, span), seed_seq = _starts_of(c, colony.plan), colony.sequence

@@ -217,3 +217,13 @@ def test_aco_on_a_half_second_budget_returns_at_least_the_greedy_plan():
     wall_s = time.perf_counter() - t0
     assert sol.makespan_min <= greedy and check_plan(inst, sol.plan) == []
     assert wall_s < 5.0
+
+
+def test_best_skips_a_colony_that_could_not_finish_five_ants(monkeypatch):
+    from edge.scheduling import best as best_mod
+
+    inst = _inst(20, "full")
+    monkeypatch.setattr(best_mod, "ANT_S_PER_UNIT_MODULE", 1.0)     # an ant "takes" 2800 s
+    sol = solve(inst, "best", 1.0, seed=1, use_cpsat=False)
+    assert any(s.startswith("aco skipped (an ant would take about 2800.0 s)") for s in sol.plan.info["stages"])
+    assert check_plan(inst, sol.plan) == []
