@@ -1,155 +1,421 @@
-"""`discharge-edge demo`: the main job on the embedded default, the HIL bench on loopback.
+"""`discharge-edge demo`: the main job on the embedded default, the whole product on the HIL bench.
 
 1. The bench serves plc_tags/hil_modbus.yaml (or the Logix map, `--protocol logix`) on 127.0.0.1
-   (a free port) with 8 modules from the shared cell data behind it, one with an internal short
-   (a hot cell, `--short-module`) from `--short-onset-s`, in scaled time (`--time-scale` plant
-   seconds per wall second). Its PLC program applies each station's permit and current limit and
-   drops every station when the core's heartbeat goes stale.
-2. The real-time loop runs in its own OS process (`rtcore` with its absolute-deadline clock,
-   spawned by edge.rtloop.handle.RtcoreHandle from the served map)
-   against the bench over the real protocol, every 100 ms of wall time. It starts safe and not
-   armed.
-3. This process is the supervisor: it writes one fixed strategy (current, clamp, base coolant)
-   through its own bus, sends the real-time setpoints with each station's limits over the link,
-   arms the core and samples the PLC's tags and the core's status until every station has
-   finished (cut-off) or been isolated, or `--max-seconds` of wall time.
-4. It writes a report: out/demo/report.json and out/demo/report.png (temperatures, relief,
-   coolant, currents and each station's outcome), and prints a summary (or the JSON with --json).
-Tests: tests/tools/test_demo.py.
+   (a free port). Its 8 stations start empty; its robot holds the first `--modules` rows of
+   `--cells` (their truth) and loads them on the supervisor's request (the loading handshake).
+   Battery `--short-module` of the batch (its row, from 0) has an internal short in a cell (a hot
+   cell) from `--short-onset-s` after it is loaded, on whichever station takes it. The plant runs `--time-scale` plant seconds per wall
+   second; the PLC program applies the core's permits and limits and drops every station when
+   the core's heartbeat goes stale.
+2. The rtcore process runs against it over the real protocol (`RtcoreHandle.spawn`, a service of
+   its own), every 100 ms of wall time, and is armed here (the operator's reset).
+3. The supervisor is `discharge-edge run` in its own OS process, on a line file written to
+   OUT/line.yaml (lines/bench.yaml aimed at the served map, with a link of its own and the state
+   dir OUT/state). The batch's arrival-test results (cell_id and the feat_* columns, no truth)
+   are dropped into its inbox; it grades, plans per tier, loads the stations through the robot,
+   discharges, rests, checks the rebound, unloads and records every battery, and ends when the
+   line is idle.
+4. `--crash-supervisor-at S`: S wall seconds after it started, the supervisor is killed with
+   SIGKILL, left down `--down-s` wall seconds, and started again; it resumes from its store and
+   the PLC. The core keeps protecting the line meanwhile; what it did is in the JSON.
+5. The report (tools/demo_report.py): OUT/batch.json (what `--json` prints), OUT/records/<cell>.json,
+   OUT/report.png (per station: hottest cell, current, relief, coolant) and OUT/gantt.png.
+
+Exit codes: 0 the batch completed (every battery recorded once, no line trip), 1 it did not,
+2 bad usage. Tests: tests/tools/test_demo.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from edge import REPO_ROOT
+from edge.batterymodel.plc import NO_BATTERY
 from edge.cli import print_json
 
 log = logging.getLogger(__name__)
 
 MAPS = {"modbus": REPO_ROOT / "plc_tags" / "hil_modbus.yaml", "logix": REPO_ROOT / "plc_tags" / "hil_logix.yaml"}
-N_STATIONS = 8
+BASE_LINE = REPO_ROOT / "lines" / "bench.yaml"
 PERIOD_S = 0.1  # the core's wall-clock tick
+BENCH_DT_S = 0.5  # the plant's step, plant seconds (a fifth of a core tick at x25)
+TRACE_EVERY_S = 5.0  # plant seconds between the report's samples
+SUPERVISOR_SCAN_S = 0.2  # wall seconds between the supervisor's scans
 
 
 def register(subparsers) -> None:
     demo = subparsers.add_parser("demo", help="run the main job on the embedded default (HIL bench on loopback)")
+    demo.add_argument("--cells", type=Path, default=None, help="cells CSV (default ../shared/data/cells_train.csv)")
+    demo.add_argument("--modules", type=int, default=16, help="the batch: the file's first N rows (default 16)")
     demo.add_argument("--protocol", choices=sorted(MAPS), default="modbus")
-    demo.add_argument("--max-seconds", type=float, default=240.0,
-                      help="wall seconds at most (the batch normally ends before: every station finished or isolated)")
-    demo.add_argument("--time-scale", type=float, default=20.0, help="plant seconds per wall second")
-    demo.add_argument("--current-a", type=float, default=10.0, help="discharge current per station (10 A = 2C)")
-    demo.add_argument("--short-module", type=int, default=1, help="station whose module has the hot cell")
-    demo.add_argument("--short-onset-s", type=float, default=30.0, help="plant time the hot cell's short starts")
+    demo.add_argument("--time-scale", type=float, default=25.0, help="plant seconds per wall second (default 25)")
+    demo.add_argument("--short-module", type=int, default=1,
+                      help="the batch's battery (row, from 0) with the hot cell (-1: none)")
+    demo.add_argument("--short-onset-s", type=float, default=30.0,
+                      help="plant seconds after that battery is loaded that its short starts")
     demo.add_argument("--short-ohm", type=float, default=0.25,
-                      help="resistance of the internal short (0.25 ohm: the cell heats past the maximum safety whatever "
-                           "relief and coolant do, and its station is isolated; 0.5 ohm: S14-S15 hold it near 49 degC)")
+                      help="resistance of the internal short (0.25 ohm: the cell heats past the maximum safety "
+                           "whatever relief and coolant do, and its station is isolated)")
+    demo.add_argument("--crash-supervisor-at", type=float, default=None, metavar="S",
+                      help="kill the supervisor with SIGKILL S wall seconds after it started, then start it again")
+    demo.add_argument("--down-s", type=float, default=3.0, help="wall seconds the killed supervisor stays down")
+    demo.add_argument("--simulations", type=int, default=4, help="game-tree simulations per tier (default 4)")
+    demo.add_argument("--plan-seconds", type=float, default=20.0, help="game-tree time budget per tier, s")
+    demo.add_argument("--rest-s", type=float, default=60.0, help="rest before the rebound check, plant seconds")
+    demo.add_argument("--max-seconds", type=float, default=900.0,
+                      help="wall seconds at most (the batch normally ends before: the supervisor finds the line idle)")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo")
     demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     demo.set_defaults(func=run_demo)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from edge.bus import open_bus
-    from edge.rtloop.handle import RtcoreHandle, new_link_name
+def _usage_error(args: argparse.Namespace) -> str | None:
     from edge.strategy.model import Strategy
-    from edge.tagmap import Owner, load_tag_map
+
+    check_s = Strategy().check_interval_s
+    tick_s = PERIOD_S * args.time_scale  # plant seconds per core tick
+    if not 0 < tick_s <= check_s / 2:
+        return (f"--time-scale {args.time_scale:g} gives a core tick of {tick_s:g} s of plant time; the ΔT check "
+                f"interval ({check_s:g} s) needs at least two ticks: use a time scale in (0, {check_s / 2 / PERIOD_S:g}]")
+    if args.modules < 1:
+        return f"--modules {args.modules}: allowed: 1 or more"
+    if not -1 <= args.short_module < args.modules:
+        return f"--short-module {args.short_module}: allowed: -1 (none) or a battery of the batch, 0..{args.modules - 1}"
+    if args.crash_supervisor_at is not None and not args.crash_supervisor_at >= 0:
+        return f"--crash-supervisor-at {args.crash_supervisor_at:g}: allowed: wall seconds >= 0"
+    for name in ("down_s", "plan_seconds", "rest_s", "max_seconds", "short_ohm"):
+        if not getattr(args, name) > 0:
+            return f"--{name.replace('_', '-')} {getattr(args, name):g}: allowed: a number > 0"
+    if args.simulations < 1:
+        return f"--simulations {args.simulations}: allowed: 1 or more"
+    return None
+
+
+# -- what the bench measured (its truth) ---------------------------------------------------------------------
+@dataclass
+class BatteryTruth:
+    """One battery while the bench held it: what the plant, not the controller, saw."""
+
+    cell_id: int
+    station: int
+    loaded_s: float
+    unloaded_s: float | None = None
+    peak_cell_degc: float = -np.inf
+    above_warning_s: float = 0.0
+    initial_ah: float = 0.0
+    residual_ah: float = 0.0
+
+
+@dataclass
+class BenchMeter:
+    """Called after every bench step (on its thread): per-battery truth and the report's samples."""
+
+    n_stations: int
+    warning_degc: float
+    trace_every_s: float = TRACE_EVERY_S
+    line_above_warning_s: float = 0.0
+    batteries: list[BatteryTruth] = field(default_factory=list)
+    trace: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
+        "t_s", "hot_cell_degc", "current_a", "relief_kpa", "coolant_lpm", "loaded_id", "permit")})
+    _on: dict[int, BatteryTruth] = field(default_factory=dict)
+    _next_trace_s: float = 0.0
+
+    def __call__(self, bench, dt_s: float) -> None:
+        plant = bench.plant
+        ids = bench.loader.loaded_id if bench.loader is not None else np.full(self.n_stations, NO_BATTERY)
+        hot = np.where(plant.loaded, plant.temp_degc().max(axis=1), np.nan)
+        for s in range(self.n_stations):
+            on = self._on.get(s)
+            if on is not None and on.cell_id != int(ids[s]):
+                on.unloaded_s = plant.t_s
+                del self._on[s]
+                on = None
+            if on is None and ids[s] != NO_BATTERY and plant.loaded[s]:
+                on = BatteryTruth(int(ids[s]), s, plant.t_s, initial_ah=float(plant.initial_charge_ah[s]))
+                self._on[s] = on
+                self.batteries.append(on)
+            if on is not None:
+                on.peak_cell_degc = max(on.peak_cell_degc, float(hot[s]))
+                if hot[s] > self.warning_degc:
+                    on.above_warning_s += dt_s
+        if np.nanmax(hot, initial=-np.inf) > self.warning_degc:
+            self.line_above_warning_s += dt_s
+        if plant.t_s + 1e-9 >= self._next_trace_s:
+            self._next_trace_s = plant.t_s + self.trace_every_s
+            residual = plant.residual_ah()
+            for s, on in self._on.items():
+                on.residual_ah = float(residual[s])
+            cmd = bench.command
+            self.trace["t_s"].append(plant.t_s)
+            self.trace["hot_cell_degc"].append(hot.copy())
+            self.trace["current_a"].append(np.asarray(plant.current_a, float).copy())
+            self.trace["relief_kpa"].append(np.asarray(cmd.relief, float).max(axis=1))
+            self.trace["coolant_lpm"].append(np.asarray(cmd.coolant_lpm, float).copy())
+            self.trace["loaded_id"].append(np.asarray(ids, np.int64).copy())
+            self.trace["permit"].append(np.asarray(cmd.discharge_on, bool).copy())
+
+
+# -- the files the supervisor reads ---------------------------------------------------------------------------
+def write_line_file(out: Path, map_path: Path, link: str, state_dir: Path) -> Path:
+    """lines/bench.yaml aimed at the demo: absolute maps and models, its own link and state dir."""
+    line = yaml.safe_load(BASE_LINE.read_text())
+    here = BASE_LINE.parent
+    line["name"] = f"demo-{map_path.stem}"
+    line["state_dir"] = str(state_dir)
+    line["maps"] = {"rtcore": str(map_path), "supervisor": str(map_path)}
+    line["rtcore_link"] = link
+    line["models"] = {k: str((here / v).resolve()) for k, v in line["models"].items()}
+    line.pop("operator_page", None)
+    path = out / "line.yaml"
+    path.write_text("# written by `discharge-edge demo` from lines/bench.yaml\n" + yaml.safe_dump(line, sort_keys=False))
+    return path
+
+
+def write_arrivals(cells_path: Path, n: int, inbox: Path) -> Path:
+    """The batch's arrival-test results: cell_id and the feat_* columns of the first n rows (no
+    truth), written whole and then renamed into the inbox (the supervisor never reads half a file)."""
+    with open(cells_path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        keep = [i for i, name in enumerate(header) if name == "cell_id" or name.startswith("feat_")]
+        rows = [[row[i] for i in keep] for _, row in zip(range(n), reader)]
+    inbox.mkdir(parents=True, exist_ok=True)
+    part = inbox / ".arrivals.csv.part"
+    with open(part, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([header[i] for i in keep])
+        writer.writerows(rows)
+    target = inbox / "arrivals.csv"
+    os.replace(part, target)
+    return target
+
+
+# -- the supervisor process -----------------------------------------------------------------------------------
+class SupervisorProcess:
+    """`discharge-edge run` as a child process; each start appends to OUT/supervisor.log."""
+
+    def __init__(self, argv: list[str], out: Path):
+        self.argv, self.out = argv, out
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+        self.kills = 0
+        self.stdout = ""
+
+    def start(self) -> None:
+        """Its JSON goes to a file (OUT/supervisor-<start>.json), never a pipe it could block on."""
+        self.starts += 1
+        self._json = self.out / f"supervisor-{self.starts}.json"
+        with open(self.out / "supervisor.log", "a") as err, open(self._json, "w") as json_out:
+            err.write(f"--- start {self.starts}: {' '.join(self.argv)}\n")
+            err.flush()
+            self.process = subprocess.Popen(self.argv, stdout=json_out, stderr=err, text=True,
+                                            start_new_session=True)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, the store is as the last commit left it."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10.0)
+        self.kills += 1
+
+    def finish(self, timeout_s: float) -> int:
+        """The exit code of a run that ended by itself (its JSON read); SIGTERM, then SIGKILL, after timeout_s."""
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stdout = self._json.read_text()
+        return self.process.returncode
+
+
+def _core_snapshot(status, plant_t_s: float) -> dict:
+    if status is None:
+        return {"plant_t_s": round(plant_t_s, 1), "alive": False}
+    return {"plant_t_s": round(plant_t_s, 1), "alive": bool(status.alive), "ticks": int(status.tick_count),
+            "armed": bool(status.armed), "line_safe_state": bool(status.safe_state),
+            "stations_isolated": [s for s, c in enumerate(status.station_cause) if c],
+            "stations_permitted": [s for s, p in enumerate(status.station_permit) if p],
+            "overruns": int(status.overruns), "bus_misses": int(status.bus_misses)}
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from edge.rtloop.handle import RtcoreError, RtcoreHandle, new_link_name
+    from edge.strategy.model import Strategy
+    from edge.tagmap import load_tag_map
     from tools.demo_report import write_report
     from tools.hil.cells import default_cells_path, load_cells
-    from tools.hil.faults import InternalShort
+    from tools.hil.faults import BatteryShort
     from tools.hil.plant import Plant, PlantConfig
     from tools.hil.server_bench import HilBench, open_server
 
-    if not 0 <= args.short_module < N_STATIONS:
-        log.error("--short-module must be in 0..%d", N_STATIONS - 1)
-        return 2
-    strategy = Strategy()
-    tick_s = PERIOD_S * args.time_scale  # plant seconds per core tick
-    if not 0 < tick_s <= strategy.check_interval_s / 2:
-        log.error("--time-scale %g gives a core tick of %g s of plant time; the ΔT check interval (%g s) needs "
-                  "at least two ticks: use a time scale in (0, %g]", args.time_scale, tick_s,
-                  strategy.check_interval_s, strategy.check_interval_s / 2 / PERIOD_S)
-        return 2
-    logging.getLogger("tools").setLevel(logging.INFO)
     map_path = MAPS[args.protocol]
     tag_map = load_tag_map(map_path)
-    server = open_server(tag_map)
-    cells = load_cells(default_cells_path(), limit=N_STATIONS)
-    hot = args.short_module
-    plant = Plant(cells, PlantConfig(), faults=(InternalShort(module=hot, cell=0, r_short_ohm=args.short_ohm,
-                                                               onset_s=args.short_onset_s),))
-    bench = HilBench(plant, server)
-    limits = strategy.station_limits()
-    supervisor = open_bus(server.tag_map, Owner.SUPERVISOR)
-    supervisor.write({"discharge_current_setpoint_a": (args.current_a,) * N_STATIONS,
-                      "fixture_pressure_setpoint_kpa": (strategy.pressure_kpa,) * N_STATIONS,
-                      "coolant_base_lpm": (4.0,) * N_STATIONS})
-    log.info("demo: bench on 127.0.0.1:%d (%s), %d stations, time x%g", server.port, args.protocol, N_STATIONS,
-             args.time_scale)
-    bench.start(dt_s=0.1, time_scale=args.time_scale)
-    trace: dict[str, list] = {k: [] for k in ("t_s", "temp_degc", "relief_kpa", "coolant_lpm", "current_a",
-                                              "voltage_v", "current_limit_pct")}
-    statuses = []
-    isolated_at: dict[int, float] = {}
-    isolated_at_degc: dict[int, float] = {}
-    started = time.monotonic()
+    n_stations = tag_map.tag("discharge_permit").count
+    problem = _usage_error(args)
+    if problem:
+        print(f"discharge-edge demo: {problem}", file=sys.stderr)
+        return 2
+    cells_path = Path(args.cells or default_cells_path())
     try:
-        # leaving the block stops a core still running with SIGTERM (its safe values), also on an error
-        with RtcoreHandle.spawn(server.tag_map, link=new_link_name("discharge-edge-demo"),
-                                time_scale=args.time_scale) as rt:
+        cells = load_cells(cells_path, limit=args.modules)
+    except (OSError, ValueError) as exc:
+        print(f"discharge-edge demo: {cells_path}: {exc}", file=sys.stderr)
+        return 2
+    if len(cells) < args.modules:
+        print(f"discharge-edge demo: {cells_path} has {len(cells)} rows; --modules {args.modules} needs that many",
+              file=sys.stderr)
+        return 2
+    logging.getLogger("tools").setLevel(logging.INFO)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("state", "records"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    for stale in (out / "supervisor.log", *out.glob("supervisor-*.json")):
+        stale.unlink(missing_ok=True)
+    state_dir = (out / "state").resolve()
+    link = new_link_name("discharge-edge-demo")
+    line_path = write_line_file(out, map_path, link, state_dir)
+    strategy = Strategy()
+    warning_degc = strategy.station_limits().warning_degc
+
+    server = open_server(tag_map)
+    placeholders = cells.select([i % len(cells) for i in range(n_stations)])
+    short_battery = None if args.short_module < 0 else int(np.asarray(cells["cell_id"], float)[args.short_module])
+    shorts = () if short_battery is None else (
+        BatteryShort(battery_id=short_battery, cell=0, r_short_ohm=args.short_ohm, onset_s=args.short_onset_s),)
+    plant = Plant(placeholders, PlantConfig(), faults=shorts, empty=True)
+    bench = HilBench(plant, server, batteries=cells)
+    meter = BenchMeter(n_stations, warning_degc)
+    bench.observers.append(meter)
+    argv = [sys.executable, "-m", "edge.cli", "-v", "run", "--line", str(line_path), "--plc-port", str(server.port),
+            "--time-scale", f"{args.time_scale:g}", "--start", "--until-idle", "--json",
+            "--scan-s", f"{SUPERVISOR_SCAN_S:g}", "--rest-s", f"{args.rest_s:g}",
+            "--simulations", str(args.simulations), "--plan-seconds", f"{args.plan_seconds:g}"]
+    supervisor = SupervisorProcess(argv, out)
+    clock_pairs: list[tuple[float, float]] = []  # (the supervisor's clock, plant time)
+    crash: dict | None = None
+    core_isolated_at: dict[int, float] = {}
+    rt_summary: dict = {}
+    started = time.monotonic()
+    log.info("demo: bench on 127.0.0.1:%d (%s), %d stations, %d batteries, time x%g", server.port, args.protocol,
+             n_stations, args.modules, args.time_scale)
+    bench.start(dt_s=BENCH_DT_S, time_scale=args.time_scale)
+    exit_code = None
+    try:
+        with RtcoreHandle.spawn(server.tag_map, link=link, time_scale=args.time_scale,
+                                state_dir=state_dir / "rtcore") as rt:
             rt.attach(timeout_s=30.0)
-            rt.send_setpoints(strategy.setpoints(station_limits=(limits,) * N_STATIONS))
-            rt.arm()  # the core starts safe and not armed
-            while rt.alive and time.monotonic() - started < args.max_seconds:
-                time.sleep(0.1)  # the sampling period of the report
-                values = server.get_many(["marker_temp_degc", "relief_second_kpa", "coolant_flow_lpm",
-                                          "station_current_a", "station_voltage_v", "current_limit_pct"])
-                trace["t_s"].append(plant.t_s)
-                for key, name in (("temp_degc", "marker_temp_degc"), ("relief_kpa", "relief_second_kpa"),
-                                  ("coolant_lpm", "coolant_flow_lpm"), ("current_a", "station_current_a"),
-                                  ("voltage_v", "station_voltage_v"), ("current_limit_pct", "current_limit_pct")):
-                    trace[key].append(values[name])
+            rt.arm(timeout_s=10.0)  # the operator's reset: the core starts safe and not armed
+            write_arrivals(cells_path, args.modules, state_dir / "inbox")
+            supervisor.start()
+            sup_started = time.monotonic()
+            while time.monotonic() - started < args.max_seconds:
+                time.sleep(0.2)
+                clock_pairs.append((time.time() * args.time_scale, plant.t_s))
                 status = rt.status()
-                if status is None or not status.alive:
-                    continue
-                statuses.append(status)
-                for s, cause in enumerate(status.station_cause):
-                    if cause and s not in isolated_at:  # isolated, also after its cut-off: the latch stands
-                        isolated_at[s] = plant.t_s
-                        isolated_at_degc[s] = round(float(status.station_hot_degc[s]), 2)
-                ended = plant.tripped | np.isin(np.arange(N_STATIONS), list(isolated_at))
-                if status.armed and ended.all():
+                if status is not None:
+                    for s, cause in enumerate(status.station_cause):
+                        if cause and s not in core_isolated_at:
+                            core_isolated_at[s] = plant.t_s
+                if not rt.alive:
+                    log.error("demo: the rtcore process ended (exit code %s)", rt.exitcode)
                     break
-            summary = rt.stop(timeout_s=15.0)  # SIGTERM: the core writes its safe values and ends
+                since = time.monotonic() - sup_started
+                if args.crash_supervisor_at is not None and crash is None and since >= args.crash_supervisor_at:
+                    if supervisor.running:
+                        crash = {"killed_at_wall_s": round(since, 1), "core_at_kill": _core_snapshot(status, plant.t_s)}
+                        supervisor.kill()
+                        log.warning("demo: supervisor killed (SIGKILL) at %.1f s; down for %g s", since, args.down_s)
+                        time.sleep(args.down_s)
+                        crash["core_at_restart"] = _core_snapshot(rt.status(), plant.t_s)
+                        supervisor.start()
+                    else:
+                        crash = {"killed_at_wall_s": None, "note": "the supervisor had ended before the crash time"}
+                if not supervisor.running:
+                    break
+            exit_code = supervisor.finish(timeout_s=10.0)
+            status = rt.status()
+            rt_final = _core_snapshot(status, plant.t_s)
+            rt_summary = rt.stop(timeout_s=15.0)  # SIGTERM: the core writes its safe values and ends
+    except RtcoreError as exc:
+        print(f"discharge-edge demo: rtcore: {exc}", file=sys.stderr)
+        return 1
     finally:
+        if supervisor.running:
+            supervisor.process.kill()
         bench.stop()
-        supervisor.close()
         server.close()
-    arrays = {k: np.asarray(v, dtype=float) for k, v in trace.items()}
-    report = write_report(args.out, arrays, summary, statuses[-1] if statuses else None, plant, hot,
-                          args.short_onset_s, args.time_scale, limits, isolated_at,
-                          {"protocol": args.protocol, "current_a": args.current_a,
-                           "wall_s": round(time.monotonic() - started, 1)}, isolated_at_degc)
+    wall_s = time.monotonic() - started
+    try:
+        result = json.loads(supervisor.stdout) if supervisor.stdout.strip() else {}
+    except json.JSONDecodeError:
+        result = {}
+    if crash is not None and crash.get("core_at_kill", {}).get("ticks") is not None:
+        crash["core_ticks_while_down"] = crash["core_at_restart"].get("ticks", 0) - crash["core_at_kill"]["ticks"]
+    report = write_report(
+        out, result=result, meter=meter, clock_pairs=clock_pairs, rt_summary=rt_summary, rt_final=rt_final,
+        core_isolated_at=core_isolated_at, crash=crash, cells=cells,
+        run={"protocol": args.protocol, "modules": args.modules, "stations": n_stations,
+             "cells": str(cells_path), "time_scale": args.time_scale, "wall_s": round(wall_s, 1),
+             "short_battery": None if short_battery is None else str(short_battery),
+             "short_onset_s": args.short_onset_s, "short_ohm": args.short_ohm,
+             "supervisor_exit_code": exit_code, "supervisor_starts": supervisor.starts,
+             "supervisor_kills": supervisor.kills, "warning_degc": warning_degc,
+             "temp_limit_degc": strategy.station_limits().temp_limit_degc})
     if args.json:
         print_json(report)
     else:
-        print(f"discharge-edge demo: {report['plant_time_s']:.0f} s of plant time on the HIL bench "
-              f"({args.protocol}, 127.0.0.1) in {report['run']['wall_s']:.0f} s")
-        rt_report = report["rtcore"]
-        safe = f"yes ({', '.join(rt_report['safe_cause'])})" if rt_report["safe_state"] else "no"
-        print(f"  real-time loop: {rt_report['ticks']} ticks, lateness p99 {rt_report['lateness_p99_us']:.0f} us, "
-              f"overruns {rt_report['overruns']}, bus misses {rt_report['bus_misses']}, line safe state {safe}")
-        h = report["hot_station"]
-        print(f"  hot cell on station {hot}: first relief {h['first_relief_after_onset_s']} s after the short, "
-              f"{h['outcome']}{' (' + ', '.join(h['causes']) + ')' if h['causes'] else ''} at "
-              f"{h['end_s']} s ({h['isolated_at_degc']} degC), peak marker {h['peak_marker_temp_degc']:.1f} degC (limit {limits.temp_limit_degc})")
-        for st in report["stations"]:
-            print(f"  station {st['station']}: {st['outcome']:10s} end {st['end_s']:7.0f} s  "
-                  f"removed {st['charge_removed_ah']:.2f} Ah  peak {st['peak_marker_temp_degc']:.1f} degC")
-        print(f"  report: {report['files']['json']}, plot: {report['files']['png']}")
+        _print_summary(report)
     return 0 if report["ok"] else 1
+
+
+def _fmt(x, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _print_summary(report: dict) -> None:
+    b, run = report["batch"], report["run"]
+    print(f"discharge-edge demo: {run['modules']} batteries on {run['stations']} stations of the HIL bench "
+          f"({run['protocol']}, 127.0.0.1), {b['plant_time_s']:.0f} s of plant time in {run['wall_s']:.0f} s")
+    print(f"  batch time {_fmt(b['batch_time_s'])} s, time above warning {b['time_above_warning_s']:.0f} s, "
+          f"isolations {b['isolations']}, supervisor restarts {b['supervisor_restarts']}, "
+          f"recorded {b['batteries_recorded']}/{run['modules']} (each once: {b['each_recorded_once']})")
+    rt = report["rtcore"]
+    print(f"  real-time loop: {rt['ticks']} ticks, lateness p99 {rt['lateness_p99_us']} us, "
+          f"overruns {rt['overruns']}, bus misses {rt['bus_misses']}, line safe state {rt['line_safe_state']}")
+    hot = report["hot_battery"]
+    if hot:
+        print(f"  hot cell in battery {hot['cell_id']} (station {hot['station']}): {hot['outcome']} "
+              f"{', '.join(hot['cause'])}, peak cell {hot['peak_cell_degc_truth']} degC")
+    crash = report["supervisor_crash"]
+    if crash:
+        print(f"  supervisor killed at {crash.get('killed_at_wall_s')} s; the core meanwhile: "
+              f"{crash.get('core_ticks_while_down')} ticks, at restart {crash.get('core_at_restart')}")
+    for bat in report["batteries"]:
+        print(f"  battery {bat['cell_id']:>6}: station {bat['station']}, tier {bat['tier']}, {bat['outcome']:9s} "
+              f"{_fmt(bat['start_s'])}-{_fmt(bat['end_s'])} s, removed {_fmt(bat['charge_removed_ah'], 2)} Ah, "
+              f"residual {_fmt(bat['residual_pct_truth'], 1)} %, peak {_fmt(bat['peak_temp_degc'], 1)} degC "
+              f"{bat['reason']}")
+    print(f"  report: {report['files']['json']}, plots: {report['files']['png']}, {report['files']['gantt']}")

@@ -1,13 +1,20 @@
-"""The demo's report: one JSON file and one PNG of temperatures, relief, coolant, currents and
-each station's outcome.
+"""The demo's report: the batch JSON, one record file per battery, and two plots.
 
+`write_report` joins what the supervisor recorded (its `run --json` summary: one record per
+battery, with the grade, the strategy and the model versions) with what the bench measured (its
+truth: each battery's hottest cell, time above warning, charge left when it was unloaded) and
+what the core did (its run summary, its isolations, and around a supervisor crash). Times in the
+supervisor's records are its clock (plant seconds on a scaled bench); they are mapped to the
+bench's plant time through the pairs the demo sampled. Files under OUT: batch.json, records/<cell>.json,
+report.png (per station: hottest cell, current, relief, coolant), gantt.png (stations over time,
+one bar per battery, coloured by tier; isolated bars hatched).
 Tests: tests/tools/test_demo.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -16,124 +23,146 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
-from rtcore.spec import Flag  # noqa: E402
-
-#: station causes that are the core doing its job on a hot cell (anything else is a failure here)
-THERMAL = Flag.OVER_TEMP | Flag.DTDT_ALARM
+from edge.rtloop.stats import TIMING_NS, timing_us  # noqa: E402
 
 
-def _names(bits: int) -> list[str]:
-    return [f.name for f in Flag if f and bits & int(f)]
+def _plant_time(clock_pairs, clock_s):
+    """The supervisor's clock mapped to plant time (None stays None)."""
+    if clock_s is None or not clock_pairs:
+        return None
+    c, t = np.asarray(clock_pairs, float).T
+    return round(float(np.interp(float(clock_s), c, t)), 1)
 
 
-def write_report(out: Path, trace: dict[str, np.ndarray], summary: dict, status, plant, hot: int,
-                 onset_s: float, time_scale: float, limits, isolated_at: dict[int, float], run: dict,
-                 isolated_at_degc: dict[int, float] | None = None) -> dict:
-    """`status`: the core's last RtStatus; `limits`: the StationLimits in force; `isolated_at`:
-    plant time each isolated station was first seen isolated (`isolated_at_degc`: its hottest
-    marker then, as the core reported it)."""
-    isolated_at_degc = isolated_at_degc or {}
+def _round(x, digits=2):
+    return None if x is None or not np.isfinite(x) else round(float(x), digits)
+
+
+def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dict, rt_final: dict,
+                 core_isolated_at: dict[int, float], crash: dict | None, cells, run: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    t = trace["t_s"]
-    n = plant.n_modules
-    temps = trace["temp_degc"].reshape(len(t), n, -1) if len(t) else np.zeros((0, n, 4))
-    zones = trace["relief_kpa"].reshape(len(t), n, -1) if len(t) else np.zeros((0, n, 2))
-    relief = zones.max(axis=2)  # the most relieved zone of each station
-    coolant = trace["coolant_lpm"]
-    answered = (t >= onset_s) & (relief[:, hot] > 0) if len(t) else np.zeros(0, bool)
-    first_relief_s = round(float(t[answered][0] - onset_s), 1) if answered.any() else None
-    causes = list(status.station_cause) if status is not None and status.station_cause else [0] * n
-    removed = plant.initial_charge_ah - plant.residual_ah()
-    stations = []
-    for s in range(n):
-        outcome = "isolated" if s in isolated_at else "finished" if plant.tripped[s] else "unfinished"
-        end = isolated_at.get(s) if outcome == "isolated" else (_trip_time(t, trace["current_a"][:, s])
-                                                              if outcome == "finished" else None)
-        stations.append({
-            "station": s, "cell_id": int(plant_cell_id(plant, s)), "outcome": outcome,
-            "isolated_at_degc": isolated_at_degc.get(s),
-            "causes": _names(int(causes[s])), "end_s": round(float(end if end is not None else plant.t_s), 1),
-            "charge_removed_ah": round(float(removed[s]), 3),
-            "residual_pct": round(float(100.0 * plant.residual_ah()[s] / plant.initial_charge_ah[s]), 2),
-            "peak_marker_temp_degc": round(float(np.nanmax(temps[:, s])), 2) if len(t) else None,
+    records = result.get("batteries", [])
+    truth_of = {}
+    for bt in meter.batteries:  # a battery loaded twice (a failed load retried) keeps its last stay
+        truth_of[str(bt.cell_id)] = bt
+    batteries = []
+    for r in records:
+        cell = str(r["cell_id"])
+        bt = truth_of.get(cell)
+        batteries.append({
+            "cell_id": cell, "station": r.get("station"), "tier": r.get("tier"),
+            "soc_pct": _round(r.get("soc_pct")), "soc_interval_pct": [_round(r.get("soc_lo_pct")), _round(r.get("soc_hi_pct"))],
+            "soc_level": r.get("soc_level"),
+            "soh_est": _round(r.get("soh_est"), 4),
+            "soh_interval": [_round(r.get("soh_est", np.nan) - r.get("soh_sd", np.nan), 4),
+                             _round(r.get("soh_est", np.nan) + r.get("soh_sd", np.nan), 4)],
+            "route": r.get("route"), "strategy": r.get("strategy"),
+            "start_s": _plant_time(clock_pairs, r.get("start_s")), "end_s": _plant_time(clock_pairs, r.get("end_s")),
+            "passes": r.get("passes"), "redischarges": r.get("redischarges"), "pass_end": r.get("pass_end"),
+            "charge_removed_ah": _round(r.get("charge_removed_ah"), 3),
+            "charge_removed_ah_truth": _round(bt.initial_ah - bt.residual_ah, 3) if bt else None,
+            "residual_pct_est": _round(r.get("residual_pct_est")),
+            "residual_pct_truth": _round(100.0 * bt.residual_ah / bt.initial_ah) if bt and bt.initial_ah > 0 else None,
+            "peak_temp_degc": _round(r.get("peak_temp_degc")),
+            "peak_cell_degc_truth": _round(bt.peak_cell_degc) if bt else None,
+            "time_above_warning_s": _round(r.get("time_above_warning_s"), 1),
+            "time_above_warning_s_truth": _round(bt.above_warning_s, 1) if bt else None,
+            "outcome": r.get("outcome"), "cause": r.get("cause", []), "reason": r.get("reason", ""),
+            "model_versions": r.get("model_versions", {}), "source": r.get("source"),
         })
-    h = stations[hot]
-    others = [st for st in stations if st["station"] != hot]
-    line_causes = _names(int(summary["safe_cause"]))
-    hot_ok = (h["outcome"] == "finished" or (h["outcome"] == "isolated" and h["causes"]
-                                             and not int(causes[hot]) & ~int(THERMAL)))
-    report = {
-        "ok": bool(len(t) and summary["ticks"] > 0 and not summary["safe_state"] and answered.any() and hot_ok
-                   and all(st["outcome"] == "finished" for st in others)),
-        "run": {**run, "time_scale": time_scale},
-        "plant_time_s": round(float(plant.t_s), 1),
-        "limits": dataclasses.asdict(limits),
-        "rtcore": {
-            "ticks": summary["ticks"], "overruns": summary["overruns"], "bus_misses": summary.get("bus_misses", 0),
-            "lateness_p50_us": summary["lateness_p50_ns"] / 1e3, "lateness_p99_us": summary["lateness_p99_ns"] / 1e3,
-            "lateness_max_us": summary["lateness_max_ns"] / 1e3, "work_mean_us": summary["work_mean_ns"] / 1e3,
-            "sched_fifo_granted": summary["sched_fifo"], "mlockall_granted": summary["mlockall"],
-            "kernel_compiled": summary["compiled"], "safe_state": summary["safe_state"], "safe_cause": line_causes,
-            "safe_values_written_at_stop": summary.get("safe_values_written"),
-            "last_status": dataclasses.asdict(status) if status else None,
-        },
-        "hot_station": {
-            "station": hot, "short_onset_s": onset_s, "first_relief_after_onset_s": first_relief_s,
-            "outcome": h["outcome"], "causes": h["causes"], "end_s": h["end_s"],
-            "isolated_at_degc": h["isolated_at_degc"],
-            "peak_marker_temp_degc": h["peak_marker_temp_degc"],
-            "peak_relief_kpa": float(relief[:, hot].max()) if len(t) else None,
-            "peak_coolant_lpm": float(coolant[:, hot].max()) if len(t) else None,
-        },
-        "stations": stations,
-        "stations_finished": sum(st["outcome"] == "finished" for st in stations),
-        "stations_isolated": sum(st["outcome"] == "isolated" for st in stations),
-        "other_stations_peak_marker_temp_degc": max((st["peak_marker_temp_degc"] or 0.0) for st in others),
-        "charge_removed_ah": round(float(removed.sum()), 3),
-        "files": {"json": str(out / "report.json"), "png": str(out / "report.png")},
+    counts = Counter(b["cell_id"] for b in batteries)
+    expected = [str(c) for c in np.asarray(cells["cell_id"]).astype(np.int64)]
+    missing = sorted(set(expected) - set(counts))
+    starts = [b["start_s"] for b in batteries if b["start_s"] is not None]
+    ends = [b["end_s"] for b in batteries if b["end_s"] is not None]
+    t = np.asarray(meter.trace["t_s"], float)
+    timing = timing_us(rt_summary) if all(k in rt_summary for k in TIMING_NS) else {}
+    rt = {"ticks": rt_summary.get("ticks", rt_final.get("ticks")),
+          "lateness_p99_us": timing.get("lateness_p99_us"), "lateness_max_us": timing.get("lateness_max_us"),
+          "compiled_core": rt_summary.get("compiled"),
+          "overruns": rt_summary.get("overruns", rt_final.get("overruns")),
+          "bus_misses": rt_summary.get("bus_misses", rt_final.get("bus_misses")),
+          "line_safe_state": bool(rt_final.get("line_safe_state", False)),
+          "safe_values_written_at_stop": rt_summary.get("safe_values_written"),
+          "stations_isolated_at_s": {str(s): round(v, 1) for s, v in sorted(core_isolated_at.items())}}
+    batch = {
+        "batch_time_s": _round(max(ends) - min(starts), 1) if starts and ends else None,
+        "plant_time_s": _round(float(t[-1]) if t.size else 0.0, 1),
+        "last_end_s": _round(max(ends), 1) if ends else None,
+        "time_above_warning_s": _round(meter.line_above_warning_s, 1),
+        "battery_time_above_warning_s": _round(sum(b.above_warning_s for b in meter.batteries), 1),
+        "isolations": sum(1 for b in batteries if b["outcome"] == "isolated"),
+        "supervisor_restarts": result.get("restarts"),
+        "batteries_recorded": len(counts), "each_recorded_once": all(v == 1 for v in counts.values()),
+        "batteries_missing": missing,
+        "outcomes": dict(Counter(b["outcome"] for b in batteries)),
+        "packml_state": result.get("packml_state"),
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    _plot(out / "report.png", t, temps, relief, coolant, trace["current_a"], hot, onset_s, limits, stations)
+    ok = (run.get("supervisor_exit_code") == 0 and not missing and batch["each_recorded_once"]
+          and not rt["line_safe_state"])
+    files = {"json": str(out / "batch.json"), "records": str(out / "records"), "png": str(out / "report.png"),
+             "gantt": str(out / "gantt.png"), "supervisor_log": str(out / "supervisor.log"),
+             "state_dir": result.get("state_dir")}
+    hot = next((b for b in batteries if b["cell_id"] == run.get("short_battery")), None)
+    hot_battery = None if hot is None else {k: hot[k] for k in (
+        "cell_id", "station", "tier", "outcome", "cause", "start_s", "end_s", "peak_temp_degc", "peak_cell_degc_truth",
+        "time_above_warning_s_truth")}
+    report = {"ok": ok, "run": run, "batch": batch, "rtcore": rt, "hot_battery": hot_battery, "supervisor_crash": crash,
+              "model_versions": result.get("model_versions", {}), "batteries": batteries, "files": files}
+    records_dir = out / "records"
+    records_dir.mkdir(exist_ok=True)
+    for b in batteries:
+        (records_dir / f"{b['cell_id']}.json").write_text(json.dumps(b, indent=2) + "\n")
+    _plot_stations(out / "report.png", meter, run)
+    _plot_gantt(out / "gantt.png", meter, batteries, run)
+    (out / "batch.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     return report
 
 
-def plant_cell_id(plant, station: int) -> int:
-    ids = getattr(plant, "cell_ids", None)
-    return int(ids[station]) if ids is not None else station
-
-
-def _trip_time(t: np.ndarray, current: np.ndarray) -> float | None:
-    """Plant time of the last sample with current flowing (the cut-off came after it)."""
-    flowing = np.flatnonzero(current > 0.05)
-    return float(t[flowing[-1]]) if flowing.size else None
-
-
-def _plot(path: Path, t, temps, relief, coolant, current, hot: int, onset_s: float, limits, stations) -> None:
-    n = temps.shape[1]
-    fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
-    ax = axes[0]
-    for k in range(temps.shape[2]):
-        ax.plot(t, temps[:, hot, k], label=f"station {hot} marker {k}")
-    others = [s for s in range(n) if s != hot]
-    ax.plot(t, temps[:, others].max(axis=(1, 2)), "k--", label="other stations, hottest marker")
-    ax.axhline(limits.warning_degc, color="orange", lw=0.8, label=f"warning {limits.warning_degc:g} degC")
-    ax.axhline(limits.temp_limit_degc, color="r", lw=0.8, label=f"maximum safety {limits.temp_limit_degc:g} degC")
-    ax.set_ylabel("temperature (degC)")
-    ax.legend(fontsize=7, loc="upper left")
-    for ax, data, label in ((axes[1], relief, "relief, most relieved zone (kPa)"),
-                            (axes[2], coolant, "coolant (L/min)"), (axes[3], current, "current (A)")):
+def _plot_stations(path: Path, meter, run: dict) -> None:
+    t = np.asarray(meter.trace["t_s"], float)
+    n = meter.n_stations
+    series = [("hot_cell_degc", "hottest cell, °C"), ("current_a", "current, A"), ("relief_kpa", "relief, kPa"),
+              ("coolant_lpm", "coolant, L/min")]
+    fig, axes = plt.subplots(len(series), 1, figsize=(11, 10), sharex=True)
+    for ax, (key, label) in zip(axes, series):
+        values = np.asarray(meter.trace[key], float).reshape(len(t), n) if t.size else np.zeros((0, n))
         for s in range(n):
-            ax.plot(t, data[:, s], lw=2.0 if s == hot else 0.8, label=f"station {s}: {stations[s]['outcome']}")
+            ax.plot(t, values[:, s], lw=1.0, label=f"station {s}")
         ax.set_ylabel(label)
-    axes[3].legend(fontsize=7, ncol=4, loc="upper right")
-    for ax in axes:
-        ax.axvline(onset_s, color="r", lw=0.8, ls=":")
-        if stations[hot]["outcome"] == "isolated":
-            ax.axvline(stations[hot]["end_s"], color="k", lw=0.8, ls="-.")
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("plant time (s)")
-    fig.suptitle(f"discharge-edge demo: HIL bench, hot cell on station {hot} from {onset_s:.0f} s (red dotted); "
-                 f"station {hot} {stations[hot]['outcome']}")
+    axes[0].axhline(run["warning_degc"], color="orange", ls="--", lw=1, label="warning")
+    axes[0].axhline(run["temp_limit_degc"], color="red", ls="--", lw=1, label="maximum safety")
+    axes[0].legend(ncol=5, fontsize=7, loc="upper right")
+    axes[-1].set_xlabel("plant time, s")
+    fig.suptitle(f"demo: {run['modules']} batteries, {run['protocol']}, {run['stations']} stations")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _plot_gantt(path: Path, meter, batteries: list[dict], run: dict) -> None:
+    """One bar per battery stay on a station (the bench's loaded id), coloured by tier."""
+    tier_of = {b["cell_id"]: b["tier"] for b in batteries}
+    outcome_of = {b["cell_id"]: b["outcome"] for b in batteries}
+    end_t = float(meter.trace["t_s"][-1]) if meter.trace["t_s"] else 0.0
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(11, 0.5 * meter.n_stations + 1.5))
+    for bt in meter.batteries:
+        cell = str(bt.cell_id)
+        end = bt.unloaded_s if bt.unloaded_s is not None else end_t
+        tier = tier_of.get(cell) or 0
+        ax.barh(bt.station, end - bt.loaded_s, left=bt.loaded_s, color=colours(tier % 10), edgecolor="black",
+                hatch="//" if outcome_of.get(cell) == "isolated" else None)
+        ax.text(bt.loaded_s + 0.5 * (end - bt.loaded_s), bt.station, cell, ha="center", va="center", fontsize=7)
+    for tier in sorted({b["tier"] for b in batteries if b["tier"] is not None}):
+        ax.barh([], [], color=colours(tier % 10), label=f"tier {tier}")
+    ax.set_yticks(range(meter.n_stations))
+    ax.set_yticklabels([f"station {s}" for s in range(meter.n_stations)])
+    ax.invert_yaxis()
+    ax.set_xlabel("plant time, s")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("stations over time (hatched: isolated by the core)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

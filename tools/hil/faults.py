@@ -4,6 +4,8 @@ Owns the fault descriptions and how they act (tests: tests/tools/hil/test_hil_pl
 
 * `InternalShort`: a resistance across one cell from `onset_s`; it drains that cell and heats it
   by V²/R (the hot-cell scenario).
+* `BatteryShort`: the same short in one battery (by cell_id), on whichever station holds it,
+  from `onset_s` after it was loaded (a batch whose batteries come and go through the robot).
 * `WeakCell`: one cell with a capacity factor < 1 and a resistance factor > 1 from the start.
 * `SensorFault`: acts on the observation only, never on the physics: a marker reading that is
   stuck at its value at onset, NaN, or a fixed out-of-range value, from `onset_s` for
@@ -40,6 +42,20 @@ class InternalShort:
 
 
 @dataclass(frozen=True)
+class BatteryShort:
+    battery_id: int
+    cell: int
+    r_short_ohm: float
+    onset_s: float = 0.0  # after the battery is loaded
+
+    def __post_init__(self) -> None:
+        if not self.r_short_ohm > 0:
+            raise ValueError(f"battery_short.r_short_ohm must be > 0, got {self.r_short_ohm}")
+        if self.onset_s < 0:
+            raise ValueError(f"battery_short.onset_s must be >= 0, got {self.onset_s}")
+
+
+@dataclass(frozen=True)
 class WeakCell:
     module: int
     cell: int
@@ -69,12 +85,16 @@ class SensorFault:
         return self.duration_s is None or t_s < self.onset_s + self.duration_s
 
 
-Fault = InternalShort | WeakCell | SensorFault
+Fault = InternalShort | BatteryShort | WeakCell | SensorFault
 
 
 def check_indices(faults: tuple[Fault, ...], n_modules: int, n_cells: int, n_markers: int) -> None:
     """Raise ValueError naming the fault whose module/cell/marker is outside the batch."""
     for k, f in enumerate(faults):
+        if isinstance(f, BatteryShort):
+            if not 0 <= f.cell < n_cells:
+                raise ValueError(f"fault {k} (BatteryShort): cell {f.cell} outside 0..{n_cells - 1}")
+            continue
         if not 0 <= f.module < n_modules:
             raise ValueError(f"fault {k} ({type(f).__name__}): module {f.module} outside 0..{n_modules - 1}")
         if isinstance(f, (InternalShort, WeakCell)) and not 0 <= f.cell < n_cells:

@@ -16,7 +16,8 @@ row's module) and take other rows later: `load_row(station, row)` (the model's `
 that row's truth) and `unload_module(station)`; the bench's robot (server_bench.py) does it on the
 supervisor's request. A weak cell or an internal short belongs to the first module its station
 holds (the row it started with, or the first one loaded on a station that started empty), not
-to the ones after it; sensor faults belong to the station.
+to the ones after it; a `BatteryShort` belongs to a battery (its cell_id) on whichever station
+holds it, from its onset after the load; sensor faults belong to the station.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from edge.batterymodel.plant import KELVIN, Batteries, Command, Observation, Pla
 from edge.batterymodel.plant import Plant as ModelPlant
 from edge.grading.electrochem import solve_windows
 from tools.hil.cells import CellTable
-from tools.hil.faults import Fault, InternalShort, SensorFaultInjector, WeakCell, check_indices
+from tools.hil.faults import BatteryShort, Fault, InternalShort, SensorFaultInjector, WeakCell, check_indices
 
 __all__ = ["Command", "Observation", "Plant", "PlantConfig", "batteries_from_truth"]
 
@@ -62,15 +63,25 @@ class Plant(ModelPlant):
         self.cells = cells
         self.faults = tuple(faults)
         self._shorts = [f for f in self.faults if isinstance(f, InternalShort)]
+        self._battery_shorts = [f for f in self.faults if isinstance(f, BatteryShort)]
         self._sensors = SensorFaultInjector(self.faults)
         super().__init__(batteries_from_truth(cells, cfg.convection_from_feat), cfg, params,
                          loaded=[] if empty else loaded)
+        ids = np.asarray(cells["cell_id"], float).astype(np.int64)
+        self.battery_at = np.where(self.loaded, ids, -1)  # the cell_id each station holds, -1 empty
+        self.loaded_at_s = np.zeros(self.n_modules)
 
     def load_row(self, station: int, row: CellTable) -> None:
         """Put the module of one cells-file row (its truth) on the station, replacing any there."""
         if len(row) != 1:
             raise ValueError(f"{row.path}: load_row takes one row, got {len(row)}")
         self.load_module(station, batteries_from_truth(row, self.cfg.convection_from_feat))
+        self.battery_at[station] = int(np.asarray(row["cell_id"], float)[0])
+        self.loaded_at_s[station] = self.t_s
+
+    def unload_module(self, station: int) -> None:
+        super().unload_module(station)
+        self.battery_at[station] = -1
 
     def _first_module(self, station: int) -> bool:
         return self.modules_placed[station] == 1
@@ -86,6 +97,10 @@ class Plant(ModelPlant):
         for f in self._shorts:
             if self.t_s >= f.onset_s and self._first_module(f.module):
                 g[f.module * self.n_cells + f.cell] += 1.0 / f.r_short_ohm
+        for f in self._battery_shorts:
+            for s in np.flatnonzero(self.battery_at == f.battery_id):
+                if self.t_s - self.loaded_at_s[s] >= f.onset_s:
+                    g[s * self.n_cells + f.cell] += 1.0 / f.r_short_ohm
         return g
 
     def _after_step(self) -> None:

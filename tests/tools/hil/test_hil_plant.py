@@ -178,3 +178,29 @@ def test_the_bench_plant_without_faults_is_the_model_built_from_truth(cells):
     b = run_sil(model, HoldController(cmd), SilConfig(dt_s=1.0, max_time_s=120.0)).metrics
     assert a == b and a.discharged_ah > 0
     assert np.array_equal(bench.observe().marker_temp_degc, model.observe().marker_temp_degc)
+
+
+def test_a_battery_short_follows_its_battery_from_its_onset_after_the_load(cells):
+    from tools.hil.faults import BatteryShort
+
+    four = cells.select([0, 1, 2, 3])
+    target = int(four["cell_id"][3])
+    plant = Plant(four, PlantConfig(), faults=(BatteryShort(battery_id=target, cell=0, r_short_ohm=0.25, onset_s=20.0),),
+                  empty=True)
+    healthy = Plant(four, PlantConfig(), empty=True)
+    cmd = Command.idle(4, plant.cfg.n_zones)
+    for p in (plant, healthy):
+        run(p, cmd, 50.0)  # before the load: nothing on any station
+        p.load_row(2, four.select([3]))
+    assert plant.battery_at.tolist() == [-1, -1, target, -1]
+    for p in (plant, healthy):
+        run(p, cmd, 10.0)  # 10 s after the load: before the onset
+    assert plant.temp_degc()[2].max() == pytest.approx(healthy.temp_degc()[2].max(), abs=1e-9)
+    for _ in range(60):
+        for p in (plant, healthy):
+            p.step(cmd, 5.0)
+    heated = plant.temp_degc()[2, 0] - healthy.temp_degc()[2, 0]
+    assert heated > 2.0  # the shorted cell heats by V^2/R, on the station that holds that battery
+    assert np.allclose(plant.temp_degc()[[0, 1, 3]], healthy.temp_degc()[[0, 1, 3]])
+    plant.unload_module(2)
+    assert plant.battery_at[2] == -1
