@@ -36,6 +36,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,6 +251,10 @@ class SupervisorProcess:
         return self.process.returncode
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def _core_snapshot(status, plant_t_s: float) -> dict:
     if status is None:
         return {"plant_t_s": round(plant_t_s, 1), "alive": False}
@@ -319,6 +324,8 @@ def run_demo(args: argparse.Namespace) -> int:
     core_isolated_at: dict[int, float] = {}
     rt_summary: dict = {}
     started = time.monotonic()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # the `with` and `finally` below then stop every child
     log.info("demo: bench on 127.0.0.1:%d (%s), %d stations, %d batteries, time x%g", server.port, args.protocol,
              n_stations, args.modules, args.time_scale)
     bench.start(dt_s=BENCH_DT_S, time_scale=args.time_scale)
@@ -362,9 +369,17 @@ def run_demo(args: argparse.Namespace) -> int:
     except RtcoreError as exc:
         print(f"discharge-edge demo: rtcore: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM (below): the children stop with the demo
+        print("discharge-edge demo: interrupted; the supervisor, the rtcore process and the bench stopped",
+              file=sys.stderr)
+        return 130
     finally:
         if supervisor.running:
-            supervisor.process.kill()
+            supervisor.process.terminate()
+            try:
+                supervisor.process.wait(timeout=10.0)
+            except subprocess.TimeoutExpired:
+                supervisor.process.kill()
         bench.stop()
         server.close()
     wall_s = time.monotonic() - started

@@ -105,3 +105,37 @@ def test_a_cells_file_that_is_not_one_is_refused_naming_it(tmp_path):
     done = demo("--cells", str(bad), "--out", str(tmp_path / "out"), "--json", timeout=60.0)
     assert done.returncode == 2 and done.stdout == ""
     assert str(bad) in done.stderr
+
+
+def test_a_demo_stopped_with_sigterm_stops_its_supervisor_and_its_core(tmp_path):
+    import signal
+    import time
+
+    import yaml
+
+    from edge.rtloop.handle import RtcoreError, RtcoreHandle
+
+    out = tmp_path / "out"
+    demo_process = subprocess.Popen([sys.executable, "-m", "edge.cli", "demo", "--cells", str(some_rows(tmp_path)),
+                                     "--modules", "5", "--out", str(out), "--json"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120.0
+        while time.monotonic() < deadline and "--- start 1" not in (
+                (out / "supervisor.log").read_text() if (out / "supervisor.log").exists() else ""):
+            time.sleep(0.2)
+        link = yaml.safe_load((out / "line.yaml").read_text())["rtcore_link"]
+        assert RtcoreHandle.attach_only(link).status().alive
+        demo_process.send_signal(signal.SIGTERM)
+        stdout, stderr = demo_process.communicate(timeout=60.0)
+    finally:
+        demo_process.kill()
+    assert demo_process.returncode == 130 and stdout == ""
+    assert "interrupted" in stderr
+    supervisors = subprocess.run(["pgrep", "-f", str(out / "line.yaml")], capture_output=True, text=True)
+    assert supervisors.stdout == ""  # no supervisor left running
+    try:
+        status = RtcoreHandle.attach_only(link).status()
+        assert status is None or not status.alive
+    except RtcoreError:
+        pass  # the link is gone with its core
