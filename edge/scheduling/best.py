@@ -62,10 +62,10 @@ class Solution:
 
 DEFAULT_TIME_LIMIT_S = 10.0
 DEFAULT_BEST_LIMIT_S = DEFAULT_TIME_LIMIT_S   # the name callers used before aco had a default budget
-FINISH_S_PER_UNIT = 80e-6     # what is left after the search (validation, the plan's JSON, the
+FINISH_S_PER_UNIT = 100e-6    # what is left after the search (validation, the plan's JSON, the
                               # traditional plan): measured 0.4 s on 14 000 units on an idle
                               # machine, 1.1 s on a loaded one
-STARTUP_S = 0.25
+STARTUP_S = 0.4
 ANT_S_PER_UNIT_MODULE = 1.2e-6    # one ant with the `wait` heuristic: measured 0.33 s at 200 modules,
 MIN_ANTS = 5                      # 1.8 s at 500; the colony stage is skipped below MIN_ANTS ants
 CPSAT_BUILD_S_PER_UNIT = 100e-6   # CP-SAT is skipped when less than this per unit is left
@@ -74,8 +74,8 @@ CPSAT_BUILD_S_PER_UNIT = 100e-6   # CP-SAT is skipped when less than this per un
 def finish_reserve_s(time_limit_s: float, n_units: int) -> float:
     """The part of the budget kept for the work after the search and for the process start
     before the command's clock starts (0.2 to 1 s here; edge/cli.py imports every command
-    first): at most 15 % of the budget."""
-    return min(0.15 * time_limit_s, STARTUP_S + FINISH_S_PER_UNIT * n_units)
+    first): at most 20 % of the budget."""
+    return min(0.2 * time_limit_s, STARTUP_S + FINISH_S_PER_UNIT * n_units)
 
 
 def solve(instance: Instance, method: Method | str = Method.BEST, time_limit_s: float | None = None, seed: int = 0,
