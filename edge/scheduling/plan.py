@@ -107,7 +107,7 @@ def plan_from_json(instance: Instance, data: Any, source: str = "<memory>") -> P
     """Read a plan printed by `schedule --json` (the whole object or its "plan" list); raises
     ValueError naming the source and the entry. Feasibility is the validator's job."""
     channels = data.get("plan") if isinstance(data, dict) else data
-    method = data.get("method", "loaded") if isinstance(data, dict) else "loaded"
+    method = data.get("method") if isinstance(data, dict) and isinstance(data.get("method"), str) else "loaded"
     if not isinstance(channels, list):
         raise ValueError(f"{source}: expected a list of channels under 'plan'")
     module_of = {u.id: instance.modules[u.module].id for u in instance.units}
@@ -129,4 +129,4 @@ def plan_from_json(instance: Instance, data: Any, source: str = "<memory>") -> P
             if not isinstance(uid, str) or uid not in module_of:
                 raise ValueError(f"{where}: unit {str(uid)[:80]!r} is not in the instance")
             placements.append(Placement(uid, module_of[uid], ch["channel"], u["start_min"], u["end_min"]))
-    return Plan(tuple(placements), str(method))
+    return Plan(tuple(placements), method[:80])

@@ -1,5 +1,6 @@
 """Fuzz the instance loader (edge/scheduling/instance.py: read_json, instance_from_dict): no
-input raises anything but InstanceError, and every refusal names the source."""
+input raises anything but InstanceError, and every refusal names the source. Also a running
+plan (plan.py plan_from_json): a Plan or a ValueError naming the file."""
 
 import copy
 import json
@@ -85,3 +86,21 @@ def test_any_bytes_in_a_file_are_an_instance_or_an_instance_error(raw):
             load_instance(path)
         except InstanceError as exc:
             assert exc.source == str(path)
+
+
+@FUZZ
+@given(st.one_of(json_values,
+                 st.builds(lambda ch, units: {"method": "best", "plan": [{"channel": ch, "units": units}]},
+                           st.one_of(st.sampled_from(["CH1", "CH2", "CH9"]), json_values),
+                           st.lists(st.fixed_dictionaries({"unit": st.one_of(st.sampled_from(["M1.T1.U1", "X"]),
+                                                                             json_values),
+                                                           "start_min": json_values, "end_min": json_values}),
+                                    max_size=3))))
+def test_a_running_plan_is_a_plan_or_a_value_error_naming_the_file(data):
+    from edge.scheduling.plan import Plan, plan_from_json
+
+    inst = instance_from_dict(PAPER)
+    try:
+        assert isinstance(plan_from_json(inst, data, "running.json"), Plan)
+    except ValueError as exc:
+        assert str(exc).startswith("running.json: ")
