@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.grading.cli import grade_cells
-from edge.grading.features import FEATURE_PREFIX, CellTable, feature_matrix
+from edge.grading.features import FEATURE_PREFIX, CellTable, Refusal, feature_matrix
 from edge.grading.soc_model import SocModel
 from edge.grading.tiers import TierConfig
 from edge.strategy.history import FEATURE_RANGES, History, TierFeatures, check_features
@@ -115,21 +115,9 @@ def grade_cells_table(cells: CellTable, n_tiers: int = TierConfig.n_tiers, model
                   tier=column("tier").astype(int), models={"soc_gan": report["model"]["model_sha256"]})
 
 
-@dataclass(frozen=True)
-class GradeRefusal:
-    """A battery whose grade is absurd: its file line, cell_id, the field and why (the shape of
-    edge.grading.features.Refusal, so that callers report both alike)."""
-
-    line: int
-    cell_id: str
-    field: str
-    reason: str
-
-    def to_dict(self) -> dict:
-        return {"line": self.line, "cell_id": self.cell_id, "field": self.field, "reason": self.reason}
-
-    def message(self, source: str) -> str:
-        return f"{source}:{self.line}: cell_id {self.cell_id}: refused: {self.reason}"
+#: A battery whose grade is absurd: the same record as a row the cells reader refused (file line,
+#: cell_id, field, why), so that callers report both alike.
+GradeRefusal = Refusal
 
 
 def sane_rows(cells: CellTable, grades: Grades) -> tuple[np.ndarray, tuple[GradeRefusal, ...]]:

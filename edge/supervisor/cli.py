@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.strategy.cli import positive_finite
 from edge.supervisor.flow import FlowEngine, FlowError, FlowSettings, PlanSettings
 from edge.supervisor.line import LineError, load_line
 from edge.supervisor.models import ModelRefused, load_line_models
@@ -43,24 +44,17 @@ def register(subparsers) -> None:
     parser.add_argument("--start", action="store_true", help="PackML Reset then Start at startup")
     parser.add_argument("--until-idle", action="store_true",
                         help="end when nothing waits and every station is empty or isolated")
-    parser.add_argument("--scan-s", type=_positive, default=1.0, help="scan period, s (default %(default)s)")
-    parser.add_argument("--rest-s", type=_positive, default=60.0, help="rest before the rebound check, s")
+    parser.add_argument("--scan-s", type=positive_finite, default=1.0, help="scan period, s (default %(default)s)")
+    parser.add_argument("--rest-s", type=positive_finite, default=60.0, help="rest before the rebound check, s")
     parser.add_argument("--simulations", type=int, default=16, help="game-tree simulations per tier")
     parser.add_argument("--no-tree", action="store_true", help="plan the initial strategies only")
-    parser.add_argument("--plan-seconds", type=_positive, default=120.0,
+    parser.add_argument("--plan-seconds", type=positive_finite, default=120.0,
                         help="game-tree time budget per tier, s (default %(default)s)")
     parser.add_argument("--plc-port", type=_port, default=None,
                         help="the PLC's TCP port for both maps (default: the maps' own)")
-    parser.add_argument("--time-scale", type=_positive, default=1.0,
+    parser.add_argument("--time-scale", type=positive_finite, default=1.0,
                         help="a bench in scaled time: plant seconds per wall second (default 1: a real line)")
     parser.set_defaults(func=run)
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text}: allowed: a number > 0")
-    return value
 
 
 def _port(text: str) -> int:

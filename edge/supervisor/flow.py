@@ -30,7 +30,7 @@ from edge.rtloop.handle import RtcoreError
 from edge.strategy.history import History
 from edge.strategy.loop_controller import batch_setpoints, fixed_strategy
 from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
-from edge.strategy.planner import grade_cells_table, plan_tiers
+from edge.strategy.planner import grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.supervisor import StationDriver
 from edge.supervisor.line import LineConfig, RouteKind
 from edge.supervisor.models import LineModels
@@ -598,24 +598,31 @@ class FlowEngine:
         lines = cells.lines if cells.lines is not None else np.arange(len(cells)) + 2
         keep = np.array([str(c) not in known for c in cells.cell_ids], bool)
         duplicates = [str(c) for c in cells.cell_ids[~keep]]
+        refused = tuple(getattr(cells, "refused", ()))  # outside the physical ranges: not graded
         if not keep.any():
-            return None, (cells, lines, None, None, duplicates)
+            return None, (cells, lines, None, None, duplicates, refused)
         rows = np.flatnonzero(keep)
         cells, lines = cells.subset(rows), lines[rows]
         grades = grade_cells_table(cells, self.line.tiers, model=self.models.soc)
+        sane, absurd = sane_rows(cells, grades)  # an absurd grade is neither planned nor queued
+        refused += absurd
+        if not sane.size:
+            return None, (cells, lines, None, None, duplicates, refused)
+        if absurd:
+            cells, grades, lines = cells.subset(sane), grades.select(sane), lines[sane]
         started = time.monotonic()
         plans = self.planner(cells, grades)
         log.info("inbox: %s: %d batteries graded and planned in %.1f s", path.name, len(cells),
                  time.monotonic() - started)
-        return None, (cells, lines, grades, plans, duplicates)
+        return None, (cells, lines, grades, plans, duplicates, refused)
 
     def _queue(self, path: Path, error: str | None, prepared) -> int:
         """Write what `_prepare` made into the store (one event per battery), then move the file."""
         if error is not None:
             self._reject_file(path, error)
             return 0
-        cells, lines, grades, plans, duplicates = prepared
-        for r in getattr(cells, "refused", ()):  # outside the physical range: no grade, no plan, no record
+        cells, lines, grades, plans, duplicates, refused = prepared
+        for r in refused:  # outside the physical range, or an absurd grade: no plan, no record
             self.store.add_event("arrival_refused", r.message(path.name), battery_id=str(r.cell_id),
                                  data=r.to_dict() | {"file": path.name})
             log.warning("inbox: %s", r.message(path.name))

@@ -445,20 +445,24 @@ def test_a_station_the_core_isolates_is_recorded_isolated_and_the_line_goes_on(r
     assert sum(r["outcome"] == "done" for r in records.values()) == len(cells) - 1
 
 
-def test_a_battery_outside_the_physical_range_is_refused_with_its_line_and_the_rest_go_on(rig):
+@pytest.mark.parametrize("column, value, field", [
+    ("feat_v_rest_V", "400", "feat_v_rest_V"),  # outside the physical range: not graded
+    ("feat_r0p1s_mOhm", "1000", "soh_est"),  # inside it, but its grade is absurd: not planned
+])
+def test_a_battery_outside_the_physical_range_is_refused_with_its_line_and_the_rest_go_on(rig, column, value, field):
     cells = rig.inbox("batch.csv", range(1, 4))
     path = rig.engine.paths.inbox / "batch.csv"
     rows = path.read_text().splitlines()
     header = rows[0].split(",")
     bad = rows[2].split(",")
-    bad[header.index("feat_v_rest_V")] = "400"
+    bad[header.index(column)] = value
     rows[2] = ",".join(bad)
     path.write_text("\n".join(rows) + "\n")
     started(rig)
     rig.run_until(rig.engine.idle)
     refused = [e for e in rig.engine.store.events() if e.kind == "arrival_refused"]
     assert len(refused) == 1 and refused[0].battery_id == cells[1]
-    assert refused[0].data["line"] == 3 and refused[0].data["field"] == "feat_v_rest_V"
+    assert refused[0].data["line"] == 3 and refused[0].data["field"] == field
     assert "batch.csv:3" in refused[0].text
     assert sorted(b.cell_id for b in rig.engine.store.batteries()) == sorted([cells[0], cells[2]])
 
