@@ -63,9 +63,17 @@ class Compiled:
         self.free = [u for u in range(self.n) if u not in self.frozen.placed]
         # channel sets wider than WIDE_SET_CHANNELS (switch matrices) get a heap in the Builder;
         # equal sets share one id
-        ids: dict[tuple[int, ...], int] = {}
-        self.set_of_unit = [ids.setdefault(chs, len(ids)) for chs in self.chans]
-        self.channel_sets = list(ids)
+        # (Instance interns equal channel tuples, so the object id is the set; a tuple's hash is
+        # not cached and would cost k per unit)
+        ids: dict[int, int] = {}
+        self.channel_sets: list[tuple[int, ...]] = []
+        self.set_of_unit = []
+        for chs in self.chans:
+            k = ids.get(id(chs))
+            if k is None:
+                k = ids[id(chs)] = len(self.channel_sets)
+                self.channel_sets.append(chs)
+            self.set_of_unit.append(k)
         self.wide_sets_of_channel: list[list[int]] = [[] for _ in range(self.n_channels)]
         for k, chs in enumerate(self.channel_sets):
             if len(chs) > WIDE_SET_CHANNELS:
