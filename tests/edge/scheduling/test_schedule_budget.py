@@ -247,3 +247,17 @@ def test_gantt_is_drawn_inside_the_budget():
 
     assert gantt_reserve_s(10.0, 14_000) == pytest.approx(0.5 + 80e-6 * 14_000)
     assert gantt_reserve_s(1.0, 14_000) == pytest.approx(0.3)
+
+
+def test_cpsat_gives_up_when_its_model_build_used_the_time():
+    from edge.scheduling.cpsat import cpsat_available, solve_cpsat
+
+    if not cpsat_available():
+        pytest.skip("ortools not installed")
+    inst = _inst(10, "full")
+    c = Compiled(inst)
+    s, ch, span = decode(c, greedy_sequence(c))
+    res = solve_cpsat(c, s, ch, span, None, deadline=Deadline(5.0, ExpiresAfter(0)))
+    assert res.status == "NO_TIME" and res.makespan is None and res.bound == 0
+    ok = solve_cpsat(c, s, ch, span, 5.0, workers=1)
+    assert ok.makespan is not None and ok.makespan <= span
