@@ -6,6 +6,7 @@ truth: each battery's hottest cell, time above warning, charge left when it was 
 what the core did (its run summary, its isolations, and around a supervisor crash). Times in the
 supervisor's records are its clock (plant seconds on a scaled bench); they are mapped to the
 bench's plant time through the pairs the demo sampled. Files under OUT: batch.json, records/<cell>.json,
+trace.npz (the bench's samples every 5 s of plant time, per station),
 report.png (per station: hottest cell, current, relief, coolant), gantt.png (stations over time,
 one bar per battery, coloured by tier; isolated bars hatched).
 Tests: tests/tools/test_demo.py.
@@ -101,7 +102,8 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
     ok = (run.get("supervisor_exit_code") == 0 and not missing and batch["each_recorded_once"]
           and not rt["line_safe_state"])
     files = {"json": str(out / "batch.json"), "records": str(out / "records"), "png": str(out / "report.png"),
-             "gantt": str(out / "gantt.png"), "supervisor_log": str(out / "supervisor.log"),
+             "gantt": str(out / "gantt.png"), "trace": str(out / "trace.npz"),
+             "supervisor_log": str(out / "supervisor.log"),
              "state_dir": result.get("state_dir")}
     hot = next((b for b in batteries if b["cell_id"] == run.get("short_battery")), None)
     hot_battery = None if hot is None else {k: hot[k] for k in (
@@ -113,6 +115,7 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
     records_dir.mkdir(exist_ok=True)
     for b in batteries:
         (records_dir / f"{b['cell_id']}.json").write_text(json.dumps(b, indent=2) + "\n")
+    np.savez_compressed(out / "trace.npz", **{k: np.asarray(v) for k, v in meter.trace.items()})
     _plot_stations(out / "report.png", meter, run)
     _plot_gantt(out / "gantt.png", meter, batteries, run)
     (out / "batch.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")

@@ -37,6 +37,10 @@ def check_batch(report: dict, modules: int, out) -> None:
         assert json.loads((out / "records" / f"{b['cell_id']}.json").read_text()) == b
     assert json.loads((out / "batch.json").read_text()) == report
     assert (out / "report.png").stat().st_size > 10_000 and (out / "gantt.png").stat().st_size > 5_000
+    import numpy as np
+
+    trace = np.load(out / "trace.npz")
+    assert trace["current_a"].shape == (trace["t_s"].size, 8) and trace["t_s"][-1] >= report["batch"]["last_end_s"] - 10
 
 
 ROWS = (1, 4, 6, 9, 10)  # rows of cells_train.csv: one with the hot cell (tier 4), four quick low-SOC ones
