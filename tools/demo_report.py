@@ -27,12 +27,13 @@ import numpy as np  # noqa: E402
 from edge.rtloop.stats import TIMING_NS, timing_us  # noqa: E402
 
 
-def _plant_time(clock_pairs, clock_s):
-    """The supervisor's clock mapped to plant time (None stays None)."""
-    if clock_s is None or not clock_pairs:
-        return None
-    c, t = np.asarray(clock_pairs, float).T
-    return round(float(np.interp(float(clock_s), c, t)), 1)
+def _to_plant_time(clock_pairs):
+    """The map from the supervisor's clock to plant time, from the demo's (clock, plant time)
+    samples; None stays None, and so does every time when there are no samples."""
+    if not clock_pairs:
+        return lambda clock_s: None
+    clock, plant = np.asarray(clock_pairs, float).T
+    return lambda clock_s: None if clock_s is None else round(float(np.interp(float(clock_s), clock, plant)), 1)
 
 
 def _round(x, digits=2):
@@ -46,6 +47,7 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
     truth_of = {}
     for bt in meter.batteries:  # a battery loaded twice (a failed load retried) keeps its last stay
         truth_of[str(bt.cell_id)] = bt
+    plant_time = _to_plant_time(clock_pairs)
     batteries = []
     for r in records:
         cell = str(r["cell_id"])
@@ -58,7 +60,7 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
             "soh_interval": [_round(r.get("soh_est", np.nan) - r.get("soh_sd", np.nan), 4),
                              _round(r.get("soh_est", np.nan) + r.get("soh_sd", np.nan), 4)],
             "route": r.get("route"), "strategy": r.get("strategy"),
-            "start_s": _plant_time(clock_pairs, r.get("start_s")), "end_s": _plant_time(clock_pairs, r.get("end_s")),
+            "start_s": plant_time(r.get("start_s")), "end_s": plant_time(r.get("end_s")),
             "passes": r.get("passes"), "redischarges": r.get("redischarges"), "pass_end": r.get("pass_end"),
             "charge_removed_ah": _round(r.get("charge_removed_ah"), 3),
             "charge_removed_ah_truth": _round(bt.initial_ah - bt.residual_ah, 3) if bt else None,

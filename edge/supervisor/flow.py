@@ -598,7 +598,7 @@ class FlowEngine:
         lines = cells.lines if cells.lines is not None else np.arange(len(cells)) + 2
         keep = np.array([str(c) not in known for c in cells.cell_ids], bool)
         duplicates = [str(c) for c in cells.cell_ids[~keep]]
-        refused = tuple(getattr(cells, "refused", ()))  # outside the physical ranges: not graded
+        refused = tuple(cells.refused)  # outside the physical ranges: not graded
         if not keep.any():
             return None, (cells, lines, None, None, duplicates, refused)
         rows = np.flatnonzero(keep)
