@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.patches import Patch  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.rtloop.stats import TIMING_NS, timing_us  # noqa: E402
@@ -160,13 +161,13 @@ def _plot_gantt(path: Path, meter, batteries: list[dict], run: dict) -> None:
         ax.barh(bt.station, end - bt.loaded_s, left=bt.loaded_s, color=colours(tier % 10), edgecolor="black",
                 hatch="//" if outcome_of.get(cell) == "isolated" else None)
         ax.text(bt.loaded_s + 0.5 * (end - bt.loaded_s), bt.station, cell, ha="center", va="center", fontsize=7)
-    for tier in sorted({b["tier"] for b in batteries if b["tier"] is not None}):
-        ax.barh([], [], color=colours(tier % 10), label=f"tier {tier}")
+    tiers = sorted({b["tier"] for b in batteries if b["tier"] is not None})
+    handles = [Patch(facecolor=colours(tier % 10), edgecolor="black", label=f"tier {tier}") for tier in tiers]
     ax.set_yticks(range(meter.n_stations))
     ax.set_yticklabels([f"station {s}" for s in range(meter.n_stations)])
     ax.invert_yaxis()
     ax.set_xlabel("plant time, s")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
     ax.set_title("stations over time (hatched: isolated by the core)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
