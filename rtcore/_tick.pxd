@@ -106,6 +106,7 @@ ctypedef struct rt_state:
     unsigned char* holding       # (Z) relief held (README, step 15)
     double* held                 # (4, Z) held relief1, relief2, coolant area, coolant demand
     double* env_degc             # (S) the envelope's level (hottest marker through the hysteresis)
+    unsigned char* new_module    # (S) a new module: the station's history restarts at the next tick
     int* slots                   # (H) ring slot of each age, refreshed every tick
     # scratch: (5N) mutation-line sums; (Z) zone sums; (S) station conditions
     double* fit
@@ -152,3 +153,4 @@ cdef int rt_raise_fault(rt_state* s, unsigned int code) noexcept nogil
 cdef int rt_isolate_station(rt_state* s, int station, unsigned int cause, int marker) noexcept nogil
 cdef int rt_reset(rt_state* s) noexcept nogil
 cdef int rt_reset_station(rt_state* s, int station) noexcept nogil
+cdef int rt_restart_station_history(rt_state* s, int station) noexcept nogil

@@ -141,6 +141,42 @@ cdef int rt_reset_station(rt_state* s, int station) noexcept nogil:
     return RT_OK
 
 
+cdef int rt_restart_station_history(rt_state* s, int station) noexcept nogil:
+    if station < 0 or station >= s.ns:
+        return RT_BAD_STATION
+    s.new_module[station] = 1
+    return RT_OK
+
+
+cdef void reprime_stations(rt_state* s) noexcept nogil:
+    """The history of each station with a new module, primed with this tick's readings."""
+    cdef int i, zi, a, st
+    cdef bint any_new = False
+    for st in range(s.ns):
+        any_new = any_new or s.new_module[st] != 0
+    if not any_new:
+        return
+    for i in range(s.n):
+        if s.new_module[s.marker_station[i]]:
+            for a in range(s.h):
+                s.temp_ring[a * s.n + i] = s.last_good[i]
+                s.rate_ring[a * s.n + i] = 0.0
+            s.cnt_alarm[i] = 0
+    for zi in range(s.z):
+        if s.new_module[s.zone_station[zi]]:
+            for a in range(s.h):
+                s.press_ring[a * s.z + zi] = s.last_good_p[zi]
+                s.trend_ring[a * s.z + zi] = 0.0
+            s.cnt_quiet[zi] = 0
+            s.holding[zi] = 0
+            for a in range(4):
+                s.held[a * s.z + zi] = 0.0
+    for st in range(s.ns):
+        if s.new_module[st]:
+            s.env_degc[st] = s.temp_min_degc
+            s.new_module[st] = 0
+
+
 cdef int rt_tick(rt_state* s, const double* temp_degc, const double* pressure_kpa) noexcept nogil:
     cdef int j = <int>(s.tick_count % s.h)
     cdef int zi, i, st
@@ -213,6 +249,7 @@ cdef void sanitize(rt_state* s, const double* temp, const double* press, int j) 
                 s.press_ring[a * s.z + zi] = s.last_good_p[zi]
                 s.trend_ring[a * s.z + zi] = 0.0
         s.primed = 1
+    reprime_stations(s)
     for i in range(s.n):
         s.temp_ring[j * s.n + i] = s.last_good[i]
     for zi in range(s.z):
@@ -578,7 +615,7 @@ cdef class Kernel:
             "st_limit": np.zeros(ns), "m_theta": np.zeros(n), "m_k": np.ones(n, np.int32),
             "m_limit": np.zeros(n), "m_rtheta": np.zeros(n), "z_rtheta": np.zeros(z),
             "held": np.zeros(4 * z), "holding": np.zeros(z, np.uint8),
-            "env_degc": np.full(ns, float(config.temp_min_degc)),
+            "env_degc": np.full(ns, float(config.temp_min_degc)), "new_module": np.zeros(ns, np.uint8),
             "st_now": np.zeros(ns, np.uint32), "st_first": np.full(ns, -1, np.int32),
             "station_hot_degc": np.full(ns, float(config.ambient_degc)),
             "current_limit_frac": np.ones(ns), "station_coolant_lpm": np.zeros(ns),
@@ -629,6 +666,7 @@ cdef class Kernel:
         s.cnt_pnan, s.slots = iptr(b["cnt_pnan"]), iptr(b["slots"])
         s.cnt_quiet, s.holding, s.held = iptr(b["cnt_quiet"]), bptr(b["holding"]), dptr(b["held"])
         s.env_degc = dptr(b["env_degc"])
+        s.new_module = bptr(b["new_module"])
         s.fit = dptr(b["fit"])
         s.wsum, s.xsum, s.ysum = dptr(b["wsum"]), dptr(b["xsum"]), dptr(b["ysum"])
         s.dsum, s.zmax, s.cover = dptr(b["dsum"]), dptr(b["zmax"]), dptr(b["cover"])
@@ -737,6 +775,18 @@ cdef class Kernel:
         cdef int st = station
         with nogil:
             rt_reset_station(&self.s, st)
+
+    def restart_station_history(self, station):
+        """A new module is on the station: at the next tick its markers' and zones' history is
+        primed with that tick's readings (ΔT 0, no trend), and its zones' relief hold, its rate
+        alarm counts and its envelope level start afresh. The temperature step from one module to
+        the next is not heat. Latches stay: an isolated station stays isolated until reset_station."""
+        station = int(station)
+        if not 0 <= station < self.s.ns:
+            raise ValueError(f"restart_station_history: station {station} is not in [0, {self.s.ns - 1}]")
+        cdef int st = station
+        with nogil:
+            rt_restart_station_history(&self.s, st)
 
     def _view(self, str name):
         view = self._buf[name].view()

@@ -79,6 +79,7 @@ class Kernel:
         self._zone_q = np.zeros(z)  # coolant demand per zone after the hold, L/min
         self._env_degc = np.full(ns, config.temp_min_degc)
         self._primed = False
+        self._new_module = np.zeros(ns, bool)  # stations whose history restarts at the next tick
         self._tick_count = 0
         self._safe = False
         self._safe_cause = 0
@@ -163,6 +164,29 @@ class Kernel:
         self._st_marker[station] = -1
         self._flags = self._latched_flags()
 
+    def restart_station_history(self, station: int) -> None:
+        """A new module is on the station: at the next tick its markers' and zones' history is
+        primed with that tick's readings (ΔT 0, no trend), and its zones' relief hold, its rate
+        alarm counts and its envelope level start afresh. The temperature step from one module to
+        the next is not heat. Latches stay: an isolated station stays isolated until reset_station."""
+        station, ns = int(station), self.fixture.n_stations
+        if not 0 <= station < ns:
+            raise ValueError(f"restart_station_history: station {station} is not in [0, {ns - 1}]")
+        self._new_module[station] = True
+
+    def _reprime_stations(self, ts: np.ndarray, ps: np.ndarray) -> None:
+        markers, zones = self._new_module[self._mst], self._new_module[self._zst]
+        self._temp_ring[:, markers] = ts[markers]
+        self._rate_ring[:, markers] = 0.0
+        self._press_ring[:, zones] = ps[zones]
+        self._trend_ring[:, zones] = 0.0
+        self._cnt_alarm[markers] = 0
+        self._cnt_quiet[zones] = 0
+        self._holding[zones] = 0
+        self._held[:, zones] = 0.0
+        self._env_degc[self._new_module] = self.config.temp_min_degc
+        self._new_module[:] = False
+
     # ---- the tick ------------------------------------------------------------------------
     def tick(self, temp_degc, pressure_kpa) -> int:
         """Run one tick on N temperatures and Z pressures; return the flags (also `.flags`)."""
@@ -177,6 +201,8 @@ class Kernel:
                 self._temp_ring[:] = ts
                 self._press_ring[:] = ps
                 self._primed = True
+            if self._new_module.any():
+                self._reprime_stations(ts, ps)
             self._temp_ring[j] = ts
             self._press_ring[j] = ps
             hot, dt_k, rate = self._rates(j, ts)

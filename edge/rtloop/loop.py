@@ -68,6 +68,8 @@ class LoopTags:
     current_limit: str | None = "current_limit_pct"  # (S,): current_limit_frac x the tag's limits.max
     station_safe_state: str | None = "station_safe_state"  # (S,) the station is isolated
     safe_state: str | None = "safe_state"  # the line's latch
+    loaded_module: str | None = "station_loaded_id"  # (S,) read: a change is a new module (or none)
+    # on the station, whose thermal history then restarts (Kernel.restart_station_history)
 
 
 @dataclass(frozen=True)
@@ -196,13 +198,20 @@ class RtLoop:
                                  f"writes {' or '.join(map(str, counts))} ({s} stations, {z} zones)")
         if self._limit is not None and self._limit.limits is None:
             raise ValueError(f"{source}: tag {self._limit.name!r} needs limits: its max is full scale (100 %)")
+        self._loaded = optional(tags.loaded_module)
+        if self._loaded is not None and self._loaded.count != s:
+            raise ValueError(f"{source}: tag {self._loaded.name!r} has {self._loaded.count} elements; the real-time "
+                             f"loop reads one per station ({s})")
+        self._loaded_ids: np.ndarray | None = None
+        self._new_modules: list[int] = []
         base = optional(tags.coolant_base)
         if base is not None and self._coolant is not None and base.count != self._coolant.count:
             raise ValueError(f"{source}: {base.name!r} has {base.count} elements, {self._coolant.name!r} "
                              f"{self._coolant.count}; the base flow is per coolant valve")
         self._coolant_base = np.zeros(self._coolant.count if self._coolant is not None else 1)
         self._inputs = [tags.temps, tags.pressures] + [
-            n for n in (tags.plc_heartbeat, base.name if base is not None and self._coolant is not None else None)
+            n for n in (tags.plc_heartbeat, base.name if base is not None and self._coolant is not None else None,
+                        tags.loaded_module)
             if n and tag_map.tag(n) is not None]
         self._outputs = {t.name: t for t in tag_map.outputs(self.bus.owner)}
 
@@ -221,6 +230,8 @@ class RtLoop:
             self._fault(fault.flag, fault.why)
         else:
             try:
+                for station in self._new_modules:
+                    self.kernel.restart_station_history(station)
                 self.kernel.tick(temps, pressures)
             except Exception as exc:  # the loop must not die: this is what the EXCEPTION fault is for
                 log.exception("rtcore tick raised")
@@ -239,6 +250,7 @@ class RtLoop:
         if base is not None:
             base = _as_array(base, self._coolant_base.size)
             self._coolant_base = np.where(np.isfinite(base), base, self._coolant_base)
+        self._new_modules = self._modules_changed(values.get(self.tags.loaded_module) if self._loaded else None)
         beat = values.get(self.tags.plc_heartbeat) if self.tags.plc_heartbeat else None
         if beat is not None and self.settings.plc_heartbeat_stale_ticks:
             self._plc_heartbeat_age = self._plc_heartbeat_age + 1 if beat.value == self._plc_heartbeat else 0
@@ -247,6 +259,24 @@ class RtLoop:
                 raise _LineFault(Flag.LINK_LOST, f"PLC heartbeat {beat.value} unchanged for "
                                                  f"{self._plc_heartbeat_age} ticks")
         return temps, pressures
+
+    def _modules_changed(self, loaded) -> list[int]:
+        """Stations whose module changed since the last read (none at the first read: the
+        kernel primes every history at its first tick); an unreadable element keeps its last id."""
+        if loaded is None:
+            return []
+        ids = _as_array(loaded, self.n_stations)
+        last = self._loaded_ids
+        if last is None:
+            self._loaded_ids = ids.copy()
+            return []
+        ids = np.where(np.isfinite(ids), ids, last)
+        self._loaded_ids = ids
+        changed = np.flatnonzero((ids != last) & np.isfinite(last))
+        for station in changed:
+            log.info("rtcore: station %d holds module %s now (was %s): its thermal history restarts",
+                     station, _module_name(ids[station]), _module_name(last[station]))
+        return [int(s) for s in changed]
 
     def _write_outputs(self) -> bool:
         """Write this tick's outputs with a fresh heartbeat; False if the bus call failed."""
@@ -553,6 +583,10 @@ def _latches(line_cause: int, stations: dict[int, tuple[int, int]]):
     from edge.rtloop.service import Latches  # the service layer's record; only needed with a store
 
     return Latches(line_cause=line_cause, stations=dict(stations))
+
+
+def _module_name(module_id: float) -> str:
+    return "none" if not np.isfinite(module_id) or module_id < 0 else str(int(module_id))
 
 
 def _names(cause: int) -> str:

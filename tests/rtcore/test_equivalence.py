@@ -73,7 +73,7 @@ def station_limits(draw, n_stations, history_ticks, period_s):
     return tuple(limits)
 
 
-OPS = ("isolate", "reset_station", "reset", "raise_fault")
+OPS = ("isolate", "reset_station", "reset", "raise_fault", "new_module")
 
 
 @st.composite
@@ -147,6 +147,8 @@ def apply_op(k, op, station):
         k.reset_station(station)
     elif op == "reset":
         k.reset()
+    elif op == "new_module":
+        k.restart_station_history(station)
     else:
         k.raise_fault(int(Flag.LINK_LOST))
 

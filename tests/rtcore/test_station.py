@@ -412,3 +412,37 @@ def test_snapshot_has_the_station_lists(impl):
     assert snap["current_limit_frac"] == [1.0, 1.0, 0.0, 1.0]
     assert snap["station_coolant_lpm"] == [0.0, 0.0, F_MAX, 0.0]
     assert len(snap["station_hot_degc"]) == S and "STATION_ISOLATED" in snap["flag_names"]
+
+
+def _load_warm_module(impl, restart: bool):
+    """Station 1 empty at 25 °C, then a module at 35 °C placed on it (its markers step by 10 K)."""
+    k = make(impl, Setpoints(relief_release_degc=33.0))
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        k.tick(base(rng, 25.0), P)
+    if restart:
+        k.restart_station_history(1)
+    for _ in range(80):
+        temp = base(rng, 25.0)
+        temp[4:8] = 35.0 + rng.normal(0.0, 0.01, 4)
+        k.tick(temp, P)
+    return k
+
+
+def test_a_new_module_is_not_heat_when_the_station_history_restarts(impl):
+    k = _load_warm_module(impl, restart=True)
+    assert not k.station_safe.any() and not k.flags & Flag.RELIEF_ACTIVE
+    assert list(k.relief_holding) == [0] * Z and list(k.relief2_kpa) == [0.0] * Z
+    assert list(k.current_limit_frac) == [1.0] * S
+    assert k.station_hot_degc[1] == pytest.approx(35.0, abs=0.05)
+
+
+def test_without_the_restart_the_step_of_a_new_module_reads_as_heat(impl):
+    k = _load_warm_module(impl, restart=False)  # the step trips the rate alarm, or holds relief above 33 °C
+    assert k.station_safe[1] or (k.relief_holding[2] and k.relief_holding[3])
+    assert not k.station_safe[[0, 2, 3]].any()
+
+
+def test_restart_station_history_refuses_a_station_outside_the_fixture(impl):
+    with pytest.raises(ValueError, match="restart_station_history: station 4"):
+        make(impl).restart_station_history(4)

@@ -24,7 +24,7 @@ from edge.rtloop.process import build_kernel
 from edge.rtloop.service import EventLog, Latches, LatchStore
 from edge.tagmap import Owner, load_tag_map
 from rtcore import twin
-from rtcore.spec import Flag
+from rtcore.spec import Flag, Setpoints
 
 pytestmark = pytest.mark.unit
 
@@ -276,3 +276,41 @@ def test_a_map_whose_counts_do_not_nest_is_refused_naming_the_file(tmp_path):
     path.write_text(text)
     with pytest.raises(ValueError, match=r"three_stations\.yaml.*16 zones do not split evenly over 3 stations"):
         build_kernel(load_tag_map(path), LoopTags(), 0.1)
+
+
+def _place_warm_module(plc, loop, station: int, module_id: int | None) -> None:
+    """The station's markers step from 25 to 35 °C (a warm module placed); the PLC says which."""
+    temps = [25.0] * N
+    for i in range(station * MARKERS_PER_STATION, (station + 1) * MARKERS_PER_STATION):
+        temps[i] = 35.0 + 0.01 * i  # not all equal: nothing looks stuck
+    plc.set("marker_temp_degc", temps)
+    if module_id is not None:
+        ids = list(plc.get("station_loaded_id"))
+        ids[station] = module_id
+        plc.set("station_loaded_id", ids)
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["loaded_id_changes", "loaded_id_unchanged"])
+def test_a_new_module_restarts_its_stations_thermal_history(plc, kernel_class, told):
+    plc.set("station_loaded_id", (-1,) * S)
+    bus = open_bus(HIL_MAP, Owner.RTCORE, plc=plc)  # a tier whose held relief releases below 33 °C
+    setpoints = Setpoints(relief_release_degc=33.0)
+    loop = RtLoop(bus, build_kernel(HIL_MAP, LoopTags(), 0.1, setpoints, kernel_class=kernel_class))
+    loop.arm("test")
+    tick(plc, loop, 30)
+    _place_warm_module(plc, loop, 3, 17 if told else None)
+    tick(plc, loop, 60)
+    relief = plc.get("relief_second_kpa")
+    if told:  # the step is a new module, not heat: no relief, no isolation
+        assert not loop.kernel.station_safe.any()
+        assert all(relief[z] == 0.0 for z in range(Z))
+    else:  # the same step with no word from the PLC reads as heat on station 3 only
+        assert loop.kernel.station_safe[3] or all(relief[z] > 0.0 for z in zones_of(3))
+    assert all(relief[z] == 0.0 for z in range(Z) if z not in zones_of(3))
+
+
+def test_a_loaded_id_tag_of_the_wrong_size_is_refused(plc, kernel_class):
+    bus = open_bus(HIL_MAP, Owner.RTCORE, plc=plc)
+    tags = LoopTags(loaded_module="marker_temp_degc")  # N elements, not one per station
+    with pytest.raises(ValueError, match=rf"'marker_temp_degc' has {N} elements; the real-time loop reads one per station \({S}\)"):
+        RtLoop(bus, build_kernel(HIL_MAP, LoopTags(), 0.1, kernel_class=kernel_class), tags=tags)
