@@ -1,0 +1,113 @@
+"""A station-per-element map resized to another station count, and any map written back as YAML.
+
+`resized(tag_map, stations)` scales every per-station array of a map laid out like the bench's
+(plc_tags/hil_*.yaml: S = the count of `discharge_permit`, each per-station tag holding a whole
+number of elements per station: 4 markers, 2 zones, 1 output) to `stations`, keeping each tag's
+elements per station. Tags of the robot cell and the camera (`robot_*`, `vision_*`: one robot,
+its inbox slots) and scalars keep their size. On Modbus the tags of each table are laid out again
+in address order, keeping the map's gap between neighbours, so blocks the map keeps apart stay
+apart. `dump_tag_map(tag_map)` is the YAML text that `load_tag_map` reads back to an equal map:
+`discharge-edge demo --stations N` serves and runs a line of N stations through files like any
+other. Tests: tests/edge/tagmap/test_resize.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import yaml
+
+from edge.tagmap.model import DataType, ModbusAddress, Protocol, Tag, TagMap
+
+STATION_COUNT_TAG = "discharge_permit"
+LINE_WIDE_PREFIXES = ("robot_", "vision_")
+"""Tags of the robot cell and its camera: one robot and its inbox slots, whatever the station count."""
+
+
+def per_station(tag: Tag, stations: int) -> bool:
+    """Whether `tag` holds a whole number of elements per station of a `stations`-station map."""
+    return tag.is_array and tag.count % stations == 0 and not tag.name.startswith(LINE_WIDE_PREFIXES)
+
+
+def resized(tag_map: TagMap, stations: int, *, types: dict[str, DataType] | None = None) -> TagMap:
+    """`tag_map` for `stations` stations; `types` retypes tags by name. ValueError when the map has
+    no station count or the count is not a positive integer."""
+    if not isinstance(stations, int) or isinstance(stations, bool) or stations < 1:
+        raise ValueError(f"{tag_map.source}: stations must be a positive integer, got {stations!r}")
+    counter = tag_map.tag(STATION_COUNT_TAG)
+    if counter is None:
+        raise ValueError(f"{tag_map.source}: no tag {STATION_COUNT_TAG!r}, whose count is the map's station count")
+    base = counter.count
+    types = types or {}
+    tags = []
+    for tag in tag_map.tags:
+        count = tag.count * stations // base if per_station(tag, base) else tag.count
+        safe = tag.safe_value
+        if isinstance(safe, tuple) and len(safe) != count:
+            if len(set(safe)) != 1:
+                raise ValueError(f"{tag_map.source}: tag {tag.name!r} has a safe value per element that "
+                                 f"differs between elements; it cannot be resized")
+            safe = (safe[0],) * count if count > 1 else safe[0]  # a one-element tag is a scalar
+        tags.append(replace(tag, count=count, data_type=types.get(tag.name, tag.data_type), safe_value=safe))
+    if tag_map.protocol is Protocol.MODBUS:
+        tags = _laid_out(tag_map, tags)
+    return TagMap(f"{tag_map.name}-{stations}", tag_map.protocol, tag_map.endpoint, tag_map.timeout_s,
+                  tag_map.scan_groups, tuple(tags), tag_map.source)
+
+
+def _laid_out(tag_map: TagMap, tags: list[Tag]) -> list[Tag]:
+    old = {t.name: t for t in tag_map.tags}
+    ends: dict = {}  # table -> (old end, new end)
+    laid = []
+    for tag in sorted(tags, key=lambda t: (t.address.table.value, t.address.address)):
+        table, before = tag.address.table, old[tag.name]
+        old_end, new_end = ends.get(table, (0, 0))
+        start = new_end + max(0, before.address.address - old_end)
+        laid.append(replace(tag, address=ModbusAddress(table, start)))
+        ends[table] = (before.address.address + before.register_count, start + tag.register_count)
+    order = {t.name: i for i, t in enumerate(tags)}
+    return sorted(laid, key=lambda t: order[t.name])
+
+
+def dump_tag_map(tag_map: TagMap, header: str = "") -> str:
+    """The YAML text of `tag_map` (plc_tags/README.md's fields), which `load_tag_map` reads back
+    to an equal map; `header` lines become comments at the top."""
+    e = tag_map.endpoint
+    endpoint = {"host": e.host, "port": e.port}
+    if tag_map.protocol is Protocol.MODBUS:
+        endpoint["unit_id"] = e.unit_id
+    elif e.route:
+        endpoint["route"] = e.route
+    document = {
+        "connection": {"name": tag_map.name, "protocol": tag_map.protocol.value, "endpoint": endpoint,
+                       "timeout_s": tag_map.timeout_s},
+        "scan_groups": {g.name: g.period_ms for g in tag_map.scan_groups},
+        "tags": [_tag_entry(t, tag_map.protocol) for t in tag_map.tags],
+    }
+    comments = "".join(f"# {line}\n" for line in header.splitlines())
+    return comments + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _tag_entry(tag: Tag, protocol: Protocol) -> dict:
+    entry: dict = {"name": tag.name}
+    if tag.description:
+        entry["description"] = tag.description
+    if isinstance(tag.address, ModbusAddress):
+        entry["address"] = {"table": tag.address.table.value, "address": tag.address.address}
+    else:
+        entry["address"] = tag.address
+    entry["type"] = f"{tag.data_type.value}[{tag.count}]" if tag.is_array else tag.data_type.value
+    entry.update(access=tag.access.value, owner=tag.owner.value, unit=tag.unit)
+    if (tag.scaling.gain, tag.scaling.offset) != (1.0, 0.0):
+        entry["scaling"] = {"gain": tag.scaling.gain, "offset": tag.scaling.offset}
+    if tag.limits is not None:
+        entry["limits"] = {"min": tag.limits.min, "max": tag.limits.max}
+    if protocol is Protocol.MODBUS and tag.data_type.registers == 2:
+        entry["byte_order"] = tag.byte_order.value
+    if tag.safe_value is not None:
+        safe = tag.safe_value
+        if isinstance(safe, tuple):
+            safe = safe[0] if len(set(safe)) == 1 else list(safe)
+        entry["safe_value"] = safe
+    entry["scan_group"] = tag.scan_group
+    return entry

@@ -1,0 +1,64 @@
+"""Maps resized to a line of another station count, and written back as YAML (edge/tagmap/resize.py)."""
+
+from dataclasses import replace
+
+import pytest
+
+from edge import REPO_ROOT
+from edge.tagmap import DataType, ModbusTable, Protocol, load_tag_map
+from edge.tagmap.resize import dump_tag_map, resized
+
+pytestmark = pytest.mark.unit
+
+MAPS = {name: load_tag_map(REPO_ROOT / "plc_tags" / f"hil_{name}.yaml") for name in ("modbus", "logix")}
+
+
+def _same(a, b):
+    assert (a.name, a.protocol, a.endpoint, a.timeout_s, a.scan_groups) == (b.name, b.protocol, b.endpoint,
+                                                                          b.timeout_s, b.scan_groups)
+    assert [replace(t, source_line=0) for t in a.tags] == [replace(t, source_line=0) for t in b.tags]
+
+
+@pytest.mark.parametrize("protocol", sorted(MAPS))
+@pytest.mark.parametrize("stations", [None, 1, 40])
+def test_a_map_written_as_yaml_reads_back_equal(tmp_path, protocol, stations):
+    tag_map = MAPS[protocol] if stations is None else resized(MAPS[protocol], stations)
+    path = tmp_path / "map.yaml"
+    path.write_text(dump_tag_map(tag_map, header="written by a test\nsecond line"))
+    assert path.read_text().startswith("# written by a test\n# second line\n")
+    _same(load_tag_map(path), tag_map)
+
+
+@pytest.mark.parametrize("protocol", sorted(MAPS))
+def test_resized_keeps_the_elements_per_station(protocol):
+    base = MAPS[protocol]
+    s0 = base.tag("discharge_permit").count
+    big = resized(base, 40)
+    for tag in base.tags:
+        new = big.tag(tag.name)
+        if tag.name.startswith(("robot_", "vision_")) or not tag.is_array:
+            assert new.count == tag.count, tag.name
+        else:
+            assert new.count == tag.count // s0 * 40, tag.name
+    assert big.tag("marker_temp_degc").count == 160 and big.tag("zone_pressure_kpa").count == 80
+    assert big.tag("relief_first_kpa").safe_value == (400.0,) * 80
+
+
+def test_resized_modbus_tags_never_overlap_and_keep_their_order():
+    big = resized(MAPS["modbus"], 40, types={"marker_temp_degc": DataType.REAL})
+    assert big.protocol is Protocol.MODBUS and big.tag("marker_temp_degc").data_type is DataType.REAL
+    for table in ModbusTable:
+        tags = sorted((t for t in big.tags if t.address.table is table), key=lambda t: t.address.address)
+        for a, b in zip(tags, tags[1:]):
+            assert a.address.address + a.register_count <= b.address.address, (a.name, b.name)
+        old = [t.name for t in sorted((t for t in MAPS["modbus"].tags if t.address.table is table),
+                                      key=lambda t: t.address.address)]
+        assert [t.name for t in tags] == old
+
+
+def test_resized_refuses_a_bad_count_and_a_map_without_stations():
+    with pytest.raises(ValueError, match="stations must be a positive integer, got 0"):
+        resized(MAPS["logix"], 0)
+    bare = replace(MAPS["logix"], tags=tuple(t for t in MAPS["logix"].tags if t.name != "discharge_permit"))
+    with pytest.raises(ValueError, match="no tag 'discharge_permit'"):
+        resized(bare, 4)
