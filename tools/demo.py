@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 MAPS = {"modbus": REPO_ROOT / "plc_tags" / "hil_modbus.yaml", "logix": REPO_ROOT / "plc_tags" / "hil_logix.yaml"}
 BASE_LINE = REPO_ROOT / "lines" / "bench.yaml"
 PERIOD_S = 0.1  # the core's wall-clock tick
+MAX_STATIONS = {"modbus": 61, "logix": 29}
+"""The largest line each protocol's requests carry today: one request per tag (Modbus: 256
+registers overflow a request's count; EtherNet/IP: a REAL[128] read exceeds the packet)."""
 BENCH_DT_S = 0.5  # the plant's step, plant seconds (a fifth of a core tick at x25)
 TRACE_EVERY_S = 5.0  # plant seconds between the report's samples
 SUPERVISOR_SCAN_S = 0.2  # wall seconds between the supervisor's scans
@@ -63,6 +66,9 @@ def register(subparsers) -> None:
     demo.add_argument("--cells", type=Path, default=None, help="cells CSV (default ../shared/data/cells_train.csv)")
     demo.add_argument("--modules", type=int, default=16, help="the batch: the file's first N rows (default 16)")
     demo.add_argument("--protocol", choices=sorted(MAPS), default="modbus")
+    demo.add_argument("--stations", type=int, default=None,
+                      help="stations of the line (default the bench map's, 8): the map is resized and written "
+                           "to OUT/map.yaml, the line gets channels of as many stations as lines/bench.yaml's")
     demo.add_argument("--time-scale", type=float, default=25.0, help="plant seconds per wall second (default 25)")
     demo.add_argument("--short-module", type=int, default=1,
                       help="the batch's battery (row, from 0) with the hot cell (-1: none)")
@@ -94,6 +100,9 @@ def _usage_error(args: argparse.Namespace) -> str | None:
                 f"interval ({check_s:g} s) needs at least two ticks: use a time scale in (0, {check_s / 2 / PERIOD_S:g}]")
     if args.modules < 1:
         return f"--modules {args.modules}: allowed: 1 or more"
+    top = MAX_STATIONS[args.protocol]
+    if args.stations is not None and not 1 <= args.stations <= top:
+        return f"--stations {args.stations}: allowed on {args.protocol}: 1..{top}"
     if not -1 <= args.short_module < args.modules:
         return f"--short-module {args.short_module}: allowed: -1 (none) or a battery of the batch, 0..{args.modules - 1}"
     if args.crash_supervisor_at is not None and not args.crash_supervisor_at >= 0:
@@ -131,7 +140,7 @@ class BenchMeter:
     line_above_warning_s: float = 0.0
     batteries: list[BatteryTruth] = field(default_factory=list)
     trace: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
-        "t_s", "hot_cell_degc", "current_a", "relief_kpa", "coolant_lpm", "loaded_id", "permit")})
+        "t_s", "hot_cell_degc", "current_a", "relief_share", "coolant_lpm", "loaded_id", "permit")})
     _on: dict[int, BatteryTruth] = field(default_factory=dict)
     _next_trace_s: float = 0.0
 
@@ -164,16 +173,22 @@ class BenchMeter:
             self.trace["t_s"].append(plant.t_s)
             self.trace["hot_cell_degc"].append(hot.copy())
             self.trace["current_a"].append(np.asarray(plant.current_a, float).copy())
-            self.trace["relief_kpa"].append(np.asarray(cmd.relief, float).max(axis=1))
+            self.trace["relief_share"].append(np.asarray(cmd.relief, float).max(axis=1))  # of the clamp, 0..1
             self.trace["coolant_lpm"].append(np.asarray(cmd.coolant_lpm, float).copy())
             self.trace["loaded_id"].append(np.asarray(ids, np.int64).copy())
             self.trace["permit"].append(np.asarray(cmd.discharge_on, bool).copy())
 
 
 # -- the files the supervisor reads ---------------------------------------------------------------------------
-def write_line_file(out: Path, map_path: Path, link: str, state_dir: Path) -> Path:
-    """lines/bench.yaml aimed at the demo: absolute maps and models, its own link and state dir."""
+def write_line_file(out: Path, map_path: Path, link: str, state_dir: Path, stations: int | None = None) -> Path:
+    """lines/bench.yaml aimed at the demo: absolute maps and models, its own link and state dir;
+    with `stations`, that many stations in channels of the size of the base line's first channel."""
     line = yaml.safe_load(BASE_LINE.read_text())
+    if stations is not None and stations != line["stations"]["count"]:
+        size = len(next(iter(line["channels"].values())))
+        line["stations"]["count"] = stations
+        line["channels"] = {_channel_name(i): list(range(i * size, min(stations, (i + 1) * size)))
+                            for i in range(-(-stations // size))}
     here = BASE_LINE.parent
     line["name"] = f"demo-{map_path.stem}"
     line["state_dir"] = str(state_dir)
@@ -183,6 +198,24 @@ def write_line_file(out: Path, map_path: Path, link: str, state_dir: Path) -> Pa
     line.pop("operator_page", None)
     path = out / "line.yaml"
     path.write_text("# written by `discharge-edge demo` from lines/bench.yaml\n" + yaml.safe_dump(line, sort_keys=False))
+    return path
+
+
+def _channel_name(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"C{i + 1}"
+
+
+def station_map(map_path: Path, stations: int | None, out: Path) -> Path:
+    """The bench map for `stations` (None or the map's own count: the map itself), written to OUT/map.yaml."""
+    from edge.tagmap import load_tag_map
+    from edge.tagmap.resize import dump_tag_map, resized
+
+    tag_map = load_tag_map(map_path)
+    if stations is None or stations == tag_map.tag("discharge_permit").count:
+        return map_path
+    path = out / "map.yaml"
+    path.write_text(dump_tag_map(resized(tag_map, stations),
+                                 header=f"written by `discharge-edge demo --stations {stations}` from {map_path}"))
     return path
 
 
@@ -275,13 +308,15 @@ def run_demo(args: argparse.Namespace) -> int:
     from tools.hil.plant import Plant, PlantConfig
     from tools.hil.server_bench import HilBench, open_server
 
-    map_path = MAPS[args.protocol]
-    tag_map = load_tag_map(map_path)
-    n_stations = tag_map.tag("discharge_permit").count
     problem = _usage_error(args)
     if problem:
         print(f"discharge-edge demo: {problem}", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    map_path = station_map(MAPS[args.protocol], args.stations, out)
+    tag_map = load_tag_map(map_path)
+    n_stations = tag_map.tag("discharge_permit").count
     cells_path = Path(args.cells or default_cells_path())
     try:
         cells = load_cells(cells_path, limit=args.modules)
@@ -293,15 +328,13 @@ def run_demo(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     logging.getLogger("tools").setLevel(logging.INFO)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for stale in ("state", "records"):
         shutil.rmtree(out / stale, ignore_errors=True)
     for stale in (out / "supervisor.log", *out.glob("supervisor-*.json")):
         stale.unlink(missing_ok=True)
     state_dir = (out / "state").resolve()
     link = new_link_name("discharge-edge-demo")
-    line_path = write_line_file(out, map_path, link, state_dir)
+    line_path = write_line_file(out, map_path, link, state_dir, n_stations)
     strategy = Strategy()
     warning_degc = strategy.station_limits().warning_degc
 

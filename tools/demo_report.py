@@ -128,7 +128,7 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
 def _plot_stations(path: Path, meter, run: dict) -> None:
     t = np.asarray(meter.trace["t_s"], float)
     n = meter.n_stations
-    series = [("hot_cell_degc", "hottest cell, °C"), ("current_a", "current, A"), ("relief_kpa", "relief, kPa"),
+    series = [("hot_cell_degc", "hottest cell, °C"), ("current_a", "current, A"), ("relief_share", "relief, share of the clamp"),
               ("coolant_lpm", "coolant, L/min")]
     fig, axes = plt.subplots(len(series), 1, figsize=(11, 10), sharex=True)
     for ax, (key, label) in zip(axes, series):

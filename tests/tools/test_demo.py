@@ -96,6 +96,8 @@ def test_the_default_batch_on_each_protocol(tmp_path, protocol):
     (["--modules", "4", "--short-module", "4"], "--short-module 4: allowed: -1 (none) or a battery of the batch, 0..3"),
     (["--crash-supervisor-at", "-1"], "--crash-supervisor-at -1"),
     (["--modules", "5000"], "has 1000 rows; --modules 5000 needs that many"),
+    (["--stations", "0"], "--stations 0: allowed on modbus: 1..61"),
+    (["--protocol", "logix", "--stations", "40"], "--stations 40: allowed on logix: 1..29"),
 ])
 def test_bad_usage_is_refused_with_exit_2_and_nothing_on_stdout(argv, fragment, tmp_path):
     done = demo(*argv, "--out", str(tmp_path), "--json", timeout=60.0)
