@@ -7,7 +7,9 @@
   and clear (time, kind, cause names and bits, station, marker, value, text), rotated to
   `events.jsonl.1` when the next line would pass `max_bytes`, so it never holds more than
   about twice that. Each event is also logged (latch: ERROR, the others: WARNING).
-- `default_state_dir()`: `$DISCHARGE_EDGE_STATE_DIR`, else `~/.local/state/discharge-edge`.
+- `default_state_dir()`: `$DISCHARGE_EDGE_STATE_DIR`, else `./state/rtcore` (the working directory's
+  state dir, laid out as a line's: the supervisor gives its core `<line state dir>/rtcore`).
+  Nothing is written outside the state dir (never in the home directory).
 - `InstanceLock` (defined in link.py, beside the private directory it lives in).
 Tests: tests/edge/rtloop/test_service.py.
 """
@@ -36,9 +38,13 @@ STATE_DIR_ENV = "DISCHARGE_EDGE_STATE_DIR"
 LATCH_FILE_VERSION = 1
 
 
+DEFAULT_STATE_DIR = Path("state") / "rtcore"
+"""Relative to the working directory, as `plan`'s ./state (edge/strategy/cli.py)."""
+
+
 def default_state_dir() -> Path:
     override = os.environ.get(STATE_DIR_ENV)
-    return Path(override) if override else Path.home() / ".local" / "state" / "discharge-edge"
+    return Path(override) if override else DEFAULT_STATE_DIR
 
 
 def flag_names(bits: int) -> list[str]:

@@ -114,7 +114,7 @@ def test_default_state_dir(monkeypatch):
     monkeypatch.setenv("DISCHARGE_EDGE_STATE_DIR", "/srv/de")
     assert default_state_dir() == Path("/srv/de")
     monkeypatch.delenv("DISCHARGE_EDGE_STATE_DIR")
-    assert default_state_dir() == Path.home() / ".local" / "state" / "discharge-edge"
+    assert default_state_dir() == Path("state") / "rtcore"  # the working directory's, never the home
 
 
 def test_flag_names():
