@@ -1,8 +1,9 @@
 """The line PLC's program for the discharge stations, as the plant's command: one scan at a time.
 
-Owns `PlcProgram`, `CoreWatchdog`, `command_from_tags`, `observation_tags` and the tag names they
+Owns `PlcProgram`, `CoreWatchdog`, `PlcRobot` (with `RobotMishap`, `RobotWorld`), `command_from_tags`,
+`observation_tags` and the tag names they
 read (tests: tests/tools/hil/test_plc_watchdog.py, test_server_bench.py,
-test_bench_loading.py). The same program runs on
+test_bench_robot.py). The same program runs on
 the HIL bench's PLC server (tools/hil/server_bench.py) and on the in-memory PLC of the planner's
 SIL rollouts (edge/strategy/loop_controller.py); plc_tags/README.md has it as Structured Text:
 
@@ -14,25 +15,32 @@ SIL rollouts (edge/strategy/loop_controller.py); plc_tags/README.md has it as St
   `WATCHDOG_S` = 0.5 s of PLC time, or every permit drops and every current goes to 0 until it
   moves again; each healthy -> stale transition counts as a trip. Before the heartbeat has moved
   once (a core not started yet) every station is off too, without a trip;
-* the loading handshake (`StationLoader`, the bench's robot): when the supervisor's
-  station_load_request[s] changes, the PLC checks the request (station_battery_id[s] not
-  `NO_BATTERY` and not a battery it knows: fault 1; the station discharging, i.e. its permit on
-  with a current asked, or current still measured: fault 2; either way station_load_done[s]
-  echoes the request at once, nothing moves), else the robot holds the station off for
-  `LOAD_TIME_S` (5 s of plant time), unloads its module if any, loads battery
-  station_battery_id[s] (`NO_BATTERY` = -1: leaves it empty), and only then sets
-  station_loaded_id[s] (-1: empty) and echoes the request in station_load_done[s] with
-  station_load_fault[s] = 0. A request that changes during a move is taken when the move ends.
-  Every cell id 0..2**31-1 is a battery: -1, not 0, is the handshake's "none".
+* the robot (`PlcRobot`, contract /work/contract/S13.md and plc_tags/README.md): the line's single
+  robot takes a change of robot_order_seq as a new order (pick, place, battery id) while it is
+  idle or done, checks it (fault 1 a bad location, 2 the pick place empty or another battery, 3
+  the place occupied, 4 a station of the move not safe: its permit on with current, or current
+  measured), acknowledges it (robot_ack_seq) and moves for `ROBOT_CYCLE_S` (8 s of plant time;
+  0 = instant), the part in its gripper from `PICK_AT` of the cycle; done or fault,
+  robot_done_seq echoes the order. A station the robot works in carries no current. A change of
+  robot_reset_seq clears a fault, puts a part still in the gripper into the reject lane and
+  abandons an open order (robot_done_seq := the order). Every cell id 0..2**31-1 is a battery:
+  -1 (`NO_BATTERY`), not 0, is "none". The bench's faults (`RobotMishap`): an order never
+  acknowledged, a move never finished, a part dropped (fault 5), a drive fault mid-move (6).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+import math
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 from edge.batterymodel.plant import Command
+from edge.placement.robot import (NO_BATTERY, REJECT_LANE, RobotFault, RobotState, describe_location,  # noqa: F401
+                                  location_kind)
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +52,12 @@ COMMANDS = ("discharge_permit", "discharge_current_setpoint_a", "current_limit_p
             "relief_second_kpa", "coolant_flow_lpm")
 HEARTBEAT = "rtcore_heartbeat"
 
-NO_BATTERY = -1
-"""station_battery_id / station_loaded_id: no battery (unload / empty). Not 0: cell id 0 is a battery."""
-LOAD_TIME_S = 5.0
-"""Plant seconds the bench's robot takes to unload a station and load the next battery."""
-LOAD_REQUESTS = ("station_battery_id", "station_load_request")
-"""Written by the supervisor: the battery wanted at each station (cell_id, NO_BATTERY = none) and
-a counter whose change asks for it."""
-LOAD_STATUS = ("station_loaded_id", "station_load_done", "station_load_fault")
-"""Written by the PLC: the battery at each station (NO_BATTERY = empty), the last request handled, its fault."""
-LOAD_OK, LOAD_UNKNOWN_BATTERY, LOAD_NOT_SAFE = 0, 1, 2
+ROBOT_CYCLE_S = 8.0
+"""Plant seconds of the bench robot's pick + place cycle (contract S13.md; 0 = instant)."""
+PICK_AT = 0.5
+"""Share of the cycle at which the gripper has taken the part from its pick place."""
+STATION_LOADED = "station_loaded_id"
+"""Written by the PLC: the battery at each station (NO_BATTERY = empty)."""
 
 
 def _floats(value) -> np.ndarray:
@@ -129,72 +133,154 @@ class PlcProgram:
         return command
 
 
-def _ints(value, n: int, missing: int = 0) -> np.ndarray:
-    a = np.nan_to_num(np.atleast_1d(np.asarray(value, dtype=float)), nan=missing)
-    return np.broadcast_to(a, (n,)).astype(np.int64)
+class RobotMishap(enum.Enum):
+    """What the bench's robot does wrong on an order (its faults; NONE on a real robot's good day)."""
+
+    NONE = "none"
+    NO_ACK = "no_ack"  # never acknowledges the order
+    NO_FINISH = "no_finish"  # acknowledges, moves, never finishes
+    DROP = "drop"  # loses the part after the pick: fault 5
+    DRIVE_FAULT = "drive_fault"  # a drive fault at `at_frac` of the cycle: fault 6
 
 
-class StationLoader:
-    """The loading handshake and the robot behind it (module docstring); `scan` once a PLC scan.
+class RobotWorld(Protocol):
+    """The places the robot reaches: who is where (location codes of edge/placement/robot.py)."""
 
-    `loaded_ids`: the battery at each station at the start (`NO_BATTERY` = empty);
-    `is_known(cell_id)`: the robot can fetch that battery; `move(station, cell_id)`: the robot's
-    work at the end of a move (unload, then load cell_id unless it is `NO_BATTERY`)."""
+    def holds(self, location: int) -> int:
+        """The battery at `location` (NO_BATTERY: none; a lane always takes one more)."""
 
-    def __init__(self, loaded_ids, is_known, move, load_time_s: float = LOAD_TIME_S):
-        if not load_time_s >= 0:
-            raise ValueError(f"load_time_s must be >= 0, got {load_time_s}")
-        self.loaded_id = np.array(loaded_ids, dtype=np.int64)
-        n = self.loaded_id.size
-        self.is_known, self.move, self.load_time_s = is_known, move, float(load_time_s)
-        self.done = np.zeros(n, np.int64)
-        self.fault = np.zeros(n, np.int64)
-        self.taken = np.zeros(n, np.int64)  # the last request taken (the tags start at 0)
-        self.target = np.zeros(n, np.int64)
-        self.remaining_s = np.full(n, np.nan)  # NaN: no move under way
+    def take(self, location: int) -> int:
+        """Remove and return the battery at `location`."""
 
-    @property
-    def moving(self) -> np.ndarray:
-        return np.isfinite(self.remaining_s)
+    def put(self, location: int, battery_id: int) -> None:
+        """Put `battery_id` at `location`."""
 
-    def scan(self, values: dict, command: Command, current_a: np.ndarray, dt_s: float) -> Command:
-        """Advance the moves by dt_s (plant time), take new requests, and hold moving stations off."""
-        n = self.loaded_id.size
-        for s in np.flatnonzero(self.moving):
-            self.remaining_s[s] -= dt_s
-            if self.remaining_s[s] <= 1e-9:
-                self.move(int(s), int(self.target[s]))
-                self.loaded_id[s] = self.target[s]
-                self.remaining_s[s] = np.nan
-                self.fault[s] = LOAD_OK
-                self.done[s] = self.taken[s]
-                if self.target[s] == NO_BATTERY:
-                    log.info("bench robot: station %d left empty", s)
-                else:
-                    log.info("bench robot: station %d holds battery %d", s, self.target[s])
-        request = _ints(values["station_load_request"], n)
-        wanted = _ints(values["station_battery_id"], n, missing=NO_BATTERY)
-        busy = np.asarray(command.discharge_on, bool) | (np.abs(np.asarray(current_a, float)) > 0)
-        for s in np.flatnonzero((request != self.taken) & ~self.moving):
-            self.taken[s] = request[s]
-            if wanted[s] != NO_BATTERY and not self.is_known(int(wanted[s])):
-                self.fault[s], self.done[s] = LOAD_UNKNOWN_BATTERY, request[s]
-                log.warning("bench PLC: station %d asked for battery %d, which the robot does not know", s, wanted[s])
-            elif busy[s]:
-                self.fault[s], self.done[s] = LOAD_NOT_SAFE, request[s]
-                log.warning("bench PLC: station %d asked to load while discharging: refused", s)
-            else:
-                self.target[s] = wanted[s]
-                self.remaining_s[s] = self.load_time_s
-        moving = self.moving
-        command.discharge_on[moving] = False
-        command.current_a[moving] = 0.0
-        return command
+
+class PlcRobot:
+    """The line's single robot behind the order handshake (module docstring); `scan` once a PLC scan.
+
+    `world`: the places (slots, stations, lanes); `cycle_s`: plant seconds from acknowledge to
+    done (0 = instant: acknowledged, picked and placed in one scan); the gripper has the part at
+    `PICK_AT` of the cycle. `mishap_of(battery_id, n)` says what goes wrong on that battery's n-th
+    order (n = 1, 2, ...) as (RobotMishap, at_frac)."""
+
+    def __init__(self, world: RobotWorld, n_stations: int, n_slots: int, cycle_s: float = ROBOT_CYCLE_S,
+                 mishap_of: Callable[[int, int], tuple[RobotMishap, float]] | None = None):
+        if not (math.isfinite(cycle_s) and cycle_s >= 0):
+            raise ValueError(f"robot cycle_s must be a finite number >= 0, got {cycle_s}")
+        self.world, self.n_stations, self.n_slots, self.cycle_s = world, n_stations, n_slots, float(cycle_s)
+        self.mishap_of = mishap_of or (lambda battery_id, n: (RobotMishap.NONE, 0.0))
+        self.ack_seq = self.done_seq = 0
+        self.state, self.fault = RobotState.IDLE, RobotFault.NONE
+        self.holding = NO_BATTERY
+        self.taken_order = self.taken_reset = 0  # the supervisor's tags start at 0
+        self.order: tuple[int, int, int] | None = None  # pick, place, battery_id of the open order
+        self.ignored = False  # an order taken and never acknowledged (NO_ACK)
+        self.elapsed_s = 0.0
+        self.picked = False
+        self.mishap, self.at_frac = RobotMishap.NONE, 0.0
+        self.orders_of: dict[int, int] = {}
+        self.lost: list[int] = []  # parts dropped on the floor
+        self.moves: list[dict] = []  # every order taken: seq, pick, place, battery_id, outcome
+
+    def _kind(self, code: int):
+        return location_kind(code, self.n_stations, self.n_slots)
+
+    def _stations_of(self) -> list[int]:
+        if self.order is None:
+            return []
+        return [k[1] for k in map(self._kind, self.order[:2]) if k is not None and k[0] == "station"]
+
+    def _fail(self, code: RobotFault) -> None:
+        self.state, self.fault, self.done_seq = RobotState.FAULT, code, self.taken_order
+        self.moves[-1]["outcome"] = f"fault {int(code)}"
+        log.warning("bench robot: order %d (%s): fault %d, %s", self.taken_order, self.moves[-1], code, code.text)
+
+    def scan(self, values: dict, station_busy: np.ndarray, dt_s: float) -> np.ndarray:
+        """Take a reset, then a new order, advance the move by dt_s; returns the stations to hold
+        off (a station the robot works in carries no current)."""
+        reset = int(np.nan_to_num(float(values.get("robot_reset_seq", self.taken_reset)), nan=self.taken_reset))
+        if reset != self.taken_reset:
+            self.taken_reset = reset
+            if self.holding != NO_BATTERY:  # recovery: the part in the gripper to the reject lane
+                self.world.put(REJECT_LANE, self.holding)
+                log.warning("bench robot: reset; battery %d from the gripper to the reject lane", self.holding)
+            if self.order is not None and self.done_seq != self.taken_order:
+                self.moves[-1]["outcome"] = "abandoned"
+            self.done_seq = self.taken_order  # an open order is abandoned
+            self.holding, self.state, self.fault = NO_BATTERY, RobotState.IDLE, RobotFault.NONE
+            self.order, self.ignored = None, False
+        order = int(np.nan_to_num(float(values.get("robot_order_seq", self.taken_order)), nan=self.taken_order))
+        if (order != self.taken_order and not self.ignored
+                and self.state in (RobotState.IDLE, RobotState.DONE)):
+            self._take(order, values, station_busy)
+        if self.state is RobotState.ACKNOWLEDGED and self.cycle_s > 0:
+            self.state = RobotState.IN_MOTION  # the scan after the acknowledge
+        elif self.state is RobotState.IN_MOTION or (self.state is RobotState.ACKNOWLEDGED and self.cycle_s == 0):
+            self.state = RobotState.IN_MOTION
+            self._advance(station_busy, dt_s)
+        hold = np.zeros(self.n_stations, bool)
+        if self.state in (RobotState.ACKNOWLEDGED, RobotState.IN_MOTION):
+            hold[self._stations_of()] = True
+        return hold
+
+    def _take(self, seq: int, values: dict, station_busy: np.ndarray) -> None:
+        self.taken_order = seq
+        pick, place, battery = (int(np.nan_to_num(float(values.get(k, -1)), nan=-1)) for k in
+                                ("robot_order_pick", "robot_order_place", "robot_order_battery_id"))
+        self.order = (pick, place, battery)
+        n = self.orders_of[battery] = self.orders_of.get(battery, 0) + 1
+        self.mishap, self.at_frac = self.mishap_of(battery, n)
+        self.moves.append({"seq": seq, "pick": pick, "place": place, "battery_id": battery, "outcome": None})
+        if self.mishap is RobotMishap.NO_ACK:
+            self.ignored = True
+            self.moves[-1]["outcome"] = "ignored"
+            log.warning("bench robot: order %d ignored (fault scenario: no acknowledge)", seq)
+            return
+        kp, kq = self._kind(pick), self._kind(place)
+        self.ack_seq = seq
+        if kp is None or kp[0] not in ("slot", "station") or kq is None or kq == kp or kq[0] == "slot":
+            return self._fail(RobotFault.BAD_LOCATION)
+        if battery == NO_BATTERY or self.world.holds(pick) != battery:
+            return self._fail(RobotFault.PICK_MISMATCH)
+        if kq[0] == "station" and self.world.holds(place) != NO_BATTERY:
+            return self._fail(RobotFault.PLACE_OCCUPIED)
+        if any(station_busy[s] for s in self._stations_of()):
+            return self._fail(RobotFault.STATION_NOT_SAFE)
+        self.state, self.elapsed_s, self.picked = RobotState.ACKNOWLEDGED, 0.0, False
+
+    def _advance(self, station_busy: np.ndarray, dt_s: float) -> None:
+        pick, place, battery = self.order
+        self.elapsed_s += dt_s
+        frac = self.elapsed_s / self.cycle_s if self.cycle_s > 0 else 1.0
+        drive = self.mishap is RobotMishap.DRIVE_FAULT
+        if not self.picked and frac >= PICK_AT and not (drive and self.at_frac < PICK_AT):
+            if self.world.holds(pick) != battery:
+                return self._fail(RobotFault.PICK_MISMATCH)
+            self.holding, self.picked = self.world.take(pick), True
+        if drive and frac >= self.at_frac:
+            return self._fail(RobotFault.DRIVE_FAULT)
+        if self.mishap is RobotMishap.DROP and self.picked and frac >= max(self.at_frac, PICK_AT):
+            self.lost.append(self.holding)
+            log.warning("bench robot: battery %d dropped (fault scenario)", self.holding)
+            self.holding = NO_BATTERY
+            return self._fail(RobotFault.PART_DROPPED)
+        if self.mishap is RobotMishap.NO_FINISH or frac < 1.0:
+            return
+        kq = self._kind(place)
+        if kq[0] == "station" and station_busy[kq[1]]:
+            return self._fail(RobotFault.STATION_NOT_SAFE)
+        if kq[0] == "station" and self.world.holds(place) != NO_BATTERY:
+            return self._fail(RobotFault.PLACE_OCCUPIED)
+        self.world.put(place, self.holding)
+        log.info("bench robot: order %d done: battery %d %s -> %s", self.taken_order, self.holding,
+                 describe_location(pick), describe_location(place))
+        self.holding, self.state, self.done_seq = NO_BATTERY, RobotState.DONE, self.taken_order
+        self.moves[-1]["outcome"] = "done"
 
     def status_tags(self) -> dict:
-        return {"station_loaded_id": tuple(int(v) for v in self.loaded_id),
-                "station_load_done": tuple(int(v) for v in self.done),
-                "station_load_fault": tuple(int(v) for v in self.fault)}
+        return {"robot_ack_seq": self.ack_seq, "robot_done_seq": self.done_seq, "robot_state": int(self.state),
+                "robot_fault_code": int(self.fault), "robot_holding_id": self.holding}
 
 
 def observation_tags(obs, broken_wire: float) -> dict:

@@ -287,10 +287,10 @@ class RobotHandshake:
         """The robot tags to write this scan; {} until the counters are known (never a blind write)."""
         if self.seq is None or self.reset_seq is None:
             return {}
-        m = self.move
-        return {"robot_order_seq": self.seq, "robot_order_pick": m.pick if m else 0,
-                "robot_order_place": m.place if m else 0,
-                "robot_order_battery_id": m.battery_id if m else NO_BATTERY, "robot_reset_seq": self.reset_seq}
+        m = self.move  # the order's fields before its seq: a PLC that sees the new seq sees them too
+        return {"robot_order_pick": m.pick if m else -1, "robot_order_place": m.place if m else -1,
+                "robot_order_battery_id": m.battery_id if m else NO_BATTERY, "robot_order_seq": self.seq,
+                "robot_reset_seq": self.reset_seq}
 
     def start(self, move: Move, now_s: float) -> None:
         """Order `move` (written by the next `writes()`). HandshakeBusy while one is open."""

@@ -1,8 +1,9 @@
 """The supervisor's flow engine: one `scan()` every `scan_s` runs a line from arrival to record.
 
-Owns `FlowEngine` (PackML, arrivals, assignment by tier, loading handshake, discharge per station,
-rest and rebound, records, resume), `FlowSettings`, `PlanSettings`, `FlowError` and the loading
-tags `LOAD_TAGS`. Every station change and every queued battery goes into the `Store` first and
+Owns `FlowEngine` (PackML, arrivals, assignment by tier, placement through vision and the robot
+(S13: slot -> station, clamp, discharge, station -> out lane; a refused battery slot -> reject
+lane), discharge per station, rest and rebound, records, resume), `FlowSettings`, `PlanSettings`,
+`FlowError` and the tags it needs (`REQUIRED_TAGS`, the robot cell's `PLACEMENT_TAGS`). Every station change and every queued battery goes into the `Store` first and
 is acted on after (write before act); a battery is recorded exactly once (`DuplicateRecord` means
 done). Flow, tags and resume: edge/supervisor/README.md, "The flow".
 Tests: tests/edge/supervisor/test_flow.py, test_run_cli.py.
@@ -22,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.batterymodel.plc import NO_BATTERY
+from edge.placement.robot import (NO_BATTERY, OUT_LANE, REJECT_LANE, ROBOT_READS, ROBOT_WRITES, Move, MoveResult,
+                                  location_kind, slot_location, station_location)
+from edge.placement.vision import VISION_TAGS
 from edge.bus import BusError, Quality, open_bus
 from edge.bus.memory import MemoryPlc
 from edge.grading.features import CellsFileError, read_cells_csv
@@ -35,6 +38,7 @@ from edge.strategy.supervisor import StationDriver
 from edge.supervisor.line import LineConfig, RouteKind
 from edge.supervisor.models import LineModels
 from edge.supervisor.packml import Command, CommandReader, CommandRefused, PackMlMachine, State, UnknownCommand
+from edge.supervisor.placing import RobotCell
 from edge.supervisor.stations import StationState as St
 from edge.supervisor.store import DuplicateRecord, Store
 from edge.tagmap import Owner
@@ -42,19 +46,21 @@ from rtcore.spec import Flag
 
 log = logging.getLogger(__name__)
 
-#: The loading handshake (per-station arrays): written by the supervisor, answered by the PLC.
-LOAD_WRITES = ("station_battery_id", "station_load_request")
-LOAD_READS = ("station_loaded_id", "station_load_done", "station_load_fault")
-LOAD_TAGS = LOAD_WRITES + LOAD_READS
+STATION_LOADED = "station_loaded_id"  # per station: the battery there (NO_BATTERY: empty)
+PRESSURE_TAG = "zone_pressure_kpa"  # per zone: the applied clamp (the clamp check before the permit)
+#: S13: the robot's order handshake, the camera per slot, the battery per station.
+PLACEMENT_TAGS = ROBOT_WRITES + ROBOT_READS + VISION_TAGS + (STATION_LOADED,)
 STRATEGY_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa", "coolant_base_lpm")
 MEASURED_TAGS = ("station_voltage_v", "station_current_a")
-REQUIRED_TAGS = STRATEGY_TAGS + MEASURED_TAGS + LOAD_TAGS
+REQUIRED_TAGS = STRATEGY_TAGS + MEASURED_TAGS + (PRESSURE_TAG,) + PLACEMENT_TAGS
+PER_STATION = MEASURED_TAGS + (STATION_LOADED,)
 PACKTAGS_READ = ("packml_command", "packml_command_request")  # used only when the map has both
 PACKTAGS_STATE = "packml_state"  # written only when the map has it
-LOAD_FAULTS = {1: "the PLC does not know the battery id", 2: "not safe to load"}
 HISTORY_FILE = "strategy_history.sqlite"
 SECOND_LIFE_MIN_SOH = 0.7  # the grade sends a battery to second life when its SOH interval lies above
-HOLDING = frozenset({St.LOADING, St.DISCHARGING, St.RESTING, St.DONE})
+HOLDING = frozenset({St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE})
+ON_STATION = (St.CLAMPING, St.DISCHARGING, St.RESTING)  # the battery sits in the clamp
+STILL_A = 0.05  # |station_current_a| below this: no current (the robot may work there)
 
 
 class FlowError(RuntimeError):
@@ -75,8 +81,6 @@ class PlanSettings:
 class FlowSettings:
     scan_s: float = 1.0
     rest_s: float = 60.0  # rest after a discharge pass before the rebound check (clock seconds)
-    load_timeout_s: float = 30.0  # the PLC's answer to a load or unload request
-    max_load_attempts: int = 2  # a battery whose loads fail this often is rejected
     max_redischarges: int = 5  # rebounds discharged again at most this often, then done
     stop_detect_s: float = 5.0  # current asked and permitted but none measured this long: the PLC ended the pass
     bus_timeout_s: float = 1.0  # each read or write of a scan (the map's timeout is sized for the core's tick)
@@ -86,7 +90,7 @@ class FlowSettings:
 
 
 def plc_battery_id(cell_id: str) -> int | None:
-    """The DINT written to `station_battery_id`: the cell id itself when it is a whole number in
+    """The DINT written to `robot_order_battery_id`: the cell id itself when it is a whole number in
     0..2**31-1 (`NO_BATTERY`, -1, means no battery); None when the PLC cannot carry it."""
     try:
         value = int(str(cell_id).strip())
@@ -154,7 +158,8 @@ class FlowEngine:
         missing = [t for t in REQUIRED_TAGS if sup.tag(t) is None]
         if missing:
             raise FlowError(f"{sup.source}: the supervisor map lacks {', '.join(missing)}; the flow needs them "
-                            "(loading handshake, strategy and measured tags per station)")
+                            "(the robot cell's vision and order tags, strategy and measured tags per station)")
+        self.zones = line.stations.zones
         self.paths = line.state_paths(override=Path(state_dir))
         self.store = Store(self.paths.state_dir, self.n, clock=clock)
         for d in (self.paths.inbox, self.paths.inbox / "done", self.paths.inbox / "rejected"):
@@ -171,6 +176,7 @@ class FlowEngine:
         self._limits_sent = None
         self._last_scan: float | None = None
         self.current_a = np.zeros(self.n)
+        self.cell = RobotCell(line.placement, self.n, self.store)
         self.batteries = self._load_batteries()
         self.restarts = sum(1 for e in self.store.events() if e.kind == "supervisor_start" and e.data.get("resume"))
         resume = bool(self.store.line_history() or self.batteries or any(
@@ -185,9 +191,7 @@ class FlowEngine:
         out = {}
         for e in self.store.events():
             if e.kind == "battery_queued":
-                out[e.battery_id] = dict(e.data, attempts=0)
-            elif e.kind == "load_failed" and e.battery_id in out:
-                out[e.battery_id]["attempts"] += 1
+                out[e.battery_id] = dict(e.data)
         return out
 
     def waiting(self) -> list[str]:
@@ -229,10 +233,14 @@ class FlowEngine:
         status = self.core.status() if self.core is not None else None
         self._line_trip(status)
         execute = self.machine.state is State.EXECUTE
+        self.cell.look(values, now)
+        result = self.cell.scan_robot(values, now)  # a move under way goes on in every state
+        if result is not None:
+            self._moved(result, values, now)
         for rec in self.store.stations():
             self._station_scan(rec, values, status, now, dt, execute)
-        if execute:
-            self._assign(now, values, status)
+        if execute and self.cell.handshake.ready:
+            self._next_move(now, values, status)
         self._write(values)
         self._send_limits()
 
@@ -260,7 +268,8 @@ class FlowEngine:
         isolated (or fault)."""
         if self._job is not None or self._inbox_files():
             return False
-        return not self.waiting() and all(r.state in (St.EMPTY, St.ISOLATED, St.FAULT) for r in self.store.stations())
+        return (not self.waiting() and not self.cell.handshake.busy
+                and all(r.state in (St.EMPTY, St.ISOLATED, St.FAULT) for r in self.store.stations()))
 
     def _poll_packtags(self) -> None:
         if not self.packtags:
@@ -286,16 +295,20 @@ class FlowEngine:
             self.machine.state_complete()
 
     def _read(self) -> dict[str, np.ndarray]:
-        names = list(MEASURED_TAGS + LOAD_READS + LOAD_WRITES)
+        """Every tag the flow reads, as float arrays (NaN where not readable); the per-station ones
+        have S elements, the zones S x zones."""
+        names = list(dict.fromkeys(MEASURED_TAGS + (PRESSURE_TAG,) + PLACEMENT_TAGS))
+        sizes = {n: self.line.supervisor_map.tag(n).count for n in names}
         out = {}
         try:
             answers = self.bus.read(names, timeout_s=self.settings.bus_timeout_s)
         except BusError as exc:  # a lost PLC: nothing measured this scan; the core keeps protecting
             log.warning("PLC read failed: %s", exc)
-            return {n: np.full(self.n, np.nan) for n in names}
+            return {n: np.full(sizes[n], np.nan) for n in names}
         for v in answers:
             value = np.atleast_1d(np.asarray(v.value, float)) if v.quality.usable and v.value is not None else None
-            out[v.name] = value if value is not None and value.shape == (self.n,) else np.full(self.n, np.nan)
+            ok = value is not None and value.shape == (sizes[v.name],)
+            out[v.name] = value if ok else np.full(sizes[v.name], np.nan)
         return out
 
     # -- one station ---------------------------------------------------------------------------------------
@@ -317,7 +330,13 @@ class FlowEngine:
         if state is St.ISOLATED and cell and self.store.battery(cell) is None:
             self._record(s, cell, data, "isolated", now)  # a kill between isolation and record
         if state is St.LOADING:
-            self._loading(s, cell, data, values, now)
+            self.current_a[s] = 0.0
+            move = self.cell.handshake.move
+            if move is None or move.place != station_location(s):  # a restart lost the order: see where it is
+                self._placed(s, cell, data, values, now, None)
+        elif state is St.CLAMPING:
+            self.current_a[s] = 0.0
+            self._clamping(s, cell, data, values, now)
         elif state is St.DISCHARGING:
             self._discharging(s, cell, data, values, hot, now, dt, execute, _permitted(status, s))
         elif state is St.RESTING:
@@ -328,7 +347,7 @@ class FlowEngine:
                 self.store.update_station_data(s, data)
         elif state is St.DONE:
             self.current_a[s] = 0.0
-            self._done(s, cell, data, values, now)
+            self._done(s, cell, data, now)
         else:
             self.current_a[s] = 0.0
 
@@ -346,33 +365,46 @@ class FlowEngine:
             if hot > self.line.limits.warning_degc:
                 data["time_above_warning_s"] = data.get("time_above_warning_s", 0.0) + dt
 
-    def _loading(self, s: int, cell: str, data: dict, values, now: float) -> None:
-        self.current_a[s] = 0.0
-        done, fault = values["station_load_done"][s], values["station_load_fault"][s]
-        if math.isfinite(done) and int(done) == data["request"]:
-            code = int(fault) if math.isfinite(fault) else -1
-            loaded = values["station_loaded_id"][s]
-            if code == 0 and math.isfinite(loaded) and int(loaded) == data["plc_id"]:
-                b = self.batteries[cell]
-                data = {"plc_id": data["plc_id"], "request": data["request"], "start_s": now, "passes": 1,
-                        "redischarges": 0, "charge_ah": 0.0, "peak_temp_degc": None, "time_above_warning_s": 0.0}
-                self.store.set_station(s, St.DISCHARGING, cell, data)
-                self._drivers.pop(s, None)
-                log.info("station %d: battery %s loaded (tier %d)", s, cell, b["tier"])
-                return
-            why = LOAD_FAULTS.get(code, f"load fault {code}" if code else f"the PLC loaded id {loaded}")
-            self._load_failed(s, cell, why, reject=code == 1)
-        elif now - data["started_s"] > self.settings.load_timeout_s:
-            self._load_failed(s, cell, f"no answer within {self.settings.load_timeout_s:g} s")
-
-    def _load_failed(self, s: int, cell: str, why: str, reject: bool = False) -> None:
-        b = self.batteries[cell]
-        b["attempts"] += 1
-        self.store.add_event("load_failed", f"station {s}: battery {cell}: {why}", station=s, battery_id=cell,
-                             data={"reason": why})
+    def _placed(self, s: int, cell: str, data: dict, values, now: float, result: MoveResult | None) -> None:
+        """The load move of station s ended (or a restart found it gone): the battery at the
+        station goes to the clamp; else the station is empty again and the battery goes back to
+        the slots, or is rejected with the reason when the robot could not move it."""
+        loaded = values[STATION_LOADED][s]
+        if math.isfinite(loaded) and int(loaded) == data["plc_id"]:
+            placement = dict(data.get("placement", {}))
+            if result is not None:
+                placement.update(acked_s=result.acked_s, done_s=result.done_s, attempts=len(result.attempts))
+            b = self.batteries[cell]
+            clamp = {"plc_id": data["plc_id"], "slot": data.get("slot"), "channel": self.line.channel_of(s).name,
+                     "vision": data.get("vision"), "placement": placement, "clamp_kpa": b["strategy"]["pressure_kpa"],
+                     "clamp_started_s": now}
+            self.store.set_station(s, St.CLAMPING, cell, clamp)
+            log.info("station %d: battery %s placed; clamping at %.0f kPa", s, cell, clamp["clamp_kpa"])
+            return
         self.store.set_station(s, St.EMPTY, None, {})
-        if reject or b["attempts"] >= self.settings.max_load_attempts:
-            self._record(s, cell, {}, "rejected", self.clock(), reason=why)
+        if result is None:
+            return  # no result known (a restart): the battery waits in its slot again
+        why = f"robot: {result.reason}" if result.reason else "robot: the station does not hold it after the move"
+        slot = self.cell.slot_of(data["plc_id"])
+        if slot is not None:  # still in its slot: to the reject lane next, with the reason
+            self.cell.refuse(cell, why, self.cell.slots[slot].verdict, station=s)
+        else:  # dropped, or put in the reject lane by the robot's recovery
+            self._record(None, cell, dict(vision=data.get("vision"), slot=data.get("slot"),
+                                          placement=dict(data.get("placement", {}), done_s=result.done_s)),
+                         "rejected", now, reason=why)
+
+    def _clamping(self, s: int, cell: str, data: dict, values, now: float) -> None:
+        """No current until every zone of the station holds the tier's clamp (within the tolerance)."""
+        zones = values[PRESSURE_TAG][s * self.zones:(s + 1) * self.zones]
+        floor = data["clamp_kpa"] * (1.0 - self.line.placement.clamp_tolerance_pct / 100.0)
+        if zones.size and np.isfinite(zones).all() and (zones >= floor).all():
+            keep = {k: data[k] for k in ("plc_id", "slot", "channel", "vision", "placement")}
+            data = dict(keep, clamped_s=now, clamp_kpa=data["clamp_kpa"], clamp_measured_kpa=[round(float(z), 2) for z in zones],
+                        start_s=now, passes=1, redischarges=0, charge_ah=0.0, peak_temp_degc=None,
+                        time_above_warning_s=0.0)
+            self.store.set_station(s, St.DISCHARGING, cell, data)
+            self._drivers.pop(s, None)
+            log.info("station %d: battery %s clamped (%s kPa): discharging", s, cell, data["clamp_measured_kpa"])
 
     def _driver(self, s: int, cell: str, data: dict) -> StationDriver:
         driver = self._drivers.get(s)
@@ -437,18 +469,22 @@ class FlowEngine:
             data["end_s"] = now
             self.store.set_station(s, St.DONE, cell, data)
 
-    def _done(self, s, cell, data, values, now) -> None:
-        if "unload_request" not in data:
+    def _done(self, s, cell, data, now) -> None:
+        """Recorded first; the robot then takes the battery to the out lane (`_next_move`)."""
+        if not data.get("recorded"):
             self._record(s, cell, data, "done", data.get("end_s", now))
-            done = values["station_load_done"][s]
-            data.update(unload_request=(int(done) if math.isfinite(done) else 0) + 1, unload_started_s=now)
-            self.store.update_station_data(s, data)
-            return  # the write of this scan sends the unload
-        if int(_finite(values["station_load_done"][s], -1)) == data["unload_request"]:
+            self.store.update_station_data(s, dict(data, recorded=True))
+
+    def _unloaded(self, s: int, cell: str, data: dict, values, result: MoveResult) -> None:
+        loaded = values[STATION_LOADED][s]
+        if math.isfinite(loaded) and int(loaded) == NO_BATTERY:
+            if not result.ok:
+                self.store.add_event("unload_failed", f"station {s}: battery {cell} left the station but not into "
+                                     f"the out lane: {result.reason}", station=s, battery_id=cell)
             self.store.set_station(s, St.EMPTY, None, {})
             self._drivers.pop(s, None)
-        elif now - data["unload_started_s"] > self.settings.load_timeout_s:
-            self.store.set_station(s, St.FAULT, cell, dict(data, reason="no answer to the unload request"))
+        elif not result.ok:
+            self.store.set_station(s, St.FAULT, cell, dict(data, reason=f"unload failed: robot: {result.reason}"))
 
     def _record(self, s: int | None, cell: str, data: dict, outcome: str, end_s: float, reason: str = "") -> None:
         b = self.batteries[cell]
@@ -465,6 +501,8 @@ class FlowEngine:
             "passes": data.get("passes", 0), "redischarges": data.get("redischarges", 0),
             "rebound_v_per_cell": data.get("rebound_v_per_cell"), "pass_end": data.get("pass_end"),
             "source": b["source"],
+            "slot": data.get("slot"), "channel": data.get("channel"), "placement": data.get("placement"),
+            "vision": data.get("vision"), "clamp_kpa": data.get("clamp_kpa"), "clamped_s": data.get("clamped_s"),
         }
         try:
             self.store.record_battery(cell, record, self.models.versions)
@@ -472,53 +510,106 @@ class FlowEngine:
         except DuplicateRecord:
             log.info("battery %s already recorded (resume)", cell)
 
-    # -- assignment and loading -----------------------------------------------------------------------
-    def _assign(self, now: float, values, status) -> None:
-        """An empty station the core does not hold isolated, with a PLC that answers, takes the
-        next battery of its channel's tier."""
-        waiting = self.waiting()
-        causes = tuple(status.station_cause) if status is not None else ()
+    # -- placement: the robot's next move ---------------------------------------------------------------
+    def _moved(self, result: MoveResult, values, now: float) -> None:
+        """A robot move ended: carry its outcome to the station or the battery it concerns."""
+        move = result.move
+        cell = str(move.battery_id)
+        pick = location_kind(move.pick, self.n, self.line.placement.slots)
+        place = location_kind(move.place, self.n, self.line.placement.slots)
+        if place is not None and place[0] == "station":
+            rec = self.store.station(place[1])
+            if rec.state is St.LOADING and rec.battery_id == cell:
+                self._placed(place[1], cell, dict(rec.data), values, now, result)
+        elif pick is not None and pick[0] == "station":
+            rec = self.store.station(pick[1])
+            if rec.state is St.DONE and rec.battery_id == cell:
+                self._unloaded(pick[1], cell, dict(rec.data), values, result)
+        elif place is not None and place[0] == "reject" and cell in self.batteries:
+            refused = self.cell.refused.get(cell, {})
+            reason = refused.get("reason", "refused")
+            if not result.ok:
+                reason += f"; the move to the reject lane failed: {result.reason}"
+            self._record(None, cell, {"slot": pick[1] if pick else None, "vision": refused.get("vision"),
+                                      "placement": {"ordered_s": result.ordered_s, "acked_s": result.acked_s,
+                                                    "done_s": result.done_s, "place": "reject lane"}},
+                         "rejected", now, reason=reason)
+
+    def _still(self, values, s: int) -> bool:
+        current = values["station_current_a"][s]
+        return math.isfinite(current) and abs(current) < STILL_A and self.current_a[s] == 0.0
+
+    def _next_move(self, now: float, values, status) -> None:
+        """One move for the robot when it is free: unload a done station, else a refused battery to
+        the reject lane, else the next battery of a channel's tier into an empty station."""
         recs = self.store.stations()
+        for rec in recs:
+            if rec.state is St.DONE and rec.data.get("recorded") and self._still(values, rec.station):
+                self.cell.start(Move(station_location(rec.station), OUT_LANE, rec.data["plc_id"]), now)
+                self.store.update_station_data(rec.station, dict(rec.data, unload_ordered_s=now))
+                return
+        recorded = {b.cell_id for b in self.store.batteries()}
+        on_station = {r.battery_id for r in recs if r.battery_id}
+        candidates = []  # (slot, cell) that vision lets move
+        for view in self.cell.slots:
+            cell = str(view.battery_id)
+            if view.battery_id == NO_BATTERY or cell not in self.batteries or cell in on_station:
+                continue  # empty, or a battery not queued yet (its arrival file is being graded)
+            if cell in recorded or cell in self.cell.refused:
+                if cell not in self.cell.refused:
+                    self.cell.refuse(cell, "already recorded; it does not belong in the inbox", view.verdict)
+                self.cell.start(Move(slot_location(view.slot), REJECT_LANE, view.battery_id), now)
+                return
+            if self.cell.vision_refused(view.slot):
+                self.cell.refuse(cell, f"vision: {view.verdict.reason}", view.verdict)
+                self.cell.start(Move(slot_location(view.slot), REJECT_LANE, view.battery_id), now)
+                return
+            if view.verdict.ok:
+                candidates.append((view.slot, cell, view.verdict))
+        if candidates:
+            self._load_next(now, values, status, recs, candidates)
+
+    def _load_next(self, now, values, status, recs, candidates) -> None:
+        """An empty station the core does not hold isolated takes a battery of its channel's tier
+        (a channel holding none takes the tier most batteries wait in, among those in the slots)."""
+        causes = tuple(status.station_cause) if status is not None else ()
+        waiting = self.waiting()
         for channel in self.line.channels:
             busy = [self.batteries[r.battery_id]["tier"] for r in recs
-                    if r.station in channel.stations and r.battery_id and r.battery_id in self.batteries
-                    and r.state in HOLDING]
-            for s in channel.stations:
-                if recs[s].state is not St.EMPTY or not waiting or not math.isfinite(values["station_load_done"][s]):
-                    continue
-                if len(causes) > s and causes[s]:
-                    continue  # isolated by the core while empty: an operator clears it there first
-                if busy:
-                    tier = busy[0]
-                else:
-                    counts: dict[int, int] = {}
-                    for c in waiting:
+                    if r.station in channel.stations and r.battery_id in self.batteries and r.state in HOLDING]
+            free = [s for s in channel.stations if recs[s].state is St.EMPTY and not (len(causes) > s and causes[s])
+                    and self._still(values, s) and math.isfinite(values[STATION_LOADED][s])
+                    and int(values[STATION_LOADED][s]) == NO_BATTERY]
+            if not free:
+                continue
+            in_slots = {self.batteries[c]["tier"] for _, c, _ in candidates}
+            if busy:
+                tier = busy[0]
+            else:
+                counts: dict[int, int] = {}
+                for c in waiting:
+                    if self.batteries[c]["tier"] in in_slots:
                         counts[self.batteries[c]["tier"]] = counts.get(self.batteries[c]["tier"], 0) + 1
-                    tier = max(counts, key=lambda t: (counts[t], -t))
-                pick = next((c for c in waiting if self.batteries[c]["tier"] == tier), None)
-                if pick is None:
-                    continue
-                waiting.remove(pick)
-                busy.append(tier)
-                done = values["station_load_done"][s]
-                request = (int(done) if math.isfinite(done) else 0) + 1
-                self.store.set_station(s, St.LOADING, pick, {"plc_id": self.batteries[pick]["plc_id"],
-                                                            "request": request, "started_s": now})
-                log.info("station %d: loading battery %s (tier %d, channel %s)", s, pick, tier, channel.name)
+                tier = max(counts, key=lambda t: (counts[t], -t)) if counts else None
+            pick = next(((k, c, v) for k, c, v in candidates if self.batteries[c]["tier"] == tier), None)
+            if pick is None:
+                continue
+            slot, cell, verdict = pick
+            s = free[0]
+            plc_id = self.batteries[cell]["plc_id"]
+            self.store.set_station(s, St.LOADING, cell, {
+                "plc_id": plc_id, "slot": slot, "channel": channel.name, "vision": verdict.to_dict(),
+                "placement": {"slot": slot, "station": s, "ordered_s": now}})
+            self.cell.start(Move(slot_location(slot), station_location(s), plc_id), now)
+            log.info("station %d: battery %s from slot %d (tier %d, channel %s)", s, cell, slot, tier, channel.name)
+            return
 
     def _write(self, values) -> None:
-        battery_id = np.full(self.n, NO_BATTERY, int)  # an empty station, and the unload of a done one
-        request = np.nan_to_num(values["station_load_request"], nan=0.0).astype(int)
         pressure = np.array([self.line.supervisor_map.tag("fixture_pressure_setpoint_kpa").safe_value[0]] * self.n, float)
         coolant = np.array([self.line.supervisor_map.tag("coolant_base_lpm").safe_value[0]] * self.n, float)
         for rec in self.store.stations():
-            s, data = rec.station, rec.data
-            if rec.state in (St.LOADING, St.DISCHARGING, St.RESTING) or (rec.state is St.DONE and "unload_request" not in data):
-                battery_id[s] = data["plc_id"]
-                request[s] = data["request"]
-            elif rec.state is St.DONE:
-                request[s] = data["unload_request"]
-            if rec.state in (St.DISCHARGING, St.RESTING) and rec.battery_id in self.batteries:
+            s = rec.station
+            if rec.state in ON_STATION and rec.battery_id in self.batteries:
                 strategy = self.batteries[rec.battery_id]["strategy"]
                 pressure[s] = strategy["pressure_kpa"]
                 coolant[s] = min(strategy["coolant_base_lpm"], self.line.limits.max_coolant_lpm)
@@ -526,8 +617,9 @@ class FlowEngine:
                 self.current_a[s] = 0.0
         current = np.clip(self.current_a, 0.0, self.line.limits.max_current_a)
         out = {"discharge_current_setpoint_a": current, "fixture_pressure_setpoint_kpa": pressure,
-               "coolant_base_lpm": coolant, "station_battery_id": battery_id, "station_load_request": request}
-        payload = {k: tuple(float(x) if k in STRATEGY_TAGS else int(x) for x in v) for k, v in out.items()}
+               "coolant_base_lpm": coolant}
+        payload = {k: tuple(float(x) for x in v) for k, v in out.items()}
+        payload.update(self.cell.writes())
         if self.packtags_state:
             payload[PACKTAGS_STATE] = int(self.machine.state)
         try:
@@ -643,11 +735,11 @@ class FlowEngine:
                     "features": {k: float(v[i]) for k, v in cells.columns.items() if k.startswith("feat_")},
                     "source": f"{path.name}:{int(lines[i])}"}
             self.store.add_event("battery_queued", f"battery {cell} queued (tier {tier})", battery_id=cell, data=data)
-            self.batteries[cell] = dict(data, attempts=0)
+            self.batteries[cell] = dict(data)
             queued += 1
             if data["plc_id"] is None:
                 self._record(None, cell, {}, "rejected", self.clock(),
-                             reason=f"cell id {cell!r} cannot be written to station_battery_id "
+                             reason=f"cell id {cell!r} cannot be written to robot_order_battery_id "
                                     "(a whole number 0..2147483647)")
         shutil.move(str(path), self.paths.inbox / "done" / path.name)
         self.store.add_event("arrival_read", f"{path.name}: {queued} batteries queued", data={"file": path.name})
@@ -668,8 +760,8 @@ class FlowEngine:
         resting): else it goes to fault, naming both ids, for the operator to clear."""
         values = self._read()
         for rec in self.store.stations():
-            if rec.state in (St.DISCHARGING, St.RESTING):
-                loaded = values["station_loaded_id"][rec.station]
+            if rec.state in ON_STATION:
+                loaded = values[STATION_LOADED][rec.station]
                 if math.isfinite(loaded) and int(loaded) != rec.data["plc_id"]:
                     held = "no battery" if int(loaded) == NO_BATTERY else f"battery id {int(loaded)}"
                     why = f"the PLC reports {held} loaded, the store battery {rec.battery_id}"
@@ -686,6 +778,7 @@ class FlowEngine:
             "batteries_processed": len(records), "batteries_waiting": len(self.waiting()),
             "restarts": self.restarts, "model_versions": self.models.versions,
             "batteries": records,
+            "robot_moves": [dict(e.data, at=e.at) for e in self.store.events() if e.kind == "robot_move"],
             "stations": [{"station": r.station, "state": r.state.value, "battery_id": r.battery_id}
                          for r in self.store.stations()],
         }

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from edge import REPO_ROOT
+from edge.placement.robot import HandshakeTimeouts
+from edge.placement.vision import VisionRules
 from edge.rtloop.loop import LoopTags, station_count
 from edge.tagmap import TagMap, TagMapError, load_tag_map
 from edge.tagmap.checker import Node, read_yaml
@@ -41,7 +43,7 @@ SUPERVISOR_STATION_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_set
                            "coolant_base_lpm", "station_voltage_v", "station_current_a")
 
 TOP_KEYS = {"name", "state_dir", "tiers", "maps", "rtcore_link", "stations", "channels", "fixture",
-            "routes", "models", "limits", "inbox", "operator_page"}
+            "routes", "models", "limits", "inbox", "operator_page", "placement"}
 REQUIRED_TOP = ("name", "maps", "stations", "channels", "fixture", "routes", "limits")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -131,6 +133,31 @@ class OperatorPage:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """S13: the inbox slots, the vision checks and the robot handshake's timing (contract S13.md)."""
+
+    slots: int = 4
+    positive_mm: tuple[float, float] = (-40.0, 0.0)  # expected terminal positions in the slot frame
+    negative_mm: tuple[float, float] = (40.0, 0.0)
+    tolerance_mm: float = 3.0
+    min_confidence_pct: float = 80.0
+    max_frame_age_s: float = 2.0
+    ack_timeout_s: float = 2.0
+    motion_timeout_s: float = 30.0
+    retries: int = 1
+    vision_frames: int = 3  # fresh frames refused in a row before a battery goes to the reject lane
+    clamp_tolerance_pct: float = 5.0  # a zone is clamped at >= setpoint x (1 - this / 100)
+
+    def vision_rules(self) -> VisionRules:
+        return VisionRules(self.positive_mm, self.negative_mm, self.tolerance_mm, self.min_confidence_pct,
+                           self.max_frame_age_s)
+
+    def timeouts(self) -> HandshakeTimeouts:
+        return HandshakeTimeouts(self.ack_timeout_s, self.motion_timeout_s, self.retries,
+                                 reset_timeout_s=max(self.ack_timeout_s, 10.0))
+
+
+@dataclass(frozen=True)
 class StatePaths:
     state_dir: Path
     inbox: Path  # arrival-test CSVs are dropped here
@@ -157,6 +184,7 @@ class LineConfig:
     limits: LineLimits
     inbox: Path  # relative: under the state dir (default <state dir>/inbox)
     operator_page: OperatorPage
+    placement: Placement = Placement()
 
     def channel_of(self, station: int) -> Channel:
         for channel in self.channels:
@@ -316,11 +344,12 @@ def load_line(path: str | Path) -> LineConfig:
     limits = _load_limits(read, top, maps[1] if maps else None)
     inbox = read.text(top, "inbox", "inbox", DEFAULT_INBOX, what="a folder, relative to the state dir")
     page = _load_operator_page(read, top)
+    placement = _load_placement(read, top, maps[1] if maps else None)
     if read.problems:
         raise LineError(sorted(read.problems, key=lambda p: p.line))
     state_path = (here / state_dir).resolve() if state_dir else None
     return LineConfig(name, path, state_path, tiers, maps[0], maps[1], link, layout, channels, fixtures, pitch,
-                      routes, models, limits, Path(inbox), page)
+                      routes, models, limits, Path(inbox), page, placement)
 
 
 def _load_stations(read: _Reader, top: Node) -> StationLayout | None:
@@ -614,3 +643,48 @@ def _load_operator_page(read: _Reader, top: Node) -> OperatorPage | None:
             host = None
     port = read.integer(node, "port", "operator_page.port", DEFAULT_OPERATOR_PORT, 1, 65535)
     return OperatorPage(host, port) if host is not None and port is not None else None
+
+
+PLACEMENT_KEYS = {"slots", "terminals", "tolerance_mm", "min_confidence_pct", "max_frame_age_s", "ack_timeout_s",
+                  "motion_timeout_s", "retries", "vision_frames", "clamp_tolerance_pct"}
+
+
+def _load_placement(read: _Reader, top: Node, sup: TagMap | None) -> Placement | None:
+    """`placement:` (optional: every key has its default, contract S13.md section 2)."""
+    node = read.section(top, "placement", "placement", PLACEMENT_KEYS)
+    if node is None:
+        return Placement() if "placement" not in top else None
+    d = Placement()
+    slots = read.integer(node, "slots", "placement.slots", d.slots, 1, 64)
+    tag = sup.tag("vision_battery_id") if sup is not None else None
+    if slots is not None and tag is not None and tag.count != slots:
+        read.fail(read.line_of(node, "slots"), "placement.slots", f"is {slots}; allowed: {tag.count}, the count of "
+                  f"vision_battery_id in {sup.source.name}")
+        slots = None
+    terminals = {"positive": d.positive_mm, "negative": d.negative_mm}
+    t_node = read.section(node, "terminals", "placement.terminals", {"positive", "negative"})
+    for name in ("positive", "negative") if t_node is not None else ():
+        at = read.section(t_node, name, f"placement.terminals.{name}", {"x_mm", "y_mm"}, ("x_mm", "y_mm"))
+        if at is not None:
+            xy = tuple(read.number(at, k, f"placement.terminals.{name}.{k}", low=-1000.0, high=1000.0, unit="mm")
+                       for k in ("x_mm", "y_mm"))
+            terminals[name] = None if None in xy or not all(k in at for k in ("x_mm", "y_mm")) else xy
+    values = dict(
+        tolerance_mm=read.number(node, "tolerance_mm", "placement.tolerance_mm", d.tolerance_mm, above=0.0,
+                                 high=100.0, unit="mm"),
+        min_confidence_pct=read.number(node, "min_confidence_pct", "placement.min_confidence_pct",
+                                       d.min_confidence_pct, low=0.0, high=100.0, unit="%"),
+        max_frame_age_s=read.number(node, "max_frame_age_s", "placement.max_frame_age_s", d.max_frame_age_s,
+                                    above=0.0, high=3600.0, unit="s"),
+        ack_timeout_s=read.number(node, "ack_timeout_s", "placement.ack_timeout_s", d.ack_timeout_s, above=0.0,
+                                  high=3600.0, unit="s"),
+        motion_timeout_s=read.number(node, "motion_timeout_s", "placement.motion_timeout_s", d.motion_timeout_s,
+                                     above=0.0, high=3600.0, unit="s"),
+        retries=read.integer(node, "retries", "placement.retries", d.retries, 0, 10),
+        vision_frames=read.integer(node, "vision_frames", "placement.vision_frames", d.vision_frames, 1, 100),
+        clamp_tolerance_pct=read.number(node, "clamp_tolerance_pct", "placement.clamp_tolerance_pct",
+                                        d.clamp_tolerance_pct, above=0.0, high=50.0, unit="%"),
+    )
+    if slots is None or None in values.values() or None in terminals.values():
+        return None
+    return Placement(slots, terminals["positive"], terminals["negative"], **values)

@@ -6,14 +6,15 @@ naming the station, the two states and why. The store (store.py) calls it before
 flow never moves a station any other way. Tests: tests/edge/supervisor/test_stations.py.
 
 The normal cycle, a battery per pass:
-    empty -> loading -> discharging -> resting -> discharging (it rebounded above the floor) ...
-          -> resting -> done -> empty (unloaded, its record written)
-- loading -> empty: the load was abandoned (the battery taken back before discharge).
+    empty -> loading (the robot places it) -> clamping (no current until every zone holds the
+          tier's pressure) -> discharging -> resting -> discharging (it rebounded above the
+          floor) ... -> resting -> done -> empty (the robot took it to the out lane, its record written)
+- loading -> empty: the load was abandoned (the robot failed; the battery is not at the station).
 - any state -> isolated: the real-time core isolated the station (its own fault latched).
 - any state -> fault: the supervisor found the station unusable (a PLC fault, a bad reading).
 - isolated -> empty and fault -> empty only with `operator_clear=True`: an operator cleared the
   station and took the battery away. isolated <-> fault either way (the other cause came too).
-A station holds a battery in loading, discharging, resting and done, none when empty, and
+A station holds a battery in loading, clamping, discharging, resting and done, none when empty, and
 keeps the one it had (or none) when it goes isolated or fault. A battery never changes
 mid-cycle: only from empty does a station take a new one.
 """
@@ -28,6 +29,7 @@ from types import MappingProxyType
 class StationState(enum.Enum):
     EMPTY = "empty"
     LOADING = "loading"
+    CLAMPING = "clamping"
     DISCHARGING = "discharging"
     RESTING = "resting"
     DONE = "done"
@@ -38,7 +40,8 @@ class StationState(enum.Enum):
 St = StationState
 _CYCLE = {
     St.EMPTY: {St.LOADING},
-    St.LOADING: {St.DISCHARGING, St.EMPTY},
+    St.LOADING: {St.CLAMPING, St.EMPTY},
+    St.CLAMPING: {St.DISCHARGING},
     St.DISCHARGING: {St.RESTING},
     St.RESTING: {St.DISCHARGING, St.DONE},
     St.DONE: {St.EMPTY},
@@ -51,7 +54,7 @@ ALLOWED: Mapping[StationState, frozenset[StationState]] = MappingProxyType({
 """state -> the states it may go to."""
 NEEDS_CLEAR = frozenset({(St.ISOLATED, St.EMPTY), (St.FAULT, St.EMPTY)})
 """Transitions allowed only on an operator's clear."""
-HOLDS_BATTERY = frozenset({St.LOADING, St.DISCHARGING, St.RESTING, St.DONE})
+HOLDS_BATTERY = frozenset({St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE})
 MAY_HOLD_BATTERY = HOLDS_BATTERY | {St.ISOLATED, St.FAULT}
 
 

@@ -7,6 +7,10 @@ Owns the fault descriptions and how they act (tests: tests/tools/hil/test_hil_pl
 * `BatteryShort`: the same short in one battery (by cell_id), on whichever station holds it,
   from `onset_s` after it was loaded (a batch whose batteries come and go through the robot).
 * `WeakCell`: one cell with a capacity factor < 1 and a resistance factor > 1 from the start.
+* Placement faults (S13, the bench's camera and robot, by battery id): `ReversedBattery` (seen
+  with polarity -1, its terminals at the other ends), `LowConfidence` (every frame of it at that
+  confidence), `RobotMishapFault` (on that battery's first `orders` orders the robot never
+  acknowledges, never finishes, drops the part, or has a drive fault at `at_frac` of its cycle).
 * `SensorFault`: acts on the observation only, never on the physics: a marker reading that is
   stuck at its value at onset, NaN, or a fixed out-of-range value, from `onset_s` for
   `duration_s` (None = for good).
@@ -85,6 +89,41 @@ class SensorFault:
         return self.duration_s is None or t_s < self.onset_s + self.duration_s
 
 
+@dataclass(frozen=True)
+class ReversedBattery:
+    battery_id: int
+
+
+@dataclass(frozen=True)
+class LowConfidence:
+    battery_id: int
+    confidence_pct: float = 55.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence_pct <= 100.0:
+            raise ValueError(f"low_confidence.confidence_pct must be in 0..100, got {self.confidence_pct}")
+
+
+ROBOT_MISHAPS = ("no_ack", "no_finish", "drop", "drive_fault")
+
+
+@dataclass(frozen=True)
+class RobotMishapFault:
+    battery_id: int
+    mishap: str  # one of ROBOT_MISHAPS (edge.batterymodel.plc.RobotMishap values)
+    orders: int = 1  # the battery's first `orders` orders go wrong
+    at_frac: float = 0.75  # share of the cycle at which a drop or drive fault happens
+
+    def __post_init__(self) -> None:
+        if self.mishap not in ROBOT_MISHAPS:
+            raise ValueError(f"robot mishap must be one of {ROBOT_MISHAPS}, got {self.mishap!r}")
+        if self.orders < 1:
+            raise ValueError(f"robot mishap orders must be >= 1, got {self.orders}")
+        if not 0.0 <= self.at_frac <= 1.0:
+            raise ValueError(f"robot mishap at_frac must be in 0..1, got {self.at_frac}")
+
+
+PlacementFault = ReversedBattery | LowConfidence | RobotMishapFault
 Fault = InternalShort | BatteryShort | WeakCell | SensorFault
 
 

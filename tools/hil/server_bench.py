@@ -21,18 +21,19 @@ the planner's SIL rollouts):
   paced (`start`), plant time / time_scale when a test steps it by hand (`step(dt_s)`). So a
   scaled bench (the x10 demo: one core tick = 1 plant second) does not trip, and a paced bench
   that catches up on plant steps in a burst does not trip early;
-* the loading handshake (`StationLoader`; on a map with the station_* loading tags): the
-  supervisor writes station_battery_id[s] (the cell_id it wants there; `NO_BATTERY` = -1 = none,
-  as cell id 0 is a battery) and changes station_load_request[s]; the robot refuses at once with
-  station_load_fault[s] = 1 (an id not among the bench's batteries) or 2 (the station
-  discharging), else holds the station off for `LOAD_TIME_S` = 5 s of plant time, unloads its
-  module, loads that battery's row (its truth) or leaves the station empty, and sets
-  station_loaded_id[s] (-1: empty); station_load_done[s] echoes the request when it is handled.
-  The bench's batteries (`HilBench(..., batteries=CellTable)`) are a whole cells file, not only
-  the rows the stations start with (default: the plant's own rows).
+* the robot cell (S13; on a map with the robot_*, vision_* and station_loaded_id tags): the
+  bench's batteries (`HilBench(..., batteries=CellTable)`, a whole cells file or the batch; default
+  the plant's own rows) not on a station at the start wait behind the robot and are fed, in
+  order, into the inbox slots (`tools/hil/robot_cell.py` `InboxCamera`, which publishes a frame
+  per slot with seeded noise); the single robot (`PlcRobot`, cycle `robot_cycle_s`, 8 s of plant
+  time, 0 = instant) moves them slot -> station, station -> out lane, slot -> reject lane on the
+  supervisor's orders, loading the battery's row (its truth) into the plant or unloading it; it
+  refuses an unsafe station (fault 4) and holds a station it works in off. `placement_faults`
+  (tools/hil/faults.py) make batteries reversed or low-confidence and the robot misbehave.
+  `self.world` is the truth of who is where (`BenchWorld`: slots, stations, lanes, parts lost).
 
 `discharge-edge hil serve --map FILE` runs it. Tests: tests/tools/hil/test_server_bench.py,
-test_plc_watchdog.py, test_bench_loading.py.
+test_plc_watchdog.py, test_bench_robot.py.
 """
 
 from __future__ import annotations
@@ -43,11 +44,15 @@ import time
 
 import numpy as np
 
-from edge.batterymodel.plc import (COMMANDS, HEARTBEAT, LOAD_NOT_SAFE, LOAD_OK, LOAD_REQUESTS,  # noqa: F401 (bench API)
-                                   LOAD_STATUS, LOAD_TIME_S, LOAD_UNKNOWN_BATTERY, NO_BATTERY, WATCHDOG_S,
-                                   CoreWatchdog, PlcProgram, StationLoader, command_from_tags, observation_tags)
+from edge.batterymodel.plc import (COMMANDS, HEARTBEAT, NO_BATTERY, ROBOT_CYCLE_S, STATION_LOADED,  # noqa: F401
+                                   WATCHDOG_S, CoreWatchdog, PlcProgram, PlcRobot, command_from_tags,
+                                   observation_tags)
+from edge.placement.robot import ROBOT_READS, ROBOT_WRITES
+from edge.placement.vision import VISION_TAGS
 from edge.tagmap import Protocol, TagMap
 from tools.hil.cells import CellTable
+from tools.hil.faults import PlacementFault
+from tools.hil.robot_cell import BenchWorld, CameraConfig, InboxCamera, mishaps_from
 from tools.hil.plant import Command, Plant
 from tools.hil.server_common import BenchPlcServer
 
@@ -65,14 +70,19 @@ def open_server(tag_map: TagMap, port: int = 0) -> BenchPlcServer:
     return LogixPlcServer(tag_map, port=port)
 
 
+ROBOT_CELL_TAGS = (*ROBOT_WRITES, *ROBOT_READS, *VISION_TAGS, STATION_LOADED)
+
+
 class HilBench:
     """A plant whose stations are the map's stations; `step(dt_s)` is one PLC scan and plant step.
 
-    `batteries`: what the robot can load (a cells table; default the plant's rows); the map's
-    loading tags turn the robot on (`self.loader`, None on a map without them)."""
+    `batteries`: what the robot can bring (a cells table; default the plant's rows); the map's
+    robot-cell tags turn the robot and the camera on (`self.robot`, `self.camera`, `self.world`;
+    None on a map without them)."""
 
     def __init__(self, plant: Plant, server: BenchPlcServer, watchdog_s: float = WATCHDOG_S,
-                 batteries: CellTable | None = None, load_time_s: float = LOAD_TIME_S):
+                 batteries: CellTable | None = None, robot_cycle_s: float = ROBOT_CYCLE_S,
+                 camera: CameraConfig = CameraConfig(), placement_faults: tuple[PlacementFault, ...] = ()):
         self.plant = plant
         self.server = server
         served = server.served_map
@@ -96,20 +106,32 @@ class HilBench:
         self.batteries = batteries if batteries is not None else getattr(plant, "cells", None)
         self._row_of = ({} if self.batteries is None else
                         {int(c): i for i, c in enumerate(self.batteries["cell_id"])})
-        self.loader: StationLoader | None = None
+        self.robot: PlcRobot | None = None
+        self.camera: InboxCamera | None = None
+        self.world: BenchWorld | None = None
         names = {t.name for t in served.tags}
-        if self.batteries is not None and all(name in names for name in (*LOAD_REQUESTS, *LOAD_STATUS)):
-            for name in (*LOAD_REQUESTS, *LOAD_STATUS):
-                if served.tag(name).count != self.n_stations:
-                    raise ValueError(f"{served.source}: {name} has {served.tag(name).count} elements "
-                                     f"for {self.n_stations} stations")
+        if self.batteries is not None and all(name in names for name in ROBOT_CELL_TAGS):
+            if served.tag(STATION_LOADED).count != self.n_stations:
+                raise ValueError(f"{served.source}: {STATION_LOADED} has {served.tag(STATION_LOADED).count} "
+                                 f"elements for {self.n_stations} stations")
+            n_slots = served.tag("vision_battery_id").count
             start = np.where(plant.loaded, np.asarray(plant.cells["cell_id"], float), NO_BATTERY).astype(np.int64)
-            self.loader = StationLoader(start, lambda cell_id: cell_id in self._row_of, self._move, load_time_s)
+            on_station = {int(b) for b in start if b != NO_BATTERY}
+            feed = [int(c) for c in self.batteries["cell_id"] if int(c) not in on_station]
+            self.camera = InboxCamera(feed, n_slots, camera, placement_faults)
+            self.world = BenchWorld(self.camera, start, self._load, self.plant.unload_module,
+                                    clock=lambda: self.plant.t_s)
+            self.robot = PlcRobot(self.world, self.n_stations, n_slots, robot_cycle_s, mishaps_from(placement_faults))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.steps = 0
         self.observers: list = []  # called as f(bench, dt_s) after each step, on the stepping thread
         self.publish()
+
+    @property
+    def loader(self) -> BenchWorld | None:
+        """The bench's truth of the stations (`loaded_id`): the name tools/demo.py reads."""
+        return self.world
 
     @property
     def watchdog(self) -> CoreWatchdog:
@@ -125,34 +147,37 @@ class HilBench:
         return self._scan(plc_dt_s, None)
 
     def _scan(self, plc_dt_s: float | None, plant_dt_s: float | None) -> Command:
-        extra = list(LOAD_REQUESTS) if self.loader is not None and plant_dt_s is not None else []
+        extra = list(ROBOT_WRITES) if self.robot is not None and plant_dt_s is not None else []
         values = self.server.get_many([*COMMANDS, HEARTBEAT, *extra])
         if plc_dt_s is None:
             now = time.monotonic()
             plc_dt_s, self._last_scan_s = now - self._last_scan_s, now
         command = self.program.scan(values, plc_dt_s)
         if extra:
-            command = self.loader.scan(values, command, self.plant.current_a, plant_dt_s)
+            busy = np.asarray(command.discharge_on, bool) | (np.abs(np.asarray(self.plant.current_a, float)) > 0)
+            hold = self.robot.scan(values, busy, plant_dt_s)
+            command.discharge_on[hold] = False
+            command.current_a[hold] = 0.0
         return command
 
-    def _move(self, station: int, cell_id: int) -> None:
-        """The robot: the station's module out, battery cell_id's in (`NO_BATTERY`: none)."""
-        if cell_id == NO_BATTERY:
-            self.plant.unload_module(station)
-        else:
-            self.plant.load_row(station, self.batteries.select([self._row_of[cell_id]]))
+    def _load(self, station: int, cell_id: int) -> None:
+        """A battery onto a station: its row (truth) into the plant."""
+        self.plant.load_row(station, self.batteries.select([self._row_of[cell_id]]))
 
     def publish(self) -> None:
         self.heartbeat = (self.heartbeat + 1) % 2_147_483_647
         values = observation_tags(self.plant.observe(), self._broken_wire)
-        if self.loader is not None:
-            values.update(self.loader.status_tags())
+        if self.robot is not None:
+            values.update(self.robot.status_tags(), **self.camera.tags(),
+                          station_loaded_id=tuple(int(v) for v in self.world.loaded_id))
         self.server.set_many({**values, "plc_heartbeat": self.heartbeat})
 
     def step(self, dt_s: float) -> None:
         """One PLC scan and plant step of dt_s (PLC time: see the module docstring)."""
         self.command = self._scan(None if self._paced else dt_s / self.time_scale, dt_s)
         self.plant.step(self.command, dt_s)
+        if self.camera is not None:
+            self.camera.step(dt_s)
         self.publish()
         self.steps += 1
         for observe in self.observers:

@@ -1,9 +1,12 @@
-"""The supervisor's flow engine against an in-memory PLC (the bench map with the loading tags),
-a stand-in for the PLC's loading handshake and a small battery per station, and a stand-in core
-(status with per-station causes and hottest markers). Time is a fake clock advanced one scan at
-a time: no sleeps. Covered: a batch from the inbox to one record per battery, a bad inbox file,
-PackML Hold/Stop/Abort during Execute, resume after a kill in each station state, a map without
-the loading tags, a broken model."""
+"""The supervisor's flow engine against an in-memory PLC (the bench map), a stand-in for the PLC's
+robot cell (the bench's robot program `PlcRobot` and camera `InboxCamera` over a world of slots,
+stations and lanes: cycle 2 s) and a small battery per station with a clamp that takes a few
+seconds to close, and a stand-in core (status with per-station causes and hottest markers). Time
+is a fake clock advanced one scan at a time: no sleeps. Covered: a batch from the inbox to one
+record per battery (slot, station, channel, placement times, vision figures, the clamp before any
+current), vision refusals and robot faults (reject lane with the reason, a retry), a bad inbox file,
+PackML Hold/Stop/Abort during Execute, resume after a kill in each station state and with a move
+open, a map without the robot cell's tags, a broken model."""
 
 from __future__ import annotations
 
@@ -16,52 +19,39 @@ import numpy as np
 import pytest
 
 from edge import REPO_ROOT
-from edge.batterymodel.plc import NO_BATTERY
+from edge.batterymodel.plc import PlcRobot
 from edge.bus import MemoryPlc
+from edge.placement.robot import NO_BATTERY
 from edge.rtloop.link import RtStatus
 from edge.strategy.planner import default_strategy
-from edge.supervisor.flow import LOAD_TAGS, FlowEngine, FlowError, FlowSettings, plc_battery_id
+from edge.supervisor.flow import PLACEMENT_TAGS, FlowEngine, FlowError, FlowSettings, plc_battery_id
 from edge.supervisor.line import load_line
 from edge.supervisor.models import ModelRefused, load_line_models
 from edge.supervisor.packml import Command, State
 from edge.supervisor.stations import StationState as St
 from edge.tagmap import DataType
-from edge.tagmap.model import Limits, Scaling
+from edge.tagmap.model import Scaling
 from rtcore.spec import Flag
+from tools.hil.faults import LowConfidence, ReversedBattery
+from tools.hil.robot_cell import BenchWorld, CameraConfig, InboxCamera, mishaps_from
 
 pytestmark = pytest.mark.integration
 
 CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 N = 8
-SETTINGS = FlowSettings(scan_s=1.0, rest_s=3.0, load_timeout_s=5.0)
+ZONES = 2
+SETTINGS = FlowSettings(scan_s=1.0, rest_s=3.0)
+CYCLE_S = 2.0
 
 
 # -- the harness ------------------------------------------------------------------------------------
-def with_load_tags(tag_map):
-    """The bench map with the loading handshake (as the bench maps define it: station_battery_id
-    -1..2**31-1, safe -1 = no battery), added if missing."""
-    if all(tag_map.tag(t) is not None for t in LOAD_TAGS):
-        return tag_map
-    write, read = tag_map.tag("discharge_current_setpoint_a"), tag_map.tag("station_current_a")
-    added = []
-    for name in LOAD_TAGS:
-        if tag_map.tag(name) is None:
-            base = write if name in ("station_battery_id", "station_load_request") else read
-            low = NO_BATTERY if name == "station_battery_id" else 0
-            added.append(dataclasses.replace(base, name=name, data_type=DataType.DINT, unit="", scaling=Scaling(),
-                                             limits=Limits(low, 2**31 - 1) if base is write else None,
-                                             safe_value=(low,) * N if base is write else None))
-    return dataclasses.replace(tag_map, tags=tag_map.tags + tuple(added))
-
-
-def without_load_tags(tag_map):
-    return dataclasses.replace(tag_map, tags=tuple(t for t in tag_map.tags if t.name not in LOAD_TAGS))
+def without_placement_tags(tag_map):
+    return dataclasses.replace(tag_map, tags=tuple(t for t in tag_map.tags if t.name not in PLACEMENT_TAGS))
 
 
 @pytest.fixture(scope="module")
 def line():
-    base = load_line(REPO_ROOT / "lines" / "bench.yaml")
-    return dataclasses.replace(base, supervisor_map=with_load_tags(base.supervisor_map), state_dir=None)
+    return dataclasses.replace(load_line(REPO_ROOT / "lines" / "bench.yaml"), state_dir=None)
 
 
 @pytest.fixture(scope="module")
@@ -114,54 +104,77 @@ class FakeCore:
 
 
 class StandIn:
-    """The PLC's side: the loading handshake (answers a changed request at once; `faults`: cell id
-    -> fault code; `silent`: stations that never answer; `NO_BATTERY` = empty, as on the bench) and
-    per station a small battery (open circuit 2.3 + 1.85 x SOC V per cell, under the cut-off when
-    empty, `r_cell_ohm`, 6 cells in series) discharged at the current setpoint."""
+    """The PLC's side: the robot cell (the bench's `PlcRobot` and `InboxCamera`; `feed` the slots
+    with `add`; `faults` as the bench takes them) and per station a small battery (open circuit
+    2.3 + 1.85 x SOC V per cell, `r_cell_ohm`, 6 cells in series) discharged at the current
+    setpoint, and a clamp per zone that closes on the pressure setpoint by half the way each second."""
 
-    def __init__(self, plc: MemoryPlc, capacity_ah: float = 0.004, r_cell_ohm: float = 0.04, soc: float = 0.5):
+    def __init__(self, plc: MemoryPlc, capacity_ah: float = 0.004, r_cell_ohm: float = 0.04, soc: float = 0.5,
+                 faults=(), cycle_s: float = CYCLE_S, camera: CameraConfig = CameraConfig(seed=5)):
         self.plc, self.capacity_ah, self.r = plc, capacity_ah, r_cell_ohm
-        self.loaded = [NO_BATTERY] * N
-        self.done = [0] * N
-        self.fault = [0] * N
         self.soc: dict[int, float] = {}
         self.soc0 = soc
-        self.faults: dict[int, int] = {}
-        self.silent: set[int] = set()
-        self.loads: list[tuple[int, int]] = []
         self.tripped: set[int] = set()  # cells whose module the PLC has cut off (a weak cell): no current
+        self.pressure_kpa = np.zeros(N * ZONES)
+        self.current_a = np.zeros(N)
+        self.camera = InboxCamera([], 4, camera, faults)
+        self.world = BenchWorld(self.camera, [NO_BATTERY] * N, self._load, lambda s: None, clock=lambda: self.t)
+        self.robot = PlcRobot(self.world, N, 4, cycle_s, mishaps_from(faults))
+        self.t = 0.0
+        self.violations: list[tuple] = []  # current while the clamp was not at its setpoint
+        self.clamped = np.zeros(N, bool)
         self.step(0.0)
 
+    @property
+    def loaded(self) -> list[int]:
+        return [int(b) for b in self.world.loaded_id]
+
+    def add(self, cell_ids) -> None:
+        self.camera.feed.extend(int(c) for c in cell_ids if plc_battery_id(c) is not None)
+
+    def _load(self, s: int, cell: int) -> None:
+        self.pressure_kpa[s * ZONES:(s + 1) * ZONES] = 0.0  # a new battery: the clamp opened
+        self.clamped[s] = False
+
     def step(self, dt_s: float) -> None:
-        request = self.plc.get("station_load_request")
-        wanted = self.plc.get("station_battery_id")
-        setpoint = self.plc.get("discharge_current_setpoint_a")
-        current, voltage = [0.0] * N, [0.0] * N
+        values = {k: self.plc.get(k) for k in ("robot_order_seq", "robot_order_pick", "robot_order_place",
+                                               "robot_order_battery_id", "robot_reset_seq")}
+        setpoint = np.asarray(self.plc.get("discharge_current_setpoint_a"), float)
+        clamp = np.repeat(np.asarray(self.plc.get("fixture_pressure_setpoint_kpa"), float), ZONES)
+        busy = (setpoint > 0) | (self.current_a > 0)
+        hold = self.robot.scan(values, busy, dt_s) if dt_s > 0 else np.zeros(N, bool)
+        self.camera.step(dt_s if dt_s > 0 else 1e-9)
+        self.t += dt_s
+        self.pressure_kpa += (clamp - self.pressure_kpa) * min(1.0, 0.5 * dt_s)
+        voltage = np.zeros(N)
         for s in range(N):
-            if request[s] != self.done[s] and s not in self.silent:
-                code = self.faults.get(int(wanted[s]), 0)
-                if code == 0:
-                    self.loaded[s] = int(wanted[s])
-                    self.loads.append((s, int(wanted[s])))
-                self.done[s], self.fault[s] = int(request[s]), code
-            cell = self.loaded[s]
-            if cell != NO_BATTERY:
-                soc = self.soc.setdefault(cell, self.soc0)
-                current[s] = 0.0 if cell in self.tripped else float(setpoint[s])
-                soc = max(0.0, soc - current[s] * dt_s / 3600.0 / self.capacity_ah)
-                self.soc[cell] = soc
-                voltage[s] = 6 * max(0.0, 2.3 + 1.85 * soc - current[s] * self.r)
-        for name, value in (("station_loaded_id", self.loaded), ("station_load_done", self.done),
-                            ("station_load_fault", self.fault), ("station_current_a", current),
-                            ("station_voltage_v", voltage)):
-            self.plc.set(name, tuple(value))
+            cell = int(self.world.loaded_id[s])
+            zones = self.pressure_kpa[s * ZONES:(s + 1) * ZONES]
+            if cell == NO_BATTERY:
+                self.current_a[s] = 0.0
+                self.pressure_kpa[s * ZONES:(s + 1) * ZONES] = 0.0
+                continue
+            self.clamped[s] |= bool((zones >= 0.95 * clamp[s * ZONES]).all() and clamp[s * ZONES] > 0)
+            soc = self.soc.setdefault(cell, self.soc0)
+            self.current_a[s] = 0.0 if cell in self.tripped or hold[s] else float(setpoint[s])
+            if self.current_a[s] > 0 and not self.clamped[s]:
+                self.violations.append((self.t, s, cell, tuple(zones)))
+            soc = max(0.0, soc - self.current_a[s] * dt_s / 3600.0 / self.capacity_ah)
+            self.soc[cell] = soc
+            voltage[s] = 6 * max(0.0, 2.3 + 1.85 * soc - self.current_a[s] * self.r)
+        tags = {**self.robot.status_tags(), **self.camera.tags(),
+                "station_loaded_id": tuple(int(v) for v in self.world.loaded_id),
+                "station_current_a": tuple(self.current_a), "station_voltage_v": tuple(voltage),
+                "zone_pressure_kpa": tuple(self.pressure_kpa)}
+        for name, value in tags.items():
+            self.plc.set(name, value)
 
 
 class Rig:
-    def __init__(self, line, models, state_dir: Path, settings: FlowSettings = SETTINGS):
+    def __init__(self, line, models, state_dir: Path, settings: FlowSettings = SETTINGS, **stand_in):
         self.line, self.models, self.state_dir, self.settings = line, models, state_dir, settings
         self.plc = MemoryPlc(line.supervisor_map)
-        self.plant = StandIn(self.plc)
+        self.plant = StandIn(self.plc, **stand_in)
         self.core = FakeCore()
         self.clock = Clock()
         self.engine = self.new_engine()
@@ -193,8 +206,11 @@ class Rig:
         return [r.state for r in self.engine.store.stations()]
 
     def inbox(self, name: str, rows: range) -> list[str]:
+        """An arrival file in the inbox; its batteries queue behind the robot in the same order."""
         self.engine.paths.inbox.mkdir(parents=True, exist_ok=True)
-        return write_cells(self.engine.paths.inbox / name, rows)
+        cells = write_cells(self.engine.paths.inbox / name, rows)
+        self.plant.add(cells)
+        return cells
 
 
 def currents(rig) -> np.ndarray:
@@ -239,7 +255,22 @@ def test_a_batch_from_the_inbox_to_one_record_per_battery(rig):
         assert b.model_versions["soc_gan"]["sha256"] == rig.models.versions["soc_gan"]["sha256"]
         assert len(b.model_versions["rl_policy"]["sha256"]) == 64
         changes = [c.state for c in rig.engine.store.station_history(r["station"]) if c.battery_id == b.cell_id]
-        assert changes[:4] == [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE]
+        assert changes[:5] == [St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE]
+        # S13: where it came from and went, when the robot moved it, what vision saw, the clamp before current
+        assert r["slot"] in range(4) and r["channel"] == rig.line.channel_of(r["station"]).name
+        p = r["placement"]
+        assert p["ordered_s"] <= p["acked_s"] < p["done_s"] <= r["clamped_s"] <= r["start_s"]
+        assert p["done_s"] - p["ordered_s"] >= CYCLE_S and p["attempts"] == 1
+        v = r["vision"]
+        assert v["ok"] and v["polarity"] == 1 and v["battery_id"] == int(b.cell_id) and v["slot"] == r["slot"]
+        assert 0 <= v["positive_offset_mm"] <= 3.0 and 0 <= v["negative_offset_mm"] <= 3.0
+        assert v["confidence_pct"] >= 80.0 and v["frame_age_s"] <= 2.0
+        assert r["clamped_s"] - p["done_s"] >= 3.0, "the clamp takes a few seconds to close"
+    assert rig.plant.violations == [], "no current before the clamp held its setpoint"
+    assert sorted(rig.plant.world.out_lane) == sorted(int(c) for c in cells), "every battery to the out lane"
+    moves = rig.engine.summary()["robot_moves"]
+    assert len(moves) == 2 * len(cells) and all(m["ok"] for m in moves)
+    assert all(a["done_s"] <= b["ordered_s"] for a, b in zip(moves, moves[1:])), "one move at a time"
     assert (rig.engine.paths.inbox / "done" / "batch1.csv").exists()
     assert not list(rig.engine.paths.inbox.glob("*.csv"))
     # a channel's stations share a tier at any time
@@ -251,8 +282,7 @@ def test_a_batch_from_the_inbox_to_one_record_per_battery(rig):
                     tiers_at.setdefault(c.at, set()).add(rig.engine.batteries[c.battery_id]["tier"])
         assert all(len(t) == 1 for t in tiers_at.values())
     assert rig.core.sent, "the tier limits went to the core"
-    assert all(rig.plc.get("station_battery_id")[s] == NO_BATTERY for s in range(N)), "every station unloaded"
-    assert all(rig.plant.loaded[s] == NO_BATTERY for s in range(N))
+    assert rig.plant.loaded == [NO_BATTERY] * N, "every station unloaded"
     # a second file later: the flow is continuous; a battery already recorded is not queued again
     more = rig.inbox("batch2.csv", range(5, 8))
     rig.run_until(rig.engine.idle)
@@ -300,12 +330,12 @@ def test_hold_stops_new_loads_and_holds_currents_at_zero(rig):
     waiting = rig.engine.waiting()
     assert waiting, "some tier waits for a channel"
     assert rig.engine.command(Command.HOLD)
-    loads = len(rig.plant.loads)
+    loads = len(rig.plant.world.placed)
     for _ in range(10):
         rig.scan()
         assert rig.engine.machine.state is State.HELD
         assert (currents(rig) == 0).all()
-    assert len(rig.plant.loads) == loads and rig.engine.waiting() == waiting
+    assert len(rig.plant.world.placed) == loads and rig.engine.waiting() == waiting
     assert rig.engine.command(Command.UNHOLD)
     rig.run_until(rig.engine.idle)
     assert rig.engine.machine.state is State.EXECUTE
@@ -337,21 +367,69 @@ def test_stop_and_abort_set_every_current_to_zero_and_aborted_needs_clear(rig):
 
 
 # -- loading ----------------------------------------------------------------------------------------------
-def test_load_faults_and_timeouts_requeue_or_reject_with_the_reason(rig):
-    cells = rig.inbox("batch.csv", range(1, 6))
-    unknown = int(cells[0])
-    rig.plant.faults[unknown] = 1
-    rig.plant.silent = {0}
+@pytest.fixture
+def faulty(line, models, tmp_path):
+    """A rig whose rows 1..5 carry faults: set by each test before the inbox is read."""
+    rigs = []
+
+    def make(faults_of):
+        cells = [str(i) for i in range(1, 6)]  # cell_id = row in cells_train.csv
+        r = Rig(line, models, tmp_path / "state", faults=faults_of(cells))
+        rigs.append(r)
+        return r, r.inbox("batch.csv", range(1, 6))
+
+    yield make
+    for r in rigs:
+        r.engine.close()
+
+
+def test_a_reversed_and_a_low_confidence_battery_go_to_the_reject_lane_with_the_reason(faulty):
+    rig, cells = faulty(lambda c: (ReversedBattery(int(c[0])), LowConfidence(int(c[2]), 60.0)))
     started(rig)
-    rig.run_until(lambda: rig.engine.store.battery(cells[0]) is not None and any(
-        e.kind == "load_failed" and "no answer" in e.text for e in rig.engine.store.events()))
-    rig.plant.silent = set()
     rig.run_until(rig.engine.idle)
     records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
-    assert records[cells[0]]["outcome"] == "rejected"
-    assert "does not know" in records[cells[0]]["reason"]
-    assert any(e.kind == "load_failed" and "no answer" in e.text for e in rig.engine.store.events())
-    assert all(records[c]["outcome"] == "done" for c in cells[1:])
+    rev, low = records[cells[0]], records[cells[2]]
+    assert rev["outcome"] == "rejected" and rev["reason"].startswith("vision: polarity not as the fixture expects")
+    assert rev["vision"]["polarity"] == -1 and rev["vision"]["positive_offset_mm"] > 70 and rev["station"] is None
+    assert low["outcome"] == "rejected" and low["reason"].startswith("vision: confidence below the minimum: ")
+    assert 50 < low["vision"]["confidence_pct"] < 70 and low["placement"]["place"] == "reject lane"
+    assert sorted(rig.plant.world.reject_lane) == sorted([int(cells[0]), int(cells[2])])
+    assert all(records[c]["outcome"] == "done" for c in (cells[1], cells[3], cells[4]))
+    placed = {b for _, _, b in rig.plant.world.placed}
+    assert int(cells[0]) not in placed and int(cells[2]) not in placed, "nothing refused ever reached a station"
+
+
+def test_a_robot_that_does_not_acknowledge_is_reset_and_the_order_retried(faulty):
+    from tools.hil.faults import RobotMishapFault
+    rig, cells = faulty(lambda c: (RobotMishapFault(int(c[0]), "no_ack"),))
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
+    assert records[cells[0]]["outcome"] == "done" and records[cells[0]]["placement"]["attempts"] == 2
+    first = [m for m in rig.engine.summary()["robot_moves"] if m["battery_id"] == int(cells[0])][0]
+    assert [a["outcome"] for a in first["attempts"]] == ["ack_timeout", "done"]
+    assert [m["outcome"] for m in rig.plant.robot.moves if m["battery_id"] == int(cells[0])][:2] == ["abandoned", "done"]
+
+
+@pytest.mark.parametrize("mishap, reason", [
+    ("drop", "robot: robot fault 5: part dropped (gripper lost it) (order "),
+    ("drive_fault", "robot: robot fault 6: drive fault mid-move (order "),
+    ("no_finish", "robot: not done within 30 s of the acknowledge (order "),
+])
+def test_a_part_the_robot_lost_or_kept_is_rejected_with_the_reason_and_the_line_goes_on(faulty, mishap, reason):
+    from tools.hil.faults import RobotMishapFault
+    rig, cells = faulty(lambda c: (RobotMishapFault(int(c[1]), mishap, orders=2),))
+    started(rig)
+    rig.run_until(rig.engine.idle, max_scans=600)
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
+    r = records[cells[1]]
+    assert r["outcome"] == "rejected" and r["reason"].startswith(reason), r["reason"]
+    assert r["vision"]["ok"] and r["slot"] in range(4)
+    where = rig.plant.robot.lost if mishap == "drop" else rig.plant.world.reject_lane
+    assert int(cells[1]) in where
+    assert all(records[c]["outcome"] == "done" for c in cells if c != cells[1])
+    assert rig.plant.robot.status_tags()["robot_done_seq"] == rig.plc.get("robot_order_seq"), "no order hanging"
+    assert rig.plant.violations == []
 
 
 def test_cell_id_0_is_loaded_discharged_and_recorded_done(rig):
@@ -363,9 +441,9 @@ def test_cell_id_0_is_loaded_discharged_and_recorded_done(rig):
     r = records["0"]
     assert r["outcome"] == "done", r
     assert r["charge_removed_ah"] > 0.0015 and rig.plant.soc[0] < 0.2
-    assert any(cell == 0 for _, cell in rig.plant.loads), "the PLC was asked for battery 0"
+    assert any(cell == 0 for _, _, cell in rig.plant.world.placed), "the robot placed battery 0"
     changes = [c.state for c in rig.engine.store.station_history(r["station"]) if c.battery_id == "0"]
-    assert changes[:4] == [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE]
+    assert changes[:5] == [St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE]
     assert rig.plant.loaded == [NO_BATTERY] * N, "battery 0 unloaded too"
 
 
@@ -382,13 +460,13 @@ def test_a_cell_id_the_plc_cannot_carry_is_rejected_with_the_reason(rig, cell_id
     rig.run_until(rig.engine.idle)
     if cell_id == "A12":
         assert "batch.csv:2:" in (rig.engine.paths.inbox / "rejected" / "batch.csv.error.txt").read_text()
-        assert rig.engine.store.batteries() == [] and rig.plant.loads == []
+        assert rig.engine.store.batteries() == [] and rig.plant.world.placed == []
         return
     records = {b.cell_id: b.record for b in assert_recorded_once(rig, [cell_id, kept])}
     assert records[cell_id]["outcome"] == "rejected"
-    assert records[cell_id]["reason"] == (f"cell id {cell_id!r} cannot be written to station_battery_id "
+    assert records[cell_id]["reason"] == (f"cell id {cell_id!r} cannot be written to robot_order_battery_id "
                                           "(a whole number 0..2147483647)")
-    assert [cell for _, cell in rig.plant.loads if cell != NO_BATTERY] == [int(kept)], "only the other one asked"
+    assert [cell for _, _, cell in rig.plant.world.placed] == [int(kept)], "only the other one moved"
     assert records[kept]["outcome"] == "done"
 
 
@@ -542,7 +620,7 @@ def test_the_charge_drawn_while_the_supervisor_was_down_is_bridged(rig):
 
 
 # -- resume after a kill ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("state", [St.LOADING, St.DISCHARGING, St.RESTING, St.DONE, "done, recorded",
+@pytest.mark.parametrize("state", [St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE, "done, recorded",
                                    St.ISOLATED, St.EMPTY])
 def test_resume_after_a_kill_in_each_station_state(rig, state):
     cells = rig.inbox("batch.csv", range(1, 6))
@@ -553,7 +631,7 @@ def test_resume_after_a_kill_in_each_station_state(rig, state):
         rig.run_until(lambda: St.DONE in rig.states())
         s = rig.states().index(St.DONE)
         rec = rig.engine.store.station(s)
-        assert "unload_request" not in rec.data
+        assert "recorded" not in rec.data
         rig.engine.store.record_battery(rec.battery_id, {"outcome": "done", "station": s,
                                                          "charge_removed_ah": rec.data["charge_ah"]})
     target = St.DISCHARGING if state is St.ISOLATED else state
@@ -592,7 +670,7 @@ def test_a_store_that_disagrees_with_the_plc_puts_the_station_in_fault(rig):
     rig.run_until(lambda: St.DISCHARGING in rig.states())
     s = rig.states().index(St.DISCHARGING)
     rig.engine.store.close()
-    rig.plant.loaded[s] = 99999  # someone swapped the battery while the supervisor was down
+    rig.plant.world.loaded_id[s] = 99999  # someone swapped the battery while the supervisor was down
     rig.plant.step(0.0)
     engine = rig.new_engine()
     rig.engine = engine
@@ -603,11 +681,11 @@ def test_a_store_that_disagrees_with_the_plc_puts_the_station_in_fault(rig):
 
 
 # -- refusals ---------------------------------------------------------------------------------------------
-def test_a_map_without_the_loading_tags_is_refused_naming_them(line, models, tmp_path):
-    bare = dataclasses.replace(line, supervisor_map=without_load_tags(line.supervisor_map))
+def test_a_map_without_the_robot_cell_tags_is_refused_naming_them(line, models, tmp_path):
+    bare = dataclasses.replace(line, supervisor_map=without_placement_tags(line.supervisor_map))
     with pytest.raises(FlowError) as err:
         FlowEngine(bare, tmp_path, models, plc=MemoryPlc(bare.supervisor_map))
-    for name in LOAD_TAGS:
+    for name in PLACEMENT_TAGS:
         assert name in str(err.value)
 
 
@@ -624,7 +702,7 @@ def with_packtags(tag_map):
     """The map with PackTags command and status tags (the bench maps have them: then as it is)."""
     if all(tag_map.tag(t) is not None for t in ("packml_command", "packml_command_request", "packml_state")):
         return tag_map
-    write, read = tag_map.tag("station_battery_id"), tag_map.tag("station_loaded_id")
+    write, read = tag_map.tag("robot_order_seq"), tag_map.tag("robot_ack_seq")
     scalar = {"count": 1, "data_type": DataType.DINT, "unit": "", "scaling": Scaling()}
     added = (dataclasses.replace(read, name="packml_command", **scalar),
              dataclasses.replace(read, name="packml_command_request", **scalar),
@@ -677,8 +755,6 @@ def test_a_batch_on_the_hil_bench_over_modbus(line, models, tmp_path):
     from tools.hil.server_bench import HilBench, open_server
 
     tag_map = dataclasses.replace(load_tag_map(REPO_ROOT / "plc_tags" / "hil_modbus.yaml"), timeout_s=2.0)
-    if tag_map.tag("station_battery_id") is None:
-        pytest.skip("the bench map has no loading handshake")
     available = load_cells(default_cells_path(), limit=40)
     server = open_server(tag_map)
     bench = HilBench(Plant(available.select([0] * N), PlantConfig(seed=1), empty=True), server,
@@ -686,7 +762,7 @@ def test_a_batch_on_the_hil_bench_over_modbus(line, models, tmp_path):
     core_bus = open_bus(server.tag_map, Owner.RTCORE)  # a stand-in core: permits on, beating
     core = FakeCore()
     clock = Clock(0.0)
-    settings = FlowSettings(scan_s=1.0, rest_s=10.0, load_timeout_s=30.0)
+    settings = FlowSettings(scan_s=1.0, rest_s=10.0)
     hil_line = dataclasses.replace(line, supervisor_map=server.tag_map)
     engine = FlowEngine(hil_line, tmp_path / "state", models, core=core, settings=settings, clock=clock,
                         planner=plan_default)

@@ -79,7 +79,7 @@ class Bench:
             self.core_bus = open_bus(self.server.tag_map, Owner.RTCORE)
             self.beat = 0
             self.engine = FlowEngine(dataclasses.replace(line, supervisor_map=self.server.tag_map), state_dir, models,
-                                     settings=FlowSettings(scan_s=1.0, rest_s=10.0, load_timeout_s=30.0),
+                                     settings=FlowSettings(scan_s=1.0, rest_s=10.0),
                                      clock=self.clock, planner=plan_default)
         except BaseException:
             self.close()

@@ -1,7 +1,7 @@
 """`discharge-edge run`: registered as a subcommand, a whole run in-process (in-memory PLC, the
 stand-in of test_flow.py, real grading and planning without the tree) with --start --until-idle
 --json, a second run on the same state dir (a restart, nothing recorded twice), and its refusals
-(a broken model, a map without the loading tags) with exit code 1 and the cause on stderr."""
+(a broken model, a map without the robot cell's tags) with exit code 1 and the cause on stderr."""
 
 from __future__ import annotations
 
@@ -44,7 +44,10 @@ def test_run_is_a_subcommand_of_discharge_edge():
 
 def run_in_process(line, state_dir: Path, capsys, *extra: str) -> tuple[int, dict | None, str]:
     plc = MemoryPlc(line.supervisor_map)
-    plant = harness.StandIn(plc) if all(line.supervisor_map.tag(t) for t in harness.LOAD_TAGS) else None
+    plant = harness.StandIn(plc) if all(line.supervisor_map.tag(t) for t in harness.PLACEMENT_TAGS) else None
+    if plant is not None:
+        for inbox in (state_dir / "inbox").glob("*.csv"):  # its batteries wait behind the robot
+            plant.add(c.split(",", 1)[0] for c in inbox.read_text().splitlines()[1:])
     clock = harness.Clock()
     start = clock.t
 
@@ -101,14 +104,14 @@ def test_a_broken_model_is_refused_with_exit_1(line, tmp_path, capsys):
     assert "SOC model in" in err.err and str(models) in err.err
 
 
-def test_a_map_without_the_loading_tags_is_refused_with_exit_1(line, tmp_path, capsys):
-    bare = dataclasses.replace(line, supervisor_map=harness.without_load_tags(line.supervisor_map))
+def test_a_map_without_the_robot_cell_tags_is_refused_with_exit_1(line, tmp_path, capsys):
+    bare = dataclasses.replace(line, supervisor_map=harness.without_placement_tags(line.supervisor_map))
     code, summary, err = run_in_process(bare, tmp_path / "state", capsys, "--start")
     assert code == 1 and summary is None
-    assert "station_battery_id" in err and "station_load_fault" in err
+    assert "robot_order_seq" in err and "vision_confidence_pct" in err
 
 
 @pytest.fixture(scope="module")
 def line():
     base = harness.load_line(REPO_ROOT / "lines" / "bench.yaml")
-    return dataclasses.replace(base, supervisor_map=harness.with_load_tags(base.supervisor_map), state_dir=None)
+    return dataclasses.replace(base, state_dir=None)

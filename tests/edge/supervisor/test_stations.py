@@ -10,19 +10,20 @@ from edge.supervisor.stations import ALLOWED, StationState, TransitionRefused, c
 
 pytestmark = pytest.mark.unit
 
-E, L, D, R, DONE, I, F = (StationState(v) for v in
-                          ("empty", "loading", "discharging", "resting", "done", "isolated", "fault"))
+E, L, C, D, R, DONE, I, F = (StationState(v) for v in
+                             ("empty", "loading", "clamping", "discharging", "resting", "done", "isolated", "fault"))
 # Written out by hand: (from, to, needs an operator's clear).
 EXPECTED = {
     (E, L, False), (E, I, False), (E, F, False),
-    (L, D, False), (L, E, False), (L, I, False), (L, F, False),
+    (L, C, False), (L, E, False), (L, I, False), (L, F, False),
+    (C, D, False), (C, I, False), (C, F, False),
     (D, R, False), (D, I, False), (D, F, False),
     (R, D, False), (R, DONE, False), (R, I, False), (R, F, False),
     (DONE, E, False), (DONE, I, False), (DONE, F, False),
     (I, E, True), (I, F, False),
     (F, E, True), (F, I, False),
 }
-HOLDS = {L, D, R, DONE}
+HOLDS = {L, C, D, R, DONE}
 
 
 def batteries_for(before, after):
@@ -63,14 +64,15 @@ def test_every_other_transition_is_refused_with_station_from_and_to(before, afte
 
 
 def test_a_rebound_cycle():
-    path = [(E, None), (L, "M7"), (D, "M7"), (R, "M7"), (D, "M7"), (R, "M7"), (DONE, "M7"), (E, None)]
+    path = [(E, None), (L, "M7"), (C, "M7"), (D, "M7"), (R, "M7"), (D, "M7"), (R, "M7"), (DONE, "M7"), (E, None)]
     for (before, bb), (after, ab) in zip(path, path[1:]):
         check_change(0, before, after, before_battery=bb, after_battery=ab)
 
 
 @pytest.mark.parametrize("before, after, bb, ab, why", [
     (E, L, None, None, "holds a battery"),
-    (L, D, "A", "B", "a new battery comes only with empty -> loading"),
+    (L, C, "A", "B", "a new battery comes only with empty -> loading"),
+    (C, D, "A", "B", "a new battery comes only with empty -> loading"),
     (R, D, "A", None, "holds a battery"),
     (DONE, E, "A", "A", "holds no battery"),
     (E, I, None, "A", "a new battery comes only with empty -> loading"),

@@ -65,6 +65,7 @@ def test_a_record_that_is_not_standard_json_is_refused_and_not_written(store):
 
 def test_station_changes_are_checked_and_kept_in_history(store):
     store.set_station(1, S.LOADING, "C7", {"tier": 2})
+    store.set_station(1, S.CLAMPING, "C7", {"clamp_kpa": 150.0})
     store.set_station(1, S.DISCHARGING, "C7", {"pass": 1})
     record = store.update_station_data(1, {"pass": 1, "charge_ah": 3.5})
     assert record.state is S.DISCHARGING and record.data == {"pass": 1, "charge_ah": 3.5}
@@ -77,7 +78,7 @@ def test_station_changes_are_checked_and_kept_in_history(store):
     store.set_station(1, S.EMPTY, operator_clear=True)
     history = store.station_history(1)
     assert [(h.before, h.state, h.battery_id, h.operator_clear) for h in history] == [
-        (S.EMPTY, S.LOADING, "C7", False), (S.LOADING, S.DISCHARGING, "C7", False),
+        (S.EMPTY, S.LOADING, "C7", False), (S.LOADING, S.CLAMPING, "C7", False), (S.CLAMPING, S.DISCHARGING, "C7", False),
         (S.DISCHARGING, S.ISOLATED, "C7", False), (S.ISOLATED, S.EMPTY, None, True)]
     assert [h.at for h in history] == sorted(h.at for h in history)
     assert store.station_history(0) == []
@@ -205,6 +206,8 @@ with Store(state_dir, n_stations) as store:
                     break
                 store.set_station(s, S.LOADING, cell, {"pass": 0})
             elif now.state is S.LOADING:
+                store.set_station(s, S.CLAMPING, cell, {"pass": 0})
+            elif now.state is S.CLAMPING:
                 store.set_station(s, S.DISCHARGING, cell, {"pass": 1})
             elif now.state is S.DISCHARGING:
                 store.set_station(s, S.RESTING, cell, now.data)
@@ -300,5 +303,5 @@ def test_a_writer_killed_at_random_points_loses_nothing_and_doubles_nothing(tmp_
         assert all(r.state is S.EMPTY for r in store.stations())
         assert store.line_state() is State.COMPLETE
         per_battery = [[h.state for h in store.station_history() if h.battery_id == b.cell_id] for b in records]
-        assert all(states == [S.LOADING, S.DISCHARGING, S.RESTING, S.DISCHARGING, S.RESTING, S.DONE]
+        assert all(states == [S.LOADING, S.CLAMPING, S.DISCHARGING, S.RESTING, S.DISCHARGING, S.RESTING, S.DONE]
                    for states in per_battery)
