@@ -6,22 +6,97 @@ edge/ from importing tools/ while tools/ still adds commands (hil, bench, demo).
 
 Conventions every subcommand keeps: with `--json` it prints exactly one JSON object on standard
 output (units in the key names); progress and logs go to standard error; the exit code is 0 on
-success, 1 when the job ran and found a problem (a map with errors, a failed check), 2 on bad
-usage. Tests: tests/edge/test_cli.py.
+success, 1 when the job ran and found a problem (a map with errors, a failed check, an invalid
+schedule instance, a refused model), 2 on bad usage and on an input file the command cannot read.
+
+Input errors take one path: a command reads its files through `read_input` (or catches
+`INPUT_ERRORS` and calls `refuse_input`), which prints one line
+`discharge-edge COMMAND: FILE[:LINE]: ...` naming the file, the line or JSON path and the field
+where the reader knows them (a missing file, a directory, not UTF-8, an empty file, a wrong
+column), and returns the exit code; no traceback. An `InputError` raised anywhere under a command
+ends the same way in `main`. Tests: tests/edge/test_cli_input_errors.py
+(every subcommand with a missing, empty, wrong-column, non-UTF-8 file and a directory).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
 COMMAND_GROUP = "discharge_edge.commands"
+
+EXIT_PROBLEM = 1
+"""The job ran and found a problem (a map with errors, an invalid instance, a refused model)."""
+EXIT_USAGE = 2
+"""Bad usage: an option out of range, or an input file the command cannot read."""
+
+INPUT_ERRORS = (ValueError, csv.Error, OSError)
+"""What reading an input file may raise: the readers' own errors (CellsFileError, InstanceError,
+TagMapError... are ValueErrors), UnicodeDecodeError (a ValueError), csv.Error, OSError."""
+
+T = TypeVar("T")
+
+
+class InputError(ValueError):
+    """An input a command refuses; the message names the file, the line or JSON path and the field.
+    `exit_code` is the command's documented code for it (2 unless the command documents 1)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def input_error(path: str | Path, exc: BaseException) -> str:
+    """The one message of an input file's error: the reader's own text (which names the file, line
+    and field where it knows them), the file named in front when the text does not name it; an
+    OS error as 'cannot open: <reason>', a decoding error as 'not UTF-8 text' with the byte."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{path}:{decode_error_line(exc)}: {describe_error(exc)}"
+    text = describe_error(exc)
+    return text if str(path) in text else f"{path}: {text}"
+
+
+def decode_error_line(exc: UnicodeDecodeError) -> int:
+    """The line (from 1) of the first byte that is not UTF-8."""
+    return bytes(exc.object[:exc.start]).count(b"\n") + 1
+
+
+def describe_error(exc: BaseException) -> str:
+    """An input error's text without the file (for readers that put file and line in front)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save the file as UTF-8"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot open: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def refuse_input(command: str, path: str | Path, exc: BaseException, exit_code: int = EXIT_USAGE) -> int:
+    """Print the input error of `path` for `discharge-edge COMMAND` on stderr; return the exit code."""
+    return refuse(command, input_error(path, exc), exit_code)
+
+
+def refuse(command: str, message: str, exit_code: int = EXIT_USAGE) -> int:
+    """Print `discharge-edge COMMAND: message` on stderr (one line); return the exit code."""
+    print(f"discharge-edge {command}: {message}", file=sys.stderr)
+    return exit_code
+
+
+def read_input(path: str | Path, reader: Callable[..., T], *args: Any, exit_code: int = EXIT_USAGE,
+               **kwargs: Any) -> T:
+    """`reader(path, ...)`, any of its `INPUT_ERRORS` turned into an `InputError` naming the file."""
+    try:
+        return reader(path, *args, **kwargs)
+    except INPUT_ERRORS as exc:
+        raise InputError(input_error(path, exc), exit_code) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        return refuse(_command_name(args), str(exc), exc.exit_code)
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """'bench discharge', 'tags check', 'grade': the command and its action as typed."""
+    words = [args.command]
+    for key, value in vars(args).items():
+        if key.endswith("_command") and key != "command" and isinstance(value, str):
+            words.append(value)
+    return " ".join(words)
 
 
 if __name__ == "__main__":

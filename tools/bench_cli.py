@@ -1,10 +1,14 @@
 """`discharge-edge bench ...`: measurements on the bench (tools/ side of the command line).
 
 `bench discharge` refuses bad input with a message naming the file and line and exit code 2, never
-a traceback: every error of the cells file (tools.hil.cells.load_cells), absurd grades of a row
-(with --plan), a history path that is no file, out-of-range options. With --plan the strategy
+a traceback, through edge.cli's one input-error path: every error of the cells file
+(tools.hil.cells.load_cells), a file of more than `MAX_MODULES` (2 000) rows without `--limit`
+(named with its row count), absurd grades of a row (with --plan), a history path that is no file,
+out-of-range options. Rows the reader refuses (outside the physical ranges) are named on stderr
+with their line and left out. Each run's progress goes to stderr every few seconds
+(tools/bench_discharge.py states the bounds of time and memory). With --plan the strategy
 history lives in the state dir (`--state-dir`, default ./state; `--history FILE` for another file),
-as for `plan`. Tests: tests/tools/test_bench_discharge.py.
+as for `plan`. Tests: tests/tools/test_bench_discharge.py, tests/tools/test_bench_discharge_bounds.py.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli import print_json
-from edge.strategy.cli import (INPUT_ERRORS, add_history_arguments, add_policy_arguments, input_error, positive_finite,
-                               positive_int, refused_rows)
+from edge.cli import EXIT_PROBLEM, EXIT_USAGE, INPUT_ERRORS, print_json, refuse, refuse_input
+from edge.strategy.cli import add_history_arguments, add_policy_arguments, positive_finite, positive_int, refused_rows
 
 COMMAND = "discharge-edge bench discharge"
+MAX_MODULES = 2000
+"""tools.bench_discharge.MAX_MODULES (kept here so the parser loads without the plant)."""
 MAX_VIRTUAL_S = 86400.0
 """The longest SIL run `--max-time-s` may ask for (one virtual day; a batch ends in hours)."""
 
@@ -31,7 +36,8 @@ def register(subparsers) -> None:
     rt.set_defaults(func=run_rtcore_bench)
     dis = actions.add_parser("discharge", help="one batch in SIL: the traditional method against ours")
     dis.add_argument("--cells", type=Path, required=True, help="cells CSV (format of ../shared/data/cells_train.csv)")
-    dis.add_argument("--limit", type=positive_int, default=None, help="use the first N rows")
+    dis.add_argument("--limit", type=positive_int, default=None,
+                     help=f"use the first N rows (a batch is at most {MAX_MODULES} modules)")
     dis.add_argument("--dt-s", type=positive_finite, default=1.0, help="SIL step and tick (virtual seconds, at most 5)")
     dis.add_argument("--current-a", type=positive_finite, default=5.0, help="discharge current of the fixed strategy")
     dis.add_argument("--max-time-s", type=positive_finite, default=4 * 3600.0,
@@ -64,40 +70,57 @@ def run_discharge_bench(args: argparse.Namespace) -> int:
     from edge.batterymodel.sil import SilConfig
     from tools.hil.cells import load_cells
 
+    name = "bench discharge"
     try:
         SilConfig(dt_s=args.dt_s, max_time_s=args.max_time_s, record_every_s=max(args.dt_s, 10.0))
     except ValueError as exc:
-        print(f"{COMMAND}: {exc}", file=sys.stderr)
-        return 2
+        return refuse(name, str(exc))
     if args.max_time_s > MAX_VIRTUAL_S:
-        print(f"{COMMAND}: --max-time-s must be in (0, {MAX_VIRTUAL_S:g}] s, got {args.max_time_s:g}", file=sys.stderr)
-        return 2
+        return refuse(name, f"--max-time-s must be in (0, {MAX_VIRTUAL_S:g}] s, got {args.max_time_s:g}")
     top_a = _max_current_a()
     if args.current_a > top_a:
-        print(f"{COMMAND}: --current-a must be in (0, {top_a:g}] A (the loop map's discharge_current_setpoint_a), "
-              f"got {args.current_a:g}", file=sys.stderr)
-        return 2
-    try:
-        cells = load_cells(args.cells, limit=args.limit)
+        return refuse(name, f"--current-a must be in (0, {top_a:g}] A (the loop map's discharge_current_setpoint_a), "
+                            f"got {args.current_a:g}")
+    if args.limit is not None and args.limit > MAX_MODULES:
+        return refuse(name, f"--limit must be at most {MAX_MODULES} (a bench batch; one SIL station per module), "
+                            f"got {args.limit}")
+    try:  # at most one row past the maximum is read: a larger file is refused, never loaded whole
+        cells = load_cells(args.cells, limit=args.limit or MAX_MODULES + 1)
     except INPUT_ERRORS as exc:  # CellsFileError, a truth value out of range, not UTF-8, an oversized field
-        print(f"{COMMAND}: {input_error(args.cells, exc)}", file=sys.stderr)
-        return 2
-    refused_rows(cells, "bench discharge")  # rows left out by the reader, named; the rest run
+        return refuse_input(name, args.cells, exc)
+    if args.limit is None and len(cells) + len(cells.refused) > MAX_MODULES:
+        return refuse(name, f"{args.cells}: {_count_rows(args.cells)} rows; a bench batch is at most {MAX_MODULES} "
+                            f"modules (one SIL station each): use --limit {MAX_MODULES} or a smaller file")
+    refused_rows(cells, name)  # rows left out by the reader, named with their line; the rest run
     faults = _faults(args, len(cells))
     if faults is None:
-        return 2
+        return EXIT_USAGE
     if args.plan:
         return _run_planned(args, cells, faults)
     from tools.bench_discharge import run_bench_discharge
 
     report = run_bench_discharge(cells, dt_s=args.dt_s, max_time_s=args.max_time_s, current_a=args.current_a,
-                                 faults=faults)
+                                 faults=faults, progress=_progress)
     if args.json:
         print_json(report)
         return 0
     print(f"{len(cells)} modules, {args.current_a} A, SIL step {args.dt_s} s, budget {report['budget']}")
     _print_table(report, ("traditional", "ours"))
     return 0
+
+
+def _progress(line: str) -> None:
+    print(f"{COMMAND}: {line}", file=sys.stderr, flush=True)
+
+
+def _count_rows(path: Path) -> str:
+    """The file's data rows (its lines after the header), counted in blocks: bounded memory."""
+    n, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return str(n - (last == b"\n"))
 
 
 def _max_current_a() -> float:
@@ -114,7 +137,7 @@ def _faults(args: argparse.Namespace, n_modules: int) -> tuple | None:
     from tools.hil.faults import InternalShort
 
     if not 0 <= args.short_module < n_modules:
-        print(f"{COMMAND}: --short-module must be in 0..{n_modules - 1}", file=sys.stderr)
+        refuse("bench discharge", f"--short-module must be in 0..{n_modules - 1}")
         return None
     return (InternalShort(module=args.short_module, cell=0, r_short_ohm=1.0, onset_s=60.0),)
 
@@ -146,13 +169,12 @@ def _run_planned(args: argparse.Namespace, cells, faults: tuple) -> int:
     try:
         with History(history_path(args)) as history:
             report = run_bench_planned(cells, history, dt_s=args.dt_s, max_time_s=args.max_time_s,
-                                       simulations=args.simulations, policy=policy, faults=faults)
+                                       simulations=args.simulations, policy=policy, faults=faults,
+                                       progress=_progress)
     except ModelIntegrityError as exc:
-        print(f"{COMMAND}: model refused: {exc}", file=sys.stderr)
-        return 1
+        return refuse("bench discharge", f"model refused: {exc}", EXIT_PROBLEM)
     except (HistoryError, HistoryRecordError, PlanInputError) as exc:
-        print(f"{COMMAND}: {exc}", file=sys.stderr)
-        return 2
+        return refuse("bench discharge", str(exc))
     for r in report["refused"]:  # absurd grades: left out of every run
         print(f"{COMMAND}: {cells.path}:{r['line']}: cell_id {r['cell_id']}: refused: {r['reason']}", file=sys.stderr)
     if policy is not None:

@@ -12,8 +12,17 @@ the truth_* columns) on the same plant, on a virtual clock (edge/batterymodel/si
   tree over SIL rollouts of the battery model built from the grade) and every station driven by its tier's strategy
   (edge.strategy.supervisor.StationDriver) with the ablations (tiers without the game tree, the
   game tree without S15's correction of relief).
-The controller sees only the observation (the line's sensors), never the truth. Any batch size
-runs, 1 module to thousands. With planning, a row whose grade is absurd (edge.strategy.planner.sane_rows)
+The controller sees only the observation (the line's sensors), never the truth.
+
+Bounds. Every row is its own SIL station, so a run's time grows with modules x virtual seconds:
+a batch is 1 to `MAX_MODULES` (2 000) modules; the command line refuses a larger file, naming it
+and its row count (tools/bench_cli.py). Memory does not grow with the run: the SIL trace is kept
+at its first and last sample only and the coolant mean and maximum are summed step by step
+(`Watched`), so a run holds the plant, the controller and one sample per module, under
+`MAX_MEMORY_MB` at the maximum batch (measured, `bench discharge` on 2 000 modules with the
+default 4 virtual hours: 214 s wall for both runs, 149 MB peak resident; a file of 100 000 rows
+is refused in 1 s at 52 MB). `progress` (a callable taking one line) hears each run's virtual time
+and modules ended every `PROGRESS_EVERY_S` wall seconds and at its end. With planning, a row whose grade is absurd (edge.strategy.planner.sane_rows)
 leaves every run of the comparison and is listed in the report's `refused` (line, field, reason);
 a batch that cannot be graded at all, or whose every row is refused, raises
 `edge.strategy.planner.PlanInputError` naming the file: no plan and no history record is made of it. Tests: tests/tools/test_bench_discharge.py.
@@ -23,6 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -37,8 +48,71 @@ from tools.hil.plant import Plant, PlantConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LineBudget", "LoopController", "WITHOUT_RELIEF", "fixed_strategy", "run_bench_discharge",
-           "run_bench_planned", "run_tiered"]
+__all__ = ["LineBudget", "LoopController", "MAX_MEMORY_MB", "MAX_MODULES", "WITHOUT_RELIEF", "Watched",
+           "fixed_strategy", "run_bench_discharge", "run_bench_planned", "run_tiered"]
+
+MAX_MODULES = 2000
+"""The largest batch a comparison runs (one SIL station per module; the schedule's largest line)."""
+MAX_MEMORY_MB = 300
+"""The peak resident memory of a comparison of `MAX_MODULES` modules stays under this, whatever
+its virtual time (tests/tools/test_bench_discharge_bounds.py measures it)."""
+PROGRESS_EVERY_S = 5.0
+"""Wall seconds between two progress lines of a run."""
+
+Progress = Callable[[str], None]
+
+
+class Watched:
+    """A controller as the bench runs it: forwards `step` (and `isolated_stations` where the
+    controller has it), sums the coolant it commands step by step for the report's mean and
+    maximum (no trace that grows with the run) and tells `progress` how the run goes."""
+
+    def __init__(self, controller, name: str, max_time_s: float, progress: Progress | None = None,
+                 every_s: float = PROGRESS_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.controller, self.name, self.max_time_s = controller, name, max_time_s
+        self.progress, self.every_s, self.clock = progress, every_s, clock
+        self.steps = 0
+        self.coolant_sum_lpm = 0.0
+        self.coolant_max_lpm = 0.0
+        self.started_s = self.last_s = clock()
+
+    def __getattr__(self, name: str):
+        if name == "controller":  # not set yet (a copy): no recursion
+            raise AttributeError(name)
+        return getattr(self.controller, name)  # isolated_stations, loop, ... (AttributeError if it has none)
+
+    def step(self, observation, dt_s: float):
+        command = self.controller.step(observation, dt_s)
+        coolant = np.asarray(command.coolant_lpm, float)
+        if coolant.size:
+            self.steps += 1
+            self.coolant_sum_lpm += float(coolant.mean())
+            self.coolant_max_lpm = max(self.coolant_max_lpm, float(coolant.max()))
+        if self.progress is not None and self.clock() - self.last_s >= self.every_s:
+            self.last_s = self.clock()
+            ended = int(np.count_nonzero(observation.tripped))
+            self.progress(f"{self.name}: {observation.t_s:.0f} of {self.max_time_s:.0f} virtual s, "
+                          f"{ended} of {np.size(observation.tripped)} modules at cut-off, "
+                          f"{self.last_s - self.started_s:.0f} s wall")
+        return command
+
+    def done(self, metrics: dict) -> dict:
+        if self.progress is not None:
+            self.progress(f"{self.name}: done at {metrics['batch_time_s']:.0f} virtual s, "
+                          f"{metrics['modules_finished']} of {metrics['modules']} modules at cut-off, "
+                          f"{self.clock() - self.started_s:.1f} s wall")
+        return metrics
+
+
+def _sil_config(dt_s: float, max_time_s: float) -> SilConfig:
+    """The comparison's SIL: the trace sampled at the start and the end only (bounded memory)."""
+    return SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, max_time_s))
+
+
+def _run(plant, controller, name: str, sil: SilConfig, cell_ids, progress: Progress | None,
+         loop: LoopController | None = None) -> dict:
+    watched = Watched(controller, name, sil.max_time_s, progress)
+    return watched.done(_metrics(run_sil(plant, watched, sil, cell_ids=cell_ids), watched, loop))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,35 +135,46 @@ class LineBudget:
         return dataclasses.asdict(self)
 
 
+def check_batch_size(cells: CellTable) -> None:
+    """Refuse a batch of more than `MAX_MODULES` modules, naming its file and its size."""
+    if len(cells) > MAX_MODULES:
+        raise ValueError(f"{cells.path}: {len(cells)} modules; a bench batch is at most {MAX_MODULES} "
+                         "(one SIL station each): take its first rows with --limit")
+
+
 def run_bench_discharge(cells: CellTable, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
-                        current_a: float = 5.0, seed: int = 0, faults: tuple = ()) -> dict:
+                        current_a: float = 5.0, seed: int = 0, faults: tuple = (),
+                        progress: Progress | None = None) -> dict:
     """Traditional method against the real-time loop with one fixed strategy (no planning): the same
     current, clamp, coolant budget and current limits (`LineBudget`); `faults` in both runs alike."""
+    check_batch_size(cells)
     budget = LineBudget(current_a=current_a)
     plant_config = PlantConfig(seed=seed)
-    sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
+    sil = _sil_config(dt_s, max_time_s)
     ids = cells["cell_id"]
     results = {}
     baseline_plant = Plant(cells, plant_config, faults)
     baseline = BaselineController(baseline_plant.n_modules, plant_config.n_zones, budget.baseline())
-    results["traditional"] = _metrics(run_sil(baseline_plant, baseline, sil, cell_ids=ids))
+    results["traditional"] = _run(baseline_plant, baseline, "traditional", sil, ids, progress)
+    del baseline_plant, baseline  # one run's plant at a time
     ours_plant = Plant(cells, plant_config, faults)
     ours = LoopController(ours_plant.n_modules, ours_plant.markers.n_markers, plant_config.n_zones, dt_s,
                           setpoints=fixed_strategy(current_a).setpoints(), current_a=current_a,
                           pressure_kpa=budget.clamp_kpa, coolant_lpm=budget.coolant_base_lpm)
-    results["ours"] = _metrics(run_sil(ours_plant, ours, sil, cell_ids=ids), ours)
+    results["ours"] = _run(ours_plant, ours, "ours", sil, ids, progress, ours)
     return {"cells": len(cells), "dt_s": dt_s, "current_a": current_a, "budget": budget.to_dict(),
             "faults": [repr(f) for f in faults], **results}
 
 
-def _metrics(result, controller: LoopController | None = None) -> dict:
-    """A run's metrics with its coolant use (the budget is the same; what each used is not)."""
+def _metrics(result, watched: Watched, loop: LoopController | None = None) -> dict:
+    """A run's metrics with its coolant use (the budget is the same; what each used is not): the
+    mean over the run's steps of the stations' mean flow, and the highest flow of any station."""
     metrics = result.metrics.to_dict()
-    coolant = result.trace.coolant_lpm
-    metrics["coolant_mean_lpm"] = round(float(coolant.mean()), 3) if coolant.size else 0.0
-    metrics["coolant_max_lpm"] = round(float(coolant.max()), 3) if coolant.size else 0.0
-    if controller is not None:
-        metrics["safe_state_at_end"] = bool(controller.loop.kernel.safe_state)
+    mean = watched.coolant_sum_lpm / watched.steps if watched.steps else 0.0
+    metrics["coolant_mean_lpm"] = round(mean, 3)
+    metrics["coolant_max_lpm"] = round(watched.coolant_max_lpm, 3)
+    if loop is not None:
+        metrics["safe_state_at_end"] = bool(loop.loop.kernel.safe_state)
     return metrics
 
 
@@ -98,20 +183,21 @@ WITHOUT_RELIEF = {"relief_gain_kpa_per_degc_per_s": 0.0, "coolant_gain_lpm_per_c
 
 
 def run_tiered(cells: CellTable, grades: Grades, strategy_of_tier: dict, dt_s: float, max_time_s: float,
-               seed: int = 0, faults: tuple = (), **setpoint_overrides) -> dict:
+               seed: int = 0, faults: tuple = (), progress: Progress | None = None, name: str = "ours",
+               **setpoint_overrides) -> dict:
     """Discharge the whole batch, each module with its tier's strategy, through the real-time loop."""
     plant = Plant(cells, PlantConfig(seed=seed), faults)
     strategies = [strategy_of_tier[int(t)] for t in grades.tier]
     driver = StationDriver(strategies, grades.soc_pct, grades.soh_est)
     ctrl = LoopController(plant.n_modules, plant.markers.n_markers, plant.cfg.n_zones, dt_s,
                           setpoints=batch_setpoints(strategies, **setpoint_overrides), driver=driver)
-    sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
-    return _metrics(run_sil(plant, ctrl, sil, cell_ids=cells["cell_id"]), ctrl)
+    return _run(plant, ctrl, name, _sil_config(dt_s, max_time_s), cells["cell_id"], progress, ctrl)
 
 
 def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
                       simulations: int = 16, tree_seconds: float = 120.0, policy=None, seed: int = 0,
-                      n_tiers: int = 4, rollout_modules: int = 4, faults: tuple = ()) -> dict:
+                      n_tiers: int = 4, rollout_modules: int = 4, faults: tuple = (),
+                      progress: Progress | None = None) -> dict:
     """Traditional vs ours (grade -> tiers -> plan per tier -> tiered loop) and the ablations:
     tiers without the game tree (initial strategies), the game tree without the S15 correction of
     relief (correction_gain 0), the whole; with `faults`, also the whole without S14-S15
@@ -120,6 +206,7 @@ def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_
     (source 'bench'). `faults` (tools/hil/faults.py) are injected into every discharge run alike,
     never into planning. Grading and planning see the rows' `feat_*` columns only
     (`CellTable.arrival_table`); the plant, the truth."""
+    check_batch_size(cells)
     arrival = cells.arrival_table()
     try:
         grades = grade_cells_table(arrival, n_tiers)
@@ -131,7 +218,9 @@ def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_
                              + "; ".join(r.message(cells.path) for r in refused[:10]))
     if refused:
         cells, arrival, grades = cells.select(keep), arrival.subset(keep), grades.select(keep)
-    sil = SilConfig(dt_s=dt_s, max_time_s=max_time_s, record_every_s=max(dt_s, 10.0))
+    sil = _sil_config(dt_s, max_time_s)
+    if progress is not None:
+        progress(f"planning {len(cells)} modules in {len(set(grades.tier.tolist()))} tiers")
     initial = plan_tiers(arrival, grades, history, use_tree=False, seed=seed, rollout_modules=rollout_modules)
     planned = plan_tiers(arrival, grades, history, policy=policy, max_simulations=simulations,
                          max_seconds=tree_seconds, seed=seed, rollout_modules=rollout_modules)
@@ -141,15 +230,16 @@ def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_
     budget = LineBudget(coolant_base_lpm=round(base_lpm, 3))
     plant = Plant(cells, PlantConfig(seed=seed), faults)
     baseline = BaselineController(plant.n_modules, plant.cfg.n_zones, budget.baseline())
-    runs = {
-        "traditional": _metrics(run_sil(plant, baseline, sil, cell_ids=cells["cell_id"])),
-        "tiers_without_tree": run_tiered(cells, grades, no_tree, dt_s, max_time_s, seed, faults),
-        "tree_without_relief_correction": run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults,
-                                                     correction_gain=0.0),
-        "ours": run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults),
-    }
+    runs = {"traditional": _run(plant, baseline, "traditional", sil, cells["cell_id"], progress)}
+    del plant, baseline  # one run's plant at a time
+    runs["tiers_without_tree"] = run_tiered(cells, grades, no_tree, dt_s, max_time_s, seed, faults, progress,
+                                            "tiers_without_tree")
+    runs["tree_without_relief_correction"] = run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults, progress,
+                                                        "tree_without_relief_correction", correction_gain=0.0)
+    runs["ours"] = run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults, progress)
     if faults:
-        runs["without_relief"] = run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults, **WITHOUT_RELIEF)
+        runs["without_relief"] = run_tiered(cells, grades, tree, dt_s, max_time_s, seed, faults, progress,
+                                            "without_relief", **WITHOUT_RELIEF)
     ref = runs["traditional"]["batch_time_s"]
     for name, metrics in runs.items():
         metrics["batch_time_vs_traditional_pct"] = round(100.0 * (metrics["batch_time_s"] / ref - 1.0), 2)

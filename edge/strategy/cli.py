@@ -12,17 +12,17 @@ plan with a uniform prior). The strategy history lives in the state dir: `--stat
 Nothing is written outside them. An unreadable history is set aside (renamed, named in a warning and
 in the report's `history_set_aside`) and planning goes on with an empty one. Exit codes: 0 done, 1 a
 model or the policy refused, 2 bad input (the cells file, absurd grades, a history path that is no
-file). Tests: tests/edge/strategy/test_planner.py, tests/edge/strategy/test_batch_sizes.py.
+file), printed through edge.cli's one input-error path (`refuse_input`). Tests: tests/edge/strategy/test_planner.py, tests/edge/strategy/test_batch_sizes.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
 
+from edge.cli import INPUT_ERRORS, refuse_input
 from edge.grading.features import read_cells_csv
 from edge.grading.soc_model import ModelIntegrityError
 from edge.grading.tiers import TierConfig
@@ -63,18 +63,6 @@ def positive_finite(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
-
-
-def input_error(path: Path, exc: BaseException) -> str:
-    """The message of an input file's error, naming the file when the error does not."""
-    text = str(exc)
-    if isinstance(exc, UnicodeDecodeError):
-        text = f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
-    return text if str(path) in text else f"{path}: {text}"
-
-
-INPUT_ERRORS = (ValueError, csv.Error, OSError)
-"""What reading a cells file may raise (CellsFileError, UnicodeDecodeError are ValueErrors)."""
 
 
 def refused_rows(cells, command: str, refused: tuple | None = None) -> tuple:
@@ -133,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"discharge-edge plan: model refused: {exc}", file=sys.stderr)
         return 1
     except INPUT_ERRORS as exc:
-        print(f"discharge-edge plan: {input_error(args.cells, exc)}", file=sys.stderr)
-        return 2
+        return refuse_input("plan", args.cells, exc)
     refused = refused_rows(cells, "plan")
     keep, absurd = sane_rows(cells, grades)
     refused += refused_rows(cells, "plan", absurd)
