@@ -4,12 +4,16 @@ Owns `load_split` (train/test by a seeded permutation of cell_ids: the test cell
 seen by training, tuning, calibration or the SOH regression), `Standardiser`, and the MI
 quantities the generator uses: per-feature weights from the copula MI (edge.grading.mutual_info)
 and the lower bounds of the MI constraint (normal-score Gaussian MI between each feature and
-the true SOC on the training cells). Tests: tests/models/test_soc_gan.py.
+the true SOC on the training cells). A row the cells reader refuses (a feature outside
+edge.grading.features.PHYSICAL_RANGES) is no training data: it stays out of both sets, is logged
+as a warning with its file line and reason, and is listed in `Split.refused` (the training
+report can name it). Tests: tests/models/test_soc_gan.py, tests/models/test_soc_gan_data.py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +21,10 @@ import numpy as np
 from scipy import special, stats
 
 from edge import REPO_ROOT
-from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_csv, target_column
+from edge.grading.features import FEATURE_COLUMNS, Refusal, feature_matrix, read_cells_csv, target_column
 from edge.grading.mutual_info import MIConfig, mi_table
+
+log = logging.getLogger(__name__)
 
 TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 SPLIT_SEED = 20261123
@@ -43,6 +49,8 @@ class Split:
     soc_test_pct: np.ndarray
     soh_test: np.ndarray
     ids_test: np.ndarray
+    refused: tuple[Refusal, ...] = ()
+    """The file's rows left out by the reader (line, cell_id, field, reason): in neither set."""
 
 
 def sha256_file(path: str | Path) -> str:
@@ -62,6 +70,8 @@ def held_out_mask(cell_ids: np.ndarray, seed: int = SPLIT_SEED, fraction: float 
 
 def load_split(path: str | Path = TRAIN_CSV, seed: int = SPLIT_SEED) -> Split:
     table = read_cells_csv(path)
+    for refusal in table.refused:
+        log.warning("training data: %s (left out of training and test)", refusal.message(table.source))
     x = feature_matrix(table, FEATURE_COLUMNS)
     soc = 100.0 * target_column(table, "truth_soc")
     soh = target_column(table, "truth_soh")
@@ -72,6 +82,7 @@ def load_split(path: str | Path = TRAIN_CSV, seed: int = SPLIT_SEED) -> Split:
         data_sha256=sha256_file(path),
         x_train=x[~test], soc_train_pct=soc[~test], soh_train=soh[~test], ageing_train=ageing[~test], ids_train=table.cell_ids[~test],
         x_test=x[test], soc_test_pct=soc[test], soh_test=soh[test], ids_test=table.cell_ids[test],
+        refused=table.refused,
     )
 
 
