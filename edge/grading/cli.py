@@ -31,6 +31,7 @@ from edge.grading.features import (
     feature_matrix,
     iter_cells_csv,
 )
+from edge.cli import refuse_input
 from edge.grading.soc_model import DOMAIN_MARGIN, MAX_DRAWS, MIN_DRAWS, SHIPPED_DIR, ModelIntegrityError, SocModel
 from edge.grading.tiers import TierConfig, assign_tiers
 
@@ -179,9 +180,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         report = grade_file(model, args.cells, config, args.draws)
-    except CellsFileError as exc:
-        print(f"discharge-edge grade: {exc}", file=sys.stderr)
-        return 2
+    except CellsFileError as exc:  # edge.cli's one input-error path
+        return refuse_input("grade", args.cells, exc)
     for refusal in report["refused"]:
         print(f"discharge-edge grade: {args.cells}:{refusal['line']}: cell_id {refusal['cell_id']}: refused: "
               f"{refusal['reason']}", file=sys.stderr)

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge.cli import print_json
+from edge.cli import EXIT_PROBLEM, INPUT_ERRORS, print_json, refuse_input
 from edge.rtloop.link import AlreadyRunning, LinkError, RtStatus, SupervisorSide, heartbeat_age_s
 from edge.rtloop.service import EventLog, InstanceLock, LatchStore, default_state_dir, flag_names
 
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     run.add_argument("--link", default=DEFAULT_LINK, help="name of the supervisor link (shared memory)")
     run.add_argument("--state-dir", type=Path, default=None,
                      help="latches, events and rtcore.log (default $DISCHARGE_EDGE_STATE_DIR or "
-                          "~/.local/state/discharge-edge)")
+                          "./state/rtcore)")
     run.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until a signal)")
     run.add_argument("--period-ms", type=float, default=100.0)
     run.add_argument("--json", action="store_true")
@@ -116,6 +116,8 @@ def _run(args: argparse.Namespace, state_dir: Path, stop: threading.Event) -> in
     except TagMapError as exc:
         log.error("refusing to start: the tag map has problems:\n%s", exc)
         return 1
+    except INPUT_ERRORS as exc:  # not UTF-8: edge.cli's one input-error path
+        return refuse_input("rtcore run", args.map, exc, EXIT_PROBLEM)
     log.info("rtcore: starting on link %s, map %s, period %g ms, state dir %s", args.link, args.map,
              args.period_ms, state_dir)
     bus = open_bus(tag_map, Owner.RTCORE)

@@ -3,7 +3,9 @@
 Offline, every file is loaded and every problem printed as file:line: tag: message (exit 1 if
 any). `--live` also connects to the map's PLC and compares: a tag the PLC lacks, of another type
 or size (Logix, from its tag list), or an address it answers with an exception (Modbus, by
-reading each tag once). Live checks only read; they never write. Tests: tests/edge/tagmap/test_cli.py.
+reading each tag once). Live checks only read; they never write. A file that cannot be read at all
+(missing, a directory, not UTF-8) is a problem of that file like any other, in edge.cli's words
+(`describe_error`). Tests: tests/edge/tagmap/test_cli.py, tests/edge/test_cli_input_errors.py.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from pathlib import Path
 
 from edge.bus import BusError, Quality, open_bus
-from edge.cli import print_json
+from edge.cli import INPUT_ERRORS, decode_error_line, describe_error, print_json
 from edge.tagmap.checker import MapProblem, TagMapError
 from edge.tagmap.load import load_tag_map
 from edge.tagmap.model import Owner, Protocol, TagMap
@@ -53,6 +55,10 @@ def check_file(path: Path, live: bool, timeout_s: float | None) -> dict:
         tag_map = load_tag_map(path)
     except TagMapError as exc:
         report["problems"] = [_problem(p) for p in exc.problems]
+        return report
+    except INPUT_ERRORS as exc:  # not UTF-8 (the loader reads text)
+        line = decode_error_line(exc) if isinstance(exc, UnicodeDecodeError) else 0
+        report["problems"] = [_problem(MapProblem(path, line, None, describe_error(exc)))]
         return report
     report["tag_count"] = len(tag_map.tags)
     report["endpoint"] = f"{tag_map.endpoint.host}:{tag_map.endpoint.port}"

@@ -6,7 +6,10 @@ station built from rows of a cells file (format of ../shared/data/cells_train.cs
 columns), stepping in real time or `--time-scale` times faster. Every battery of the file is
 available to the bench's robot (the loading handshake: plc_tags/README.md); the stations start
 loaded with the rows from `--first-row` on, or empty with `--empty`. It runs until SIGINT/SIGTERM
-or `--seconds`. Tests: tests/tools/hil/test_server_bench.py.
+or `--seconds`. Exit codes: 0 served, 1 a map it cannot serve (its problems, as `tags check` names
+them) or a cells file too short for the stations, 2 a cells file it cannot read; each a message
+through edge.cli's one input-error path, never a traceback. Tests: tests/tools/hil/test_server_bench.py,
+tests/edge/test_cli_input_errors.py.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import signal
 import threading
 from pathlib import Path
 
-from edge.cli import print_json
+from edge.cli import EXIT_PROBLEM, INPUT_ERRORS, print_json, refuse, refuse_input
 from edge.tagmap import TagMapError, load_tag_map
 
 log = logging.getLogger(__name__)
+
+COMMAND = "hil serve"
 
 
 def register(subparsers) -> None:
@@ -48,19 +53,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         tag_map = load_tag_map(args.map)
     except TagMapError as exc:
-        log.error("refusing to serve: the tag map has problems:\n%s", exc)
-        return 1
+        return refuse(COMMAND, f"refusing to serve: the tag map has problems:\n{exc}", EXIT_PROBLEM)
+    except INPUT_ERRORS as exc:  # not UTF-8
+        return refuse_input(COMMAND, args.map, exc, EXIT_PROBLEM)
     try:
         n_stations = station_count(tag_map)
     except ValueError as exc:
-        log.error("refusing to serve: %s", exc)
-        return 1
+        return refuse(COMMAND, f"refusing to serve: {exc}", EXIT_PROBLEM)
     n_zones = tag_map.tag("zone_pressure_kpa").count // n_stations
-    available = load_cells(args.cells or default_cells_path())
+    cells_path = args.cells or default_cells_path()
+    try:
+        available = load_cells(cells_path)
+    except INPUT_ERRORS as exc:
+        return refuse_input(COMMAND, cells_path, exc)
+    for refusal in available.refused:  # rows outside the physical ranges: not available to the robot
+        refuse(COMMAND, refusal.message(available.path))
     if not 0 <= args.first_row <= len(available) - n_stations:
-        log.error("refusing to serve: %s has %d rows; %d stations from row %d do not fit", available.path,
-                  len(available), n_stations, args.first_row)
-        return 1
+        return refuse(COMMAND, f"refusing to serve: {available.path} has {len(available)} rows; {n_stations} "
+                      f"stations from row {args.first_row} do not fit", EXIT_PROBLEM)
     cells = available.select(list(range(args.first_row, args.first_row + n_stations)))
     port = tag_map.endpoint.port if args.port is None else args.port
     server = open_server(tag_map, port=port)
