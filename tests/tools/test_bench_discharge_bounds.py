@@ -45,13 +45,23 @@ def test_max_modules_is_the_same_in_the_parser_and_the_bench():
     assert bench_cli.MAX_MODULES == bench_discharge.MAX_MODULES == 2000
 
 
-def test_bench_discharge_on_2500_rows_is_refused_naming_the_file_and_its_count(tmp_path, capsys):
-    path = _cells_file(tmp_path / "rows_2500.csv", 2500)
+def test_bench_discharge_on_100000_rows_is_refused_naming_the_file_and_its_count(tmp_path, capsys):
+    """Issue 17: 100 000 rows ran every row as a station, no output after 120 s at 4.1 GB. Now
+    refused after reading 2 001 rows (the count from a block scan), nothing written."""
+    path = _cells_file(tmp_path / "rows_100000.csv", 100_000)
     args = _bench_args("--cells", path, "--state-dir", tmp_path / "state")
     assert args.func(args) == 2
     err = capsys.readouterr().err
-    assert err == (f"discharge-edge bench discharge: {path}: 2500 rows; a bench batch is at most 2000 modules "
+    assert err == (f"discharge-edge bench discharge: {path}: 100000 rows; a bench batch is at most 2000 modules "
                    "(one SIL station each): use --limit 2000 or a smaller file\n")
+    assert not (tmp_path / "state").exists()
+
+
+def test_bench_discharge_on_100000_rows_with_limit_3_runs_the_first_3(tmp_path, capsys):
+    path = _cells_file(tmp_path / "rows_100000.csv", 100_000)
+    args = _bench_args("--cells", path, "--limit", 3, "--max-time-s", 30, "--json")
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["cells"] == 3
 
 
 def test_bench_discharge_on_2001_rows_without_a_final_newline_counts_2001(tmp_path, capsys):
