@@ -50,6 +50,7 @@ class RobotCell:
         self._saved = self.handshake.snapshot()
         self._streak: dict[int, tuple[int, int, int]] = {}  # slot -> (battery, last frame counted, refusals)
         self.slots: list[SlotView] = []
+        self.frames_refused = 0  # fresh frames refused since this engine started (a figure for the bench)
 
     # -- vision ------------------------------------------------------------------------------------
     def look(self, values: dict, now_s: float) -> list[SlotView]:
@@ -66,6 +67,7 @@ class RobotCell:
             if frame.battery_id != NO_BATTERY and math.isfinite(age) and age <= self.rules.max_frame_age_s \
                     and frame.frame != counted:
                 refusals = 0 if verdict.ok else refusals + 1
+                self.frames_refused += not verdict.ok
                 counted = frame.frame
             self._streak[k] = (battery, counted, refusals)
         return self.slots

@@ -1,8 +1,11 @@
 """Run plant-side scenarios in SIL under the traditional method and under ours; print metrics and checks.
 
-`.venv/bin/python -m tools.hil.run_scenario [NAME ...] [--controller traditional|ours|both]`
-(default: every plant-side scenario, both controllers); one JSON object on stdout: per scenario
-and controller the SIL metrics and each expectation's status. Both controllers get the same
+`.venv/bin/python -m tools.hil.run_scenario [NAME ...] [--controller traditional|ours|both]
+[--protocol modbus|logix|both]` (default: every plant-side scenario, both controllers); one JSON
+object on stdout: per scenario and controller the SIL metrics and each expectation's status. A
+placement scenario (S13, `placement_*.yaml`; `--placement` runs them all) runs on the served
+bench with the supervisor's flow engine, per protocol (tools/hil/server_scenario.py
+`run_placement_scenario`): its checks and what the bench saw. Both controllers get the same
 fixed strategy, coolant budget and current limits (tools/bench_discharge.LineBudget); "ours" is
 the real-time loop (edge/rtloop: S14-S15, the per-station envelope and isolation) on an
 in-memory PLC, with the tier's station limits (warning 45 °C, maximum safety 55 °C) and the
@@ -57,15 +60,31 @@ def run_baseline(name: str) -> dict:
     return run_scenario(name, "traditional")
 
 
+def run_placement(name: str, protocol: str) -> dict:
+    from tools.hil.server_scenario import run_placement_scenario
+
+    checks, summary = run_placement_scenario(load_scenario(SCENARIO_DIR / f"{name}.yaml"), protocol)
+    return {"checks": {c.name: {"status": c.status.value, "detail": c.detail} for c in checks},
+            "settled_s": summary["settled_s"], "truth": {k: v for k, v in summary["truth"].items()},
+            "rejected": {c: r["reason"] for c, r in summary["records"].items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="scenario names (files in tools/hil/scenarios)")
     ap.add_argument("--controller", choices=(*CONTROLLERS, "both"), default="both")
+    ap.add_argument("--protocol", choices=("modbus", "logix", "both"), default="both",
+                    help="for placement scenarios: the bench's protocol")
+    ap.add_argument("--placement", action="store_true", help="run every placement scenario")
     a = ap.parse_args(argv)
-    names = a.names or [s.name for s in load_all() if s.kind is ScenarioKind.PLANT]
+    kinds = {s.name: s.kind for s in load_all()}
+    names = a.names or [n for n, k in kinds.items() if k is (ScenarioKind.PLACEMENT if a.placement
+                                                             else ScenarioKind.PLANT)]
     sides = CONTROLLERS if a.controller == "both" else (a.controller,)
+    protocols = ("modbus", "logix") if a.protocol == "both" else (a.protocol,)
     try:
-        out = {name: {side: run_scenario(name, side) for side in sides} for name in names}
+        out = {name: ({p: run_placement(name, p) for p in protocols} if kinds.get(name) is ScenarioKind.PLACEMENT
+                      else {side: run_scenario(name, side) for side in sides}) for name in names}
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

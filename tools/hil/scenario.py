@@ -3,12 +3,14 @@
 Owns `Scenario` (frozen, validated; every error names the file and the key), `load_scenario`,
 `build_plant` and `check_expectations` (tests: tests/tools/hil/test_hil_scenario.py). A file:
 
-    name, description, kind: plant | protocol
+    name, description, kind: plant | protocol | placement
     batch:  cells: default | PATH ; one of rows: [..] | first: I, n: N | sample: {n: N, seed: S}
             overrides: [{module: M, truth_soc: .., truth_t_amb_C: .., truth_r_contact_mOhm: ..}]
     plant:  PlantConfig scalars (cells_per_module, n_zones, seed, sensor_noise_k, ...)
     faults: [{type: internal_short|weak_cell|sensor, ...}]        (physics and sensors)
     protocol: [{type: link_drop|server_restart|slow_response, at_s, ...}]   (for the HIL server)
+    placement: {robot_cycle_s, camera: {noise_mm, seat_sd_mm, confidence_pct, frame_period_s, seed},
+            faults: [{type: reversed_battery|low_confidence|robot_mishap, module: M, ...}]}  (S13)
     run:    {dt_s, max_time_s, warning_temp_degc}
     expect: what a correct controller must show; each key below is checked on a SIL trace.
 
@@ -16,6 +18,8 @@ Plant-side expectations (checked here): max_peak_temp_degc, max_time_above_warni
 max_residual_pct, all_finished, relief_within_s, coolant_within_s, safe_state_within_s.
 Protocol-side ones (heartbeat_timeout_s, resume_within_s, reconnect_within_s, ...) parse and
 validate here; the HIL server over Modbus/EtherNet-IP checks them, so SIL reports them unchecked.
+Placement ones (placed, rejected, no_order_hanging, clamp_before_current, min_refused_frames)
+are checked by tools/hil/server_scenario.py `run_placement_scenario` from the bench's truth.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ import numpy as np
 import yaml
 
 from tools.hil.cells import CellTable, default_cells_path, load_cells
-from tools.hil.faults import Fault, InternalShort, SensorFault, SensorFaultMode, WeakCell
+from tools.hil.faults import (ROBOT_MISHAPS, Fault, InternalShort, LowConfidence, ReversedBattery, RobotMishapFault,
+                              SensorFault, SensorFaultMode, WeakCell)
+from tools.hil.robot_cell import CameraConfig
 from tools.hil.plant import Plant, PlantConfig
 from edge.batterymodel.sil import SilConfig
 
@@ -39,6 +45,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 class ScenarioKind(enum.Enum):
     PLANT = "plant"
     PROTOCOL = "protocol"
+    PLACEMENT = "placement"
 
 
 class ProtocolEventType(enum.Enum):
@@ -71,6 +78,10 @@ PROTOCOL_EXPECT = {
     "reconnect_within_s": float, "max_consecutive_missed_ticks": int, "deadline_misses_reported": bool,
     "no_write_outside_limits": bool,
 }
+PLACEMENT_EXPECT = {
+    "placed": list, "rejected": dict, "no_order_hanging": bool, "clamp_before_current": bool,
+    "min_refused_frames": int,
+}
 EXPECT_FIELDS = {
     "relief_within_s": {"module": int, "trigger_temp_degc": float, "within_s": float},
     "coolant_within_s": {"module": int, "trigger_temp_degc": float, "within_s": float, "min_increase_lpm": float},
@@ -92,6 +103,25 @@ class Scenario:
     protocol: tuple[ProtocolEvent, ...]
     run: SilConfig
     expect: dict[str, Any]
+    placement: PlacementSpec | None = None
+
+
+@dataclass(frozen=True)
+class PlacementSpec:
+    """S13 on the bench: the robot's cycle, the camera, and faults by batch index (`module`)."""
+
+    robot_cycle_s: float
+    camera: CameraConfig
+    faults: tuple[tuple[str, int, dict], ...]  # (type, module, other fields)
+
+    def bench_faults(self, battery_ids) -> tuple:
+        """The faults for the bench, by battery id (`battery_ids[module]`)."""
+        out = []
+        for kind, module, kw in self.faults:
+            b = int(battery_ids[module])
+            out.append({"reversed_battery": ReversedBattery, "low_confidence": LowConfidence,
+                        "robot_mishap": RobotMishapFault}[kind](b, **kw))
+        return tuple(out)
 
 
 class ScenarioError(ValueError):
@@ -191,8 +221,49 @@ def _protocol_event(raw: dict, where: str) -> ProtocolEvent:
     return ev
 
 
+def _placement(raw: dict, where: str, n_modules: int) -> PlacementSpec:
+    _check_keys(raw, {"robot_cycle_s", "camera", "faults"}, where)
+    cycle = _typed(raw.get("robot_cycle_s", 8.0), float, f"{where}.robot_cycle_s")
+    if not 0.0 <= cycle <= 600.0:
+        raise ScenarioError(f"{where}.robot_cycle_s: {cycle} outside 0..600 s")
+    cam_raw = _typed(raw.get("camera", {}), dict, f"{where}.camera")
+    cam_keys = {"noise_mm": float, "seat_sd_mm": float, "confidence_pct": float, "confidence_sd_pct": float,
+                "frame_period_s": float, "feed_s": float, "seed": int}
+    _check_keys(cam_raw, set(cam_keys), f"{where}.camera")
+    try:
+        camera = CameraConfig(**{k: _typed(v, cam_keys[k], f"{where}.camera.{k}") for k, v in cam_raw.items()})
+    except ValueError as exc:
+        raise ScenarioError(f"{where}.camera: {exc}") from None
+    spec = {"reversed_battery": {}, "low_confidence": {"confidence_pct": float},
+            "robot_mishap": {"mishap": str, "orders": int, "at_frac": float}}
+    faults = []
+    for k, f in enumerate(_typed(raw.get("faults", []), list, f"{where}.faults")):
+        w = f"{where}.faults[{k}]"
+        f = _typed(f, dict, w)
+        kind = _need(f, "type", str, w)
+        if kind not in spec:
+            raise ScenarioError(f"{w}.type: unknown placement fault {kind!r} (allowed: {sorted(spec)})")
+        _check_keys(f, {"type", "module", *spec[kind]}, w)
+        module = _need(f, "module", int, w)
+        if not 0 <= module < n_modules:
+            raise ScenarioError(f"{w}.module: {module} outside 0..{n_modules - 1}")
+        kw = {key: _typed(v, spec[kind][key], f"{w}.{key}") for key, v in f.items() if key not in ("type", "module")}
+        if kind == "robot_mishap" and kw.get("mishap") not in ROBOT_MISHAPS:
+            raise ScenarioError(f"{w}.mishap: {kw.get('mishap')!r} not one of {list(ROBOT_MISHAPS)}")
+        try:
+            {"reversed_battery": ReversedBattery, "low_confidence": LowConfidence,
+             "robot_mishap": RobotMishapFault}[kind](0, **kw)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"{w}: {exc}") from None
+        faults.append((kind, module, kw))
+    return PlacementSpec(cycle, camera, tuple(faults))
+
+
 def _expect(raw: dict, kind: ScenarioKind, where: str) -> dict[str, Any]:
-    allowed = dict(PLANT_EXPECT, **(PROTOCOL_EXPECT if kind is ScenarioKind.PROTOCOL else {}))
+    if kind is ScenarioKind.PLACEMENT:
+        allowed = dict(PLACEMENT_EXPECT)
+    else:
+        allowed = dict(PLANT_EXPECT, **(PROTOCOL_EXPECT if kind is ScenarioKind.PROTOCOL else {}))
     _check_keys(raw, set(allowed), where)
     if not raw:
         raise ScenarioError(f"{where}: a scenario must state at least one expectation")
@@ -215,7 +286,8 @@ def load_scenario(path: Path | str) -> Scenario:
         raise ScenarioError(f"{path}: cannot read: {exc}") from exc
     where = str(path)
     raw = _typed(raw, dict, where)
-    _check_keys(raw, {"name", "description", "kind", "batch", "plant", "faults", "protocol", "run", "expect"}, where)
+    _check_keys(raw, {"name", "description", "kind", "batch", "plant", "faults", "protocol", "run", "expect",
+                      "placement"}, where)
     try:
         kind = ScenarioKind(_need(raw, "kind", str, where))
     except ValueError:
@@ -236,6 +308,11 @@ def load_scenario(path: Path | str) -> Scenario:
         raise ScenarioError(f"{where}.protocol: a protocol scenario needs at least one event")
     if kind is ScenarioKind.PLANT and protocol:
         raise ScenarioError(f"{where}.protocol: only protocol scenarios carry protocol events")
+    placement = None
+    if kind is ScenarioKind.PLACEMENT:
+        placement = _placement(_need(raw, "placement", dict, where), f"{where}.placement", len(batch.rows))
+    elif "placement" in raw:
+        raise ScenarioError(f"{where}.placement: only placement scenarios carry a placement section")
     run_raw = _typed(raw.get("run", {}), dict, f"{where}.run")
     _check_keys(run_raw, {"dt_s", "max_time_s", "warning_temp_degc"}, f"{where}.run")
     try:
@@ -244,7 +321,8 @@ def load_scenario(path: Path | str) -> Scenario:
     except (TypeError, ValueError) as exc:
         raise ScenarioError(f"{where}.run: {exc}") from None
     return Scenario(where, _need(raw, "name", str, where), str(raw.get("description", "")), kind, batch,
-                    plant, faults, protocol, run, _expect(_need(raw, "expect", dict, where), kind, f"{where}.expect"))
+                    plant, faults, protocol, run, _expect(_need(raw, "expect", dict, where), kind, f"{where}.expect"),
+                    placement)
 
 
 def load_all(directory: Path = SCENARIO_DIR) -> list[Scenario]:

@@ -6,7 +6,10 @@ slow answers) and checks its `expect:` section. This process plays the superviso
 discharge and, once the link is back, asks the loop to leave its safe state (the loop never leaves
 it by itself). Plant time runs `time_scale` times faster than the wall, and so do the events'
 times and durations; the expectations' reaction times are wall seconds of the loop.
-Tests: tests/tools/hil/test_server_scenario.py.
+`run_placement_scenario(scenario, protocol)` runs an S13 scenario (vision and robot faults) on
+the served bench with the supervisor's flow engine and checks it from the bench's truth
+(`ClampWatch`: no current before the clamp held its setpoint).
+Tests: tests/tools/hil/test_server_scenario.py, test_placement_scenarios.py.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from edge.bus import open_bus
 from edge.rtloop.handle import RtcoreHandle, new_link_name
 from edge.tagmap import Access, Owner, load_tag_map
 from tools.hil.expect import CheckStatus, ExpectationCheck
+from tools.hil.plant import Plant
 from tools.hil.scenario import ProtocolEventType, Scenario, ScenarioKind, build_plant
 from tools.hil.server_bench import HilBench, open_server
 
@@ -178,4 +182,179 @@ def _check(scenario: Scenario, events, samples: list[_Sample]) -> list[Expectati
             result(key, peak <= spec, f"peak cell temperature {peak:.1f} degC (limit {spec})")
         else:
             out.append(ExpectationCheck(key, CheckStatus.UNCHECKED, "plant-side: checked by the SIL run"))
+    return out
+
+
+# -- S13 placement scenarios -----------------------------------------------------------------------------
+@dataclass
+class ClampWatch:
+    """A bench observer (the truth): per station, whether the clamp reached the PLC's pressure
+    setpoint (every zone >= (1 - tolerance) x setpoint) since its battery came; every step with
+    current and permit before that is a violation (t_s, station, battery, zone kPa, setpoint kPa)."""
+
+    tolerance_pct: float = 5.0
+    clamped: dict = None
+    violations: list = None
+
+    def __post_init__(self):
+        self.clamped, self.violations = {}, []
+
+    def __call__(self, bench, dt_s: float) -> None:
+        ids = bench.world.loaded_id
+        setpoint = np.asarray(bench.command.pressure_kpa, float)  # (stations, zones), before relief
+        pressure = np.asarray(bench.plant.pressure_kpa, float)
+        for s, b in enumerate(ids):
+            b = int(b)
+            if b < 0:
+                self.clamped.pop(s, None)
+                continue
+            key = (s, b)
+            if not self.clamped.get(key):
+                self.clamped[key] = bool((pressure[s] >= setpoint[s] * (1 - self.tolerance_pct / 100)).all()
+                                         and setpoint[s].min() > 0)
+            on = bool(bench.command.discharge_on[s]) and bench.plant.current_a[s] > 0
+            if on and not self.clamped.get(key):
+                self.violations.append((round(bench.plant.t_s, 2), s, b, pressure[s].round(1).tolist(),
+                                        setpoint[s].round(1).tolist()))
+
+
+def run_placement_scenario(scenario: Scenario, protocol: str = "modbus", max_turns: int | None = None,
+                           after_s: float = 5.0, clamp_tolerance_pct: float | None = None,
+                           clamp_tau_s: float | None = None) -> tuple[list[ExpectationCheck], dict]:
+    """An S13 scenario on the served bench: the supervisor's flow engine (in this process, a
+    stand-in core writing permits and its heartbeat over the same protocol) places the batch
+    through the bench's camera and robot, one supervisor scan, core write and PLC/plant step of
+    1 s per turn, until every battery is discharging on a station or recorded, with the robot
+    idle, plus `after_s`. `clamp_tolerance_pct` overrides the line's (the truth keeps 5 %: a test
+    that the check can fail). Returns the checks and a summary (records, the truth)."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from edge.strategy.planner import default_strategy
+    from edge.supervisor.flow import FlowEngine, FlowSettings
+    from edge.supervisor.line import load_line
+    from edge.supervisor.models import load_line_models
+    from edge.supervisor.stations import StationState
+    from tools.hil.scenario import batch_cells
+
+    if scenario.kind is not ScenarioKind.PLACEMENT:
+        raise ValueError(f"{scenario.path}: not a placement scenario")
+    spec = scenario.placement
+    cells = batch_cells(scenario)
+    ids = [int(c) for c in np.asarray(cells["cell_id"], float)]
+    tag_map = dataclasses.replace(load_tag_map(REPO_ROOT / "plc_tags" / f"hil_{protocol}.yaml"), timeout_s=2.0)
+    base = load_line(REPO_ROOT / "lines" / "bench.yaml")
+    server = open_server(tag_map)
+    plant_cfg = scenario.plant
+    if clamp_tau_s is not None:
+        plant_cfg = dataclasses.replace(plant_cfg, fixture=dataclasses.replace(plant_cfg.fixture,
+                                                                               actuator_tau_s=clamp_tau_s))
+    plant = Plant(cells.select([0] * base.stations.count), plant_cfg, empty=True)
+    bench = HilBench(plant, server, batteries=cells, robot_cycle_s=spec.robot_cycle_s, camera=spec.camera,
+                     placement_faults=spec.bench_faults(ids))
+    watch = ClampWatch(base.placement.clamp_tolerance_pct)
+    bench.observers.append(watch)
+    from edge.supervisor.line import Channel
+
+    # a channel per station: any tiers the batch grades into are placed at once (this is about placement)
+    line = dataclasses.replace(base, supervisor_map=server.tag_map, rtcore_map=server.tag_map,
+                               channels=tuple(Channel(f"S{s}", (s,)) for s in range(base.stations.count)))
+    if clamp_tolerance_pct is not None:
+        line = dataclasses.replace(line, placement=dataclasses.replace(line.placement,
+                                                                       clamp_tolerance_pct=clamp_tolerance_pct))
+    models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
+    clock = {"t": 0.0}
+    n = base.stations.count
+    core = open_bus(server.tag_map, Owner.RTCORE)
+    engine = None
+    with tempfile.TemporaryDirectory(prefix="placement-") as tmp:
+        try:
+            engine = FlowEngine(line, Path(tmp) / "state", models, settings=FlowSettings(scan_s=1.0, rest_s=10.0),
+                                clock=lambda: clock["t"],
+                                planner=lambda c, g: {int(t): default_strategy(None) for t in set(g.tier.tolist())})
+            _write_arrivals(cells, engine.paths.inbox / "arrivals.csv")
+            engine.start()
+            turns, settled_at = max_turns or int(scenario.run.max_time_s), None
+            for beat in range(1, turns + 1):
+                engine.scan()
+                core.write({"discharge_permit": (True,) * n, "current_limit_pct": (100.0,) * n,
+                            "relief_second_kpa": (0.0,) * (n * base.stations.zones), "rtcore_heartbeat": beat})
+                bench.step(1.0)
+                clock["t"] += 1.0
+                if settled_at is None and _settled(engine, ids, StationState):
+                    settled_at = clock["t"]
+                if settled_at is not None and clock["t"] >= settled_at + after_s:
+                    break
+            records = {b.cell_id: b.record for b in engine.store.batteries()}
+            stations = {r.battery_id: r.state.value for r in engine.store.stations() if r.battery_id}
+            truth = {"placed": [b for _, _, b in bench.world.placed], "reject_lane": list(bench.world.reject_lane),
+                     "lost": list(bench.robot.lost), "robot": bench.robot.status_tags(),
+                     "order_seq": int(server.get_many(["robot_order_seq"])["robot_order_seq"]),
+                     "clamp_violations": watch.violations, "plant_time_s": bench.plant.t_s,
+                     "frames_refused": engine.cell.frames_refused}
+        finally:
+            if engine is not None:
+                engine.close()
+            core.close()
+            server.close()
+    summary = {"records": records, "stations": stations, "truth": truth, "settled_s": settled_at}
+    return _check_placement(scenario, ids, summary), summary
+
+
+def _write_arrivals(cells, path) -> None:
+    import csv
+
+    cols = ["cell_id"] + [c for c in cells.columns if c.startswith("feat_")]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for i in range(len(cells)):
+            w.writerow([int(cells["cell_id"][i])] + [repr(float(cells[c][i])) for c in cols[1:]])
+
+
+def _settled(engine, ids, St) -> bool:
+    recorded = {b.cell_id for b in engine.store.batteries()}
+    discharging = {r.battery_id for r in engine.store.stations() if r.state is St.DISCHARGING}
+    return (not engine.cell.handshake.busy and all(str(b) in recorded | discharging for b in ids))
+
+
+def _check_placement(scenario: Scenario, ids: list[int], summary: dict) -> list[ExpectationCheck]:
+    records, stations, truth = summary["records"], summary["stations"], summary["truth"]
+    out = []
+
+    def result(name, ok, detail):
+        out.append(ExpectationCheck(name, CheckStatus.PASS if ok else CheckStatus.FAIL, detail))
+
+    for key, spec in scenario.expect.items():
+        if key == "placed":
+            bad = [m for m in spec if not (stations.get(str(ids[m])) == "discharging" and ids[m] in truth["placed"])]
+            result(key, not bad, f"batch modules {spec} discharging on a station (supervisor and bench truth); "
+                                 f"not: {bad}")
+        elif key == "rejected":
+            bad = []
+            for m, reason in spec.items():
+                r = records.get(str(ids[int(m)]))
+                if (r is None or r["outcome"] != "rejected" or reason not in r["reason"]
+                        or ids[int(m)] in truth["placed"]
+                        or ids[int(m)] not in truth["reject_lane"] + truth["lost"]):
+                    bad.append((m, r and r["reason"]))
+            result(key, not bad, f"rejected with the reason, never on a station, in the reject lane or lost; "
+                                 f"not: {bad}")
+        elif key == "no_order_hanging":
+            robot = truth["robot"]
+            idle = (robot["robot_done_seq"] == truth["order_seq"] and robot["robot_holding_id"] == -1
+                    and robot["robot_state"] in (0, 3))
+            result(key, idle == spec, f"robot done_seq {robot['robot_done_seq']}, order_seq {truth['order_seq']}, "
+                                      f"state {robot['robot_state']}, holding {robot['robot_holding_id']}")
+        elif key == "clamp_before_current":
+            v = truth["clamp_violations"]
+            result(key, (not v) == spec, f"{len(v)} steps with current before the clamp: {v[:3]}")
+        elif key == "min_refused_frames":
+            result(key, truth["frames_refused"] >= spec, f"{truth['frames_refused']} fresh frames refused "
+                                                        f"(at least {spec})")
+        else:
+            out.append(ExpectationCheck(key, CheckStatus.UNCHECKED, "not a placement expectation"))
+    every = [b for b in ids if str(b) not in records and stations.get(str(b)) != "discharging"]
+    result("every_battery_placed_or_rejected", not every, f"left neither placed nor recorded: {every}")
     return out

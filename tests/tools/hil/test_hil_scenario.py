@@ -10,7 +10,9 @@ from tools.hil.scenario import SCENARIO_DIR, ScenarioError, ScenarioKind, build_
 from edge.batterymodel.sil import run_sil
 
 EXPECTED = {"hot_cell", "sensor_stuck", "sensor_nan", "sensor_out_of_range", "mixed_batch",
-            "link_drop", "server_restart", "slow_responses"}
+            "link_drop", "server_restart", "slow_responses",
+            "placement_reversed_battery", "placement_low_confidence", "placement_robot_timeout",
+            "placement_dropped_part", "placement_fault_mid_move", "placement_noisy_frames"}
 
 
 class Reactive(BaselineController):
