@@ -35,6 +35,7 @@ from edge.strategy.loop_controller import batch_setpoints, fixed_strategy
 from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
 from edge.strategy.planner import grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.supervisor import StationDriver
+from edge.supervisor.assigning import EARLY_MARGIN, TierPlan, channel_loads, predicted_discharge_s
 from edge.supervisor.line import LineConfig, RouteKind
 from edge.supervisor.models import LineModels
 from edge.supervisor.packml import Command, CommandReader, CommandRefused, PackMlMachine, State, UnknownCommand
@@ -177,6 +178,8 @@ class FlowEngine:
         self._last_scan: float | None = None
         self.current_a = np.zeros(self.n)
         self.cell = RobotCell(line.placement, self.n, self.store)
+        self.tiers = TierPlan()  # edge/placement/assign.py: which tier each empty channel takes
+        self._predicted: dict[str, float] = {}
         self.batteries = self._load_batteries()
         self.restarts = sum(1 for e in self.store.events() if e.kind == "supervisor_start" and e.data.get("resume"))
         resume = bool(self.store.line_history() or self.batteries or any(
@@ -325,6 +328,7 @@ class FlowEngine:
             self.current_a[s] = 0.0
             self.store.add_event("station_isolated", f"station {s}: the core isolated it ({', '.join(names)})",
                                  station=s, battery_id=cell, data={"cause": names})
+            self.tiers.need(f"station {s} isolated")
             self._record(s, cell, data, "isolated", now)
             return
         if state is St.ISOLATED and cell and self.store.battery(cell) is None:
@@ -468,6 +472,9 @@ class FlowEngine:
         else:
             data["end_s"] = now
             self.store.set_station(s, St.DONE, cell, data)
+            took_s, expected_s = now - float(data.get("start_s", now)), self.predicted_s(cell)
+            if took_s < (1.0 - EARLY_MARGIN) * expected_s:
+                self.tiers.need(f"battery {cell} done in {took_s:.0f} s, predicted {expected_s:.0f} s")
 
     def _done(self, s, cell, data, now) -> None:
         """Recorded first; the robot then takes the battery to the out lane (`_next_move`)."""
@@ -535,6 +542,29 @@ class FlowEngine:
                                                     "done_s": result.done_s, "place": "reject lane"}},
                          "rejected", now, reason=reason)
 
+    def predicted_s(self, cell: str) -> float:
+        if cell not in self._predicted:
+            self._predicted[cell] = predicted_discharge_s(self.batteries[cell], self.line.limits.max_current_a)
+        return self._predicted[cell]
+
+    def _plan_tiers(self, now: float, recs, causes, waiting: list[str]) -> None:
+        """A new tier plan when one is due (assign.py, bounded by its time limit)."""
+        if not self.tiers.stale:
+            return
+        by_tier: dict[int, list[float]] = {}
+        for c in waiting:
+            if c not in self.cell.refused:
+                by_tier.setdefault(int(self.batteries[c]["tier"]), []).append(self.predicted_s(c))
+        loads = channel_loads(self.line.channels, recs, self.batteries,
+                              {r.battery_id: self.predicted_s(r.battery_id) for r in recs
+                               if r.battery_id in self.batteries}, now, causes)
+        if self.tiers.update(loads, by_tier) is not None and self.tiers.calls:
+            a = self.tiers.assignment
+            self.store.add_event("tier_plan", f"tiers to channels ({self.tiers.why}): {a.channel_tier}",
+                                 data={"channel_tier": a.channel_tier, "why": self.tiers.why,
+                                       "predicted_makespan_s": _finite(a.predicted_makespan_s, None),
+                                       "lower_bound_s": _finite(a.lower_bound_s, None)})
+
     def _still(self, values, s: int) -> bool:
         current = values["station_current_a"][s]
         return math.isfinite(current) and abs(current) < STILL_A and self.current_a[s] == 0.0
@@ -574,6 +604,7 @@ class FlowEngine:
         (a channel holding none takes the tier most batteries wait in, among those in the slots)."""
         causes = tuple(status.station_cause) if status is not None else ()
         waiting = self.waiting()
+        self._plan_tiers(now, recs, causes, waiting)
         for channel in self.line.channels:
             busy = [self.batteries[r.battery_id]["tier"] for r in recs
                     if r.station in channel.stations and r.battery_id in self.batteries and r.state in HOLDING]
@@ -583,9 +614,12 @@ class FlowEngine:
             if not free:
                 continue
             in_slots = {self.batteries[c]["tier"] for _, c, _ in candidates}
+            planned = self.tiers.tier_for(channel.name)
             if busy:
                 tier = busy[0]
-            else:
+            elif planned in in_slots:
+                tier = planned
+            else:  # no plan, or its tier not in the slots yet: the tier most batteries wait in, among the slots'
                 counts: dict[int, int] = {}
                 for c in waiting:
                     if self.batteries[c]["tier"] in in_slots:
@@ -742,6 +776,8 @@ class FlowEngine:
                              reason=f"cell id {cell!r} cannot be written to robot_order_battery_id "
                                     "(a whole number 0..2147483647)")
         shutil.move(str(path), self.paths.inbox / "done" / path.name)
+        if queued:
+            self.tiers.need(f"{queued} batteries queued from {path.name}")
         self.store.add_event("arrival_read", f"{path.name}: {queued} batteries queued", data={"file": path.name})
         log.info("inbox: %s: %d batteries queued", path.name, queued)
         return queued

@@ -282,6 +282,13 @@ def test_a_batch_from_the_inbox_to_one_record_per_battery(rig):
                     tiers_at.setdefault(c.at, set()).add(rig.engine.batteries[c.battery_id]["tier"])
         assert all(len(t) == 1 for t in tiers_at.values())
     assert rig.core.sent, "the tier limits went to the core"
+    # S13 item 1: edge/placement/assign.py planned the tiers when the batch was queued
+    plans = [e for e in rig.engine.store.events() if e.kind == "tier_plan"]
+    assert plans and plans[0].data["why"].startswith("5 batteries queued from batch1.csv")
+    tiers = {rig.engine.batteries[c]["tier"] for c in cells}
+    assert set(plans[0].data["channel_tier"]) <= {c.name for c in rig.line.channels}
+    assert set(plans[0].data["channel_tier"].values()) <= tiers
+    assert plans[0].data["predicted_makespan_s"] >= plans[0].data["lower_bound_s"] > 0
     assert rig.plant.loaded == [NO_BATTERY] * N, "every station unloaded"
     # a second file later: the flow is continuous; a battery already recorded is not queued again
     more = rig.inbox("batch2.csv", range(5, 8))
@@ -792,3 +799,19 @@ def test_a_batch_on_the_hil_bench_over_modbus(line, models, tmp_path):
         engine.close()
         core_bus.close()
         server.close()
+
+
+# -- the tier plan's inputs ---------------------------------------------------------------------------
+@pytest.mark.unit
+def test_predicted_discharge_time_follows_the_strategy_segments_and_the_current_limit():
+    from edge.strategy.model import NOMINAL_CAPACITY_AH
+    from edge.supervisor.assigning import predicted_discharge_s
+
+    strategy = {"segments": [{"soc_from_pct": 50.0, "c_rate": 2.0}, {"soc_from_pct": 0.0, "c_rate": 1.0}]}
+    b = {"soc_pct": 90.0, "soh_est": 1.0, "strategy": strategy}
+    cap = NOMINAL_CAPACITY_AH
+    expected = 0.40 * cap / (2.0 * cap) * 3600 + 0.40 * cap / (1.0 * cap) * 3600  # 90->50 at 2C, 50->10 at 1C
+    assert predicted_discharge_s(b, max_current_a=100.0) == pytest.approx(expected)  # 720 + 1440 s
+    assert predicted_discharge_s(b, max_current_a=cap) == pytest.approx(2 * 1440.0)  # 1C cap on both
+    assert predicted_discharge_s(dict(b, soh_est=0.5), 100.0) == pytest.approx(expected / 2)
+    assert predicted_discharge_s(dict(b, soc_pct=8.0), 100.0) == 0.0
