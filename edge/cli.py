@@ -158,5 +158,7 @@ def _command_name(args: argparse.Namespace) -> str:
     return " ".join(words)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m edge.cli`: run the imported module's main, so that the
+    from edge.cli import main as _main  # InputError the commands raise (edge.cli's) is the one caught
+
+    sys.exit(_main())

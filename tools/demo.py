@@ -299,6 +299,7 @@ def _core_snapshot(status, plant_t_s: float) -> dict:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from edge.cli import read_input, refuse
     from edge.rtloop.handle import RtcoreError, RtcoreHandle, new_link_name
     from edge.strategy.model import Strategy
     from edge.tagmap import load_tag_map
@@ -310,23 +311,22 @@ def run_demo(args: argparse.Namespace) -> int:
 
     problem = _usage_error(args)
     if problem:
-        print(f"discharge-edge demo: {problem}", file=sys.stderr)
-        return 2
+        return refuse("demo", problem)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     map_path = station_map(MAPS[args.protocol], args.stations, out)
     tag_map = load_tag_map(map_path)
     n_stations = tag_map.tag("discharge_permit").count
     cells_path = Path(args.cells or default_cells_path())
-    try:
-        cells = load_cells(cells_path, limit=args.modules)
-    except (OSError, ValueError) as exc:
-        print(f"discharge-edge demo: {cells_path}: {exc}", file=sys.stderr)
-        return 2
-    if len(cells) < args.modules:
-        print(f"discharge-edge demo: {cells_path} has {len(cells)} rows; --modules {args.modules} needs that many",
-              file=sys.stderr)
-        return 2
+    cells = read_input(cells_path, load_cells, limit=args.modules)
+    refused = tuple(getattr(cells, "refused", ()))
+    if len(cells) + len(refused) < args.modules:
+        return refuse("demo", f"{cells_path} has {len(cells) + len(refused)} rows; --modules {args.modules} "
+                              "needs that many")
+    for refusal in refused:  # the supervisor refuses them too when they arrive, and says so in its events
+        print(f"discharge-edge demo: {refusal.message(str(cells_path))}: the robot cannot load it", file=sys.stderr)
+    if not len(cells):
+        return refuse("demo", f"{cells_path}: none of the first {args.modules} rows is a battery the bench can load")
     logging.getLogger("tools").setLevel(logging.INFO)
     for stale in ("state", "records"):
         shutil.rmtree(out / stale, ignore_errors=True)
@@ -400,8 +400,7 @@ def run_demo(args: argparse.Namespace) -> int:
             rt_final = _core_snapshot(status, plant.t_s)
             rt_summary = rt.stop(timeout_s=15.0)  # SIGTERM: the core writes its safe values and ends
     except RtcoreError as exc:
-        print(f"discharge-edge demo: rtcore: {exc}", file=sys.stderr)
-        return 1
+        return refuse("demo", f"rtcore: {exc}", 1)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (below): the children stop with the demo
         print("discharge-edge demo: interrupted; the supervisor, the rtcore process and the bench stopped",
               file=sys.stderr)
