@@ -25,7 +25,7 @@ from edge.grading.soc_model import GENERATOR_INPUTS
 from edge.grading.soc_physics import DERIVED_COLUMNS
 from models.soc_gan.data import SPLIT_SEED, Split, sha256_file
 from models.soc_gan.gan import NOISE_DIM, Generator, GeneratorEnsemble, build_generator
-from models.soc_gan.train import INTERVAL_LEVEL, TrainResult
+from models.soc_gan.result import INTERVAL_LEVEL, TrainResult
 
 SHIPPED = REPO_ROOT / "models" / "shipped"
 MODEL_NAME = "soc_gan"

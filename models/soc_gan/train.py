@@ -1,8 +1,9 @@
 """Train the SOC GAN: alternating discriminator/generator steps until the objective settles.
 
-Owns `TrainConfig`, `train` (one run on the training cells of the fixed split; the test cells
+Owns `train` (one run on the training cells of the fixed split; the test cells
 are never touched), the physics fit (physics_fit.py: SOH estimate, relaxation map, ageing prior)
-on the fitting cells, and the interval calibration on an inner validation split.
+on the fitting cells, and the interval calibration on an inner validation split; what a run
+takes and gives (`TrainConfig`, `TrainResult`) lives in result.py.
 `python -m models.soc_gan.train` trains and exports to models/shipped/ (export.py). Run it with `nice -n 10`. Tests: tests/models/test_soc_gan.py.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,59 +19,15 @@ from torch import nn
 
 from edge.grading.soc_model import GENERATOR_INPUTS
 from models.soc_gan.data import MIInfo, Split, Standardiser, load_split, mutual_information, normal_scores
+from models.soc_gan.export import export
 from models.soc_gan.gan import NOISE_DIM, Discriminator, Generator, GeneratorEnsemble, mi_penalty, sample_crps
-from models.soc_gan.physics_fit import Physics, fit_physics, oof_physics_inputs, physics_inputs
+from models.soc_gan.physics_fit import fit_physics, oof_physics_inputs, physics_inputs
+from models.soc_gan.result import INTERVAL_LEVEL, TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
 
-INTERVAL_LEVEL = 0.8
 PHYS_SOC = GENERATOR_INPUTS.index("phys_soc_pct")
 ACTIVE_MI_NATS = 0.05  # features below this MI with SOC carry no constraint (noise level)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    seed: int = 0
-    lambda_adv: float = 0.005
-    warmup_start_epoch: int = 20
-    warmup_epochs: int = 40
-    real_label: float = 0.9
-    lambda_mi: float = 1.0
-    hidden: int = 64
-    max_epochs: int = 1000
-    min_epochs: int = 800
-    batch: int = 128
-    draws: int = 8
-    lr_g: float = 2e-3
-    lr_d: float = 1e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.15
-    settle_window: int = 50
-    settle_tol: float = 0.02
-    eval_every: int = 10
-    eval_draws: int = 32
-    members: int = 1
-    physics_skip: bool = True
-
-    def __post_init__(self) -> None:
-        if self.lambda_adv < 0 or self.lambda_mi < 0:
-            raise ValueError("TrainConfig: loss weights must be >= 0")
-        if not 0 < self.val_fraction < 0.5 or self.draws < 2 or self.min_epochs > self.max_epochs:
-            raise ValueError("TrainConfig: val_fraction in (0, 0.5), draws >= 2, min_epochs <= max_epochs")
-
-
-@dataclass
-class TrainResult:
-    config: TrainConfig
-    generator: Generator | GeneratorEnsemble
-    scaler: Standardiser
-    mi: MIInfo
-    physics: Physics
-    interval_scale: float
-    val_rmse_pct: float
-    epochs: int
-    stop_reason: str
-    history: list[dict] = field(default_factory=list)
 
 
 def predict_draws(generator: Generator, x_std: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -210,8 +166,6 @@ def _fit_member(x_fit, y_fit, x_val, y_val, mi: MIInfo, config: TrainConfig, ski
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models.soc_gan.export import export
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="folder for the .onnx and metadata (default models/shipped)")
     parser.add_argument("--lambda-mi", type=float, default=TrainConfig.lambda_mi)
