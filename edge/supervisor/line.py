@@ -307,9 +307,15 @@ def load_line(path: str | Path) -> LineConfig:
     """Load and check one line file; raise `LineError` listing every problem."""
     path = Path(path).resolve()
     try:
-        empty = not path.read_text().strip()
+        raw = path.read_bytes()
     except OSError as exc:
         raise LineError([LineProblem(path, 0, "the file", f"cannot read: {exc.strerror}")]) from exc
+    try:
+        empty = not raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise LineError([LineProblem(path, line, "the file", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                                                             f"offset {exc.start})")]) from None
     if empty:
         raise LineError([LineProblem(path, 1, "the file", "empty; a line file needs " + ", ".join(REQUIRED_TOP))])
     try:

@@ -253,3 +253,56 @@ def test_not_yaml_empty_and_missing_files(tmp_path):
     assert "cannot read" in missing
     listed = write(tmp_path, "- a\n- b\n", "list.yaml")
     assert "must be a mapping" in problems_of(listed)[0]
+
+
+def test_a_line_file_that_is_not_utf8_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "line.yaml"
+    path.write_bytes(b"name: x\n\xff\xfe caf\xe9\n")
+    with pytest.raises(LineError) as err:
+        load_line(path)
+    assert str(err.value) == f"{path}:2: the file: not UTF-8 text (byte 0xff at offset 8)"
+
+
+PLACEMENT = """\
+placement:
+  slots: 4
+  terminals:
+    positive: {x_mm: -38.0, y_mm: 1.0}
+    negative: {x_mm: 42.0, y_mm: -1.0}
+  tolerance_mm: 2.5
+  min_confidence_pct: 85.0
+  max_frame_age_s: 1.5
+  ack_timeout_s: 3.0
+  motion_timeout_s: 20.0
+  retries: 2
+  vision_frames: 4
+  clamp_tolerance_pct: 4.0
+"""
+
+
+def test_the_placement_section_loads_and_feeds_vision_and_the_robot(tmp_path):
+    line = load_line(write(tmp_path, BASE + PLACEMENT))
+    p = line.placement
+    assert (p.slots, p.positive_mm, p.negative_mm) == (4, (-38.0, 1.0), (42.0, -1.0))
+    rules, timeouts = p.vision_rules(), p.timeouts()
+    assert (rules.tolerance_mm, rules.min_confidence_pct, rules.max_frame_age_s) == (2.5, 85.0, 1.5)
+    assert (timeouts.ack_timeout_s, timeouts.motion_timeout_s, timeouts.retries) == (3.0, 20.0, 2)
+    assert (p.vision_frames, p.clamp_tolerance_pct) == (4, 4.0)
+    assert load_line(write(tmp_path, BASE, "bare.yaml")).placement.tolerance_mm == 3.0  # the contract's defaults
+
+
+def test_a_bad_placement_section_is_refused_with_file_line_and_key(tmp_path):
+    text = (BASE + PLACEMENT).replace("slots: 4", "slots: 6").replace("tolerance_mm: 2.5", "tolerance_mm: 0") \
+        .replace("retries: 2", "retries: 11").replace("x_mm: 42.0", "x_mm: far").replace("vision_frames: 4", "bogus: 1")
+    path = write(tmp_path, text)
+    lines = text.splitlines()
+    at = {key: lines.index(next(ln for ln in lines if ln.strip().startswith(key))) + 1
+          for key in ("slots:", "tolerance_mm:", "retries:", "negative:", "bogus:")}
+    assert problems_of(path) == sorted([
+        f"{path}:{at['slots:']}: placement.slots: is 6; allowed: 4, the count of vision_battery_id in hil_modbus.yaml",
+        f"{path}:{at['negative:']}: placement.terminals.negative.x_mm: is 'far'; allowed: a finite number in mm",
+        f"{path}:{at['tolerance_mm:']}: placement.tolerance_mm: is 0 mm; allowed: > 0 and <= 100",
+        f"{path}:{at['retries:']}: placement.retries: is 11; allowed: an integer 0..10",
+        f"{path}:{at['bogus:']}: placement.bogus: unknown key; allowed: ack_timeout_s, clamp_tolerance_pct, "
+        "max_frame_age_s, min_confidence_pct, motion_timeout_s, retries, slots, terminals, tolerance_mm, vision_frames",
+    ], key=lambda p: int(p.split(":")[1]))
