@@ -1,6 +1,7 @@
 """The clock of the real-time loop, over the compiled module and the twin."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -49,12 +50,35 @@ lock = sys.argv[2] == "lock"
 print(json.dumps([dataclasses.asdict(mod.request_realtime(int(p), lock)) for p in sys.argv[3:]]))
 """
 
+RAW_MLOCKALL = """
+import ctypes, ctypes.util, json
+libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+print(json.dumps(0 if libc.mlockall(3) == 0 else ctypes.get_errno()))
+"""
 
-def ask_in_child(name, lock, *priorities):
+CAP_IPC_LOCK = 14
+PR_CAPBSET_DROP = 24
+
+
+def no_memory_lock():
+    """In the child before exec: RLIMIT_MEMLOCK 0 and CAP_IPC_LOCK out of the bounding set, so
+    that not even root is granted mlockall (a root exec takes its capabilities from that set)."""
+    import ctypes
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
+    ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0)
+
+
+def run_child(script, *args, preexec_fn=None):
     # in a child process: a granted SCHED_FIFO or memory lock must never outlive the test
-    out = subprocess.run([sys.executable, "-c", SCRIPT, name, lock, *map(str, priorities)],
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                         timeout=120, check=True, preexec_fn=preexec_fn)
     return json.loads(out.stdout)
+
+
+def ask_in_child(name, lock, *priorities, preexec_fn=None):
+    return run_child(SCRIPT, name, lock, *map(str, priorities), preexec_fn=preexec_fn)
 
 
 @pytest.mark.parametrize("name", ["rtcore._tick", "rtcore.twin"])
@@ -81,9 +105,26 @@ def test_request_realtime_reports_the_scheduler_grant(kit, name):
 
 @pytest.mark.parametrize("name", ["rtcore._tick", "rtcore.twin"])
 def test_request_realtime_locks_memory_once(kit, name):
+    """Granted exactly when a plain mlockall in a fresh process is; a second request in the
+    same process says so and does not lock again (that stalled here)."""
     kit.load_impl(name)
+    errno = run_child(RAW_MLOCKALL)
     first, again = ask_in_child(name, "lock", 1000, 1000)  # FIFO refused: only the lock
-    assert first["mlock_granted"] == ("mlockall(MCL_CURRENT|MCL_FUTURE) granted" in first["message"])
-    assert first["mlock_granted"] or "mlockall refused" in first["message"]
-    if first["mlock_granted"]:  # a second request does not lock again (it stalled here)
-        assert again["mlock_granted"] and "earlier in this process" in again["message"]
+    assert first["mlock_granted"] is (errno == 0) and again["mlock_granted"] is (errno == 0)
+    if errno == 0:
+        assert "mlockall(MCL_CURRENT|MCL_FUTURE) granted" in first["message"]
+        assert "mlockall(MCL_CURRENT|MCL_FUTURE) granted (earlier in this process)" in again["message"]
+    else:
+        assert f"mlockall refused: {os.strerror(errno)} (errno {errno})" in first["message"]
+        assert f"mlockall refused: {os.strerror(errno)} (errno {errno})" in again["message"]
+
+
+@pytest.mark.parametrize("name", ["rtcore._tick", "rtcore.twin"])
+def test_request_realtime_reports_a_memory_lock_refusal(kit, name):
+    kit.load_impl(name)
+    if run_child(RAW_MLOCKALL, preexec_fn=no_memory_lock) == 0:
+        pytest.skip("mlockall granted even with RLIMIT_MEMLOCK 0 and CAP_IPC_LOCK dropped")
+    first, again = ask_in_child(name, "lock", 1000, 1000, preexec_fn=no_memory_lock)
+    for grant in (first, again):
+        assert not grant["mlock_granted"]
+        assert "mlockall refused: Operation not permitted (errno 1); needs CAP_IPC_LOCK" in grant["message"]

@@ -61,15 +61,27 @@ def test_low_quality_triggers_mahalanobis_reassignment():
 
 
 def test_mahalanobis_uses_the_covariance():
-    # two centres; a point nearer in Euclid but far along the tight axis goes to the other one
-    z = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 3.0], [0.1, 3.0], [1.0, 0.0], [1.1, 0.0]])
-    labels = np.array([0, 0, 0, 0, 1, 1])
-    centres = np.array([[0.0, 0.0], [1.0, 0.0]])
-    assert mahalanobis_assign(np.array([[0.6, 0.0]]), labels[:1], centres).tolist() in ([0], [1])
+    """Clusters tight along x (sd 0.05) and wide along y (sd 2): a point 0.9 along x from centre 0
+    is Euclid-nearer to it, but 18 within-cluster sd away; it goes to centre 1, and every
+    cluster point keeps its label."""
+    offsets = np.array([(dx, dy) for dx in (-0.05, 0.05) for dy in np.linspace(-2.0, 2.0, 10)])
+    centres = np.array([[0.0, 0.0], [1.0, 3.0]])
+    z = np.vstack([centres[0] + offsets, centres[1] + offsets, [[0.9, 0.5]]])
+    labels = np.array([0] * 20 + [1] * 20 + [0])
+    euclid = np.argmin(((z[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+    assert euclid[-1] == 0
     got = mahalanobis_assign(z, labels, centres)
-    assert got.shape == (6,)
-    s = simplified_silhouette(z, labels, centres)
-    assert -1.0 <= s <= 1.0
+    assert got.tolist() == [0] * 20 + [1] * 20 + [1]
+
+
+def test_simplified_silhouette_values():
+    centres = np.array([[0.0, 0.0], [2.0, 0.0]])
+    on_centres = np.array([[0.0, 0.0], [2.0, 0.0]])
+    assert simplified_silhouette(on_centres, np.array([0, 1]), centres) == pytest.approx(1.0)
+    assert simplified_silhouette(on_centres, np.array([1, 0]), centres) == pytest.approx(-1.0)
+    # (1, 0) is as far from both; (0.5, 0): own 0.5, other 1.5 -> 2/3
+    assert simplified_silhouette(np.array([[1.0, 0.0], [0.5, 0.0]]), np.array([0, 0]), centres) == pytest.approx(1 / 3)
+    assert simplified_silhouette(on_centres, np.array([0, 0]), centres[:1]) == 0.0
 
 
 def test_bad_settings_are_refused():

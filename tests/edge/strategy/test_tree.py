@@ -6,6 +6,8 @@ import pytest
 from edge.strategy.model import Strategy
 from edge.strategy.tree import ACTION_NAMES, ACTIONS, plan_tree, uniform_prior
 
+pytestmark = pytest.mark.unit
+
 
 def synthetic_value(s: Strategy) -> float:
     """Best at a top C-rate of 2.6 and 175 kPa (a bowl the tree must climb into)."""
@@ -31,14 +33,38 @@ def test_seeded_and_deterministic():
     assert a.path == b.path and a.value == b.value
 
 
-def test_prior_steers_the_search():
-    def only_pressure_up(s):
+def _chain(name: str, steps: int) -> list[Strategy]:
+    chain = [Strategy()]
+    for _ in range(steps):
+        chain.append(ACTIONS[ACTION_NAMES.index(name)].apply(chain[-1]))
+    return chain
+
+
+@pytest.mark.parametrize("favoured", ["pressure_up", "pressure_down"])
+def test_prior_steers_the_search(favoured):
+    """With a flat value nothing but the prior tells the children apart: the tree walks down the
+    favoured action, one step a simulation, and evaluates nothing else."""
+    def only_favoured(s):
         p = np.full(len(ACTIONS), 1e-6)
-        p[ACTION_NAMES.index("pressure_up")] = 1.0
+        p[ACTION_NAMES.index(favoured)] = 1.0
         return p
 
-    r = plan_tree(Strategy(), lambda s: 0.0, prior=only_pressure_up, max_simulations=5, seed=0)
-    assert r.path == () or r.path[0] == "pressure_up" or r.value == r.root_value
+    evaluated = []
+
+    def flat(s):
+        evaluated.append(s)
+        return 0.0
+
+    r = plan_tree(Strategy(), flat, prior=only_favoured, max_simulations=5, seed=0)
+    assert evaluated == _chain(favoured, 4)
+    assert r.simulations == 5 and r.evaluations == 5
+
+
+def test_a_uniform_prior_does_not_walk_one_action():
+    evaluated = []
+    plan_tree(Strategy(), lambda s: evaluated.append(s) or 0.0, max_simulations=5, seed=0)
+    assert len(evaluated) == 5
+    assert evaluated not in (_chain("pressure_up", 4), _chain("pressure_down", 4))
 
 
 def test_root_never_beaten_returns_root_and_bad_budget_refused():
