@@ -14,7 +14,12 @@ element the path names), and packs many small tags into a Multiple Service Packe
 within the connection size. cm-ethernetip 0.1.0 caps every reply at 480 bytes whatever size
 was granted (so pycomm3, trusting the granted 4000, got 0x06 for a REAL[128]), reads fragments
 from element 0 whatever the path says, and writes fragments without a bounds check: the tag
-services below replace its own. Tests: tests/tools/hil/test_servers.py,
+services below replace its own. A Multiple Service Packet whose reply would not fit the
+connection is answered 0x11 "Reply data too large", as a controller does, where cm-ethernetip
+sends it whole. The server counts every service it serves by code (`services`: 0x0A, 0x4C,
+0x52, ...) and keeps the largest request and reply of a connected tag service or packet
+(`packets`: PacketStats), so a test can show the client fragmented and
+packed within the connection. Tests: tests/tools/hil/test_server_logix_packets.py,
 tests/edge/bus/test_contract.py, tests/edge/bus/test_request_plan.py.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import Counter
 from dataclasses import replace
 
 from ethernetip.cip.identity_info import IdentityInfo
@@ -30,6 +36,8 @@ from ethernetip.cip.status import CipStatus
 from ethernetip.logix import data_types as cip_types
 from ethernetip.logix import tag_services
 from ethernetip.logix.logix_dispatcher import LogixDispatcher
+from ethernetip.logix.multi_service import SERVICE_CODE as _MULTIPLE_SERVICE
+from ethernetip.logix.multi_service import handle_multi_service
 from ethernetip.logix.tag_database import TagDatabase
 from ethernetip.protocol.eip_adapter import EipAdapter
 
@@ -51,15 +59,41 @@ _REPLY_OVERHEAD = 12
 _PARTIAL = 0x06  # "Insufficient Packet Space" to pycomm3: more data follows (a fragment)
 _BAD_SIZE = (0xFF, 0x2105)  # beyond the end of the tag
 _BAD_TYPE = (0xFF, 0x2107)
+_REPLY_TOO_LARGE = 0x11
+_MESSAGE_ROUTER = 0x02
+_REPLY_HEADER = 6  # a connected reply's bytes before its data: sequence count (2), service, reserved, status, size
+_REQUEST_HEADER = 4  # a connected request's bytes before its path: sequence count (2), service, path size
+
+
+class PacketStats:
+    """What the bench's tag services saw: services by code, the largest request (its header and
+    data, not its path) and reply (header and data) of a tag service or a Multiple Service Packet."""
+
+    def __init__(self) -> None:
+        self.services: Counter = Counter()
+        self.largest_request_bytes = 0
+        self.largest_reply_bytes = 0
+        self.too_large = 0  # packets answered 0x11
+
+    def saw(self, request_bytes: int, reply_bytes: int) -> None:
+        self.largest_request_bytes = max(self.largest_request_bytes, request_bytes)
+        self.largest_reply_bytes = max(self.largest_reply_bytes, reply_bytes)
 
 
 class _TagServices:
     """Read/Write Tag (0x4C/0x4D) and their fragmented forms (0x52/0x53) within a reply size."""
 
-    def __init__(self, reply_bytes: int):
+    def __init__(self, reply_bytes: int, stats: PacketStats):
         self.reply_bytes = reply_bytes  # data bytes (after the type word) one reply may carry
+        self.stats = stats
 
     def dispatch(self, tag, service: int, data: bytes, element: int) -> CipServiceResponse:
+        response = self._dispatch(tag, service, data, element)
+        self.stats.services[service] += 1
+        self.stats.saw(len(data) + _REQUEST_HEADER, len(response.data) + _REPLY_HEADER)
+        return response
+
+    def _dispatch(self, tag, service: int, data: bytes, element: int) -> CipServiceResponse:
         if service == 0x4C:
             return self.read(tag, service, data, element, fragmented=False)
         if service == 0x52:
@@ -136,6 +170,7 @@ class LogixPlcServer(BenchPlcServer):
         self._identity = IdentityInfo(product_name="discharge-edge HIL bench")
         self.connection_size = connection_size
         self._adapter: EipAdapter | None = None
+        self.packets = PacketStats()
         super().__init__(tag_map, host, port)
 
     def add_plc_tag(self, address: str, data_type: DataType, count: int = 1) -> None:
@@ -144,7 +179,21 @@ class LogixPlcServer(BenchPlcServer):
 
     def _dispatcher(self) -> LogixDispatcher:
         dispatcher = _BenchDispatcher(self.database, self._identity)
-        services = dispatcher.services = _TagServices(self.connection_size - _REPLY_OVERHEAD)
+        packets, connection_bytes = self.packets, self.connection_size
+        services = dispatcher.services = _TagServices(connection_bytes - _REPLY_OVERHEAD, packets)
+
+        def multiple_service(_instance, request):  # the whole reply must fit the connection
+            response = handle_multi_service(dispatcher, request)
+            packets.services[_MULTIPLE_SERVICE] += 1
+            reply_bytes = len(response.data) + _REPLY_HEADER
+            packets.saw(len(request.data) + _REQUEST_HEADER, reply_bytes)
+            if reply_bytes > connection_bytes:
+                packets.too_large += 1
+                return CipServiceResponse.error(_MULTIPLE_SERVICE, CipStatus.error(_REPLY_TOO_LARGE))
+            return response
+
+        dispatcher.get_class(_MESSAGE_ROUTER).add_instance_service(
+            CipServiceDefinition(_MULTIPLE_SERVICE, "Multiple_Service_Packet", multiple_service))
         # cm-ethernetip 0.1.0 serves the tag-list browse (0x55) at class level only, and takes
         # its start instance as exclusive; pycomm3 asks for every page after the first at
         # instance N, meaning "from N on". Without this a tag list longer than one reply

@@ -2,13 +2,29 @@
 
 The one file in tools/ that imports pymodbus (the controller's client is edge/bus/modbus.py).
 Registers are encoded with the controller's own codec, so a byte-order mistake in a map shows
-the same on both sides. Tests: tests/tools/hil/test_servers.py, tests/edge/bus/test_contract.py.
+the same on both sides.
+
+Request limits, as a real device enforces them (Modbus Application Protocol 1.1b3): a read of
+more than 125 registers (FC 3/4) or 2000 bits (FC 1/2), a write of more than 123 registers
+(FC 16) or 1968 coils (FC 15), or a count of 0, is answered with exception 3 (Illegal Data
+Value) under the request's own function code. pymodbus's server alone fails to decode an
+oversized read and answers function code 0x80, and takes 2000-coil writes. Every request is
+counted by function code in `requests` and every refusal in `refused`, so a test can show the
+controller's plan split within the limits. Tests: tests/tools/hil/test_server_modbus_limits.py,
+tests/edge/bus/test_contract.py, tests/edge/bus/test_request_plan.py.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
+from collections import Counter
 
+from pymodbus.constants import ExcCodes
+from pymodbus.pdu import ExceptionResponse
+from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest, WriteMultipleCoilsRequest
+from pymodbus.pdu.register_message import (ReadHoldingRegistersRequest, ReadInputRegistersRequest,
+                                           WriteMultipleRegistersRequest)
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
@@ -22,6 +38,35 @@ from tools.hil.server_common import BenchPlcServer
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 _READ_CODE = {ModbusTable.COIL: 1, ModbusTable.DISCRETE_INPUT: 2, ModbusTable.HOLDING_REGISTER: 3, ModbusTable.INPUT_REGISTER: 4}
+REQUEST_LIMITS = {1: 2000, 2: 2000, 3: 125, 4: 125, 15: 1968, 16: 123}
+"""The most values one request of each function code may carry (bits for 1, 2, 15; registers)."""
+_REQUESTS = (ReadCoilsRequest, ReadDiscreteInputsRequest, ReadHoldingRegistersRequest, ReadInputRegistersRequest,
+             WriteMultipleCoilsRequest, WriteMultipleRegistersRequest)
+
+
+def _limited(base: type, requests: Counter, refused: Counter) -> type:
+    """`base` (a pymodbus request) that counts itself and refuses a count outside 1..the limit."""
+    limit = REQUEST_LIMITS[base.function_code]
+
+    class Limited(base):
+        over_limit = False
+
+        def decode(self, data: bytes) -> None:
+            address, count = struct.unpack(">HH", data[:4])
+            requests[self.function_code] += 1
+            if not 1 <= count <= limit:
+                self.address, self.count, self.over_limit = address, count, True
+                return
+            super().decode(data)
+
+        async def datastore_update(self, context, device_id: int):
+            if self.over_limit:
+                refused[self.function_code] += 1
+                return ExceptionResponse(self.function_code, ExcCodes.ILLEGAL_VALUE)
+            return await super().datastore_update(context, device_id)
+
+    Limited.__name__ = f"Limited{base.__name__}"
+    return Limited
 
 
 class ModbusPlcServer(BenchPlcServer):
@@ -32,6 +77,9 @@ class ModbusPlcServer(BenchPlcServer):
             raise ValueError(f"{tag_map.source}: a Modbus bench server needs protocol: modbus")
         self._server: ModbusTcpServer | None = None
         self._retained: dict = {}
+        self.requests: Counter = Counter()  # function code -> requests received
+        self.refused: Counter = Counter()  # function code -> requests refused for their count
+        self._pdus = [_limited(base, self.requests, self.refused) for base in _REQUESTS]
         super().__init__(tag_map, host, port)
 
     def _device(self) -> SimDevice:
@@ -52,7 +100,7 @@ class ModbusPlcServer(BenchPlcServer):
         ))
 
     async def _start_inner(self, port: int = 0) -> None:
-        self._server = ModbusTcpServer(self._device(), address=(self.host, port))
+        self._server = ModbusTcpServer(self._device(), address=(self.host, port), custom_pdu=self._pdus)
         await self._server.listen()
         self._inner_port = self._server.transport.sockets[0].getsockname()[1]
         for (table, address), data in self._retained.items():  # values kept over a restart
