@@ -154,7 +154,8 @@ def test_slow_server_times_out_and_no_late_answer_is_taken(plc):
     started = time.monotonic()
     with pytest.raises(BusTimeout):
         bus.read(["counter"])
-    assert time.monotonic() - started < 2.0  # it gave up; it did not wait for the answer
+    # it gave up before the answer existed: no bound of its own, only the server's delay (10x)
+    assert time.monotonic() - started < plc.delay_s
     plc.delay_s = 0.0
     plc.set("counter", 11)
     results, _ = read_until_good(bus, ["counter"], within_s=8.0)

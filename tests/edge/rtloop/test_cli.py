@@ -24,8 +24,10 @@ from edge.cli import main
 from edge.rtloop.cli import format_status
 from edge.rtloop.link import RtSide, RtStatus
 from edge.tagmap import load_tag_map
+from edge.tagmap.resize import dump_tag_map
 from rtcore.spec import Flag
 
+pytestmark = pytest.mark.integration
 OVER_TEMP, STUCK = int(Flag.OVER_TEMP), int(Flag.SENSOR_STUCK)
 
 
@@ -222,8 +224,7 @@ def test_run_status_reset_against_the_bench(tmp_path):
     bench = HilBench(Plant(load_cells(default_cells_path(), limit=8), PlantConfig()), server)
     bench.start(dt_s=0.05)
     map_path = tmp_path / "hil.yaml"
-    map_path.write_text((REPO_ROOT / "plc_tags" / "hil_modbus.yaml").read_text()
-                        .replace("port: 5020", f"port: {server.port}"))
+    map_path.write_text(dump_tag_map(tag_map.with_endpoint("127.0.0.1", server.port)))
     link = f"de-test-{uuid.uuid4().hex[:8]}"
     rt = subprocess.Popen([sys.executable, "-m", "edge.cli", "rtcore", "run", "--map", str(map_path), "--link", link,
                            "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
@@ -249,9 +250,8 @@ def test_run_status_reset_against_the_bench(tmp_path):
         assert cli("rtcore", "reset", "--link", link).returncode == 0
         wait_for("permits after the arm", lambda: server.get("discharge_permit") == (True,) * 8)
         server.cut()  # the link to the PLC drops for longer than the blind time: the line goes safe
-        time.sleep(0.5)
-        server.restore()
         latched = wait_for("LINK_LOST", lambda: (s := status()) and s["safe_state"] and s)
+        server.restore()
         assert latched["safe_cause"] & int(Flag.LINK_LOST) and latched["link_errors"] >= 1
         wait_for("safe outputs", lambda: server.get("safe_state") is True
                  and server.get("discharge_permit") == (False,) * 8)

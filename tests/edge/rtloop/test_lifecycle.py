@@ -29,6 +29,7 @@ from edge import REPO_ROOT
 from edge.bus import open_bus
 from edge.rtloop.link import SupervisorSide
 from edge.tagmap import Owner, load_tag_map
+from edge.tagmap.resize import dump_tag_map
 from rtcore.spec import Flag, Setpoints, StationLimits
 
 pytestmark = pytest.mark.hil
@@ -91,10 +92,9 @@ def serve(tmp: Path, map_name: str) -> tuple[Proc, Path]:
     found = wait_for("the bench to say its port", lambda: re.search(r" on 127\.0\.0\.1:(\d+)", bench.err())
                      or bench.popen.poll() is not None, explain=bench.tail)
     assert bench.popen.poll() is None, bench.tail()
-    text, n = re.subn(r"port: \d+", f"port: {found.group(1)}", (REPO_ROOT / "plc_tags" / map_name).read_text(), count=1)
-    assert n == 1
     map_path = tmp / map_name
-    map_path.write_text(text)
+    map_path.write_text(dump_tag_map(load_tag_map(REPO_ROOT / "plc_tags" / map_name)
+                                     .with_endpoint("127.0.0.1", int(found.group(1)))))
     return bench, map_path
 
 
