@@ -10,7 +10,16 @@ A backend (memory.py, modbus.py, logix.py) implements only the private raw part:
 
 Results are values, not exceptions: every read or write returns one result per tag with a
 `Quality`. A lost connection or a timeout raises `BusError` (the caller's cue to go safe).
-Tests: tests/edge/bus/ (the contract suite runs against every backend).
+
+Request plans. `plan_read(names)` and `plan_write(names)` resolve the names and build the
+backend's requests (Modbus: the request list within the protocol's limits; Logix: the request
+paths) once; a cyclic caller (the real-time loop) builds one of each at start and passes it to
+`read(plan)` / `write(plan)` every tick, filling `plan.values` in place. A plain `read(names)` /
+`write(mapping)` plans as it goes (the backend caches plans by tag list). A write's value is
+checked and converted to raw once; arrays (tuples, lists or 1-D NumPy arrays) are checked and
+scaled with NumPy, with the element-wise path kept only to name what a refused value broke.
+Tests: tests/edge/bus/ (the contract suite runs against every backend; test_base.py the
+conversions, test_request_plan.py the plans).
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from edge.tagmap import Access, DataType, Owner, Scaling, Tag, TagMap
 from edge.tagmap.model import Value
@@ -104,7 +115,56 @@ class Backoff:
 
 
 def eu_to_raw(tag: Tag, value: Value) -> Value:
-    """Engineering units -> the PLC's raw value; ValueError if it is not a value of the tag's type."""
+    """Engineering units -> the PLC's raw value; ValueError if it is not a value of the tag's type.
+
+    An array (tuple, list or 1-D NumPy array of count elements) is checked and scaled at once;
+    a refused array goes through the element-wise path, which names the element at fault."""
+    if tag.is_array and tag.count > 1:
+        raw = _array_to_raw(tag, value)
+        if raw is not None:
+            return raw
+    return _eu_to_raw_elements(tag, value)
+
+
+def _array_to_raw(tag: Tag, value) -> tuple | None:
+    """An array's raw values, or None when anything about it needs the element-wise check."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.size != tag.count or value.dtype.kind not in "biuf":
+            return None
+        array = value
+    elif isinstance(value, (tuple, list)) and len(value) == tag.count:
+        kinds = set(map(type, value))
+        if not kinds <= ({bool, int} if tag.data_type is DataType.BOOL else {float, int, np.float64}):
+            return None  # a bool among numbers, a string, None ...: named by the element-wise check
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":  # an int too large for int64
+            return None
+    else:
+        return None
+    if tag.data_type is DataType.BOOL:
+        if array.dtype.kind == "f" or not np.all((array == 0) | (array == 1)):
+            return None
+        return tuple(array.astype(bool).tolist())
+    if array.dtype.kind == "b":
+        return None
+    eu = array.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(eu)):
+        return None
+    if tag.limits is not None and not np.all((eu >= tag.limits.min) & (eu <= tag.limits.max)):
+        return None
+    raw = (eu - tag.scaling.offset) / tag.scaling.gain  # Scaling.to_raw, element by element
+    if tag.data_type is DataType.REAL:
+        return tuple(raw.tolist())
+    low, high = tag.data_type.raw_range
+    whole = np.round(raw)  # half to even, as round()
+    if not np.all((whole >= low) & (whole <= high)):
+        return None
+    return tuple(whole.astype(np.int64).tolist())
+
+
+def _eu_to_raw_elements(tag: Tag, value: Value) -> Value:
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim == 1 else value
     if not tag.is_array and isinstance(value, (tuple, list)):
         raise ValueError(f"expected one value for a scalar tag, got {len(value)} elements")
     elements = value if tag.is_array else (value,)
@@ -139,6 +199,8 @@ def raw_to_eu(tag: Tag, raw: Value) -> tuple[Value, Quality]:
     if tag.data_type is DataType.BOOL:
         out = tuple(bool(e) for e in elements)
         return (out if tag.is_array else out[0]), Quality.GOOD
+    if tag.is_array and len(elements) > 1:
+        return _array_to_eu(tag, elements)
     if tag.data_type is not DataType.REAL and tag.scaling == Scaling():
         eu = tuple(int(e) for e in elements)  # an unscaled INT/DINT stays a whole number
     else:
@@ -147,6 +209,20 @@ def raw_to_eu(tag: Tag, raw: Value) -> tuple[Value, Quality]:
     if tag.limits is not None and not all(tag.limits.contains(e) for e in eu):
         quality = Quality.UNCERTAIN_LIMITS  # NaN lands here too: it is inside no range
     return (eu if tag.is_array else eu[0]), quality
+
+
+def _array_to_eu(tag: Tag, elements) -> tuple[tuple, Quality]:
+    """raw_to_eu of a numeric array at once (same arithmetic: raw * gain + offset in float64)."""
+    if tag.data_type is not DataType.REAL and tag.scaling == Scaling():
+        whole = np.asarray(elements, dtype=np.int64)  # an unscaled INT/DINT stays a whole number
+        eu, values = whole, tuple(whole.tolist())
+    else:
+        eu = np.asarray(elements, dtype=np.float64) * tag.scaling.gain + tag.scaling.offset
+        values = tuple(eu.tolist())
+    quality = Quality.GOOD
+    if tag.limits is not None and not np.all((eu >= tag.limits.min) & (eu <= tag.limits.max)):
+        quality = Quality.UNCERTAIN_LIMITS  # NaN lands here too: it is inside no range
+    return values, quality
 
 
 def plant_raw(tag: Tag, value: Value) -> Value:
@@ -186,17 +262,31 @@ class TagBus(ABC):
     def connected(self) -> bool:
         return self._connected
 
-    def read(self, names: Sequence[str], timeout_s: float | None = None) -> list[TagValue]:
-        """Read tags by name; one TagValue per name, in order. Raises BusError on a lost link."""
-        names = [names] if isinstance(names, str) else list(names)
+    def plan_read(self, names: Sequence[str]) -> "ReadPlan":
+        """The names resolved and the backend's requests built, once, for `read(plan)`."""
+        names = (names,) if isinstance(names, str) else tuple(names)
+        tags = tuple(self.tag_map.tag(n) for n in names)
+        wanted = [t for t in tags if t is not None]
+        return ReadPlan(names, tags, wanted, self._plan_requests(wanted, write=False) if wanted else None)
+
+    def plan_write(self, names: Sequence[str]) -> "WritePlan":
+        """The outputs written together, resolved and planned once, for `write(plan)`: set
+        `plan.values` (one slot a name, in order) before each write."""
+        names = (names,) if isinstance(names, str) else tuple(names)
+        tags = tuple(self.tag_map.tag(n) for n in names)
+        known = [t for t in tags if t is not None]
+        return WritePlan(names, tags, self._plan_requests(known, write=True) if known and len(known) == len(tags) else None)
+
+    def read(self, names: "Sequence[str] | ReadPlan", timeout_s: float | None = None) -> list[TagValue]:
+        """Read tags by name (or a `plan_read` plan); one TagValue per name, in order. Raises
+        BusError on a lost link."""
+        plan = names if isinstance(names, ReadPlan) else self.plan_read(names)
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.tag_map.timeout_s)
-        known = [self.tag_map.tag(n) for n in names]
-        wanted = [t for t in known if t is not None]
         with self._lock:
-            raw = self._call(self._read_raw, wanted, deadline) if wanted else {}
+            raw = self._call(self._read_raw, (plan.wanted, plan.requests), deadline) if plan.wanted else {}
         now = time.time_ns()
         out = []
-        for name, tag in zip(names, known):
+        for name, tag in zip(plan.names, plan.tags):
             if tag is None:
                 out.append(TagValue(name, None, Quality.BAD_UNKNOWN_TAG, now, f"{name!r} is not in {self.tag_map.source}"))
                 continue
@@ -208,26 +298,31 @@ class TagBus(ABC):
                 out.append(TagValue(name, value, quality, now))
         return out
 
-    def write(self, values: Mapping[str, Value] | Iterable[tuple[str, Value]], timeout_s: float | None = None) -> list[WriteResult]:
-        """Write tags; each is checked against the map first and a refused one is never sent."""
-        items = list(values.items()) if isinstance(values, Mapping) else list(values)
+    def write(self, values: "Mapping[str, Value] | Iterable[tuple[str, Value]] | WritePlan",
+              timeout_s: float | None = None) -> list[WriteResult]:
+        """Write tags (a mapping, pairs, or a `plan_write` plan with its values set); each value
+        is checked against the map and converted to raw once, and a refused one is never sent."""
+        if isinstance(values, WritePlan):
+            plan, items = values, list(zip(values.names, values.values))
+        else:
+            plan, items = None, list(values.items()) if isinstance(values, Mapping) else list(values)
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.tag_map.timeout_s)
         now = time.time_ns()
         results: dict[int, WriteResult] = {}
         to_send: list[tuple[Tag, Value]] = []
         positions: list[int] = []
         for i, (name, value) in enumerate(items):
-            refusal = self._check_write(name, value)
-            if refusal is not None:
-                log.warning("%s: write refused: %s %s", self.tag_map.name, name, refusal[1])
-                results[i] = WriteResult(name, value, refusal[0], now, refusal[1])
+            tag, checked = self._checked_raw(name, value)
+            if tag is None:
+                log.warning("%s: write refused: %s %s", self.tag_map.name, name, checked[1])
+                results[i] = WriteResult(name, value, checked[0], now, checked[1])
                 continue
-            tag = self.tag_map.tag(name)
-            to_send.append((tag, eu_to_raw(tag, value)))
+            to_send.append((tag, checked))
             positions.append(i)
         if to_send:
+            requests = plan.requests if plan is not None and len(to_send) == len(items) else None
             with self._lock:
-                answers = self._call(self._write_raw, to_send, deadline)
+                answers = self._call(self._write_raw, (to_send, requests), deadline)
             now = time.time_ns()
             for i, (tag, _) in zip(positions, to_send):
                 results[i] = WriteResult(tag.name, items[i][1], answers[tag.name], now)
@@ -257,19 +352,19 @@ class TagBus(ABC):
         self.close()
 
     # -- shared mechanics -------------------------------------------------------------------
-    def _check_write(self, name: str, value: Value) -> tuple[Quality, str] | None:
+    def _checked_raw(self, name: str, value: Value) -> tuple[Tag | None, Value | tuple[Quality, str]]:
+        """(tag, raw value) for a write the map allows, or (None, (quality, why)) for a refused one."""
         tag = self.tag_map.tag(name)
         if tag is None:
-            return Quality.BAD_UNKNOWN_TAG, f"{name!r} is not in {self.tag_map.source}; nothing outside the map is written"
+            return None, (Quality.BAD_UNKNOWN_TAG, f"{name!r} is not in {self.tag_map.source}; nothing outside the map is written")
         if tag.access is not Access.WRITE:
-            return Quality.REFUSED_ACCESS, f"{name!r} is a read tag (line {tag.source_line})"
+            return None, (Quality.REFUSED_ACCESS, f"{name!r} is a read tag (line {tag.source_line})")
         if tag.owner is not self.owner:
-            return Quality.REFUSED_OWNER, f"{name!r} is owned by {tag.owner.value}, this bus writes for {self.owner.value}"
+            return None, (Quality.REFUSED_OWNER, f"{name!r} is owned by {tag.owner.value}, this bus writes for {self.owner.value}")
         try:
-            eu_to_raw(tag, value)
+            return tag, eu_to_raw(tag, value)
         except ValueError as exc:
-            return Quality.REFUSED_LIMITS, str(exc)
-        return None
+            return None, (Quality.REFUSED_LIMITS, str(exc))
 
     def _call(self, operation, argument, deadline: float):
         """Run one backend operation with connect-on-demand; a failure drops the connection."""
@@ -290,7 +385,7 @@ class TagBus(ABC):
             self._served = False
             log.info("%s: connected to %s", self.tag_map.name, self.tag_map.endpoint)
         try:
-            result = operation(argument, deadline)
+            result = operation(*argument, deadline)
         except BusError as exc:
             self._connected = False
             self._disconnect()
@@ -319,10 +414,40 @@ class TagBus(ABC):
     def _disconnect(self) -> None:
         """Drop the connection; never raises."""
 
-    @abstractmethod
-    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
-        """Raw values (or a BAD quality) by tag name, for every tag asked."""
+    def _plan_requests(self, tags: list[Tag], write: bool):
+        """The backend's requests for these tags (read or written together), or None; handed
+        back to `_read_raw`/`_write_raw` with exactly these tags."""
+        return None
 
     @abstractmethod
-    def _write_raw(self, items: list[tuple[Tag, Value]], deadline: float) -> dict[str, Quality]:
-        """Send raw values; GOOD or a BAD quality by tag name."""
+    def _read_raw(self, tags: list[Tag], requests, deadline: float) -> dict[str, Value | Quality]:
+        """Raw values (or a BAD quality) by tag name, for every tag asked; `requests` is
+        `_plan_requests(tags)`'s, or None (plan them)."""
+
+    @abstractmethod
+    def _write_raw(self, items: list[tuple[Tag, Value]], requests, deadline: float) -> dict[str, Quality]:
+        """Send raw values; GOOD or a BAD quality by tag name; `requests` as for `_read_raw`."""
+
+
+@dataclass(frozen=True, eq=False)
+class ReadPlan:
+    """Tags read together (TagBus.plan_read): names as asked, their tags (None: not in the map),
+    the known ones, and the backend's requests for them."""
+
+    names: tuple[str, ...]
+    tags: tuple[Tag | None, ...]
+    wanted: list[Tag]
+    requests: object
+
+
+class WritePlan:
+    """Outputs written together (TagBus.plan_write); the caller sets `values[i]` for `names[i]`
+    before each `TagBus.write(plan)`. The backend's requests serve a write where every value
+    passes its checks; otherwise the values that do are planned as they come."""
+
+    def __init__(self, names: tuple[str, ...], tags: tuple[Tag | None, ...], requests):
+        self.names = names
+        self.tags = tags
+        self.requests = requests
+        self.values: list = [None] * len(names)
+        self.index = {name: i for i, name in enumerate(names)}

@@ -10,8 +10,9 @@ compared with the map: a tag the PLC lacks, or of another type or size, reads BA
 never written. The list is uploaded again every `tag_list_refresh_s` and whenever the PLC says a
 mapped tag does not exist, which is how a changed controller program shows.
 
-Packet sizes are pycomm3's: every array is asked with its element count (`Tag{N}`), and all the
-tags of one call go to one `read`/`write`, so pycomm3 packs them into Multiple Service Packets
+Packet sizes are pycomm3's: every array is asked with its element count (`Tag{N}`; the paths are
+the request plan, built once by `plan_read`/`plan_write`), and all the tags of one call go to
+one `read`/`write`, so pycomm3 packs them into Multiple Service Packets
 within the connection size and reads or writes a tag too large for one in fragments
 (0x52/0x53). Never split one call into per-tag calls. Tests: tests/edge/bus/test_contract.py,
 test_request_plan.py (128 stations, with 4000- and 500-byte connections).
@@ -173,18 +174,25 @@ class LogixBus(TagBus):
         deadline = time.monotonic() + (timeout_s or self.tag_map.timeout_s)
         with self._lock:
             self._refresh_due = self._connected  # a new connection uploads the list anyway
-            self._call(lambda _unused, dl: self._maybe_refresh(dl), None, deadline)
+            self._call(self._maybe_refresh, (), deadline)
         return list(self._problems.values())
 
     # -- raw operations ---------------------------------------------------------------------
-    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
+    def _plan_requests(self, tags: list[Tag], write: bool) -> tuple[str, ...]:
+        """The request path of each tag (`Tag{N}` for an array), in order."""
+        return tuple(_request_path(t) for t in tags)
+
+    def _read_raw(self, tags: list[Tag], requests, deadline: float) -> dict[str, Value | Quality]:
         self._maybe_refresh(deadline)
-        out: dict[str, Value | Quality] = {t.name: Quality.BAD_TYPE for t in tags if t.name in self._problems}
-        asked = [t for t in tags if t.name not in out]
-        if not asked:
-            return out
+        if requests is not None and not self._problems:
+            asked, out = tags, {}
+        else:
+            out = {t.name: Quality.BAD_TYPE for t in tags if t.name in self._problems}
+            asked = [t for t in tags if t.name not in out]
+            if not asked:
+                return out
+            requests = [_request_path(t) for t in asked]
         driver = self._driver
-        requests = [t.address + (f"{{{t.count}}}" if t.is_array else "") for t in asked]
         answers = self._run(lambda: driver.read(*requests), deadline, driver)
         answers = answers if isinstance(answers, list) else [answers]  # pycomm3 returns one item for one tag
         for tag, answer in zip(asked, answers):
@@ -196,14 +204,18 @@ class LogixBus(TagBus):
                 out[tag.name] = bool(answer.value) if tag.data_type is DataType.BOOL else answer.value
         return out
 
-    def _write_raw(self, items: list[tuple[Tag, Value]], deadline: float) -> dict[str, Quality]:
+    def _write_raw(self, items: list[tuple[Tag, Value]], paths, deadline: float) -> dict[str, Quality]:
         self._maybe_refresh(deadline)
-        out = {t.name: Quality.BAD_TYPE for t, _ in items if t.name in self._problems}
-        asked = [(t, raw) for t, raw in items if t.name not in out]
-        if not asked:
-            return out
+        if paths is not None and not self._problems:
+            asked, out = items, {}
+        else:
+            out = {t.name: Quality.BAD_TYPE for t, _ in items if t.name in self._problems}
+            asked = [(t, raw) for t, raw in items if t.name not in out]
+            if not asked:
+                return out
+            paths = [_request_path(t) for t, _ in asked]
         driver = self._driver
-        requests = [(t.address + (f"{{{t.count}}}" if t.is_array else ""), list(raw) if t.is_array else raw) for t, raw in asked]
+        requests = [(path, list(raw) if t.is_array else raw) for path, (t, raw) in zip(paths, asked)]
         answers = self._run(lambda: driver.write(*requests), deadline, driver)
         answers = answers if isinstance(answers, list) else [answers]
         for (tag, _), answer in zip(asked, answers):
@@ -215,6 +227,11 @@ class LogixBus(TagBus):
         if "exist" in error.lower() or "not found" in error.lower():
             self._refresh_due = True  # the program changed under us: upload the tag list again
         return Quality.BAD_DEVICE
+
+
+def _request_path(tag: Tag) -> str:
+    """What pycomm3 is asked for: the tag's path, with its element count for an array."""
+    return tag.address + (f"{{{tag.count}}}" if tag.is_array else "")
 
 
 def _caused_by_timeout(exc: BaseException) -> bool:

@@ -81,12 +81,12 @@ class MemoryBus(TagBus):
             if self.plc.delay_s > remaining:
                 raise BusTimeout(f"{self.tag_map.name}: no answer within {remaining:.3f} s")
 
-    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
+    def _read_raw(self, tags: list[Tag], requests, deadline: float) -> dict[str, Value | Quality]:
         self._answer(deadline)
         raw = self.plc.read_raw([t.name for t in tags])
         return {t.name: Quality.BAD_DEVICE if t.name in self.plc.device_errors else raw[t.name] for t in tags}
 
-    def _write_raw(self, items: list[tuple[Tag, Value]], deadline: float) -> dict[str, Quality]:
+    def _write_raw(self, items: list[tuple[Tag, Value]], requests, deadline: float) -> dict[str, Quality]:
         self._answer(deadline)
         accepted = {t.name: raw for t, raw in items if t.name not in self.plc.device_errors}
         self.plc.write_raw(accepted)

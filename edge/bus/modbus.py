@@ -1,6 +1,7 @@
 """Modbus TCP backend of the tag bus: the only file in edge/ that imports pymodbus.
 
-Request planning (`_plan`), once per list of tags and cached: the tags of each table are laid
+Request planning (`_plan`), once per list of tags (`plan_read`/`plan_write` at a cyclic
+caller's start; a plain read or write takes it from a cache by tag list): the tags of each table are laid
 out in address order and cut into requests within the protocol's limits: reads at most 125
 registers (FC 3/4) or 2000 bits (FC 1/2), merging neighbours across holes of up to MERGE_GAP;
 writes at most 123 registers (FC 16) or 1968 coils (FC 15), merging only neighbours with no
@@ -142,6 +143,9 @@ class ModbusBus(TagBus):
         except OSError as exc:
             raise ConnectionLost(f"{self.tag_map.name}: socket error: {exc}") from exc
 
+    def _plan_requests(self, tags: list[Tag], write: bool) -> _Plan:
+        return self._plan_for(self._write_plans if write else self._plans, tags, write)
+
     def _plan_for(self, cache: dict, tags: list[Tag], write: bool) -> _Plan:
         """The plan for this list of tags: computed once, then taken from the cache."""
         key = tuple(t.name for t in tags)
@@ -151,8 +155,8 @@ class ModbusBus(TagBus):
                                  else _plan(tags, MAX_READ_REGISTERS, MAX_READ_BITS, MERGE_GAP))
         return plan
 
-    def _read_raw(self, tags: list[Tag], deadline: float) -> dict[str, Value | Quality]:
-        plan = self._plan_for(self._plans, tags, write=False)
+    def _read_raw(self, tags: list[Tag], plan: _Plan | None, deadline: float) -> dict[str, Value | Quality]:
+        plan = plan or self._plan_for(self._plans, tags, write=False)
         client = self._client
         readers = {
             ModbusTable.COIL: client.read_coils,
@@ -187,9 +191,9 @@ class ModbusBus(TagBus):
             out[tag.name] = Quality.BAD_DEVICE
         return out
 
-    def _write_raw(self, items: list[tuple[Tag, Value]], deadline: float) -> dict[str, Quality]:
+    def _write_raw(self, items: list[tuple[Tag, Value]], plan: _Plan | None, deadline: float) -> dict[str, Quality]:
         tags = [tag for tag, _ in items]
-        plan = self._plan_for(self._write_plans, tags, write=True)
+        plan = plan or self._plan_for(self._write_plans, tags, write=True)
         payloads: dict[int, list] = {}  # request index -> registers or bits, in address order
         for tag, raw in items:
             values = list(raw) if tag.is_array else [raw]

@@ -166,3 +166,32 @@ def test_round_trip_at_128_stations(protocol, options):
         finally:
             rtcore.close()
             supervisor.close()
+
+
+@pytest.mark.contract
+@pytest.mark.parametrize("protocol", ["modbus", "logix"])
+def test_prepared_plans_are_built_once_and_serve_every_call(monkeypatch, protocol):
+    import edge.bus.logix as logix
+    import edge.bus.modbus as modbus
+
+    with _server(protocol) as server:
+        tag_map = server.tag_map
+        bus = open_bus(tag_map, Owner.RTCORE)
+        try:
+            reads = bus.plan_read([t.name for t in tag_map.tags])
+            outputs = tag_map.outputs(Owner.RTCORE)
+            writes = bus.plan_write([t.name for t in outputs])
+            writes.values[:] = [t.safe_value for t in outputs]
+            planned = []
+            real_plan, real_path = modbus._plan, logix._request_path
+            monkeypatch.setattr(modbus, "_plan", lambda *a: planned.append(a) or real_plan(*a))
+            monkeypatch.setattr(logix, "_request_path", lambda t: planned.append(t) or real_path(t))
+            for beat in range(3):
+                writes.values[writes.index["rtcore_heartbeat"]] = beat
+                assert all(r.quality is Quality.GOOD for r in bus.write(writes))
+                values = bus.read(reads)
+                assert all(v.quality is Quality.GOOD for v in values)
+                assert values[reads.names.index("rtcore_heartbeat")].value == beat
+            assert planned == []
+        finally:
+            bus.close()
