@@ -23,6 +23,8 @@ from edge.tagmap import Owner, load_tag_map
 from rtcore import twin
 from rtcore.spec import Flag, Setpoints
 
+pytestmark = pytest.mark.unit
+
 HIL_MAP = load_tag_map(REPO_ROOT / "plc_tags" / "hil_logix.yaml")  # REAL temperatures: NaN can reach the loop
 SAFE = {t.name: t.safe_value for t in HIL_MAP.outputs(Owner.RTCORE)}
 N_MARKERS = HIL_MAP.tag("marker_temp_degc").count
