@@ -180,6 +180,8 @@ class FlowEngine:
         self.cell = RobotCell(line.placement, self.n, self.store)
         self.tiers = TierPlan()  # edge/placement/assign.py: which tier each empty channel takes
         self._predicted: dict[str, float] = {}
+        self._cell_of: dict[int, str] = {}
+        self._cell_of_n = -1
         self.batteries = self._load_batteries()
         self.restarts = sum(1 for e in self.store.events() if e.kind == "supervisor_start" and e.data.get("resume"))
         resume = bool(self.store.line_history() or self.batteries or any(
@@ -521,7 +523,7 @@ class FlowEngine:
     def _moved(self, result: MoveResult, values, now: float) -> None:
         """A robot move ended: carry its outcome to the station or the battery it concerns."""
         move = result.move
-        cell = str(move.battery_id)
+        cell = self.cell_of(move.battery_id)
         pick = location_kind(move.pick, self.n, self.line.placement.slots)
         place = location_kind(move.place, self.n, self.line.placement.slots)
         if place is not None and place[0] == "station":
@@ -541,6 +543,13 @@ class FlowEngine:
                                       "placement": {"ordered_s": result.ordered_s, "acked_s": result.acked_s,
                                                     "done_s": result.done_s, "place": "reject lane"}},
                          "rejected", now, reason=reason)
+
+    def cell_of(self, plc_id: int) -> str:
+        """The queued battery whose PLC id is `plc_id` (a cell_id such as '007' is id 7)."""
+        if self._cell_of_n != len(self.batteries):  # batteries are only ever added
+            self._cell_of = {b["plc_id"]: c for c, b in self.batteries.items() if b.get("plc_id") is not None}
+            self._cell_of_n = len(self.batteries)
+        return self._cell_of.get(int(plc_id), str(plc_id))
 
     def predicted_s(self, cell: str) -> float:
         if cell not in self._predicted:
@@ -582,7 +591,7 @@ class FlowEngine:
         on_station = {r.battery_id for r in recs if r.battery_id}
         candidates = []  # (slot, cell) that vision lets move
         for view in self.cell.slots:
-            cell = str(view.battery_id)
+            cell = self.cell_of(view.battery_id)
             if view.battery_id == NO_BATTERY or cell not in self.batteries or cell in on_station:
                 continue  # empty, or a battery not queued yet (its arrival file is being graded)
             if cell in recorded or cell in self.cell.refused:
