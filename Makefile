@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv build test test-slow bench demo clean
+.PHONY: all venv build test test-unit test-contract test-hil test-bench test-slow test-twin bench bench-pytest demo clean
 
 all: test
 
@@ -24,15 +24,46 @@ build: $(STAMP)
 	$(PY) setup.py --quiet build_ext --inplace
 
 # The default run: everything but the suites marked slow. Benchmarks run once each as tests.
+# Every test carries a kind marker (conftest.py fails one that does not); the targets below
+# select by kind: unit, contract, hil, bench (each once, untimed), slow.
 test: build
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-unit: build
+	$(PY) -m pytest -q -m "unit and not slow" $(PYTEST_ARGS)
+
+test-contract: build
+	$(PY) -m pytest -q -m "contract and not slow" $(PYTEST_ARGS)
+
+test-hil: build
+	$(PY) -m pytest -q -m "hil and not slow" $(PYTEST_ARGS)
+
+test-bench: build
+	$(PY) -m pytest -q -m "bench and not slow" $(PYTEST_ARGS)
 
 # What CI adds deliberately: the slow suites.
 test-slow: build
 	$(PY) -m pytest -q -m "slow" $(PYTEST_ARGS)
 
-# Measurements: pytest-benchmark with timing on; results in .benchmarks/.
+# The unit tests again over the pure-Python twin of the real-time core (rtcore/README.md).
+test-twin: build
+	DISCHARGE_EDGE_FORCE_TWIN=1 $(PY) -m pytest -q -m "unit and not slow" $(PYTEST_ARGS)
+
+# The product's own benchmark (`discharge-edge bench all`), kept per run and as the last one.
+BENCH_DIR := build/bench
 bench: build
+	@mkdir -p $(BENCH_DIR)
+	@out=$(BENCH_DIR)/bench-$$(date +%Y%m%d-%H%M%S).json; \
+	if $(PY) -m edge.cli bench all --json > $$out.part; then \
+		mv $$out.part $$out && cp $$out $(BENCH_DIR)/last.json && echo "bench: wrote $$out and $(BENCH_DIR)/last.json"; \
+	else \
+		code=$$?; rm -f $$out.part; \
+		echo "bench: '$(PY) -m edge.cli bench all --json' failed (exit $$code); is 'bench all' there yet? ($(PY) -m edge.cli bench --help)" >&2; \
+		exit $$code; \
+	fi
+
+# Measurements of the test suite's benchmarks: pytest-benchmark with timing on; results in .benchmarks/.
+bench-pytest: build
 	$(PY) -m pytest -q -m bench --benchmark-enable --benchmark-autosave --benchmark-columns=min,median,mean,max,rounds $(PYTEST_ARGS)
 
 demo: build

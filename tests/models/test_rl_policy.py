@@ -12,6 +12,8 @@ from models.rl_policy.export import export_policy
 from models.rl_policy.qnet import PolicyGraph, QNet, fit_bellman
 from models.rl_policy.transitions import digest, transitions_from_records
 
+pytestmark = pytest.mark.unit
+
 M = dict(batch_time_s=1000.0, residual_pct=10.0, peak_temp_degc=40.0, time_above_warning_s=0.0, relief_events=0)
 F = TierFeatures(60.0, 0.8, 40.0, 5)
 

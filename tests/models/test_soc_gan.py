@@ -12,6 +12,8 @@ from models.soc_gan.export import check_parity, export_onnx
 from models.soc_gan.gan import NOISE_DIM, Generator, build_generator, ecdf_normal_scores, gaussian_mi_columns, mi_penalty, sample_crps
 from models.soc_gan.physics_fit import fit_physics, physics_inputs
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def split():

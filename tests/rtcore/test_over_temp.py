@@ -10,6 +10,8 @@ import pytest
 
 from rtcore.spec import Config, Flag, Setpoints
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_marker_at_the_limit_latches_the_safe_state_after_its_debounce(impl, kit):
     kernel = kit.make_kernel(impl, setpoints=Setpoints(temp_limit_degc=55.0))

@@ -33,12 +33,14 @@ tags:
 """
 
 
+@pytest.mark.integration
 def test_shipped_maps_pass_as_a_user_runs_it():
     done = subprocess.run([sys.executable, "-m", "edge.cli", "tags", "check", *SHIPPED], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count(": OK,") == len(SHIPPED)
 
 
+@pytest.mark.integration
 def test_a_malformed_map_fails_naming_file_line_and_tag(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BROKEN)
@@ -47,6 +49,7 @@ def test_a_malformed_map_fails_naming_file_line_and_tag(tmp_path, capsys):
     assert f"{bad}:11: tag 'relief_pct': safe_value 120 is outside limits 0.0..100.0" in out
 
 
+@pytest.mark.integration
 def test_json_output_is_one_object(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BROKEN)
@@ -91,6 +94,7 @@ def test_live_check_against_logix_names_missing_and_mistyped_tags(tmp_path, caps
     assert problems == {"ghost": "PLC has no tag 'Ghost'", "wrong_type": "PLC tag 'Counter' is DINT, the map says REAL"}
 
 
+@pytest.mark.integration
 def test_live_check_with_no_plc_says_so(tmp_path, capsys):
     path = with_extra_tag(tmp_path, CONTRACT / "contract_modbus.yaml", "", 1)  # nothing listens on port 1
     assert main(["tags", "check", "--live", str(path)]) == 1
