@@ -16,7 +16,7 @@
     fastest worst case, wins (`choose_thresholds`). The table goes to edge/strategy/calibration.py by hand (printed here).
 (b) Gains (`grid_search`): internal shorts of several strengths and onsets on several modules
     (`CAL_FAULTS` on calibration modules, `HELDOUT_FAULTS` on held-out ones, never both), each
-    module in its own station of one batch, under tools.bench_discharge.LoopController (the
+    module in its own station of one batch, under edge.strategy.loop_controller.LoopController (the
     real-time loop in SIL, dt 1 s) with the tier's station limits (warning 45, maximum safety 55)
     and θ, K of the C-rate (1C and 2C). Cost per shorted station (`case_cost`): its seconds above
     the warning, 1000 per K its hottest cell goes above 55.5 °C (isolation at 55 plus the
@@ -45,8 +45,9 @@ import numpy as np
 
 from edge import REPO_ROOT
 from edge.strategy import calibration
-from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
-from tools.bench_discharge import WITHOUT_RELIEF, LineBudget, LoopController
+from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy, TierLimits
+from edge.strategy.loop_controller import LoopController, fixed_strategy
+from tools.bench_discharge import WITHOUT_RELIEF, LineBudget
 from tools.hil.cells import CellTable, load_cells
 from tools.hil.faults import InternalShort
 from tools.hil.plant import Command, Plant, PlantConfig
@@ -68,8 +69,10 @@ INTERVALS_S = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
 DETECT_SHORTS_OHM = (0.5, 1.0, 2.0)
 DETECT_ONSET_S = 300.0
 NORMAL_DT_S = 0.1  # the core's tick: the marker noise is sampled as the core samples it
-STOP_DEGC = 55.0
-WARNING_DEGC = 45.0
+# the tier's limits (edge.strategy.model.TierLimits), not copies of them
+STOP_DEGC = TierLimits().maximum.max_temp_degc        # maximum safety: the core stops the module
+WARNING_DEGC = TierLimits().recommended.max_temp_degc  # recommended safety: time above it is counted
+SENSOR_LAG_K = 0.5  # the hottest cell may pass STOP_DEGC by this much before the marker sees it
 GRID_DT_S = 1.0
 GAIN_C_RATES = (1.0, 2.0)
 
@@ -245,9 +248,11 @@ def fault_batch(cells: CellTable, faults_of_module: dict[int, tuple[float, float
 
 
 def case_cost(row: dict) -> float:
-    """Seconds above the warning, 1000 per K above 55.5 °C; as tie-breakers 0.1 per K of peak and
-    0.1 per % of charge left at the end of the window (relief's price: it limits the current)."""
-    return (row["above_warning_s"] + 1000.0 * max(0.0, row["peak_degc"] - 55.5) + 0.1 * row["peak_degc"]
+    """Seconds above the warning, 1000 per K above STOP_DEGC + SENSOR_LAG_K (55.5 °C); as
+    tie-breakers 0.1 per K of peak and 0.1 per % of charge left at the end of the window (relief's
+    price: it limits the current)."""
+    over_degc = row["peak_degc"] - (STOP_DEGC + SENSOR_LAG_K)
+    return (row["above_warning_s"] + 1000.0 * max(0.0, over_degc) + 0.1 * row["peak_degc"]
             + 0.1 * row["residual_pct"])
 
 
@@ -394,8 +399,6 @@ def calibrate(quick: bool = False, workers: int = 2) -> dict:
 
 def _bench_job(args) -> dict:
     name, limit, short_module, dt_s = args
-    from tools.bench_discharge import fixed_strategy
-
     cells = load_cells(TRAIN_CELLS, limit=limit)
     fault = InternalShort(module=short_module, cell=0, r_short_ohm=1.0, onset_s=60.0)  # as bench --short-module
     plant = Plant(cells, PlantConfig(seed=0), (fault,))

@@ -19,15 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge import REPO_ROOT
 from edge.grading.features import FEATURE_COLUMNS
-from edge.grading.soc_model import GENERATOR_INPUTS
+from edge.grading.soc_model import GENERATOR_INPUTS, SHIPPED_DIR
 from edge.grading.soc_physics import DERIVED_COLUMNS
 from models.soc_gan.data import SPLIT_SEED, Split, sha256_file
 from models.soc_gan.gan import NOISE_DIM, Generator, GeneratorEnsemble, build_generator
 from models.soc_gan.result import INTERVAL_LEVEL, TrainResult
 
-SHIPPED = REPO_ROOT / "models" / "shipped"
 MODEL_NAME = "soc_gan"
 OPSET = 17
 FORMAT = "discharge-edge/soc-gan/2"
@@ -129,7 +127,7 @@ def _skip(generator: Generator | GeneratorEnsemble) -> int:
 
 
 def export(result: TrainResult, split: Split, out: str | Path | None = None) -> list[Path]:
-    folder = Path(out) if out else SHIPPED
+    folder = Path(out) if out else SHIPPED_DIR
     folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / f"{MODEL_NAME}.onnx"
     export_onnx(result.generator, model_path)
