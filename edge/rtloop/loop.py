@@ -3,6 +3,14 @@
 `RtLoop.step()` is one tick's work, with no clock (tests drive it directly); `RtLoop.run()`
 paces it with rtcore's absolute-deadline clock.
 
+Tick work. The read and the write are one request plan each (`TagBus.plan_read`/`plan_write`),
+built at construction; every tick reads into preallocated input arrays, computes each output
+with NumPy into the output's own buffer (clamp, non-finite and isolated elements to the safe
+value) and hands the buffers to the write plan in place; the status published on the link
+every tick carries the kernel's and the loop's arrays (the link copies them) and the timing
+statistics kept incrementally (stats.py). What a tick still allocates is the bus's own: its
+results and the raw values it sends.
+
 Stations. The station is the unit of isolation: S comes from the count of the per-station
 permit tag (or the current-limit tag); each station's permit, current limit, safe-state flag,
 coolant and the relief of its zones are written from the kernel's per-station outputs. A station
@@ -29,7 +37,6 @@ more heartbeat. Tests: tests/edge/rtloop/test_loop.py, test_loop_station.py.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -149,7 +156,7 @@ class RtLoop:
         self.setpoints_applied = 0
         self.setpoints_rejected = 0
         self.heartbeat_ns = 0  # time.monotonic_ns() of the last status published
-        self.last_written: dict = {}
+        self._written = False
         self._overrun_streak = 0
         self._last_miss = ""
         self._plc_heartbeat = None
@@ -203,7 +210,7 @@ class RtLoop:
             raise ValueError(f"{source}: tag {self._loaded.name!r} has {self._loaded.count} elements; the real-time "
                              f"loop reads one per station ({s})")
         self._loaded_ids: np.ndarray | None = None
-        self._new_modules: list[int] = []
+        self._new_modules: tuple[int, ...] = ()
         base = optional(tags.coolant_base)
         if base is not None and self._coolant is not None and base.count != self._coolant.count:
             raise ValueError(f"{source}: {base.name!r} has {base.count} elements, {self._coolant.name!r} "
@@ -214,6 +221,42 @@ class RtLoop:
                         tags.loaded_module)
             if n and tag_map.tag(n) is not None]
         self._outputs = {t.name: t for t in tag_map.outputs(self.bus.owner)}
+        self._prepare(tag_map)
+
+    def _prepare(self, tag_map: TagMap) -> None:
+        """The read and write request plans, built once, and every buffer a tick fills in place."""
+        tags, s, z = self.tags, self.n_stations, self._n_zones
+        self._read_plan = self.bus.plan_read(self._inputs)
+        at = {name: i for i, name in enumerate(self._read_plan.names)}
+        self._at_temps, self._at_pressures = at[tags.temps], at[tags.pressures]
+        self._at_base = at.get(tags.coolant_base) if tags.coolant_base else None
+        self._at_loaded = at.get(tags.loaded_module) if tags.loaded_module else None
+        self._at_beat = at.get(tags.plc_heartbeat) if tags.plc_heartbeat else None
+        self._temps = np.zeros(self._n_markers)
+        self._pressures = np.zeros(z)
+        self._base_in = np.zeros(self._coolant_base.size)
+        self._base_ok = np.zeros(self._coolant_base.size, dtype=bool)
+        self._loaded_in = np.zeros(s)
+        self._loaded_flags = np.zeros(s, dtype=bool)
+        names = list(self._outputs) + ([tags.heartbeat] if tags.heartbeat not in self._outputs else [])
+        self._write_plan = self.bus.plan_write(names)
+        self._safe_row = [self._outputs[n].safe_value if n in self._outputs else 0 for n in names]
+        self._at_heartbeat = self._write_plan.index[tags.heartbeat]
+        self._at_line_safe = self._write_plan.index.get(self._line_safe_tag.name) if self._line_safe_tag else None
+        self._isolated = np.zeros(s, dtype=bool)
+        self._zone_isolated = np.zeros(z, dtype=bool)
+        index = self._write_plan.index
+        self._relief_out = [_Output(t, index[t.name], z) for t in self._relief]
+        self._coolant_out = _Output(self._coolant, index[self._coolant.name], s) if self._coolant is not None else None
+        self._limit_out = _Output(self._limit, index[self._limit.name], s) if self._limit is not None else None
+        self._permit_out = np.zeros(s, dtype=bool)
+        self._station_safe_out = np.zeros(s, dtype=bool)
+        per_zone = z // s
+        self._zones_in_blocks = bool(np.array_equal(self._zone_station, np.arange(z) // per_zone))
+        self._status = {  # the per-station status published on the link every tick, filled in place
+            "station_relief_max_kpa": np.zeros(s), "station_current_limit_frac": np.zeros(s),
+            "station_permit": np.zeros(s, dtype=bool),
+        }
 
     # -- one tick ------------------------------------------------------------------------------
     def step(self) -> int:
@@ -243,15 +286,16 @@ class RtLoop:
         return int(self.kernel.flags)
 
     def _read_inputs(self) -> tuple[np.ndarray, np.ndarray]:
-        values = {v.name: v for v in self.bus.read(self._inputs, timeout_s=self._timeout_s)}
-        temps = _as_array(values[self.tags.temps], self._n_markers)
-        pressures = _as_array(values[self.tags.pressures], self._n_zones)
-        base = values.get(self.tags.coolant_base) if self.tags.coolant_base else None
-        if base is not None:
-            base = _as_array(base, self._coolant_base.size)
-            self._coolant_base = np.where(np.isfinite(base), base, self._coolant_base)
-        self._new_modules = self._modules_changed(values.get(self.tags.loaded_module) if self._loaded else None)
-        beat = values.get(self.tags.plc_heartbeat) if self.tags.plc_heartbeat else None
+        values = self.bus.read(self._read_plan, timeout_s=self._timeout_s)
+        temps = _into(self._temps, values[self._at_temps])
+        pressures = _into(self._pressures, values[self._at_pressures])
+        if self._at_base is not None and self._coolant is not None:
+            base = _into(self._base_in, values[self._at_base])
+            np.isfinite(base, out=self._base_ok)
+            np.copyto(self._coolant_base, base, where=self._base_ok)
+        self._new_modules = self._modules_changed(values[self._at_loaded] if self._loaded and self._at_loaded is not None
+                                                  else None)
+        beat = values[self._at_beat] if self._at_beat is not None else None
         if beat is not None and self.settings.plc_heartbeat_stale_ticks:
             self._plc_heartbeat_age = self._plc_heartbeat_age + 1 if beat.value == self._plc_heartbeat else 0
             self._plc_heartbeat = beat.value
@@ -260,30 +304,35 @@ class RtLoop:
                                                  f"{self._plc_heartbeat_age} ticks")
         return temps, pressures
 
-    def _modules_changed(self, loaded) -> list[int]:
+    def _modules_changed(self, loaded) -> tuple[int, ...]:
         """Stations whose module changed since the last read (none at the first read: the
         kernel primes every history at its first tick); an unreadable element keeps its last id."""
         if loaded is None:
-            return []
-        ids = _as_array(loaded, self.n_stations)
+            return ()
+        ids, unread = _into(self._loaded_in, loaded), self._loaded_flags
         last = self._loaded_ids
         if last is None:
             self._loaded_ids = ids.copy()
-            return []
-        ids = np.where(np.isfinite(ids), ids, last)
-        self._loaded_ids = ids
-        changed = np.flatnonzero((ids != last) & np.isfinite(last))
+            return ()
+        np.isfinite(ids, out=unread)
+        np.logical_not(unread, out=unread)
+        np.copyto(ids, last, where=unread)
+        np.not_equal(ids, last, out=unread)  # now: changed (a NaN last id never counts, below)
+        if not unread.any():
+            return ()
+        changed = [int(st) for st in np.flatnonzero(unread & np.isfinite(last))]
         for station in changed:
             log.info("rtcore: station %d holds module %s now (was %s): its thermal history restarts",
                      station, _module_name(ids[station]), _module_name(last[station]))
-        return [int(s) for s in changed]
+        np.copyto(last, ids)
+        return tuple(changed)
 
     def _write_outputs(self) -> bool:
         """Write this tick's outputs with a fresh heartbeat; False if the bus call failed."""
-        values = self.compose_outputs()
-        self.last_written = values
+        self._fill_outputs()
         try:
-            refused = [r for r in self.bus.write(values, timeout_s=self._timeout_s) if r.quality is not Quality.GOOD]
+            refused = [r for r in self.bus.write(self._write_plan, timeout_s=self._timeout_s)
+                       if r.quality is not Quality.GOOD]
         except BusError as exc:
             self._note_bus_error(f"write failed: {exc}")
             return False
@@ -312,16 +361,29 @@ class RtLoop:
                                         f"link_blind_s {self.settings.link_blind_s} s); last: {self._last_miss}")
 
     # -- outputs ---------------------------------------------------------------------------------
+    @property
+    def last_written(self) -> dict:
+        """The outputs of the last write (or the one being tried), by name."""
+        plan = self._write_plan
+        return dict(zip(plan.names, plan.values)) if self._written else {}
+
     def compose_outputs(self) -> dict:
         """Every output of this tick: the kernel's per station, or the safe values (line latched
-        or not armed); the heartbeat is the tick count."""
-        kernel = self.kernel
-        values = self._safe_values()
+        or not armed); the heartbeat is the tick count. Arrays are the loop's buffers, valid
+        until the next tick."""
+        self._fill_outputs()
+        return dict(zip(self._write_plan.names, self._write_plan.values))
+
+    def _fill_outputs(self) -> None:
+        """This tick's outputs into the write plan's values, in place."""
+        kernel, values = self.kernel, self._write_plan.values
+        values[:] = self._safe_row
         if self.armed and not kernel.safe_state:
-            values.update(self._station_outputs())
-        if self._line_safe_tag is not None:
-            values[self._line_safe_tag.name] = bool(kernel.safe_state) or not self.armed
-        return values
+            self._station_outputs(values)
+        values[self._at_heartbeat] = self.tick_count % HEARTBEAT_WRAP
+        if self._at_line_safe is not None:
+            values[self._at_line_safe] = bool(kernel.safe_state) or not self.armed
+        self._written = True
 
     def _safe_values(self) -> dict:
         """Every output this owner drives at its safe value, and the heartbeat (the tick count)."""
@@ -329,35 +391,36 @@ class RtLoop:
         values[self.tags.heartbeat] = self.tick_count % HEARTBEAT_WRAP
         return values
 
-    def _station_outputs(self) -> dict:
+    def _station_outputs(self, values: list) -> None:
+        """Per station from the kernel, into `values` (the write plan's): clamped to each tag's
+        limits, a non-finite value at the safe value, an isolated station's elements safe."""
         kernel, s = self.kernel, self.n_stations
-        isolated = np.asarray(kernel.station_safe, dtype=bool)
-        zone_isolated = isolated[self._zone_station]
-        values = {}
-        for tag, relief in zip(self._relief, (kernel.relief1_kpa, kernel.relief2_kpa)):
-            safe = _elements(tag)
-            values[tag.name] = _shaped(tag, [safe[z] if zone_isolated[z] else _clamp(tag, v)
-                                             for z, v in enumerate(np.asarray(relief))])
-        if self._coolant is not None:
-            tag, safe = self._coolant, _elements(self._coolant)
-            flow = np.asarray(kernel.station_coolant_lpm, dtype=float)
-            if tag.count == s:
-                values[tag.name] = _shaped(tag, [safe[i] if isolated[i] else _clamp(tag, b + f)
-                                                 for i, (b, f) in enumerate(zip(self._coolant_base, flow))])
+        isolated = self._isolated
+        np.not_equal(np.asarray(kernel.station_safe), 0, out=isolated)
+        np.take(isolated, self._zone_station, out=self._zone_isolated)
+        for out, relief in zip(self._relief_out, (kernel.relief1_kpa, kernel.relief2_kpa)):
+            values[out.at] = out.fill(np.asarray(relief), self._zone_isolated)
+        if self._coolant_out is not None:
+            out, flow = self._coolant_out, np.asarray(kernel.station_coolant_lpm, dtype=float)
+            if out.tag.count == s:
+                np.add(self._coolant_base, flow, out=out.sum)
+                values[out.at] = out.fill(out.sum, isolated)
             else:  # one valve for the line
-                values[tag.name] = _clamp(tag, float(self._coolant_base[0]) + float(flow.sum()))
-        if self._limit is not None:
-            tag, safe = self._limit, _elements(self._limit)
-            limit = [safe[i] if isolated[i] else _clamp(tag, frac * tag.limits.max)
-                     for i, frac in enumerate(np.asarray(kernel.current_limit_frac))]
-            values[tag.name] = _shaped(tag, limit) if tag.count == s else min(limit)
+                values[out.at] = _clamp(out.tag, float(self._coolant_base[0]) + float(flow.sum()))
+        if self._limit_out is not None:
+            out = self._limit_out
+            np.multiply(np.asarray(kernel.current_limit_frac), out.tag.limits.max, out=out.sum)
+            limit = out.fill(out.sum, isolated)
+            values[out.at] = limit if out.tag.count == s else float(out.buffer.min())
         if self._permit is not None:
-            permits = [not bool(v) for v in isolated]
-            values[self._permit.name] = _shaped(self._permit, permits) if self._permit.count == s else all(permits)
+            permits = np.logical_not(isolated, out=self._permit_out)
+            values[self._write_plan.index[self._permit.name]] = (
+                _shaped_array(self._permit, permits) if self._permit.count == s else bool(permits.all()))
         if self._station_safe_tag is not None:
             tag = self._station_safe_tag
-            values[tag.name] = _shaped(tag, [bool(v) for v in isolated]) if tag.count == s else bool(isolated.any())
-        return values
+            np.copyto(self._station_safe_out, isolated)
+            values[self._write_plan.index[tag.name]] = (
+                _shaped_array(tag, self._station_safe_out) if tag.count == s else bool(isolated.any()))
 
     def write_safe_values(self, timeout_s: float | None = None) -> bool:
         """The stop: every output this owner drives at its safe value, with one more heartbeat.
@@ -365,15 +428,17 @@ class RtLoop:
         Tried twice (a late answer drops the connection; the second try reconnects at once).
         Returns True when the PLC took them."""
         values = self._safe_values()
+        plan = self._write_plan
+        plan.values[:] = [values[name] for name in plan.names]
+        self._written = True
         self.tick_count += 1
         timeout_s = timeout_s if timeout_s is not None else max(self.bus.tag_map.timeout_s, self._timeout_s)
         for attempt in (1, 2):
             try:
-                refused = [r.name for r in self.bus.write(values, timeout_s=timeout_s) if r.quality is not Quality.GOOD]
+                refused = [r.name for r in self.bus.write(plan, timeout_s=timeout_s) if r.quality is not Quality.GOOD]
             except BusError as exc:
                 log.error("rtcore: stop: safe values not written (try %d): %s", attempt, exc)
                 continue
-            self.last_written = values
             if refused:
                 log.error("rtcore: stop: the PLC refused the safe values of %s", refused)
                 return False
@@ -497,45 +562,60 @@ class RtLoop:
         log.warning("rtcore: station %d reset requested on the supervisor link", station)
         self._check_latches()
 
-    def station_status(self) -> dict[str, list]:
+    def station_status(self, arrays: bool = False) -> dict:
         """Per station: cause bits, fault marker, hottest marker, current limit frac (as written),
-        coolant, largest relief of its zones, permit as written."""
-        kernel, s = self.kernel, self.n_stations
-        relief = np.zeros(s)
-        written = self.last_written.get(self._relief[-1].name) if self._relief else None
-        if written is not None:
+        coolant, largest relief of its zones, permit as written. Tuples; with `arrays`, NumPy
+        arrays (the kernel's and the loop's buffers, valid until the next tick: for the link,
+        which copies them)."""
+        kernel, s, out = self.kernel, self.n_stations, self._status
+        values = self._write_plan.values if self._written else None
+        relief = out["station_relief_max_kpa"]
+        written = values[self._relief_out[-1].at] if values is not None and self._relief_out else None
+        if written is None:
+            relief.fill(0.0)
+        elif self._zones_in_blocks:
+            np.max(np.reshape(np.asarray(written, dtype=float), (s, -1)), axis=1, out=relief)
+            np.maximum(relief, 0.0, out=relief)
+        else:
+            relief.fill(0.0)
             np.maximum.at(relief, self._zone_station, np.atleast_1d(np.asarray(written, dtype=float)))
-        permit = self.last_written.get(self._permit.name) if self._permit is not None else None
-        permits = [bool(p) for p in np.broadcast_to(np.atleast_1d(permit), (s,))] if permit is not None else [False] * s
-        return {
-            "station_cause": tuple(int(v) for v in kernel.station_cause),
-            "station_fault_marker": tuple(int(v) for v in kernel.station_fault_marker),
-            "station_hot_degc": tuple(float(v) for v in kernel.station_hot_degc),
-            # as written: nothing flows while not armed or with the line safe, whatever the envelope says
-            "station_current_limit_frac": tuple(float(v) * (self.armed and not kernel.safe_state)
-                                                for v in kernel.current_limit_frac),
-            "station_coolant_lpm": tuple(float(v) for v in kernel.station_coolant_lpm),
-            "station_relief_max_kpa": tuple(float(v) for v in relief),
-            "station_permit": tuple(permits),
+        permit = values[self._write_plan.index[self._permit.name]] if values is not None and self._permit else None
+        out["station_permit"][:] = False if permit is None else permit
+        # as written: nothing flows while not armed or with the line safe, whatever the envelope says
+        np.multiply(np.asarray(kernel.current_limit_frac), float(self.armed and not kernel.safe_state),
+                    out=out["station_current_limit_frac"])
+        status = {
+            "station_cause": np.asarray(kernel.station_cause),
+            "station_fault_marker": np.asarray(kernel.station_fault_marker),
+            "station_hot_degc": np.asarray(kernel.station_hot_degc),
+            "station_current_limit_frac": out["station_current_limit_frac"],
+            "station_coolant_lpm": np.asarray(kernel.station_coolant_lpm),
+            "station_relief_max_kpa": relief,
+            "station_permit": out["station_permit"],
         }
+        if arrays:
+            return status
+        kinds = {"station_cause": int, "station_fault_marker": int, "station_permit": bool}
+        return {name: tuple(kinds.get(name, float)(v) for v in array.tolist()) for name, array in status.items()}
 
-    def status(self, alive: bool = True) -> RtStatus:
+    def status(self, alive: bool = True, arrays: bool = False) -> RtStatus:
+        """The status the link carries; per-station fields as tuples, or with `arrays` as the
+        loop's arrays (`station_status`), which is how the loop publishes it every tick."""
         summary = self.stats.summary()
         self.heartbeat_ns = time.monotonic_ns()
-        values = dict(
+        kernel = self.kernel
+        return RtStatus(
             tick_count=self.tick_count, overruns=summary["overruns"],
             lateness_p50_ns=summary["lateness_p50_ns"], lateness_p99_ns=summary["lateness_p99_ns"],
             lateness_max_ns=summary["lateness_max_ns"], work_mean_ns=summary["work_mean_ns"],
-            work_max_ns=summary["work_max_ns"], flags=int(self.kernel.flags),
-            safe_state=bool(self.kernel.safe_state), safe_cause=int(self.kernel.safe_cause),
-            fault_marker=int(self.kernel.fault_marker), link_errors=self.link_errors,
+            work_max_ns=summary["work_max_ns"], flags=int(kernel.flags),
+            safe_state=bool(kernel.safe_state), safe_cause=int(kernel.safe_cause),
+            fault_marker=int(kernel.fault_marker), link_errors=self.link_errors,
             setpoints_applied=self.setpoints_applied, setpoints_rejected=self.setpoints_rejected,
             resets_done=self.resets_done, station_resets_done=self.station_resets_done, alive=alive,
             heartbeat_ns=self.heartbeat_ns, armed=self.armed,
-            bus_misses=self.bus_misses, n_stations=self.n_stations, **self.station_status(),
+            bus_misses=self.bus_misses, n_stations=self.n_stations, **self.station_status(arrays),
         )
-        fields = {f.name for f in dataclasses.fields(RtStatus)}  # the link's layout decides what travels
-        return RtStatus(**{k: v for k, v in values.items() if k in fields})
 
     # -- paced by the clock ----------------------------------------------------------------------
     def run(self, duration_s: float | None = None, stop=None) -> dict:
@@ -558,7 +638,7 @@ class RtLoop:
             self.stats.record(woke_ns - deadline_ns, done_ns - woke_ns, overran)
             self.note_overrun(overran)
             if self.link is not None and self.tick_count % self.settings.status_every_ticks == 0:
-                self.link.write_status(self.status())
+                self.link.write_status(self.status(arrays=True))
             deadline_ns = next_deadline_ns
         if self.link is not None:
             self.link.write_status(self.status(alive=False))
@@ -593,21 +673,52 @@ def _names(cause: int) -> str:
     return ",".join(f.name for f in Flag if f and cause & int(f)) or "-"
 
 
-def _as_array(value, count: int) -> np.ndarray:
-    """A tag read as float64 inputs; a BAD read is all NaN (the kernel debounces it into a fault)."""
+class _Output:
+    """A per-station or per-zone output tag and its buffers: the values written, a scratch sum,
+    its limits and safe values as arrays."""
+
+    def __init__(self, tag: Tag, at: int, count: int):
+        self.tag, self.at = tag, at
+        self.buffer = np.zeros(tag.count)
+        self.sum = np.zeros(tag.count)
+        self.finite = np.zeros(tag.count, dtype=bool)
+        self.safe = np.asarray(_elements(tag), dtype=float)
+        self.safe_first = float(self.safe[0])
+        self.low, self.high = (tag.limits.min, tag.limits.max) if tag.limits else (-np.inf, np.inf)
+
+    def fill(self, source: np.ndarray, isolated: np.ndarray):
+        """`source` clamped to the limits, a non-finite element at the first safe value, an
+        isolated element at its safe value: the buffer (a float for a scalar tag)."""
+        buffer, finite = self.buffer, self.finite
+        np.isfinite(source, out=finite)
+        np.clip(source, self.low, self.high, out=buffer)
+        np.logical_not(finite, out=finite)
+        np.copyto(buffer, self.safe_first, where=finite)
+        np.copyto(buffer, self.safe, where=isolated)
+        return buffer if self.tag.is_array else float(buffer[0])
+
+
+def _into(buffer: np.ndarray, value) -> np.ndarray:
+    """A tag read into the loop's float64 buffer, in place; a BAD read is all NaN (the kernel
+    debounces it into a fault)."""
     if not value.quality.usable or value.value is None:
-        return np.full(count, math.nan)
-    return np.asarray(value.value if isinstance(value.value, tuple) else (value.value,), dtype=np.float64)
+        buffer.fill(math.nan)
+    elif isinstance(value.value, tuple):
+        buffer[:] = value.value
+    else:
+        buffer[0] = value.value
+    return buffer
+
+
+def _shaped_array(tag: Tag, elements: np.ndarray):
+    """A per-station BOOL buffer as the tag takes it: the array, or its one element for a scalar."""
+    return elements if tag.is_array else bool(elements[0])
 
 
 def _elements(tag: Tag) -> tuple:
     """The tag's safe value, one element per count."""
     safe = tag.safe_value
     return tuple(safe) if isinstance(safe, (tuple, list)) else (safe,) * tag.count
-
-
-def _shaped(tag: Tag, elements: list):
-    return tuple(elements) if tag.is_array else elements[0]
 
 
 def _clamp(tag: Tag, value: float) -> float:

@@ -347,3 +347,38 @@ def test_fixture_layout_from_the_map():
         build_fixture(30, 16, 8)
     with pytest.raises(ValueError, match="16 zones do not split evenly over 3 stations"):
         build_fixture(48, 16, 3)
+
+
+def test_a_tick_uses_the_plans_built_at_start_and_fills_its_buffers_in_place(bench):
+    from edge.bus.base import ReadPlan, WritePlan
+
+    plc, make = bench
+    loop = make()
+    seen = []
+    real_read, real_write = loop.bus._bus.read, loop.bus._bus.write
+    loop.bus._bus.read = lambda names, **kw: seen.append(names) or real_read(names, **kw)
+    loop.bus._bus.write = lambda values, **kw: seen.append(values) or real_write(values, **kw)
+    run_ticks(plc, loop, 3)
+    first = loop.compose_outputs()
+    run_ticks(plc, loop, 2)
+    second = loop.compose_outputs()
+    assert [type(x) for x in seen] == [ReadPlan, WritePlan] * 5
+    assert len({id(x) for x in seen[0::2]}) == 1 and len({id(x) for x in seen[1::2]}) == 1  # one plan each
+    for name in ("relief_first_kpa", "coolant_flow_lpm", "current_limit_pct", "discharge_permit"):
+        assert second[name] is first[name], name  # the same buffer, refilled
+    assert plc.get("discharge_permit") == (True,) * N_STATIONS
+    assert plc.get("current_limit_pct") == pytest.approx(tuple(second["current_limit_pct"]))
+
+
+def test_status_as_arrays_carries_what_the_tuples_say(bench):
+    plc, make = bench
+    loop = make()
+    run_ticks(plc, loop, 3)
+    loop.kernel.isolate_station(2, int(Flag.SENSOR_STUCK), 9)
+    run_ticks(plc, loop, 1)
+    tuples, arrays = loop.status(), loop.status(arrays=True)
+    for name in ("station_cause", "station_fault_marker", "station_hot_degc", "station_current_limit_frac",
+                 "station_coolant_lpm", "station_relief_max_kpa", "station_permit"):
+        assert tuple(getattr(arrays, name).tolist()) == pytest.approx(getattr(tuples, name)), name
+    assert tuples.station_permit == tuple(s != 2 for s in range(N_STATIONS))
+    assert tuples.station_cause[2] == int(Flag.SENSOR_STUCK) and tuples.lateness_p99_ns == 0
