@@ -29,17 +29,8 @@ build: $(STAMP)
 test: build
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-test-unit: build
-	$(PY) -m pytest -q -m "unit and not slow" $(PYTEST_ARGS)
-
-test-contract: build
-	$(PY) -m pytest -q -m "contract and not slow" $(PYTEST_ARGS)
-
-test-hil: build
-	$(PY) -m pytest -q -m "hil and not slow" $(PYTEST_ARGS)
-
-test-bench: build
-	$(PY) -m pytest -q -m "bench and not slow" $(PYTEST_ARGS)
+test-unit test-contract test-hil test-bench: test-%: build
+	$(PY) -m pytest -q -m "$* and not slow" $(PYTEST_ARGS)
 
 # What CI adds deliberately: the slow suites.
 test-slow: build

@@ -27,6 +27,8 @@ from tools.hil.cells import default_cells_path, load_cells
 from tools.hil.plant import Plant, PlantConfig
 from tools.hil.server_bench import HilBench, open_server
 
+from .safe_outputs import is_safe_value
+
 pytestmark = pytest.mark.hil
 
 MAP = REPO_ROOT / "plc_tags" / "hil_modbus.yaml"
@@ -68,19 +70,11 @@ def poll(what: str, check, timeout_s: float = WAIT_S):
     return got
 
 
-def _same(value, safe) -> bool:
-    values = value if isinstance(value, tuple) else (value,)
-    wanted = safe if isinstance(safe, tuple) else (safe,) * len(values)
-    return len(values) == len(wanted) and all(
-        v is w if isinstance(w, bool) else v is not None and abs(v - w) <= 1e-3 * max(1.0, abs(w))
-        for v, w in zip(values, wanted))
-
-
 def unsafe_outputs(bus) -> dict:
     """The rtcore outputs the PLC holds away from their safe values (the heartbeat aside)."""
     safe = {t.name: t.safe_value for t in bus.tag_map.outputs(Owner.RTCORE) if t.name != "rtcore_heartbeat"}
     values = plc(bus, *safe)
-    return {name: values[name] for name, s in safe.items() if not _same(values[name], s)}
+    return {name: values[name] for name, s in safe.items() if not is_safe_value(values[name], s)}
 
 
 def link_name() -> str:

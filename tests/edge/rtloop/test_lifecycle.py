@@ -32,6 +32,8 @@ from edge.tagmap import Owner, load_tag_map
 from edge.tagmap.resize import dump_tag_map
 from rtcore.spec import Flag, Setpoints, StationLimits
 
+from .safe_outputs import is_safe_value
+
 pytestmark = pytest.mark.hil
 
 WAIT_S = 10.0
@@ -138,23 +140,15 @@ class Supervisor:
 
     def outputs_safe(self) -> bool:
         values = self.plc(*self.safe)
-        return all(_same(values[name], safe) for name, safe in self.safe.items())
+        return all(is_safe_value(values[name], safe) for name, safe in self.safe.items())
 
     def unsafe_outputs(self) -> str:
         values = self.plc(*self.safe)
-        return "\n".join(f"{n}: {values[n]} (safe {s})" for n, s in self.safe.items() if not _same(values[n], s))
+        return "\n".join(f"{n}: {values[n]} (safe {s})" for n, s in self.safe.items() if not is_safe_value(values[n], s))
 
     def close(self) -> None:
         self.reattach()
         self.bus.close()
-
-
-def _same(value, safe) -> bool:
-    values = value if isinstance(value, tuple) else (value,)
-    wanted = safe if isinstance(safe, tuple) else (safe,) * len(values)
-    return len(values) == len(wanted) and all(
-        v is w if isinstance(w, bool) else v is not None and abs(v - w) <= 1e-3 * max(1.0, abs(w))
-        for v, w in zip(values, wanted))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
