@@ -4,6 +4,8 @@ import pytest
 
 from edge.strategy.model import LimitSet, Strategy, StrategyError, TierLimits, check_strategy, clamp_to_limits
 
+pytestmark = pytest.mark.unit
+
 
 def test_default_strategy_is_valid_and_hands_down_rtcore_setpoints():
     s = check_strategy(Strategy())

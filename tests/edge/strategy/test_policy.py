@@ -11,6 +11,8 @@ from edge.strategy.model import Strategy
 from edge.strategy.policy import SHIPPED_DIR, STATE_DIM, PolicyIntegrityError, RlPolicy, state_vector
 from edge.strategy.tree import ACTIONS
 
+pytestmark = pytest.mark.unit
+
 FEATURES = TierFeatures(70.0, 0.8, 45.0, 10)
 
 

@@ -1,6 +1,10 @@
 """The stated score and the expert rules."""
 
+import pytest
+
 from edge.strategy.score import INFEASIBLE_COST, score_metrics
+
+pytestmark = pytest.mark.unit
 
 GOOD = dict(batch_time_s=1800.0, residual_pct=10.0, peak_temp_degc=40.0, relief_events=0, time_above_warning_s=0.0,
             modules=4, modules_finished=4, discharged_ah=12.0)

@@ -1,9 +1,13 @@
 """The supervisor's current setpoints: profile x taper x derating, coulomb counting."""
 
+import pytest
+
 import numpy as np
 
 from edge.strategy.model import Strategy
 from edge.strategy.supervisor import StationDriver
+
+pytestmark = pytest.mark.unit
 
 S = Strategy(segments=((50, 2.0), (0, 1.0)), taper_v_per_cell=3.0, end_c_rate=0.2,
              derate_start_degc=40.0, derate_stop_degc=44.0, derate_floor=0.1, ramp_c_rate_per_s=1.0)

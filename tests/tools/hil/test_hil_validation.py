@@ -12,6 +12,8 @@ import pytest
 from tools.hil.cells import default_timeseries_path
 from tools.hil.validation import load_timeseries, summarise, validate
 
+pytestmark = pytest.mark.unit
+
 
 def run(cells, first, n):
     sel = cells.select(slice(first, first + n))
