@@ -1,8 +1,7 @@
 """The supervisor's current setpoints: profile x taper x derating, coulomb counting."""
 
-import pytest
-
 import numpy as np
+import pytest
 
 from edge.strategy.model import Strategy
 from edge.strategy.supervisor import StationDriver
