@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.batterymodel.arrays import nan_to_num
+
 
 @dataclass(frozen=True)
 class FixtureConfig:
@@ -108,14 +110,14 @@ def relief_fraction(relief_kpa: np.ndarray, setpoint_kpa: np.ndarray) -> np.ndar
     sp = np.asarray(setpoint_kpa, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(sp > 0, np.asarray(relief_kpa, dtype=float) / sp, 1.0)
-    return np.clip(np.nan_to_num(frac, nan=1.0), 0.0, 1.0)
+    return np.clip(nan_to_num(frac, nan=1.0), 0.0, 1.0)
 
 
 def pressure_target_kpa(setpoint_kpa: np.ndarray, relief: np.ndarray, cfg: FixtureConfig) -> np.ndarray:
     """Clamp target: the setpoint reduced by the relief fraction, not below the retention pressure
     (unless the setpoint itself is below it), within [0, p_max]."""
-    sp = np.clip(np.nan_to_num(np.asarray(setpoint_kpa, float), nan=0.0), 0.0, cfg.p_max_kpa)
-    rel = np.clip(np.nan_to_num(np.asarray(relief, float), nan=1.0), 0.0, 1.0)
+    sp = np.clip(nan_to_num(np.asarray(setpoint_kpa, float), nan=0.0), 0.0, cfg.p_max_kpa)
+    rel = np.clip(nan_to_num(np.asarray(relief, float), nan=1.0), 0.0, 1.0)
     return np.maximum(sp * (1.0 - rel), np.minimum(sp, cfg.hold_kpa))
 
 
@@ -132,7 +134,7 @@ def ripple_factor(t_s: float, phase_rad: np.ndarray, cfg: FixtureConfig) -> np.n
 
 def coolant_h_w_m2k(flow_lpm: np.ndarray, relief: np.ndarray, cfg: FixtureConfig) -> np.ndarray:
     """Coolant film coefficient added to natural convection (W/m²K) at a flow and a relief."""
-    flow = np.clip(np.nan_to_num(np.asarray(flow_lpm, float), nan=0.0), 0.0, cfg.flow_max_lpm)
-    rel = np.clip(np.nan_to_num(np.asarray(relief, float), nan=1.0), 0.0, 1.0)
+    flow = np.clip(nan_to_num(np.asarray(flow_lpm, float), nan=0.0), 0.0, cfg.flow_max_lpm)
+    rel = np.clip(nan_to_num(np.asarray(relief, float), nan=1.0), 0.0, 1.0)
     area = cfg.area_closed + (1.0 - cfg.area_closed) * rel
     return cfg.h_coolant_max_w_m2k * (flow / cfg.flow_max_lpm) ** cfg.flow_exponent * area

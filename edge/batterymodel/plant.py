@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.batterymodel.arrays import nan_to_num
+
 from edge.batterymodel.cell_model import CellBank, EcmParams
 from edge.batterymodel.electrode import windows_for_soh
 from edge.batterymodel.fixture import (FixtureConfig, actuate, coolant_h_w_m2k, deliverable_current_a,
@@ -318,7 +320,7 @@ class Plant:
             raise ValueError(f"dt_s must be in (0, 5] s, got {dt_s}")
         self._check(cmd)
         cfg, m, n = self.cfg, self.n_modules, self.n_cells
-        relief = np.clip(np.nan_to_num(np.asarray(cmd.relief, float), nan=1.0), 0.0, 1.0)
+        relief = np.clip(nan_to_num(np.asarray(cmd.relief, float), nan=1.0), 0.0, 1.0)
         target = pressure_target_kpa(cmd.pressure_kpa, relief, cfg.fixture)
         self.clamp_kpa = actuate(self.clamp_kpa, target, dt_s, cfg.fixture)
         self.pressure_kpa = np.clip(self.clamp_kpa * ripple_factor(self.t_s + dt_s, self._ripple_phase, cfg.fixture),
@@ -342,8 +344,8 @@ class Plant:
         emf_eff = (ev["emf_v"] - i_short * ev["r0_ohm"]).reshape(m, n).sum(axis=1)
         r_string = ev["r0_ohm"].reshape(m, n).sum(axis=1) + r_fix.sum(axis=1)
         emf_eff = np.maximum(emf_eff, 0.0)
-        i_cc = np.minimum(np.nan_to_num(cmd.current_a, nan=0.0), emf_eff / r_string)
-        load = np.clip(np.nan_to_num(cmd.load_ohm, nan=np.inf), 1e-3, None)
+        i_cc = np.minimum(nan_to_num(cmd.current_a, nan=0.0), emf_eff / r_string)
+        load = np.clip(nan_to_num(cmd.load_ohm, nan=np.inf), 1e-3, None)
         i_cr = emf_eff / (load + r_string)
         current = np.minimum(np.where(np.isnan(cmd.current_a), i_cr, i_cc), self.path_limit_a)
         on = np.asarray(cmd.discharge_on, bool) & closed & ~self.tripped & self.loaded
@@ -356,7 +358,7 @@ class Plant:
         vmin = volt.reshape(m, n).min(axis=1)
         self.tripped |= (current > 0) & (vmin <= cfg.cutoff_v)
 
-        self.coolant_lpm = np.clip(np.nan_to_num(cmd.coolant_lpm, nan=cfg.fixture.flow_max_lpm),
+        self.coolant_lpm = np.clip(nan_to_num(cmd.coolant_lpm, nan=cfg.fixture.flow_max_lpm),
                                    0.0, cfg.fixture.flow_max_lpm)
         h = self.h_natural_w_m2k[:, None] + (coolant_h_w_m2k(self.coolant_lpm[:, None], relief, cfg.fixture)
                                            [:, self.zone_of_cell] if cfg.pressure_effects else 0.0)

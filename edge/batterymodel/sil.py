@@ -25,6 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
+from edge.batterymodel.arrays import nan_to_num
+
 from edge.batterymodel.plant import Command, Observation, Plant
 
 
@@ -126,7 +128,7 @@ class _Recorder:
         r["current_a"].append(plant.current_a.copy())
         r["soc"].append(plant.soc().mean(axis=1))
         r["pressure_kpa"].append(plant.pressure_kpa.copy())
-        r["relief"].append(np.clip(np.nan_to_num(np.asarray(cmd.relief, float), nan=1.0), 0, 1))
+        r["relief"].append(np.clip(nan_to_num(np.asarray(cmd.relief, float), nan=1.0), 0, 1))
         r["coolant_lpm"].append(np.asarray(cmd.coolant_lpm, float).copy())
         r["discharge_on"].append(np.asarray(cmd.discharge_on, bool).copy())
 
@@ -163,7 +165,7 @@ def run_sil(plant: Plant, controller: Controller, config: SilConfig | None = Non
         if k % every == 0:
             rec.add(plant, obs, cmd)
         plant.step(cmd, cfg.dt_s)
-        relief_on = (np.nan_to_num(np.asarray(cmd.relief, float), nan=1.0) > 0.0).any(axis=1)
+        relief_on = (nan_to_num(np.asarray(cmd.relief, float), nan=1.0) > 0.0).any(axis=1)
         relief_events += int(np.count_nonzero(relief_on & ~prev_relief))
         prev_relief = relief_on
         hot = plant.temp_degc().max(axis=1)

@@ -27,18 +27,22 @@ Tests: tests/edge/strategy/test_planner.py, tests/edge/strategy/test_batch_sizes
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from edge.batterymodel.plant import Batteries
 from edge.grading.cli import grade_cells
 from edge.grading.features import FEATURE_PREFIX, CellTable, Refusal, feature_matrix
 from edge.grading.soc_model import SocModel
 from edge.grading.tiers import TierConfig
 from edge.strategy.history import FEATURE_RANGES, History, TierFeatures, check_features
 from edge.strategy.model import Strategy, StrategyError, TierLimits, check_strategy
-from edge.strategy.rollout import Grades, Rollout, RolloutMetrics, pick_representative
+from edge.strategy.rollout import Grades, Rollout, RolloutMetrics, many_rollout_batteries, pick_representative
 from edge.strategy.score import Score, score_metrics
 from edge.strategy.tree import plan_tree, uniform_prior
 
@@ -73,7 +77,12 @@ class TierPlan:
     simulations: int
     rollouts: int
     planning_s: float
+    """Wall time of the tier's planning: the reference rollout and the tree."""
     sub_batch_rows: np.ndarray
+    rollouts_run: int = 0
+    """Strategies rolled out, the tree's look-ahead included (`rollouts`: those it used)."""
+    sil_runs: int = 0
+    """Stacked SIL runs, the reference included."""
 
     def to_json(self) -> dict:
         f, metrics = self.features, self.metrics.to_dict()
@@ -85,7 +94,7 @@ class TierPlan:
             "predicted_traditional_batch_time_s": self.reference.batch_time_s,
             "score_cost": round(self.score.cost, 4), "violations": list(self.score.violations),
             "tree_path": list(self.path), "simulations": self.simulations, "rollouts": self.rollouts,
-            "planning_s": round(self.planning_s, 2),
+            "planning_s": round(self.planning_s, 2), "rollouts_run": self.rollouts_run, "sil_runs": self.sil_runs,
         }
 
 
@@ -172,46 +181,147 @@ def tier_rollout(grades: Grades, tier: int, rollout_modules: int = 4, dt_s: floa
     return rows, pick, Rollout(grades.select(pick), dt_s=dt_s, seed=seed)
 
 
+def plan_workers(n_tiers: int, workers: int = 1) -> int:
+    """How many processes plan the tiers: `workers` (0: one a core this process may run on), never
+    more than the tiers; 1 plans in this process."""
+    if workers == 0:
+        try:
+            workers = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            workers = os.cpu_count() or 1
+    return max(1, min(int(workers), n_tiers))
+
+
+@dataclass(frozen=True)
+class _TierJob:
+    """What one tier's planning needs, picklable (a worker process gets it)."""
+
+    grades: Grades
+    tier: int
+    rows: np.ndarray
+    pick: np.ndarray
+    features: TierFeatures
+    initial: Strategy
+    from_history: bool
+    policy_dir: str | None
+    policy_sha256: str | None
+    max_simulations: int
+    max_seconds: float
+    seed: int
+    use_tree: bool
+    limits: TierLimits
+    dt_s: float
+    batteries: Batteries
+
+
+_POLICIES: dict[str, object] = {}
+
+
+def _worker_policy(job: _TierJob, policy):
+    """The job's policy: the caller's own in-process; a worker loads it from its folder once and
+    checks it is the same model (sha256) the caller loaded."""
+    if policy is not None or job.policy_dir is None:
+        return policy
+    if job.policy_dir not in _POLICIES:
+        from edge.strategy.policy import RlPolicy
+
+        _POLICIES[job.policy_dir] = RlPolicy.load(job.policy_dir)
+    loaded = _POLICIES[job.policy_dir]
+    if loaded.meta.get("model_sha256") != job.policy_sha256:
+        raise RuntimeError(f"{job.policy_dir}: the policy changed while planning (sha256 "
+                           f"{loaded.meta.get('model_sha256')} != {job.policy_sha256})")
+    return loaded
+
+
+def _plan_tier(job: _TierJob, policy=None) -> tuple[TierPlan, list[tuple]]:
+    """Plan one tier (in this process or a worker): its TierPlan and the history records of every
+    evaluation the tree used, in order, as (strategy, metrics dict, cost) for the caller to append."""
+    start = time.perf_counter()
+    policy = _worker_policy(job, policy)
+    rollout = Rollout(job.grades.select(job.pick), dt_s=job.dt_s, seed=job.seed, batteries=job.batteries)
+    reference = rollout.traditional()
+    limits = job.limits
+    evaluated: dict[str, tuple[RolloutMetrics, Score]] = {}
+    records: list[tuple] = []
+
+    def evaluate(strategy: Strategy) -> float:
+        metrics = rollout.many([strategy])[0]
+        score = score_metrics(metrics.to_dict(), limits, reference.batch_time_s)
+        records.append((strategy, metrics.to_dict(), score.cost))
+        evaluated[repr(strategy)] = (metrics, score)
+        return score.value
+
+    if job.use_tree:
+        prior = policy.prior_for(job.features) if policy is not None else uniform_prior
+        result = plan_tree(job.initial, evaluate, prior, limits, max_simulations=job.max_simulations,
+                           max_seconds=job.max_seconds, seed=job.seed, prefetch=rollout.many)
+        strategy, path, sims = result.strategy, tuple(result.path), result.simulations
+    else:
+        evaluate(job.initial)
+        strategy, path, sims = job.initial, (), 0
+    metrics, score = evaluated[repr(strategy)]
+    plan = TierPlan(tier=job.tier, rows=job.rows, features=job.features, strategy=strategy,
+                    initial_from_history=job.from_history, metrics=metrics, score=score, reference=reference,
+                    path=path, simulations=sims, rollouts=len(records), planning_s=time.perf_counter() - start,
+                    sub_batch_rows=job.pick, rollouts_run=rollout.calls, sil_runs=rollout.runs + 1)
+    return plan, records
+
+
 def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=None, max_simulations: int = 16,
                max_seconds: float = 120.0, seed: int = 0, rollout_modules: int = 4, use_tree: bool = True,
-               limits: TierLimits = TierLimits(), rollout_dt_s: float = 2.0) -> dict[int, TierPlan]:
+               limits: TierLimits = TierLimits(), rollout_dt_s: float = 2.0,
+               workers: int = 1) -> dict[int, TierPlan]:
     """Plan every tier of the graded batch (module docstring). `policy` (edge.strategy.policy.RlPolicy)
-    gives the tree its prior per tier; None: uniform."""
+    gives the tree its prior per tier; None: uniform. With `workers` 1 (the default) the tiers are
+    planned one after the other in this process, each from the history holding the records of the
+    tiers before it; with more (0: one a core, `plan_workers`), that many spawned processes plan
+    them at once, each from the history as it stood at the start (so a later tier may start
+    elsewhere: not the same plans). Records are appended tier by tier in tier order either way."""
     if len(grades) != len(cells) or not np.array_equal(grades.cell_ids, cells.cell_ids):
         raise ValueError(f"{cells.source}: the grades are not of these cells")
     check_grades(cells, grades)
-    plans = {}
-    for tier in sorted(set(grades.tier.tolist())):
-        rows, pick, rollout = tier_rollout(grades, tier, rollout_modules, rollout_dt_s, seed)
+
+    tiers = sorted(set(grades.tier.tolist()))
+    picks = {}
+    for tier in tiers:
+        rows = np.flatnonzero(grades.tier == tier)
+        picks[tier] = rows, rows[pick_representative(grades.soc_pct[rows], grades.soh_est[rows], grades.r_mohm[rows],
+                                                     rollout_modules)]
+    models = dict(zip(tiers, many_rollout_batteries([grades.select(picks[t][1]) for t in tiers], seed)))
+
+    def job_for(tier: int) -> _TierJob:
+        rows, pick = picks[tier]
         feats = check_features(tier_features(grades, rows), f"{cells.source}: tier {tier}")
-        reference = rollout.traditional()
         best = history.best_for(feats)
         initial = check_strategy(best.strategy, limits) if best is not None else default_strategy(feats)
-        evaluated: dict[str, tuple[RolloutMetrics, Score]] = {}
+        return _TierJob(
+            grades=grades, tier=int(tier), rows=rows, pick=pick, features=feats, initial=initial,
+            from_history=best is not None,
+            policy_dir=str(policy.metadata_path.parent) if policy is not None else None,
+            policy_sha256=policy.meta.get("model_sha256") if policy is not None else None,
+            max_simulations=max_simulations, max_seconds=max_seconds, seed=seed, use_tree=use_tree, limits=limits,
+            dt_s=rollout_dt_s, batteries=models[tier])
 
-        def evaluate(strategy: Strategy) -> float:
-            metrics = rollout(strategy)
-            score = score_metrics(metrics.to_dict(), limits, reference.batch_time_s)
-            history.append("sil", tier, feats, strategy, metrics.to_dict(), score.cost)
-            evaluated[repr(strategy)] = (metrics, score)
-            return score.value
+    def record(job: _TierJob, plan: TierPlan, records: list[tuple]) -> None:
+        for strategy, metrics, cost in records:
+            history.append("sil", job.tier, job.features, strategy, metrics, cost)
+        plans[job.tier] = plan
+        log.info("tier %d: %d modules, cost %.3f (%s), path %s, %.1f s (%d SIL runs, %d strategies rolled out)",
+                 job.tier, job.rows.size, plan.score.cost,
+                 "feasible" if plan.score.feasible else "; ".join(plan.score.violations), list(plan.path),
+                 plan.planning_s, plan.sil_runs, plan.rollouts_run)
 
-        start = time.perf_counter()
-        if use_tree:
-            prior = policy.prior_for(feats) if policy is not None else uniform_prior
-            result = plan_tree(initial, evaluate, prior, limits, max_simulations=max_simulations,
-                               max_seconds=max_seconds, seed=seed)
-            strategy, path, sims = result.strategy, tuple(result.path), result.simulations
-        else:
-            evaluate(initial)
-            strategy, path, sims = initial, (), 0
-        metrics, score = evaluated[repr(strategy)]
-        plans[int(tier)] = plan = TierPlan(
-            tier=int(tier), rows=rows, features=feats, strategy=strategy, initial_from_history=best is not None,
-            metrics=metrics, score=score, reference=reference, path=path, simulations=sims, rollouts=rollout.calls,
-            planning_s=time.perf_counter() - start, sub_batch_rows=pick)
-        log.info("tier %d: %d modules, cost %.3f (%s), path %s, %.1f s", tier, rows.size, score.cost,
-                 "feasible" if score.feasible else "; ".join(score.violations), list(path), plan.planning_s)
+    plans: dict[int, TierPlan] = {}
+    n = plan_workers(len(tiers), workers)
+    if n <= 1:  # tier by tier: each starts from the history with the records of the tiers before it
+        for tier in tiers:
+            job = job_for(tier)
+            record(job, *_plan_tier(job, policy))
+    else:  # every tier from the history as it stood at the start
+        jobs = [job_for(tier) for tier in tiers]
+        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for job, result in zip(jobs, pool.map(_plan_tier, jobs)):
+                record(job, *result)
     return plans
 
 

@@ -6,7 +6,7 @@ model's modules from a grade, never from truth), `pick_representative` (the shor
 tier is planned on), `Rollout` (strategy -> `RolloutMetrics` through the real-time loop of
 edge/strategy/loop_controller.LoopController, with the tier's strategy on every station) and
 `RolloutMetrics` (the SIL metrics, edge/batterymodel/sil.SilMetrics: a frozen dataclass with the
-per-module list). Tests: tests/edge/strategy/test_planner.py.
+per-module list). Tests: tests/edge/strategy/test_planner.py, tests/edge/strategy/test_rollout_stacked.py.
 
 The model's module, from the grade of one battery:
 * SOC: drawn (seeded, once per rollout) from the estimate's interval, a normal with the
@@ -24,6 +24,8 @@ The model's module, from the grade of one battery:
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
@@ -33,6 +35,7 @@ from edge.batterymodel.cell_model import CellBank, EcmParams
 from edge.batterymodel.electrode import windows_for_soh
 from edge.batterymodel.plant import KELVIN, Batteries, Plant, PlantConfig
 from edge.batterymodel.sil import SilConfig, SilMetrics, run_sil
+from edge.batterymodel.stacked import run_sil_stacked, stack_plant
 from edge.strategy.baseline import BaselineController
 from edge.strategy.loop_controller import LoopController
 from edge.strategy.model import Strategy
@@ -95,8 +98,8 @@ def contact_estimate_mohm(grades: Grades, params: EcmParams | None = None) -> np
     return np.clip(CONTACT_TYPICAL_MOHM + CONTACT_WEIGHT * (grades.r_mohm - r0_mohm), 0.0, 50.0)
 
 
-def rollout_batteries(grades: Grades, seed: int = 0, spread: bool = True) -> Batteries:
-    """The model's modules from the grade (module docstring); never from truth."""
+def drawn_soc_soh(grades: Grades, seed: int = 0, spread: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The model's SOC and SOH (fractions) of each battery from its grade (module docstring)."""
     soc = np.clip(grades.soc_pct / 100.0, 0.0, 1.0)
     soh = np.clip(grades.soh_est, 0.31, 1.0)
     if spread:
@@ -105,8 +108,33 @@ def rollout_batteries(grades: Grades, seed: int = 0, spread: bool = True) -> Bat
         lo, hi = grades.soc_lo_pct / 100.0, grades.soc_hi_pct / 100.0
         soc = np.clip(soc + rng.normal(0.0, 1.0, soc.size) * (hi - lo) / (2.0 * z), np.clip(lo, 0, 1), np.clip(hi, 0, 1))
         soh = np.clip(soh + rng.normal(0.0, grades.soh_sd, soh.size), 0.31, 1.0)
-    return Batteries(soc=soc, soh=soh, r_contact_mohm=contact_estimate_mohm(grades), t_amb_degc=grades.t_amb_degc,
-                     source="model from the grade")
+    return soc, soh
+
+
+def rollout_batteries(grades: Grades, seed: int = 0, spread: bool = True) -> Batteries:
+    """The model's modules from the grade (module docstring); never from truth."""
+    return many_rollout_batteries([grades], seed, spread)[0]
+
+
+def many_rollout_batteries(sub_batches: Sequence[Grades], seed: int = 0, spread: bool = True) -> list[Batteries]:
+    """`rollout_batteries` of each sub-batch (each drawn with its own generator from `seed`), the
+    electrode solves of all of them at once (element by element the same numbers: the solve is
+    per battery, and one call for a tier's four costs as much as one for forty)."""
+    drawn = [drawn_soc_soh(g, seed, spread) for g in sub_batches]
+    sizes = np.cumsum([0] + [len(g) for g in sub_batches])
+    everyone = Grades(**{k: np.concatenate([getattr(g, k) for g in sub_batches]) for k in
+                         ("cell_ids", "soc_pct", "soc_lo_pct", "soc_hi_pct", "soh_est", "r_mohm", "t_amb_degc",
+                          "tier")}, soc_level=sub_batches[0].soc_level, soh_sd=sub_batches[0].soh_sd) \
+        if len(sub_batches) > 1 else sub_batches[0]
+    contact = contact_estimate_mohm(everyone)
+    windows = windows_for_soh(np.concatenate([soh for _, soh in drawn]))
+    out = []
+    for i, (g, (soc, soh)) in enumerate(zip(sub_batches, drawn)):
+        part = slice(sizes[i], sizes[i + 1])
+        w = type(windows)(*(getattr(windows, f)[part] for f in ("cap_ah", "x100", "y100", "q_neg_ah", "q_pos_ah")))
+        out.append(Batteries(soc=soc, soh=soh, r_contact_mohm=contact[part], t_amb_degc=g.t_amb_degc,
+                             windows=w, source="model from the grade"))
+    return out
 
 
 def pick_representative(soc_pct: np.ndarray, soh_est: np.ndarray, r_mohm: np.ndarray, k: int = 4) -> np.ndarray:
@@ -124,10 +152,20 @@ def pick_representative(soc_pct: np.ndarray, soh_est: np.ndarray, r_mohm: np.nda
     return np.array(sorted(out))
 
 
+STACK_MAX_STATIONS = 256
+"""At most this many stations (candidates x modules) in one stacked rollout; more are split."""
+
+
 @dataclass
 class Rollout:
     """strategy -> metrics of the model sub-batch (`grades` of its modules) discharged through the
-    real-time loop; the model's batteries are drawn once, so every strategy meets the same batch."""
+    real-time loop; the model's batteries are drawn once, so every strategy meets the same batch.
+
+    `__call__` is the scalar rollout (one SIL run through `LoopController` and the in-memory tag
+    bus: the reference). `many(strategies)` rolls out every strategy not yet seen in one stacked
+    SIL run (edge/batterymodel/stacked.py with edge/strategy/stacked_loop.py: the same metrics,
+    tested strategy by strategy) and caches the metrics by strategy; `calls` counts the
+    strategies rolled out, `runs` the SIL runs."""
 
     grades: Grades
     dt_s: float = 2.0
@@ -135,24 +173,63 @@ class Rollout:
     seed: int = 0
     spread: bool = True
     calls: int = 0
+    runs: int = 0
+    batteries: Batteries | None = field(default=None, repr=False)
+    """The model's modules (`rollout_batteries(grades, seed, spread)` when not given)."""
 
     def __post_init__(self) -> None:
-        self.batteries = rollout_batteries(self.grades, self.seed, self.spread)
+        if self.batteries is None:
+            self.batteries = rollout_batteries(self.grades, self.seed, self.spread)
+        self._template: Plant | None = None
+        self.cache: dict[str, RolloutMetrics] = {}
 
     def sil(self) -> SilConfig:
         return SilConfig(dt_s=self.dt_s, max_time_s=self.max_time_s, record_every_s=max(self.dt_s, 60.0))
 
     def plant(self) -> Plant:
-        return Plant(self.batteries, PlantConfig(seed=self.seed))
+        """A fresh model plant of the sub-batch (built once, copied after)."""
+        if self._template is None:
+            self._template = Plant(self.batteries, PlantConfig(seed=self.seed))
+        return copy.deepcopy(self._template)
 
     def __call__(self, strategy: Strategy, **setpoint_overrides) -> RolloutMetrics:
         self.calls += 1
+        self.runs += 1
         plant = self.plant()
         driver = StationDriver([strategy] * plant.n_modules, self.grades.soc_pct, self.grades.soh_est)
         limits = (strategy.station_limits(),) * plant.n_modules  # the tier's limits, enforced by the core
         ctrl = LoopController(plant.n_modules, plant.markers.n_markers, plant.cfg.n_zones, self.dt_s,
                               setpoints=strategy.setpoints(station_limits=limits, **setpoint_overrides), driver=driver)
         return run_sil(plant, ctrl, self.sil(), cell_ids=self.grades.cell_ids).metrics
+
+    def many(self, strategies: Sequence[Strategy]) -> list[RolloutMetrics]:
+        """The metrics of each strategy (module docstring of edge/batterymodel/stacked.py): the
+        ones not in the cache rolled out together, stacked by the setpoints the kernel holds for
+        the whole line, at most `STACK_MAX_STATIONS` stations a run."""
+        from edge.strategy.stacked_loop import StackedLoopController, line_key
+
+        todo: dict[str, Strategy] = {}
+        for s in strategies:
+            if repr(s) not in self.cache:
+                todo.setdefault(repr(s), s)
+        groups: dict[object, list[Strategy]] = {}
+        for s in todo.values():
+            groups.setdefault(line_key(s.setpoints()), []).append(s)
+        m = len(self.grades)
+        width = max(1, STACK_MAX_STATIONS // max(m, 1))
+        for group in groups.values():
+            for i in range(0, len(group), width):
+                chunk = group[i:i + width]
+                template = self.plant()
+                plant = stack_plant(template, len(chunk))
+                ctrl = StackedLoopController(chunk, self.grades.soc_pct, self.grades.soh_est,
+                                             template.markers.n_markers, template.cfg.n_zones, self.dt_s,
+                                             template.cfg.cells_per_module)
+                for s, metrics in zip(chunk, run_sil_stacked(plant, ctrl, self.sil(), cell_ids=self.grades.cell_ids)):
+                    self.cache[repr(s)] = metrics
+                self.calls += len(chunk)
+                self.runs += 1
+        return [self.cache[repr(s)] for s in strategies]
 
     def traditional(self) -> RolloutMetrics:
         """The traditional method on the same model sub-batch (the score's reference time)."""

@@ -1,7 +1,7 @@
 """Game-tree optimisation of one tier's strategy (S12).
 
 Owns `Action`/`ACTIONS` (the discrete modifications), `plan_tree` and `TreeResult`.
-Tests: tests/edge/strategy/test_tree.py.
+Tests: tests/edge/strategy/test_tree.py, tests/edge/strategy/test_tree_prefetch.py.
 
 Root = the initial strategy. Children = the strategy after one discrete modification (`ACTIONS`;
 a modification that leaves the maximum-safety limits is not a child). Each child has a prior
@@ -16,6 +16,13 @@ seeded generator. The importance of a node is its mean backed-up value Q (visits
 the optimised path is the greedy descent by importance from the root to a leaf (a node with no
 visited child); the optimised strategy applies that path up to the node of the best own
 evaluation along it (never worse than the root's own evaluation).
+
+Batched evaluation (`prefetch`, optional): before the tree evaluates a node it has not seen, it
+hands `prefetch` that node's strategy with every sibling not yet evaluated and, when the node
+will be expanded, its children: the planner rolls them out in one stacked SIL run and caches them
+(edge/strategy/rollout.py `Rollout.many`), so that the later evaluations are cache hits. The
+search itself is unchanged: the same values give the same tree, path and strategy with or without
+`prefetch` (tests/edge/strategy/test_tree_prefetch.py).
 """
 
 from __future__ import annotations
@@ -108,13 +115,14 @@ def _key(s: Strategy) -> str:
 def plan_tree(root_strategy: Strategy, evaluate: Callable[[Strategy], float],
               prior: Callable[[Strategy], np.ndarray] = uniform_prior, limits: TierLimits = TierLimits(),
               max_simulations: int = 24, max_seconds: float = 60.0, max_depth: int = 4, c_puct: float = 1.5,
-              seed: int = 0) -> TreeResult:
+              seed: int = 0, prefetch: Callable[[list[Strategy]], None] | None = None) -> TreeResult:
     """Optimise `root_strategy` within the budget; see the module docstring."""
     if max_simulations < 1 or max_seconds <= 0 or max_depth < 1:
         raise ValueError("plan_tree: max_simulations >= 1, max_seconds > 0 and max_depth >= 1 required")
     check_strategy(root_strategy, limits, "root strategy")
     rng = np.random.default_rng(seed)
     cache: dict[str, float] = {}
+    prefetched: set[str] = set()
     start = time.perf_counter()
 
     def value_of(s: Strategy) -> float:
@@ -122,6 +130,20 @@ def plan_tree(root_strategy: Strategy, evaluate: Callable[[Strategy], float],
         if k not in cache:
             cache[k] = float(evaluate(s))
         return cache[k]
+
+    def warm(node: Node, parent: Node | None) -> None:
+        """Hand `prefetch` the node, its unevaluated siblings and its children-to-be (docstring)."""
+        batch = [node.strategy]
+        if parent is not None:
+            batch += [c.strategy for c in parent.children if c is not node and c.own_value is None]
+        if node.depth < max_depth:
+            batch += _children(node.strategy, limits)
+        todo = {}
+        for b in batch:
+            if _key(b) not in cache and _key(b) not in prefetched:
+                todo.setdefault(_key(b), b)
+        prefetched.update(todo)
+        prefetch(list(todo.values()))
 
     root = Node(root_strategy, None, 1.0, 0)
     lo, hi = math.inf, -math.inf
@@ -134,6 +156,8 @@ def plan_tree(root_strategy: Strategy, evaluate: Callable[[Strategy], float],
             node = _select(node, c_puct, lo, hi, rng)
             path.append(node)
         if node.own_value is None:
+            if prefetch is not None and _key(node.strategy) not in cache and _key(node.strategy) not in prefetched:
+                warm(node, path[-2] if len(path) > 1 else None)
             node.own_value = value_of(node.strategy)
         if not node.expanded and node.depth < max_depth:
             nodes += _expand(node, prior, limits)
@@ -150,20 +174,32 @@ def plan_tree(root_strategy: Strategy, evaluate: Callable[[Strategy], float],
                       nodes, time.perf_counter() - start)
 
 
-def _expand(node: Node, prior: Callable[[Strategy], np.ndarray], limits: TierLimits) -> int:
-    p = np.asarray(prior(node.strategy), float)
-    if p.shape != (len(ACTIONS),) or not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError(f"prior must give {len(ACTIONS)} finite non-negative numbers, got {p}")
-    seen = {_key(node.strategy)}
-    for action, pa in zip(ACTIONS, p):
+def _children_with_actions(strategy: Strategy, limits: TierLimits) -> list[tuple[int, Strategy]]:
+    """(index in ACTIONS, child) of each distinct child within the maximum-safety limits."""
+    seen = {_key(strategy)}
+    out = []
+    for i, action in enumerate(ACTIONS):
         try:
-            child = check_strategy(action.apply(node.strategy), limits)
+            child = check_strategy(action.apply(strategy), limits)
         except StrategyError:
             continue
         if _key(child) in seen:
             continue
         seen.add(_key(child))
-        node.children.append(Node(child, action.name, float(pa), node.depth + 1))
+        out.append((i, child))
+    return out
+
+
+def _children(strategy: Strategy, limits: TierLimits) -> list[Strategy]:
+    return [c for _, c in _children_with_actions(strategy, limits)]
+
+
+def _expand(node: Node, prior: Callable[[Strategy], np.ndarray], limits: TierLimits) -> int:
+    p = np.asarray(prior(node.strategy), float)
+    if p.shape != (len(ACTIONS),) or not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError(f"prior must give {len(ACTIONS)} finite non-negative numbers, got {p}")
+    for i, child in _children_with_actions(node.strategy, limits):
+        node.children.append(Node(child, ACTIONS[i].name, float(p[i]), node.depth + 1))
     total = sum(c.prior for c in node.children)
     for c in node.children:
         c.prior = c.prior / total if total > 0 else 1.0 / len(node.children)
