@@ -2,8 +2,11 @@
 minutes. Does any LINK_LOST latch without a real fault, and how many bus misses does the blind
 time absorb? (issue 11, item 7)
 
-The bench is served in this process on 127.0.0.1 (tools.hil.server_bench: the plant of 8 modules
-from the shared cell data behind the bench PLC of the map's protocol, paced in real time). The
+The bench is served in this process on 127.0.0.1 (tools.hil.server_bench: the plant of one module
+a station from the shared cell data behind the bench PLC of the map's protocol, paced in real
+time); `--stations N` resizes the bench map to N stations first (edge.tagmap.resize.resized; 8
+by default, as the map has it). With `--hogs 0` and a short run it measures tick work at a
+station count (the issue-19 table: 8, 64, 128 stations per protocol). The
 loop runs in its own OS process (edge.rtloop.handle.RtcoreHandle, the body `rtcore run` runs), and a
 process burning a CPU runs beside it (tools.bench_rtcore's burner). This process is the
 supervisor: it writes one fixed strategy, arms the loop over the link, reads its status every
@@ -33,11 +36,12 @@ REARM_AFTER_S = 1.0
 
 
 def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1, hogs: int = 1,
-         realtime: bool = True) -> dict:
+         realtime: bool = True, stations: int | None = None) -> dict:
     from edge.bus import open_bus
     from edge.rtloop.handle import RtcoreHandle, new_link_name
     from edge.rtloop.loop import LoopSettings
     from edge.tagmap import Owner, load_tag_map
+    from edge.tagmap.resize import resized
     from rtcore.spec import Flag
     from tools.bench_rtcore import _burn_cpu
     from tools.hil.cells import default_cells_path, load_cells
@@ -46,6 +50,8 @@ def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1
 
     map_path = MAPS[protocol]
     tag_map = load_tag_map(map_path)
+    if stations is not None and stations != tag_map.tag("discharge_permit").count:
+        tag_map = resized(tag_map, stations)
     n_stations = tag_map.tag("discharge_permit").count
     server = open_server(tag_map)
     bench = HilBench(Plant(load_cells(default_cells_path(), limit=n_stations), PlantConfig()), server)
@@ -94,6 +100,7 @@ def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1
         server.close()
     return {
         "protocol": protocol,
+        "stations": n_stations,
         "seconds": seconds,
         "period_ms": period_s * 1e3,
         "request_timeout_ms": round(summary["request_timeout_s"] * 1e3, 1),
@@ -124,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=600.0, help="wall seconds to run (default 600)")
     parser.add_argument("--period-ms", type=float, default=100.0)
     parser.add_argument("--hogs", type=int, default=1, help="processes burning a CPU beside the loop")
+    parser.add_argument("--stations", type=int, default=None,
+                        help="resize the bench map to this many stations (default: the map's 8)")
     parser.add_argument("--no-realtime", action="store_true",
                         help="do not ask for SCHED_FIFO (as an unprivileged service)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    report = soak(args.protocol, args.seconds, args.period_ms / 1e3, args.hogs, realtime=not args.no_realtime)
+    report = soak(args.protocol, args.seconds, args.period_ms / 1e3, args.hogs, realtime=not args.no_realtime,
+                  stations=args.stations)
     print(json.dumps(report, indent=1))
     return 0 if report["link_lost_latches"] == 0 else 1
 

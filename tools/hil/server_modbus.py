@@ -117,15 +117,39 @@ class ModbusPlcServer(BenchPlcServer):
         await self._server.shutdown()
 
     def get(self, name: str) -> Value:
-        tag = self.served_map.tag(name)
-        table = tag.address.table
-        data = self._loop.call(self._server.context.async_getValues(0, _READ_CODE[table], tag.address.address, tag.register_count))
-        raw = tuple(bool(b) for b in data) if tag.data_type is DataType.BOOL else decode_registers(tag.data_type, tag.byte_order, data)
-        return raw_to_eu(tag, raw if tag.is_array else raw[0])[0]
+        return self.get_many([name])[name]
 
     def set(self, name: str, value: Value) -> None:
-        tag = self.served_map.tag(name)
-        raw = plant_raw(tag, value)
-        elements = list(raw) if tag.is_array else [raw]
-        data = elements if tag.data_type is DataType.BOOL else encode_registers(tag.data_type, tag.byte_order, elements)
-        self._loop.call(self._server.context.async_setValues(0, _READ_CODE[tag.address.table], tag.address.address, data))
+        self.set_many({name: value})
+
+    def get_many(self, names: list[str]) -> dict[str, Value]:
+        """Tags read on the plant side in one hop to the server's thread (a scan reads many)."""
+        tags = [self.served_map.tag(name) for name in names]
+
+        async def read_all():
+            context = self._server.context
+            return [await context.async_getValues(0, _READ_CODE[t.address.table], t.address.address, t.register_count)
+                    for t in tags]
+
+        out = {}
+        for name, tag, data in zip(names, tags, self._loop.call(read_all())):
+            raw = tuple(bool(b) for b in data) if tag.data_type is DataType.BOOL else \
+                decode_registers(tag.data_type, tag.byte_order, data)
+            out[name] = raw_to_eu(tag, raw if tag.is_array else raw[0])[0]
+        return out
+
+    def set_many(self, values: dict[str, Value]) -> None:
+        """Tags set on the plant side in one hop to the server's thread, between two requests."""
+        writes = []
+        for name, value in values.items():
+            tag = self.served_map.tag(name)
+            raw = plant_raw(tag, value)
+            elements = list(raw) if tag.is_array else [raw]
+            data = elements if tag.data_type is DataType.BOOL else encode_registers(tag.data_type, tag.byte_order, elements)
+            writes.append((_READ_CODE[tag.address.table], tag.address.address, data))
+
+        async def write_all():
+            for code, address, data in writes:
+                await self._server.context.async_setValues(0, code, address, data)
+
+        self._loop.call(write_all())
