@@ -11,6 +11,9 @@ One move at a time:
     IDLE --start(move)--> ORDERED --ack_seq = seq--> MOVING --done_seq = seq, state done--> IDLE (result ok)
     ORDERED --done_seq = seq--> (an instant robot, or one that refused at once: done or fault)
     ORDERED --no ack within ack_timeout_s--> RESETTING      MOVING --not done within motion_timeout_s--> RESETTING
+    (a step times out only once `min_scans` scans, 2, have read the robot since it began: a
+    supervisor whose scan came late, on a loaded host or a scaled clock, does not call a robot
+    slow that it has not yet read)
     ORDERED/MOVING --done_seq = seq, state fault--> RESETTING
     RESETTING --robot idle, done_seq = seq--> ORDERED (a retry: the part still at the pick place and
               attempts <= 1 + retries) or IDLE (result not ok, with the reason)
@@ -126,6 +129,7 @@ class HandshakeTimeouts:
     motion_timeout_s: float = 30.0
     retries: int = 1
     reset_timeout_s: float = 10.0  # the robot back to idle after a reset; else reset again
+    min_scans: int = 2  # a step times out only after this many scans have read the robot since it began
 
     def __post_init__(self) -> None:
         for name in ("ack_timeout_s", "motion_timeout_s", "reset_timeout_s"):
@@ -134,6 +138,8 @@ class HandshakeTimeouts:
                 raise ValueError(f"robot {name} must be a finite number > 0, got {v}")
         if not 0 <= self.retries <= 10:
             raise ValueError(f"robot retries must be in 0..10, got {self.retries}")
+        if not 1 <= self.min_scans <= 100:
+            raise ValueError(f"robot min_scans must be in 1..100, got {self.min_scans}")
 
 
 @dataclass(frozen=True)
@@ -269,6 +275,7 @@ class RobotHandshake:
         self.attempts = [Attempt(**a) for a in snap.attempts]
         self.reset_started_s = snap.reset_started_s
         self.resets = 0
+        self.scans = 0  # scans that read the robot since the current step began (not kept: a restart waits anew)
 
     @property
     def busy(self) -> bool:
@@ -302,7 +309,7 @@ class RobotHandshake:
     def _order(self, now_s: float) -> None:
         self.seq = (self.seq or 0) % 2_147_483_647 + 1
         self.attempts.append(Attempt(self.seq, now_s))
-        self.phase = Phase.ORDERED
+        self.phase, self.scans = Phase.ORDERED, 0
 
     def _end_attempt(self, now_s: float, outcome: Outcome, tags: RobotTags) -> None:
         self.attempts[-1] = replace(self.attempts[-1], done_s=now_s, outcome=outcome.value,
@@ -313,7 +320,7 @@ class RobotHandshake:
         self.reset_seq = (self.reset_seq or 0) % 2_147_483_647 + 1
         self.reset_started_s = now_s
         self.resets += 1
-        self.phase = Phase.RESETTING
+        self.phase, self.scans = Phase.RESETTING, 0
 
     def scan(self, tags: RobotTags | None, now_s: float, part_at_pick: bool = False) -> MoveResult | None:
         """Feed one scan's tags (None: not readable) at `now_s`; `part_at_pick`: the move's battery
@@ -321,6 +328,8 @@ class RobotHandshake:
         ended at this scan."""
         if tags is None:
             return None
+        self.scans += 1
+        late = self.scans >= self.timeouts.min_scans  # a slow scan alone never times a step out
         if self.seq is None:  # a fresh machine: adopt what the tags carry
             self.seq = tags.order_seq
         if self.reset_seq is None:
@@ -343,11 +352,11 @@ class RobotHandshake:
             if self.phase is Phase.ORDERED:
                 if tags.ack_seq == self.seq:
                     self.attempts[-1] = replace(attempt, acked_s=now_s)
-                    self.phase = Phase.MOVING
-                elif now_s - attempt.ordered_s > self.timeouts.ack_timeout_s:
+                    self.phase, self.scans = Phase.MOVING, 0
+                elif late and now_s - attempt.ordered_s > self.timeouts.ack_timeout_s:
                     self._end_attempt(now_s, Outcome.ACK_TIMEOUT, tags)
                     self._reset(now_s)
-            elif now_s - attempt.acked_s > self.timeouts.motion_timeout_s:
+            elif late and now_s - attempt.acked_s > self.timeouts.motion_timeout_s:
                 self._end_attempt(now_s, Outcome.MOTION_TIMEOUT, tags)
                 self._reset(now_s)
             return None
@@ -361,7 +370,7 @@ class RobotHandshake:
                 self._order(now_s)  # the same move again, a new order
                 return None
             return self._finish(ok=False)
-        if now_s - (self.reset_started_s if self.reset_started_s is not None else now_s) > self.timeouts.reset_timeout_s:
+        if late and now_s - (self.reset_started_s if self.reset_started_s is not None else now_s) > self.timeouts.reset_timeout_s:
             self._reset(now_s)  # the robot did not come back: ask again
         return None
 

@@ -62,6 +62,7 @@ SECOND_LIFE_MIN_SOH = 0.7  # the grade sends a battery to second life when its S
 HOLDING = frozenset({St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE})
 ON_STATION = (St.CLAMPING, St.DISCHARGING, St.RESTING)  # the battery sits in the clamp
 STILL_A = 0.05  # |station_current_a| below this: no current (the robot may work there)
+CONFIRM_SCANS = 3  # scans a station that does not show a battery just placed is read again
 
 
 class FlowError(RuntimeError):
@@ -372,32 +373,41 @@ class FlowEngine:
                 data["time_above_warning_s"] = data.get("time_above_warning_s", 0.0) + dt
 
     def _placed(self, s: int, cell: str, data: dict, values, now: float, result: MoveResult | None) -> None:
-        """The load move of station s ended (or a restart found it gone): the battery at the
-        station goes to the clamp; else the station is empty again and the battery goes back to
-        the slots, or is rejected with the reason when the robot could not move it."""
+        """The load move of station s ended (`result`), or a loading station has no open move (a
+        restart): the battery at the station goes to the clamp. The PLC's tags are not read as one
+        (the robot's done and the station's battery may come a scan apart), so a station that does
+        not show the battery is read `CONFIRM_SCANS` more scans before the flow concludes: empty
+        again, and the battery rejected with the robot's reason (no longer in its slot: dropped,
+        or put in the reject lane by the recovery), refused for the reject lane (still in its
+        slot), or, after a restart with no result, waiting in its slot again."""
+        if result is not None:
+            placement = dict(data.get("placement", {}), acked_s=result.acked_s, done_s=result.done_s,
+                             attempts=len(result.attempts))
+            data = dict(data, placement=placement, robot_ok=result.ok, robot_reason=result.reason)
         loaded = values[STATION_LOADED][s]
         if math.isfinite(loaded) and int(loaded) == data["plc_id"]:
-            placement = dict(data.get("placement", {}))
-            if result is not None:
-                placement.update(acked_s=result.acked_s, done_s=result.done_s, attempts=len(result.attempts))
             b = self.batteries[cell]
             clamp = {"plc_id": data["plc_id"], "slot": data.get("slot"), "channel": self.line.channel_of(s).name,
-                     "vision": data.get("vision"), "placement": placement, "clamp_kpa": b["strategy"]["pressure_kpa"],
-                     "clamp_started_s": now}
+                     "vision": data.get("vision"), "placement": data.get("placement", {}),
+                     "clamp_kpa": b["strategy"]["pressure_kpa"], "clamp_started_s": now}
             self.store.set_station(s, St.CLAMPING, cell, clamp)
             log.info("station %d: battery %s placed; clamping at %.0f kPa", s, cell, clamp["clamp_kpa"])
             return
+        seen = int(data.get("confirm_scans", -1)) + 1
+        if seen < CONFIRM_SCANS:
+            self.store.update_station_data(s, dict(data, confirm_scans=seen))
+            return
         self.store.set_station(s, St.EMPTY, None, {})
-        if result is None:
-            return  # no result known (a restart): the battery waits in its slot again
-        why = f"robot: {result.reason}" if result.reason else "robot: the station does not hold it after the move"
         slot = self.cell.slot_of(data["plc_id"])
+        if "robot_ok" not in data and slot is not None:
+            return  # a restart lost the move's result; the battery waits in its slot again
+        why = (f"robot: {data['robot_reason']}" if data.get("robot_reason")
+               else "robot: the station does not hold it after the move")
         if slot is not None:  # still in its slot: to the reject lane next, with the reason
             self.cell.refuse(cell, why, self.cell.slots[slot].verdict, station=s)
         else:  # dropped, or put in the reject lane by the robot's recovery
             self._record(None, cell, dict(vision=data.get("vision"), slot=data.get("slot"),
-                                          placement=dict(data.get("placement", {}), done_s=result.done_s)),
-                         "rejected", now, reason=why)
+                                          placement=data.get("placement")), "rejected", now, reason=why)
 
     def _clamping(self, s: int, cell: str, data: dict, values, now: float) -> None:
         """No current until every zone of the station holds the tier's clamp (within the tolerance)."""

@@ -167,9 +167,9 @@ class HilBench:
     def publish(self) -> None:
         self.heartbeat = (self.heartbeat + 1) % 2_147_483_647
         values = observation_tags(self.plant.observe(), self._broken_wire)
-        if self.robot is not None:
-            values.update(self.robot.status_tags(), **self.camera.tags(),
-                          station_loaded_id=tuple(int(v) for v in self.world.loaded_id))
+        if self.robot is not None:  # the stations before the robot's done: a reader that sees done sees them
+            values.update(station_loaded_id=tuple(int(v) for v in self.world.loaded_id), **self.camera.tags(),
+                          **self.robot.status_tags())
         self.server.set_many({**values, "plc_heartbeat": self.heartbeat})
 
     def step(self, dt_s: float) -> None:

@@ -142,6 +142,22 @@ def test_a_fault_before_the_pick_is_retried_and_the_retry_succeeds():
     assert r.ok and [a.outcome for a in r.attempts] == ["fault", "done"] and r.ordered_s == 0.0
 
 
+def test_a_late_scan_alone_never_times_a_step_out():
+    """The supervisor's scan came 5 s after the order (a loaded host, a scaled clock): it has
+    not read the robot since the order, so no timeout; the next scan sees the acknowledge."""
+    robot, hs = Robot(), RobotHandshake(T)
+    run(hs, robot, 0.0)
+    hs.start(MOVE, 0.0)
+    robot.take(hs.writes())
+    assert run(hs, robot, 5.0) is None and hs.phase is Phase.ORDERED and robot.reset_seq == 0
+    robot.ack, robot.state = 1, RobotState.IN_MOTION
+    run(hs, robot, 5.2)
+    assert hs.phase is Phase.MOVING and hs.attempts[-1].acked_s == 5.2
+    assert run(hs, robot, 60.0) is None and hs.phase is Phase.MOVING  # the first read after the ack
+    run(hs, robot, 60.1)
+    assert hs.phase is Phase.RESETTING and hs.attempts[-1].outcome == "motion_timeout"
+
+
 def test_motion_timeout_counts_from_the_ack():
     robot, hs = Robot(), RobotHandshake(T)
     run(hs, robot, 0.0)
@@ -161,6 +177,7 @@ def test_a_robot_that_does_not_come_back_is_reset_again():
     run(hs, robot, 0.0)
     hs.start(MOVE, 0.0)
     robot.take(hs.writes())
+    run(hs, robot, 1.0)
     run(hs, robot, 3.0)
     assert robot.reset_seq == 1
     run(hs, robot, 8.0)

@@ -123,6 +123,8 @@ class StandIn:
         self.t = 0.0
         self.violations: list[tuple] = []  # current while the clamp was not at its setpoint
         self.clamped = np.zeros(N, bool)
+        self.loaded_lag_steps = 0  # station_loaded_id published this many steps after the robot's done
+        self._shown: list[tuple] = []
         self.step(0.0)
 
     @property
@@ -162,8 +164,8 @@ class StandIn:
             soc = max(0.0, soc - self.current_a[s] * dt_s / 3600.0 / self.capacity_ah)
             self.soc[cell] = soc
             voltage[s] = 6 * max(0.0, 2.3 + 1.85 * soc - self.current_a[s] * self.r)
-        tags = {**self.robot.status_tags(), **self.camera.tags(),
-                "station_loaded_id": tuple(int(v) for v in self.world.loaded_id),
+        self._shown = (self._shown + [tuple(int(v) for v in self.world.loaded_id)])[-(self.loaded_lag_steps + 1):]
+        tags = {**self.robot.status_tags(), **self.camera.tags(), "station_loaded_id": self._shown[0],
                 "station_current_a": tuple(self.current_a), "station_voltage_v": tuple(voltage),
                 "zone_pressure_kpa": tuple(self.pressure_kpa)}
         for name, value in tags.items():
@@ -388,6 +390,17 @@ def faulty(line, models, tmp_path):
     yield make
     for r in rigs:
         r.engine.close()
+
+
+def test_a_station_that_shows_its_battery_a_scan_after_the_robots_done_is_still_clamped(rig):
+    """The PLC's tags are not read as one: the robot's done may come before the station's battery."""
+    rig.plant.loaded_lag_steps = 2
+    cells = rig.inbox("batch.csv", range(1, 4))
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    records = assert_recorded_once(rig, cells)
+    assert all(b.record["outcome"] == "done" for b in records)
+    assert not any(e.kind == "battery_refused" for e in rig.engine.store.events())
 
 
 def test_a_reversed_and_a_low_confidence_battery_go_to_the_reject_lane_with_the_reason(faulty):
