@@ -7,6 +7,8 @@ registers (FC 3/4) or 2000 bits (FC 1/2), merging neighbours across holes of up 
 writes at most 123 registers (FC 16) or 1968 coils (FC 15), merging only neighbours with no
 hole. A tag larger than a request is split across requests on value boundaries (a REAL or DINT
 never straddles two requests) and reassembled before decoding with our own codec (codec.py).
+Register requests and answers are packed and unpacked in one `struct` call each (pymodbus
+does it a register at a time: a quarter of a 125-register round trip).
 Every response is checked to answer its request (function code, count; a write's echoed address
 and count); an exception response makes that request's tags BAD_DEVICE. A timeout drops the connection
 (a late answer must never be taken for the next request's) and raises BusTimeout; the base
@@ -17,11 +19,14 @@ backoff only when connecting fails. Tests: tests/edge/bus/test_contract.py, test
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from dataclasses import dataclass
 
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu.register_message import (ReadHoldingRegistersResponse, ReadInputRegistersResponse,
+                                           WriteMultipleRegistersRequest)
 
 from edge.bus.base import BusError, BusTimeout, ConnectionLost, Quality, TagBus
 from edge.bus.codec import decode_registers, encode_registers
@@ -40,6 +45,26 @@ MERGE_GAP = 8
 rather than send another request: 8 unused registers cost 16 bytes on the wire, a request a
 round trip. Writes never merge across a hole (it would overwrite registers the map does not
 give us); neighbours with no hole between them share a write request."""
+
+
+class _HoldingAnswer(ReadHoldingRegistersResponse):
+    """pymodbus's FC 3 answer, unpacked in one call (it unpacks a register at a time)."""
+
+    def decode(self, data: bytes) -> None:
+        if (size := int(data[0])) >= len(data):
+            raise ModbusIOException(f"byte_count {size} > length of packet {len(data)}", function_code=self.function_code)
+        self.registers = list(struct.unpack_from(f">{size // 2}H", data, 1))
+
+
+class _InputAnswer(ReadInputRegistersResponse):
+    decode = _HoldingAnswer.decode
+
+
+class _WriteRegisters(WriteMultipleRegistersRequest):
+    """pymodbus's FC 16 request, packed in one call."""
+
+    def encode(self) -> bytes:
+        return struct.pack(f">HHB{self.count}H", self.address, self.count, 2 * self.count, *self.registers)
 
 
 @dataclass(frozen=True)
@@ -120,6 +145,8 @@ class ModbusBus(TagBus):
         if not client.connect():
             client.close()
             raise ConnectionLost(f"{self.tag_map.name}: cannot connect to {endpoint.host}:{endpoint.port}")
+        client.register(_HoldingAnswer)  # register answers unpacked in one call (this client's decoder only)
+        client.register(_InputAnswer)
         self._client = client
 
     def _disconnect(self) -> None:
@@ -142,6 +169,11 @@ class ModbusBus(TagBus):
             raise ConnectionLost(f"{self.tag_map.name}: protocol failure: {exc}") from exc
         except OSError as exc:
             raise ConnectionLost(f"{self.tag_map.name}: socket error: {exc}") from exc
+
+    def _write_registers(self, address: int, registers: list, device_id: int):
+        """FC 16 with the request packed in one call (the client's write_registers, faster)."""
+        request = _WriteRegisters(address=address, registers=registers, dev_id=device_id)
+        return self._client.execute(False, request)
 
     def _plan_requests(self, tags: list[Tag], write: bool) -> _Plan:
         return self._plan_for(self._write_plans if write else self._plans, tags, write)
@@ -209,10 +241,11 @@ class ModbusBus(TagBus):
         out: dict[str, Quality] = {tag.name: Quality.GOOD for tag in tags}
         for index, request in enumerate(plan.requests):
             if request.table.is_bits:
-                method, code = self._client.write_coils, 15
+                response = self._execute(self._client.write_coils, deadline, request.start, payloads[index])
+                code = 15
             else:
-                method, code = self._client.write_registers, 16
-            response = self._execute(method, deadline, request.start, payloads[index])
+                response = self._execute(self._write_registers, deadline, request.start, payloads[index])
+                code = 16
             problem = _check_write_response(response, request, code)
             if problem:  # a tag split over requests may be written in part: it reads BAD_DEVICE
                 log.warning("%s: write %s refused by the device: %s", self.tag_map.name,

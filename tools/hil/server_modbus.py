@@ -23,7 +23,8 @@ from collections import Counter
 from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ExceptionResponse
 from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest, WriteMultipleCoilsRequest
-from pymodbus.pdu.register_message import (ReadHoldingRegistersRequest, ReadInputRegistersRequest,
+from pymodbus.pdu.register_message import (ReadHoldingRegistersRequest, ReadHoldingRegistersResponse,
+                                           ReadInputRegistersRequest, ReadInputRegistersResponse,
                                            WriteMultipleRegistersRequest)
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
@@ -44,8 +45,23 @@ _REQUESTS = (ReadCoilsRequest, ReadDiscreteInputsRequest, ReadHoldingRegistersRe
              WriteMultipleCoilsRequest, WriteMultipleRegistersRequest)
 
 
+class _HoldingAnswer(ReadHoldingRegistersResponse):
+    """pymodbus's answer, packed in one call (it packs a register at a time)."""
+
+    def encode(self) -> bytes:
+        return struct.pack(f">B{len(self.registers)}H", 2 * len(self.registers), *self.registers)
+
+
+class _InputAnswer(ReadInputRegistersResponse):
+    encode = _HoldingAnswer.encode
+
+
+_FAST_ANSWER = {3: _HoldingAnswer, 4: _InputAnswer}
+
+
 def _limited(base: type, requests: Counter, refused: Counter) -> type:
-    """`base` (a pymodbus request) that counts itself and refuses a count outside 1..the limit."""
+    """`base` (a pymodbus request) that counts itself and refuses a count outside 1..the limit;
+    register data is packed and unpacked in one call, not a register at a time."""
     limit = REQUEST_LIMITS[base.function_code]
 
     class Limited(base):
@@ -57,13 +73,22 @@ def _limited(base: type, requests: Counter, refused: Counter) -> type:
             if not 1 <= count <= limit:
                 self.address, self.count, self.over_limit = address, count, True
                 return
-            super().decode(data)
+            if self.function_code != 16:
+                super().decode(data)
+                return
+            self.address, self.count, self.byte_count = struct.unpack(">HHB", data[:5])
+            self._payload_byte_count = len(data) - 5
+            words = (min(len(data), self.byte_count + 5) - 5) // 2
+            self.registers = list(struct.unpack_from(f">{words}H", data, 5))
 
         async def datastore_update(self, context, device_id: int):
             if self.over_limit:
                 refused[self.function_code] += 1
                 return ExceptionResponse(self.function_code, ExcCodes.ILLEGAL_VALUE)
-            return await super().datastore_update(context, device_id)
+            response = await super().datastore_update(context, device_id)
+            if type(response) in (ReadHoldingRegistersResponse, ReadInputRegistersResponse):
+                response.__class__ = _FAST_ANSWER[response.function_code]
+            return response
 
     Limited.__name__ = f"Limited{base.__name__}"
     return Limited

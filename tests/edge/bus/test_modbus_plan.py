@@ -39,3 +39,24 @@ def test_response_must_answer_the_request():
     assert "exception 2" in _check_response(response(0x83, error=True), request)
     coils = _Request(ModbusTable.COIL, 0, 3, ())
     assert _check_response(response(1, bits=[True] * 8), coils) == ""  # bits come padded to a byte
+
+
+def test_register_answers_and_writes_pack_as_pymodbus_does():
+    import struct
+
+    from pymodbus.pdu.register_message import (ReadHoldingRegistersResponse, ReadInputRegistersResponse,
+                                               WriteMultipleRegistersRequest)
+
+    from edge.bus.modbus import _HoldingAnswer, _InputAnswer, _WriteRegisters
+
+    for ours, theirs in ((_HoldingAnswer, ReadHoldingRegistersResponse), (_InputAnswer, ReadInputRegistersResponse)):
+        assert ours.function_code == theirs.function_code
+        for count in (1, 2, 124, 125):
+            data = struct.pack(f">B{count}H", 2 * count, *(65535 - 7 * i for i in range(count)))
+            a, b = ours(), theirs()
+            a.decode(data)
+            b.decode(data)
+            assert a.registers == b.registers and len(a.registers) == count
+    values = [0, 1, 65535, *range(100, 220)]
+    assert _WriteRegisters(address=7, registers=values).encode() == \
+        WriteMultipleRegistersRequest(address=7, registers=values).encode()
