@@ -183,28 +183,25 @@ def iter_cells_csv(path: str | Path, required: tuple[str, ...] = FEATURE_COLUMNS
         raise CellsFileError(f"{path}: cannot open: {exc.strerror}") from exc
     with handle:
         lines = _TextLines(path, handle)
-        reader = csv.reader(lines, strict=True)
-        header = _next_row(path, reader)
+        records = _Records(path, lines)
+        header = records.header()
         if header is None:
             raise CellsFileError(f"{path}: empty file, expected a header line")
         header = [name.strip() for name in header]
         _check_header(path, header, required)
         parser = _RowParser(path, header, required, strict)
-        pending: list[tuple[int, list[str]]] = []
         n_rows = 0
-        while limit is None or n_rows < limit:
-            row = _next_row(path, reader)
-            if row is None:
+        while True:
+            want = chunk_rows if limit is None else min(chunk_rows, limit - n_rows)
+            block = records.block(want) if want > 0 else []
+            n_rows += len(block)
+            if len(block) < chunk_rows:
                 break
-            if any(c.strip() for c in row):
-                pending.append((reader.line_num, row))
-                n_rows += 1
-            if len(pending) >= chunk_rows:
-                table = parser.parse(pending)
-                pending = []
-                if len(table):
-                    yield table
-        table = parser.parse(pending)
+            table = parser.parse_block(block)
+            if len(table):
+                yield table
+            block = []
+        table = parser.parse_block(block)
         if parser.kept == 0:
             if not parser.refused:
                 raise CellsFileError(f"{path}: no data rows after the header")
@@ -212,6 +209,77 @@ def iter_cells_csv(path: str | Path, required: tuple[str, ...] = FEATURE_COLUMNS
             raise CellsFileError(f"{path}: every row refused ({len(parser.refused)}); the first: "
                                  f"{first.message(str(path))}")
         yield table  # the last chunk, maybe empty: its `refused` is the file's
+
+
+class _Records:
+    """The file's data records as (line, fields), read block by block.
+
+    Plain lines (no quote, no carriage return inside, shorter than a field may be) are split at
+    commas, which is what the csv module makes of them; from the first line that is not plain,
+    the rest of the file goes through `csv.reader` (quotes, fields over lines, its field limit),
+    numbered on from there. Blank records are skipped; the line of a record is the file line it
+    ends on, as `csv.reader.line_num` counts."""
+
+    def __init__(self, path: Path, lines: _TextLines):
+        self.path, self.lines = path, lines
+        self.reader = None  # csv.reader once a line is not plain
+        self.offset = 0  # file lines read before the csv reader took over
+        self.back: list[str] = []
+
+    def _plain(self, text: str) -> list[str] | None:
+        body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+        if '"' in body or "\r" in body or len(body) > MAX_FIELD_BYTES // 4:
+            return None
+        return body.split(",")
+
+    def _slow(self, first: str) -> None:
+        self.offset = self.lines.number - 1
+        self.reader = csv.reader(_Chain(first, self.lines), strict=True)
+
+    def _next_slow(self) -> tuple[int, list[str]] | None:
+        row = _next_row(self.path, self.reader, self.offset)
+        return None if row is None else (self.offset + self.reader.line_num, row)
+
+    def header(self) -> list[str] | None:
+        got = self.block(1, skip_blank=False)
+        return got[0][1] if got else None
+
+    def block(self, n: int, skip_blank: bool = True) -> list[tuple[int, list[str]]]:
+        out: list[tuple[int, list[str]]] = []
+        while len(out) < n:
+            if self.reader is None:
+                text = next(self.lines, None)
+                if text is None:
+                    break
+                row = self._plain(text)
+                if row is None:
+                    self._slow(text)
+                    continue
+                line = self.lines.number
+            else:
+                got = self._next_slow()
+                if got is None:
+                    break
+                line, row = got
+            if not skip_blank or any(c.strip() for c in row):
+                out.append((line, row))
+        return out
+
+
+class _Chain:
+    """One line already read, then the rest of `lines` (the csv reader's input)."""
+
+    def __init__(self, first: str, lines):
+        self.first, self.lines = first, lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.first is not None:
+            first, self.first = self.first, None
+            return first
+        return next(self.lines)
 
 
 class _TextLines:
@@ -240,11 +308,11 @@ class _TextLines:
         return text
 
 
-def _next_row(path: Path, reader) -> list[str] | None:
+def _next_row(path: Path, reader, offset: int = 0) -> list[str] | None:
     try:
         return next(reader, None)
     except csv.Error as exc:
-        raise CellsFileError(f"{path}:{reader.line_num}: not readable as CSV: {exc}") from None
+        raise CellsFileError(f"{path}:{offset + reader.line_num}: not readable as CSV: {exc}") from None
 
 
 def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
@@ -271,6 +339,44 @@ class _RowParser:
         self.seen: dict[int, int] = {}
         self.refused: list[Refusal] = []
         self.kept = 0
+
+    def parse_block(self, rows: list[tuple[int, list[str]]]) -> CellTable:
+        """`parse`, column by column for a block of plain rows; any row the vectorised path is not
+        sure of (a width, a non-number, an id that is no plain integer or repeats) sends the block
+        through `parse`, which names the file, line and field as ever."""
+        fast = self._columns(rows)
+        if fast is None:
+            return self.parse(rows)
+        values, ids = fast
+        for cell, (line, _) in zip(ids.tolist(), rows):
+            self.seen[cell] = line
+        return self._finish(rows, values, ids, {})
+
+    def _columns(self, rows: list[tuple[int, list[str]]]) -> tuple[np.ndarray, np.ndarray] | None:
+        n, width = len(rows), self.width
+        if any(len(row) != width for _, row in rows):
+            return None
+        values = np.full((n, width), np.nan)
+        if n == 0:
+            return values, np.zeros(0, dtype=np.int64)
+        fields = list(zip(*(row for _, row in rows)))  # column by column
+        try:
+            ids = np.array([int(text) for text in fields[self.id_index]], dtype=np.int64)
+        except (ValueError, OverflowError):
+            return None
+        if np.unique(ids).size != n or any(cell in self.seen for cell in ids.tolist()):
+            return None
+        for j in range(width):
+            if j == self.id_index or j in self.bad_optional:
+                continue
+            try:
+                column = np.fromiter(map(float, fields[j]), dtype=np.float64, count=n)
+            except ValueError:
+                return None
+            if not np.isfinite(column).all():
+                return None
+            values[:, j] = column
+        return values, ids
 
     def parse(self, rows: list[tuple[int, list[str]]]) -> CellTable:
         path, header, width = self.path, self.header, self.width
@@ -301,6 +407,12 @@ class _RowParser:
                 raise CellsFileError(f"{path}:{line}: {ID_COLUMN} {cell} repeats line {self.seen[cell]}")
             self.seen[cell] = line
             ids[k] = cell
+        return self._finish(rows, values, ids, id_refusals)
+
+    def _finish(self, rows: list[tuple[int, list[str]]], values: np.ndarray, ids: np.ndarray,
+                id_refusals: dict[int, str]) -> CellTable:
+        """Physical ranges -> refusals; the chunk's table of the rows kept."""
+        path, header = self.path, self.header
         ranged = [(j, name, lo, hi, unit) for j, name, lo, hi, unit in self.ranged if j not in self.bad_optional]
         columns_j = [j for j, *_ in ranged]
         inside = (values[:, columns_j] >= [lo for _, _, lo, _, _ in ranged]) & \

@@ -59,7 +59,10 @@ MIN_DRAWS, MAX_DRAWS = 2, 1024
 MAX_PRIOR_STATES = 4096
 """Prior ageing states of the physics posterior: its tables are 2 x 4 bytes x 3801 per state."""
 PREDICT_CHUNK_ROWS = 1024
-"""Batteries per generator pass: memory is chunk x draws rows, whatever the batch size."""
+"""Batteries per noise draw (chunk k's noise is drawn with seed + k): the predictions depend on it."""
+RUN_ROWS = 16384
+"""Generator rows (batteries x draws) per onnxruntime call: its buffers grow with the rows of a call
+(65 536 rows: about 270 MB), so a chunk goes through in slices of this many; the same numbers."""
 
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # before anyone imports onnxruntime: see quiet_onnxruntime
 
@@ -182,6 +185,26 @@ def _check_all_numbers(path: Path, part: dict, key: str) -> None:
             check_number(path, value, f"{key}.{name}", ModelIntegrityError)
 
 
+def quantiles_by_partition(draws: np.ndarray, qs) -> list[np.ndarray]:
+    """`np.quantile(draws, q, axis=1)` (linear interpolation) for each q, from one `np.partition` of
+    the order statistics they need rather than a sort of every row; the same numbers."""
+    draws = np.asarray(draws)
+    n = draws.shape[1]
+    spots = []
+    for q in qs:
+        pos = q * (n - 1)
+        below = int(np.floor(pos))
+        spots.append((below, min(below + 1, n - 1), pos - below))
+    part = np.partition(draws, sorted({k for a, b, _ in spots for k in (a, b)}), axis=1)
+    out = []
+    for below, above, frac in spots:
+        a, b = part[:, below], part[:, above]
+        diff = b - a
+        # numpy's _lerp: a + diff * t, from the upper end when t >= 0.5 (the same rounding)
+        out.append(np.where(frac >= 0.5, b - diff * (1 - frac), a + diff * frac))
+    return out
+
+
 class SocModel:
     """The shipped generator plus everything its metadata says about using it."""
 
@@ -230,7 +253,9 @@ class SocModel:
         n_draws = self._n_draws(n_draws)
         x = np.repeat(self.standardise(features).astype(self._dtype), n_draws, axis=0)
         noise = np.random.default_rng(seed).standard_normal((len(x), self._noise_dim)).astype(self._dtype)
-        out = self._session.run(None, {"features_std": x, "noise": noise})[0]
+        step = max(n_draws, RUN_ROWS // n_draws * n_draws)
+        out = np.concatenate([self._session.run(None, {"features_std": x[a:a + step], "noise": noise[a:a + step]})[0]
+                              for a in range(0, len(x), step)] or [np.zeros((0, 1), self._dtype)])
         return out.reshape(-1, n_draws)
 
     def _n_draws(self, n_draws: int | None) -> int:
@@ -255,8 +280,7 @@ class SocModel:
         draws = self.draws(features, n_draws, seed)
         pred = self.meta["prediction"]
         q_lo, q_hi = pred["interval_quantiles"]
-        median = np.median(draws, axis=1)
-        lo, hi = np.quantile(draws, [q_lo, q_hi], axis=1)
+        median, lo, hi = quantiles_by_partition(draws, (0.5, q_lo, q_hi))
         scale = float(pred["interval_scale"])
         low_clip, high_clip = pred["soc_clip_pct"]
         return (np.clip(median, low_clip, high_clip),

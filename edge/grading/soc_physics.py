@@ -109,40 +109,65 @@ class SocPosterior:
             self._drop_mv[k] = 1e3 * (V_GRID - np.interp(soc - pulse_soc, SOC_GRID, curves[k]))
         self._prior_soh = np.asarray(params.prior_soh)
         self._offsets_v = np.linspace(-params.hyst_half_width_v, params.hyst_half_width_v, params.hyst_points)
+        # one gather a grid point: [SOC, its rise to the next point, drop scaled by the spread, its rise]
+        scale = np.float32(np.sqrt(0.5) / params.relax_sd_mv)
+        pair = np.empty((n, len(V_GRID), 4), dtype=np.float32)
+        pair[:, :, 0] = self._soc
+        pair[:, :-1, 1] = np.diff(self._soc, axis=1)
+        pair[:, -1, 1] = 0.0
+        pair[:, :, 2] = self._drop_mv * scale
+        pair[:, :-1, 3] = np.diff(self._drop_mv * scale, axis=1)
+        pair[:, -1, 3] = 0.0
+        self._pair = pair
+        self._drop_scale = scale
 
     def estimated_drop_mv(self, features: np.ndarray) -> np.ndarray:
         """OCV drop of the pulse (mV) estimated from the measured relaxation, feat_* columns (n, 14)."""
         return relaxation_terms(features) @ np.asarray(self.params.relax_coef) + self.params.relax_offset_mv
 
-    def estimate(self, features: np.ndarray, soh_est: np.ndarray, chunk: int = 128) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, sd) of SOC in %, one value per battery, from feat_* columns (n, 14) and the SOH estimate."""
+    def estimate(self, features: np.ndarray, soh_est: np.ndarray, chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, sd) of SOC in %, one value per battery, from feat_* columns (n, 14) and the SOH estimate.
+
+        Float32 over the (state, battery, offset) cube, one gather per grid point (SOC, drop and
+        their rises to the next point), the weights left unnormalised (mean = sum w·soc / sum w,
+        sd from the second moment, sums in float64)."""
         features = np.asarray(features, dtype=float)
         v_rest_v = features[:, _COL["feat_v_rest_V"]]
         soh_est = np.asarray(soh_est, dtype=float)
-        drop = self.estimated_drop_mv(features)
+        drop = (self.estimated_drop_mv(features) * self._drop_scale).astype(np.float32)
         p = self.params
         mean = np.empty(len(v_rest_v))
         sd = np.empty(len(v_rest_v))
         # Batteries in order of SOH estimate, so that each chunk spans a narrow SOH range and the
         # prior states more than SOH_CUTOFF_SD spreads from all of it (SOH weight < 4e-6) are skipped.
         order = np.argsort(soh_est, kind="stable")
+        h = len(self._offsets_v)
         for a in range(0, len(v_rest_v), chunk):
             b = order[a : a + chunk]
             near = np.abs(self._prior_soh[:, None] - soh_est[b][None, :]).min(axis=1) <= SOH_CUTOFF_SD * p.soh_sd
             states = np.flatnonzero(near) if near.any() else np.arange(len(self._prior_soh))
             ocv = v_rest_v[b, None] - self._offsets_v[None, :]  # (n, H) candidate OCVs
             pos = (ocv - V_GRID_LO_V) / V_GRID_STEP_V
-            i = np.clip(np.floor(pos).astype(np.int64), 0, len(V_GRID) - 2)
-            t = np.clip(pos - i, 0.0, 1.0).astype(np.float32)
-            soc_table, drop_table = self._soc[states], self._drop_mv[states]
-            soc = soc_table[:, i] * (1 - t) + soc_table[:, i + 1] * t  # (K, n, H)
-            model_drop = drop_table[:, i] * (1 - t) + drop_table[:, i + 1] * t
-            log_w = -0.5 * ((drop[b, None].astype(np.float32) - model_drop) / np.float32(p.relax_sd_mv)) ** 2
-            log_w += (-0.5 * ((soh_est[b][None, :] - self._prior_soh[states, None]) / p.soh_sd) ** 2).astype(np.float32)[:, :, None]
+            i = np.clip(np.floor(pos).astype(np.int64), 0, len(V_GRID) - 2).ravel()
+            t = np.clip(pos - np.floor(pos), 0.0, 1.0).astype(np.float32).ravel()
+            t = np.where(pos.ravel() < 0, 0.0, np.where(pos.ravel() >= len(V_GRID) - 1, 1.0, t)).astype(np.float32)
+            flat = (states[:, None] * len(V_GRID) + i[None, :]).ravel()
+            g = self._pair.reshape(-1, 4).take(flat, axis=0).reshape(len(states), len(i), 4)  # (K, n*H, 4)
+            soc = g[:, :, 0] + t * g[:, :, 1]  # (K, n*H)
+            u = g[:, :, 2] + t * g[:, :, 3]
+            u -= np.repeat(drop[b], h)[None, :]
+            log_w = np.multiply(u, u, out=u)
+            np.negative(log_w, out=log_w)
+            soh_term = (-0.5 * ((soh_est[b][None, :] - self._prior_soh[states, None]) / p.soh_sd) ** 2)
+            log_w += np.repeat(soh_term.astype(np.float32), h, axis=1)
+            log_w = log_w.reshape(len(states), len(b), h)
             log_w -= log_w.max(axis=(0, 2), keepdims=True)
-            w = np.exp(log_w)
-            w /= w.sum(axis=(0, 2), keepdims=True)
-            m = (w * soc).sum(axis=(0, 2), dtype=np.float64)
+            w = np.exp(log_w, out=log_w).reshape(len(states), -1)
+            w_soc = w * soc
+            s0 = w.reshape(len(states), len(b), h).sum(axis=(0, 2), dtype=np.float64)
+            s1 = w_soc.reshape(len(states), len(b), h).sum(axis=(0, 2), dtype=np.float64)
+            s2 = (w_soc * soc).reshape(len(states), len(b), h).sum(axis=(0, 2), dtype=np.float64)
+            m = s1 / s0
             mean[b] = m
-            sd[b] = np.sqrt((w * (soc - m[None, :, None]) ** 2).sum(axis=(0, 2), dtype=np.float64))
+            sd[b] = np.sqrt(np.clip(s2 / s0 - m * m, 0.0, None))
         return 100.0 * mean, 100.0 * sd
