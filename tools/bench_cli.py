@@ -8,7 +8,9 @@ out-of-range options. Rows the reader refuses (outside the physical ranges) are 
 with their line and left out. Each run's progress goes to stderr every few seconds
 (tools/bench_discharge.py states the bounds of time and memory). With --plan the strategy
 history lives in the state dir (`--state-dir`, default ./state; `--history FILE` for another file),
-as for `plan`. Tests: tests/tools/test_bench_discharge.py, tests/tools/test_bench_discharge_bounds.py.
+as for `plan`. `bench all` runs every benchmark of issue 19 (tools/bench_all.py) and prints one JSON
+object. Tests: tests/tools/test_bench_discharge.py, tests/tools/test_bench_discharge_bounds.py,
+tests/tools/test_bench_all.py.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def register(subparsers) -> None:
                           "the report adds the run without_relief (S14-S15 off)")
     dis.add_argument("--json", action="store_true")
     dis.set_defaults(func=run_discharge_bench)
+    every = actions.add_parser("all", help="every benchmark of issue 19 (tick, loop, tick work by stations and "
+                                           "protocol, grade, plan, schedule, SIL plant): one JSON object")
+    every.add_argument("--json", action="store_true", help="print the JSON object (the default prints it too)")
+    every.add_argument("--quick", action="store_true", help="short runs (the test's; figures only indicative)")
+    every.add_argument("--compare", type=Path, default=None,
+                       help="an earlier run's JSON (make bench: build/bench/last.json): each timing against it, on stderr")
+    every.set_defaults(func=run_all_bench)
 
 
 def run_rtcore_bench(args: argparse.Namespace) -> int:
@@ -63,6 +72,28 @@ def run_rtcore_bench(args: argparse.Namespace) -> int:
     else:
         for key, value in report.items():
             print(f"{key:24s} {value}")
+    return 0
+
+
+def run_all_bench(args: argparse.Namespace) -> int:
+    """`bench all` (tools/bench_all.py): progress and the comparison on stderr, the JSON on stdout."""
+    import json
+
+    from tools.bench_all import bench_all, compare
+
+    before = None
+    if args.compare is not None and args.compare.is_file():
+        try:
+            before = json.loads(args.compare.read_text())
+        except (OSError, ValueError) as exc:
+            print(f"discharge-edge bench all: --compare {args.compare}: unreadable, not compared: {exc}",
+                  file=sys.stderr)
+    report = bench_all(quick=args.quick)
+    if before is not None:
+        print(f"discharge-edge bench all: against {args.compare}:", file=sys.stderr)
+        for line in compare(report, before):
+            print(f"  {line}", file=sys.stderr)
+    print_json(report)
     return 0
 
 
