@@ -4,6 +4,12 @@ The loop runs in its own OS process (edge.rtloop.handle.RtcoreHandle) against an
 the HIL map, while another process burns a CPU and this (parent) process keeps the GIL busy in a
 thread, the load the issue names. The parent reads the loop's status over the supervisor link while it
 runs, as the supervisor would. Prints lateness p50/p99/max, work time and overruns.
+
+`bench_tick_work(protocol, stations, seconds)`: the loop against the served HIL bench (a plant of
+one module a station behind the bench PLC of the protocol, the map resized to `stations`), no
+hog: a tick's work (read, kernel, write: the protocol's round trips included), overruns, bus
+misses (tools.bench_soak's run, short). The issue-19 table is 8, 64 and 128 stations on each
+protocol; goal <= 10 ms at 64 and <= 20 ms at 128 with 0 overruns.
 Tests: tests/tools/test_bench_rtcore.py.
 """
 
@@ -82,3 +88,17 @@ def bench_rtcore(seconds: float, map_path=DEFAULT_MAP) -> dict:
         "status_reads_over_link": len(seen_ticks),
         "load": "one process burning a CPU; a parent thread holding the GIL",
     }
+
+
+TICK_WORK_STATIONS = (8, 64, 128)
+
+
+def bench_tick_work(protocol: str, stations: int, seconds: float = 30.0, realtime: bool = True) -> dict:
+    """Tick work of the loop at `stations` against the served bench over `protocol`, in µs."""
+    from tools.bench_soak import soak
+
+    report = soak(protocol, seconds=seconds, hogs=0, realtime=realtime, stations=stations)
+    keys = ("protocol", "stations", "seconds", "ticks", "ticks_expected", "overruns", "bus_misses", "link_errors",
+            "link_lost_latches", "work_mean_us", "work_max_us", "lateness_p99_us", "lateness_max_us",
+            "plc_watchdog_trips", "sched_fifo_granted")
+    return {key: report[key] for key in keys}
