@@ -71,10 +71,7 @@ COMMANDS = {
         "not_utf8": "not UTF-8", "directory": "cannot read: Is a directory"}),
 }
 
-NOT_YET = {  # cases that need a change in a file this suite's session does not own
-    ("run_line", "not_utf8"): "edge/supervisor/line.py reads the line file's text without naming it on a "
-                              "UnicodeDecodeError ('utf-8' codec can't decode ...)",
-}
+NOT_YET: dict[tuple[str, str], str] = {}  # (command, kind) -> why a case cannot pass yet (strict xfail)
 
 
 def _cases():
