@@ -107,6 +107,9 @@ def register(subparsers) -> None:
     parser.add_argument("--simulations", type=positive_int, default=16, help="game-tree simulations per tier")
     parser.add_argument("--seconds", type=positive_finite, default=120.0, help="game-tree time budget per tier")
     parser.add_argument("--no-tree", action="store_true", help="initial strategies only")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes planning tiers at once (0: one a core); with more than 1 every tier starts "
+                             "from the history as it stood at the start (default %(default)s: one after the other)")
     add_policy_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
@@ -137,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with History(path) as history:
             plans = plan_tiers(cells, grades, history, policy=policy, use_tree=not args.no_tree,
-                               max_simulations=args.simulations, max_seconds=args.seconds, seed=args.seed)
+                               max_simulations=args.simulations, max_seconds=args.seconds, seed=args.seed,
+                               workers=args.workers)
             set_aside = history.set_aside
     except (HistoryError, HistoryRecordError, PlanInputError) as exc:  # a history path that is no file, absurd grades
         print(f"discharge-edge plan: {exc}", file=sys.stderr)

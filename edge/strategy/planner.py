@@ -303,8 +303,7 @@ def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=Non
             dt_s=rollout_dt_s, batteries=models[tier])
 
     def record(job: _TierJob, plan: TierPlan, records: list[tuple]) -> None:
-        for strategy, metrics, cost in records:
-            history.append("sil", job.tier, job.features, strategy, metrics, cost)
+        history.append_many("sil", job.tier, job.features, records)
         plans[job.tier] = plan
         log.info("tier %d: %d modules, cost %.3f (%s), path %s, %.1f s (%d SIL runs, %d strategies rolled out)",
                  job.tier, job.rows.size, plan.score.cost,

@@ -19,7 +19,7 @@ evaluation along it (never worse than the root's own evaluation).
 
 Batched evaluation (`prefetch`, optional): before the tree evaluates a node it has not seen, it
 hands `prefetch` that node's strategy with every sibling not yet evaluated and, when the node
-will be expanded, its children: the planner rolls them out in one stacked SIL run and caches them
+will be expanded, its children (but only the node on the budget's last simulation): the planner rolls them out in one stacked SIL run and caches them
 (edge/strategy/rollout.py `Rollout.many`), so that the later evaluations are cache hits. The
 search itself is unchanged: the same values give the same tree, path and strategy with or without
 `prefetch` (tests/edge/strategy/test_tree_prefetch.py).
@@ -132,12 +132,14 @@ def plan_tree(root_strategy: Strategy, evaluate: Callable[[Strategy], float],
         return cache[k]
 
     def warm(node: Node, parent: Node | None) -> None:
-        """Hand `prefetch` the node, its unevaluated siblings and its children-to-be (docstring)."""
+        """Hand `prefetch` the node, its unevaluated siblings and its children-to-be (docstring); no
+        look-ahead on the last simulation of the budget (nothing would use it)."""
         batch = [node.strategy]
-        if parent is not None:
-            batch += [c.strategy for c in parent.children if c is not node and c.own_value is None]
-        if node.depth < max_depth:
-            batch += _children(node.strategy, limits)
+        if sims + 1 < max_simulations:
+            if parent is not None:
+                batch += [c.strategy for c in parent.children if c is not node and c.own_value is None]
+            if node.depth < max_depth:
+                batch += _children(node.strategy, limits)
         todo = {}
         for b in batch:
             if _key(b) not in cache and _key(b) not in prefetched:

@@ -45,5 +45,11 @@ def test_prefetch_changes_nothing_of_the_search(sims, seed):
 
 def test_the_first_batch_holds_the_root_and_its_children():
     batches = []
-    plan_tree(Strategy(), bowl, max_simulations=1, prefetch=lambda ss: batches.append(ss))
+    plan_tree(Strategy(), bowl, max_simulations=2, prefetch=lambda ss: batches.append(ss))
     assert len(batches) == 1 and batches[0][0] == Strategy() and len(batches[0]) > 8
+
+
+def test_no_look_ahead_on_the_last_simulation():
+    batches = []
+    plan_tree(Strategy(), bowl, max_simulations=1, prefetch=lambda ss: batches.append(ss))
+    assert batches == [[Strategy()]]
