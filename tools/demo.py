@@ -45,7 +45,7 @@ import numpy as np
 import yaml
 
 from edge import REPO_ROOT
-from edge.batterymodel.plc import NO_BATTERY
+from edge.batterymodel.plc import NO_BATTERY, ROBOT_CYCLE_S
 from edge.cli import print_json
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ def register(subparsers) -> None:
     demo.add_argument("--cells", type=Path, default=None, help="cells CSV (default ../shared/data/cells_train.csv)")
     demo.add_argument("--modules", type=int, default=16, help="the batch: the file's first N rows (default 16)")
     demo.add_argument("--protocol", choices=sorted(MAPS), default="modbus")
+    demo.add_argument("--robot-cycle-s", type=float, default=ROBOT_CYCLE_S,
+                      help=f"the bench robot's pick-and-place cycle, plant seconds (default {ROBOT_CYCLE_S:g}; "
+                           "0 = instant placement)")
     demo.add_argument("--stations", type=int, default=None,
                       help="stations of the line (default the bench map's, 8): the map is resized and written "
                            "to OUT/map.yaml, the line gets channels of as many stations as lines/bench.yaml's")
@@ -100,6 +103,8 @@ def _usage_error(args: argparse.Namespace) -> str | None:
                 f"interval ({check_s:g} s) needs at least two ticks: use a time scale in (0, {check_s / 2 / PERIOD_S:g}]")
     if args.modules < 1:
         return f"--modules {args.modules}: allowed: 1 or more"
+    if not 0 <= args.robot_cycle_s <= 600:
+        return f"--robot-cycle-s {args.robot_cycle_s:g}: allowed: 0..600 plant seconds"
     top = MAX_STATIONS[args.protocol]
     if args.stations is not None and not 1 <= args.stations <= top:
         return f"--stations {args.stations}: allowed on {args.protocol}: 1..{top}"
@@ -146,7 +151,7 @@ class BenchMeter:
 
     def __call__(self, bench, dt_s: float) -> None:
         plant = bench.plant
-        ids = bench.loader.loaded_id if bench.loader is not None else np.full(self.n_stations, NO_BATTERY)
+        ids = bench.world.loaded_id if bench.world is not None else np.full(self.n_stations, NO_BATTERY)
         hot = np.where(plant.loaded, plant.temp_degc().max(axis=1), np.nan)
         for s in range(self.n_stations):
             on = self._on.get(s)
@@ -344,7 +349,7 @@ def run_demo(args: argparse.Namespace) -> int:
     shorts = () if short_battery is None else (
         BatteryShort(battery_id=short_battery, cell=0, r_short_ohm=args.short_ohm, onset_s=args.short_onset_s),)
     plant = Plant(placeholders, PlantConfig(), faults=shorts, empty=True)
-    bench = HilBench(plant, server, batteries=cells)
+    bench = HilBench(plant, server, batteries=cells, robot_cycle_s=args.robot_cycle_s)
     meter = BenchMeter(n_stations, warning_degc)
     bench.observers.append(meter)
     argv = [sys.executable, "-m", "edge.cli", "-v", "run", "--line", str(line_path), "--plc-port", str(server.port),
@@ -426,6 +431,7 @@ def run_demo(args: argparse.Namespace) -> int:
         core_isolated_at=core_isolated_at, crash=crash, cells=cells,
         run={"protocol": args.protocol, "modules": args.modules, "stations": n_stations,
              "cells": str(cells_path), "time_scale": args.time_scale, "wall_s": round(wall_s, 1),
+             "robot_cycle_s": args.robot_cycle_s,
              "short_battery": None if short_battery is None else str(short_battery),
              "short_onset_s": args.short_onset_s, "short_ohm": args.short_ohm,
              "supervisor_exit_code": exit_code, "supervisor_starts": supervisor.starts,

@@ -8,7 +8,10 @@ supervisor's records are its clock (plant seconds on a scaled bench); they are m
 bench's plant time through the pairs the demo sampled. Files under OUT: batch.json, records/<cell>.json,
 trace.npz (the bench's samples every 5 s of plant time, per station),
 report.png (per station: hottest cell, current, relief, coolant), gantt.png (stations over time,
-one bar per battery, coloured by tier; isolated bars hatched).
+one bar per battery, coloured by tier; isolated bars hatched; the robot's moves on their own row).
+Per battery: its slot, station and channel, the robot's move (plant times) and the vision figures
+the supervisor placed it on; per batch: batteries per hour, the robot's moves and busy time, and
+whether each channel's stations held one tier at a time.
 Tests: tests/tools/test_demo.py.
 """
 
@@ -73,6 +76,10 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
             "time_above_warning_s_truth": _round(bt.above_warning_s, 1) if bt else None,
             "outcome": r.get("outcome"), "cause": r.get("cause", []), "reason": r.get("reason", ""),
             "model_versions": r.get("model_versions", {}), "source": r.get("source"),
+            "slot": r.get("slot"), "channel": r.get("channel"),
+            "placement": _placement(r.get("placement"), plant_time),
+            "vision": r.get("vision"), "clamp_kpa": _round(r.get("clamp_kpa"), 1),
+            "clamped_s": plant_time(r.get("clamped_s")),
         })
     counts = Counter(b["cell_id"] for b in batteries)
     expected = [str(c) for c in np.asarray(cells["cell_id"]).astype(np.int64)]
@@ -101,6 +108,10 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
         "batteries_missing": missing,
         "outcomes": dict(Counter(b["outcome"] for b in batteries)),
         "packml_state": result.get("packml_state"),
+        "batteries_per_h": _round(3600.0 * len(counts) / (max(ends) - min(starts)), 2)
+        if starts and ends and max(ends) > min(starts) else None,
+        "channels_one_tier_at_a_time": _one_tier_per_channel(batteries),
+        **_robot_summary(result.get("robot_moves", []), plant_time),
     }
     ok = (run.get("supervisor_exit_code") == 0 and not missing and batch["each_recorded_once"]
           and not rt["line_safe_state"])
@@ -120,9 +131,49 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
         (records_dir / f"{b['cell_id']}.json").write_text(json.dumps(b, indent=2) + "\n")
     np.savez_compressed(out / "trace.npz", **{k: np.asarray(v) for k, v in meter.trace.items()})
     _plot_stations(out / "report.png", meter, run)
-    _plot_gantt(out / "gantt.png", meter, batteries, run)
+    _plot_gantt(out / "gantt.png", meter, batteries, run, _moves(result.get("robot_moves", []), plant_time))
     (out / "batch.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     return report
+
+
+def _placement(placement: dict | None, plant_time) -> dict | None:
+    """The robot's move of a battery to its station, its times in plant seconds."""
+    if not placement:
+        return None
+    return {**placement, **{k: plant_time(placement.get(k)) for k in ("ordered_s", "acked_s", "done_s")}}
+
+
+def _one_tier_per_channel(batteries: list[dict]) -> bool | None:
+    """True when no two batteries of different tiers were on one channel's stations at once (a
+    battery holds its station from its placement to its record)."""
+    stays: dict[str, list[tuple[float, float, int]]] = {}
+    for b in batteries:
+        placed = (b.get("placement") or {}).get("done_s")
+        begin = placed if placed is not None else b.get("start_s")
+        if b.get("channel") is None or begin is None or b.get("end_s") is None:
+            continue
+        stays.setdefault(b["channel"], []).append((begin, b["end_s"], b["tier"]))
+    if not stays:
+        return None
+    for spans in stays.values():
+        for i, (a0, a1, ta) in enumerate(spans):
+            if any(ta != tb and a0 < b1 and b0 < a1 for b0, b1, tb in spans[i + 1:]):
+                return False
+    return True
+
+
+def _moves(robot_moves: list[dict], plant_time) -> list[dict]:
+    return [{"pick": m.get("pick"), "place": m.get("place"), "battery_id": m.get("battery_id"), "ok": m.get("ok"),
+             "reason": m.get("reason", ""), "attempts": len(m.get("attempts", ())),
+             "ordered_s": plant_time(m.get("ordered_s")), "done_s": plant_time(m.get("done_s"))}
+            for m in robot_moves]
+
+
+def _robot_summary(robot_moves: list[dict], plant_time) -> dict:
+    moves = _moves(robot_moves, plant_time)
+    busy = [m["done_s"] - m["ordered_s"] for m in moves if m["ordered_s"] is not None and m["done_s"] is not None]
+    return {"robot_moves": len(moves), "robot_moves_failed": sum(1 for m in moves if not m["ok"]),
+            "robot_busy_s": _round(sum(busy), 1), "robot_move_mean_s": _round(float(np.mean(busy)), 1) if busy else None}
 
 
 def _plot_stations(path: Path, meter, run: dict) -> None:
@@ -147,8 +198,9 @@ def _plot_stations(path: Path, meter, run: dict) -> None:
     plt.close(fig)
 
 
-def _plot_gantt(path: Path, meter, batteries: list[dict], run: dict) -> None:
-    """One bar per battery stay on a station (the bench's loaded id), coloured by tier."""
+def _plot_gantt(path: Path, meter, batteries: list[dict], run: dict, moves: list[dict]) -> None:
+    """One bar per battery stay on a station (the bench's loaded id), coloured by tier; the robot's
+    moves on a row of their own above the stations (grey; a failed move red)."""
     tier_of = {b["cell_id"]: b["tier"] for b in batteries}
     outcome_of = {b["cell_id"]: b["outcome"] for b in batteries}
     end_t = float(meter.trace["t_s"][-1]) if meter.trace["t_s"] else 0.0
@@ -161,10 +213,17 @@ def _plot_gantt(path: Path, meter, batteries: list[dict], run: dict) -> None:
         ax.barh(bt.station, end - bt.loaded_s, left=bt.loaded_s, color=colours(tier % 10), edgecolor="black",
                 hatch="//" if outcome_of.get(cell) == "isolated" else None)
         ax.text(bt.loaded_s + 0.5 * (end - bt.loaded_s), bt.station, cell, ha="center", va="center", fontsize=7)
+    for m in moves:
+        if m["ordered_s"] is None or m["done_s"] is None:
+            continue
+        ax.barh(-1, max(m["done_s"] - m["ordered_s"], 1.0), left=m["ordered_s"], color="lightgrey" if m["ok"] else "red",
+                edgecolor="black", lw=0.4)
     tiers = sorted({b["tier"] for b in batteries if b["tier"] is not None})
     handles = [Patch(facecolor=colours(tier % 10), edgecolor="black", label=f"tier {tier}") for tier in tiers]
-    ax.set_yticks(range(meter.n_stations))
-    ax.set_yticklabels([f"station {s}" for s in range(meter.n_stations)])
+    handles += [Patch(facecolor="lightgrey", edgecolor="black", label="robot move"),
+                Patch(facecolor="red", edgecolor="black", label="robot move failed")]
+    ax.set_yticks(range(-1, meter.n_stations))
+    ax.set_yticklabels(["robot"] + [f"station {s}" for s in range(meter.n_stations)])
     ax.invert_yaxis()
     ax.set_xlabel("plant time, s")
     ax.legend(handles=handles, fontsize=7, loc="lower right")

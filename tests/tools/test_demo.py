@@ -35,7 +35,14 @@ def check_batch(report: dict, modules: int, out) -> None:
         if b["outcome"] == "done":  # what the supervisor counted is what the bench's truth removed
             assert b["charge_removed_ah"] == pytest.approx(b["charge_removed_ah_truth"], abs=0.1)
         assert json.loads((out / "records" / f"{b['cell_id']}.json").read_text()) == b
+        if b["outcome"] in ("done", "isolated"):  # placed by the robot, after vision passed the frame
+            assert b["slot"] is not None and b["channel"] in {"A", "B"} and b["vision"]["ok"] is True
+            p = b["placement"]
+            assert p["station"] == b["station"] and p["ordered_s"] <= p["acked_s"] <= p["done_s"] <= b["start_s"]
+            assert b["clamped_s"] is not None and b["clamp_kpa"] > 0
     assert json.loads((out / "batch.json").read_text()) == report
+    assert batch["channels_one_tier_at_a_time"] is True
+    assert batch["robot_moves"] >= 2 * modules - 1 and batch["robot_busy_s"] > 0 and batch["batteries_per_h"] > 0
     assert (out / "report.png").stat().st_size > 10_000 and (out / "gantt.png").stat().st_size > 5_000
     import numpy as np
 
@@ -97,6 +104,7 @@ def test_the_default_batch_on_each_protocol(tmp_path, protocol):
     (["--crash-supervisor-at", "-1"], "--crash-supervisor-at -1"),
     (["--modules", "5000"], "has 1000 rows; --modules 5000 needs that many"),
     (["--stations", "0"], "--stations 0: allowed on modbus: 1..61"),
+    (["--robot-cycle-s", "-1"], "--robot-cycle-s -1: allowed: 0..600 plant seconds"),
     (["--protocol", "logix", "--stations", "40"], "--stations 40: allowed on logix: 1..29"),
 ])
 def test_bad_usage_is_refused_with_exit_2_and_nothing_on_stdout(argv, fragment, tmp_path):
