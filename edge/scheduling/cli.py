@@ -3,6 +3,7 @@
     discharge-edge schedule INSTANCE.json [--json] [--method aco|best] [--time-limit S]
                                           [--seed N] [--heuristic rest|wait] [--gantt FILE.png]
                                           [--running PLAN.json --now-min T [--overrun UNIT=MIN ...]]
+                                          [--progress|--no-progress]
 
 Prints the makespan, the traditional makespan (each module alone on its channel), the lower
 bound, the method and the plan (per channel the ordered units with start and end).
@@ -16,7 +17,9 @@ on a plan, 1 when the instance is invalid (the error names the file and field), 
 
 The time limit is the budget of the whole command from the moment it starts (loading,
 planning, validation, the Gantt chart and output): every method returns its best plan by then.
-Tests: tests/edge/scheduling/test_schedule_cli.py, test_schedule_budget.py (limits, budgets),
+While it plans, a bar on stderr shows the budget spent and the time left (edge/progress.py);
+it is quiet under `--json` unless `--progress` asks for it.
+Tests: tests/edge/scheduling/test_schedule_cli.py, test_schedule_progress.py, test_schedule_budget.py (limits, budgets),
 test_schedule_input_errors.py, test_schedule_budget_slow.py (2 000 modules, marker slow).
 """
 
@@ -28,6 +31,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from edge.progress import add_progress_argument, progress_enabled, time_budget
 from edge.scheduling.aco import AcoParams, Heuristic
 from edge.scheduling.best import DEFAULT_TIME_LIMIT_S, Method, solve
 from edge.scheduling.budget import MAX_TIME_LIMIT_S, MIN_TIME_LIMIT_S, Deadline, TimeLimitError, check_time_limit_s
@@ -56,6 +60,7 @@ def register(subparsers) -> None:
                    help=f"re-plan: minutes since the running plan began (0 to {PLAN_MAX_MIN - 1})")
     p.add_argument("--overrun", action="append", default=[], metavar="UNIT=MIN",
                    help="re-plan: a unit's new duration (repeatable)")
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
@@ -114,10 +119,12 @@ def run(args: argparse.Namespace) -> int:
         if args.gantt:   # the chart is drawn inside the budget too
             limit = DEFAULT_TIME_LIMIT_S if args.time_limit is None else args.time_limit
             deadline = deadline.until(deadline.end - gantt_reserve_s(limit, len(instance.units)))
-        solution = solve(instance, args.method, args.time_limit, args.seed, aco=aco, deadline=deadline)
+        with _planning(args, deadline):
+            solution = solve(instance, args.method, args.time_limit, args.seed, aco=aco, deadline=deadline)
     else:
         try:
-            solution, instance, extra = _replan(instance, args)
+            with _planning(args, deadline):
+                solution, instance, extra = _replan(instance, args)
         except (ValueError, OSError) as exc:
             print(f"discharge-edge schedule: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, _Usage) else 1
@@ -146,6 +153,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(payload)
     return 0
+
+
+def _planning(args: argparse.Namespace, deadline: Deadline):
+    """The progress bar over what is left of the command's budget (stderr)."""
+    return time_budget(max(deadline.left_s(), 0.0), f"schedule {args.method}", enabled=progress_enabled(args))
 
 
 class _Usage(ValueError):
