@@ -9,9 +9,13 @@ naming the file and the field on any violation; onnxruntime's telemetry is off, 
 edge.grading.metadata_checks), `SocModel.predict` (feat_* columns, in chunks -> the physics posterior of
 edge.grading.soc_physics -> the generator's inputs -> median and calibrated interval of
 several noise draws, in % SOC) and the SOH estimate (edge.grading.soh_model) stored in the
-same metadata. edge never imports models/: it reads the files export.py wrote; the integrity rules are
+same metadata. A chunk of `PREDICT_CHUNK_ROWS` batteries draws its noise at once and goes through
+onnxruntime in calls of at most `RUN_ROWS` rows; the median and the interval's quantiles come
+from one `np.partition` of the draws (`quantiles_by_partition`, the numbers of np.quantile).
+edge never imports models/: it reads the files export.py wrote; the integrity rules are
 edge/onnx_model.py's.
 Tests: tests/edge/grading/test_grading_soc_model.py, tests/edge/grading/test_grading_metadata.py,
+tests/edge/grading/test_grading_fast_reader.py (quantiles),
 tests/models/test_soc_gan.py (parity).
 """
 
