@@ -4,17 +4,24 @@ A bench server serves one tag map on 127.0.0.1. The plant reads and writes its t
 engineering units with `get`/`set` (no write limits: a sensor may read out of range). Faults:
 `delay_s` (slow answers), `cut()`/`restore()` (the link), `restart()` (the PLC restarts; its
 values are retained, as a PLC retains its tags). `tag_map` is the served map aimed at the
-proxy's port: hand it to the controller. Tests: tests/tools/hil/test_servers.py.
+proxy's port: hand it to the controller. `serve_realtime(priority)` lets the server's thread (the
+protocol server and the proxy) answer at SCHED_FIFO: a bench sharing two cores with a CPU hog
+still answers as a PLC does, on its own CPU (tools/bench_soak.py). Tests:
+tests/tools/hil/test_server_modbus_limits.py, tests/edge/bus/test_contract.py.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from abc import ABC, abstractmethod
 
 from edge.tagmap import TagMap
 from edge.tagmap.model import Value
 from tools.hil.server_faults import FaultProxy
 from tools.hil.server_loop import LoopThread
+
+log = logging.getLogger(__name__)
 
 
 class BenchPlcServer(ABC):
@@ -42,6 +49,19 @@ class BenchPlcServer(ABC):
     def direct_tag_map(self) -> TagMap:
         """The map aimed at the protocol server itself, past the fault proxy (for benchmarks)."""
         return self.served_map.with_endpoint(self.host, self._inner_port)
+
+    def serve_realtime(self, priority: int) -> bool:
+        """Run the server's thread at SCHED_FIFO `priority` (1..99; keep it below the controller's
+        loop). True when granted; False (logged) when the system refuses."""
+        async def raise_priority() -> bool:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # this thread only
+            except OSError as exc:
+                log.warning("bench %s server: SCHED_FIFO %d refused: %s", self.protocol_name, priority, exc)
+                return False
+            return True
+
+        return bool(self._loop.call(raise_priority()))
 
     # -- faults -----------------------------------------------------------------------------
     @property

@@ -75,3 +75,17 @@ def test_the_bus_reads_and_writes_128_stations_within_the_limits(server):
     assert not server.refused
     # 512 REAL markers alone are 1024 registers: at least 9 read requests of at most 125
     assert server.requests[4] >= 9 and server.requests[16] >= 5 and server.requests[15] >= 1
+
+
+def test_the_server_thread_can_answer_at_sched_fifo():
+    import os
+
+    with ModbusPlcServer(bench_map("modbus", 8)) as served:
+        granted = served.serve_realtime(10)
+        thread = served._loop._thread.native_id
+        assert granted == (os.sched_getscheduler(thread) == os.SCHED_FIFO)
+        assert os.sched_getscheduler(0) != os.SCHED_FIFO  # the caller's thread is left as it was
+        if granted:
+            assert os.sched_getparam(thread).sched_priority == 10
+        with open_bus(served.tag_map, Owner.RTCORE) as bus:
+            assert bus.read(["plc_heartbeat"])[0].quality is Quality.GOOD
