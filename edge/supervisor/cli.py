@@ -115,7 +115,7 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
     except (RtcoreError, ValueError) as exc:
         print(f"discharge-edge run: rtcore: {exc}", file=sys.stderr)
         return 1
-    settings = FlowSettings(scan_s=args.scan_s, rest_s=args.rest_s, plan_in_background=plc is None,
+    settings = FlowSettings(scan_s=args.scan_s, rest_s=args.rest_s, plan_in_background=plc is None, history_thread=True,
                             plan=PlanSettings(max_simulations=args.simulations, max_seconds=args.plan_seconds,
                                               use_tree=not args.no_tree))
     if clock is None and args.time_scale != 1.0:

@@ -11,6 +11,7 @@ Tests: tests/edge/supervisor/test_flow.py, test_run_cli.py.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -35,7 +36,9 @@ from edge.strategy.loop_controller import batch_setpoints, fixed_strategy
 from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
 from edge.strategy.planner import grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.supervisor import StationDriver
+from edge.supervisor.alarms import AlarmBook, AlarmSpec, AlarmWatcher
 from edge.supervisor.assigning import EARLY_MARGIN, TierPlan, channel_loads, predicted_discharge_s
+from edge.supervisor.historian import Historian, TickSample
 from edge.supervisor.line import LineConfig, RouteKind
 from edge.supervisor.models import LineModels
 from edge.supervisor.packml import Command, CommandReader, CommandRefused, PackMlMachine, State, UnknownCommand
@@ -87,6 +90,7 @@ class FlowSettings:
     stop_detect_s: float = 5.0  # current asked and permitted but none measured this long: the PLC ended the pass
     bus_timeout_s: float = 1.0  # each read or write of a scan (the map's timeout is sized for the core's tick)
     plan_in_background: bool = False  # grade and plan arrivals on a worker thread while the scans go on
+    history_thread: bool = False  # the historian writes on its own thread (run: yes); else at scans, every flush_s
     max_track_gap_s: float = 3600.0  # a longer gap in the tracking (a supervisor down) counts this much
     plan: PlanSettings = field(default_factory=PlanSettings)
 
@@ -184,6 +188,14 @@ class FlowEngine:
         self._cell_of: dict[int, str] = {}
         self._cell_of_n = -1
         self.batteries = self._load_batteries()
+        self.historian = Historian(self.paths.state_dir, self.n, self.zones, settings=line.history,
+                                   thread=settings.history_thread)
+        self.alarms = AlarmBook(self.paths.state_dir, clock=clock)
+        self.watcher = AlarmWatcher(self.alarms, self.store)
+        self._plc_read_problem: str | None = None
+        self._plc_write_problem: str | None = None
+        self._historian_problem: str | None = None
+        self._limits_now: tuple | None = None
         self.restarts = sum(1 for e in self.store.events() if e.kind == "supervisor_start" and e.data.get("resume"))
         resume = bool(self.store.line_history() or self.batteries or any(
             r.state is not St.EMPTY for r in self.store.stations()))
@@ -247,8 +259,44 @@ class FlowEngine:
             self._station_scan(rec, values, status, now, dt, execute)
         if execute and self.cell.handshake.ready:
             self._next_move(now, values, status)
-        self._write(values)
+        written = self._write(values)
         self._send_limits()
+        self._keep(now, values, status, written)
+
+    def _keep(self, now: float, values, status, written: dict) -> None:
+        """The scan into the historian (queued: never blocks) and the alarms raised or cleared."""
+        recs = self.store.stations()
+        n = self.n
+
+        def per_station(name: str) -> np.ndarray:
+            got = getattr(status, name, ()) if status is not None else ()
+            return np.asarray(got, float) if len(got) == n else np.full(n, np.nan)
+
+        limits, self._limits_now = self._limits_now, None
+        self.historian.observe(TickSample(
+            now, tuple(r.battery_id for r in recs), voltage_v=values["station_voltage_v"].copy(),
+            current_a=values["station_current_a"].copy(), hot_degc=per_station("station_hot_degc"),
+            pressure_kpa=values[PRESSURE_TAG].reshape(n, -1).copy(), relief_kpa=per_station("station_relief_max_kpa"),
+            coolant_lpm=per_station("station_coolant_lpm"), permit=per_station("station_permit"),
+            limit_frac=per_station("station_current_limit_frac"),
+            current_setpoint_a=written["discharge_current_setpoint_a"].copy(),
+            pressure_setpoint_kpa=written["fixture_pressure_setpoint_kpa"].copy(),
+            coolant_base_lpm=written["coolant_base_lpm"].copy(), limits=limits))
+        self.historian.pump()
+        problem = self.historian.problem()
+        if problem != self._historian_problem:
+            self.store.add_event("historian_write_failed" if problem else "historian_write_ok",
+                                 problem or "the historian writes again")
+            self._historian_problem = problem
+        conditions = {
+            "plc.read": self._plc_read_problem and AlarmSpec("plc.read", "medium", "PLC read failed",
+                                                             self._plc_read_problem, source="plc"),
+            "plc.write": self._plc_write_problem and AlarmSpec("plc.write", "medium", "PLC write refused",
+                                                               self._plc_write_problem, source="plc"),
+            "historian": problem and AlarmSpec("historian", "low", "historian write failed", problem,
+                                               source="historian"),
+        }
+        self.watcher.scan(now, status, self.machine.state.label, recs, conditions)
 
     def _line_trip(self, status) -> None:
         """The core latched the whole line safe (link lost, a frozen PLC, overruns): every permit
@@ -310,7 +358,9 @@ class FlowEngine:
             answers = self.bus.read(names, timeout_s=self.settings.bus_timeout_s)
         except BusError as exc:  # a lost PLC: nothing measured this scan; the core keeps protecting
             log.warning("PLC read failed: %s", exc)
+            self._plc_read_problem = f"PLC read failed: {exc}"
             return {n: np.full(sizes[n], np.nan) for n in names}
+        self._plc_read_problem = None
         for v in answers:
             value = np.atleast_1d(np.asarray(v.value, float)) if v.quality.usable and v.value is not None else None
             ok = value is not None and value.shape == (sizes[v.name],)
@@ -463,6 +513,17 @@ class FlowEngine:
         hot_in = np.array([hot if math.isfinite(hot) else np.nan])
         self.current_a[s] = float(driver.step(np.array([_finite(current, 0.0)]), np.array([v_cell]), hot_in, dt)[0])
 
+    def limits_of(self, cell: str) -> dict:
+        """The limits in force for a battery: the line's, the tier limits its station's core had, the route's."""
+        strategy = Strategy.from_dict(self.batteries[cell]["strategy"])
+        kind = self.route_kind(cell)
+        return {"line": dataclasses.asdict(self.line.limits),
+                "core": dataclasses.asdict(strategy.station_limits()),
+                "route": {"kind": kind.value, "chemistry": self.route.chemistry, "cutoff_v_per_cell": self.route.cutoff_v_per_cell,
+                          "floor_v_per_cell": self.route.floor_v_per_cell(kind),
+                          "cells_per_module": self.line.stations.cells_per_module},
+                "max_redischarges": self.settings.max_redischarges}
+
     def route_kind(self, cell: str) -> RouteKind:
         b = self.batteries[cell]
         if b["soh_est"] - b["soh_sd"] >= SECOND_LIFE_MIN_SOH:
@@ -483,6 +544,12 @@ class FlowEngine:
             self.store.set_station(s, St.DISCHARGING, cell, data)
         else:
             data["end_s"] = now
+            if (math.isfinite(v_cell) and v_cell > floor and data.get("pass_drew", True)
+                    and data["redischarges"] >= self.settings.max_redischarges):
+                self.store.add_event("rebound_failed", f"station {s}: {cell} still rebounds to {v_cell:.3f} V/cell, "
+                                     f"above the {floor:g} V floor, after {data['redischarges']} re-discharges",
+                                     station=s, battery_id=cell,
+                                     data={"value": round(float(v_cell), 4), "unit": "V/cell", "floor_v_per_cell": floor})
             self.store.set_station(s, St.DONE, cell, data)
             took_s, expected_s = now - float(data.get("start_s", now)), self.predicted_s(cell)
             if took_s < (1.0 - EARLY_MARGIN) * expected_s:
@@ -522,6 +589,7 @@ class FlowEngine:
             "source": b["source"],
             "slot": data.get("slot"), "channel": data.get("channel"), "placement": data.get("placement"),
             "vision": data.get("vision"), "clamp_kpa": data.get("clamp_kpa"), "clamped_s": data.get("clamped_s"),
+            "limits": self.limits_of(cell),
         }
         try:
             self.store.record_battery(cell, record, self.models.versions)
@@ -657,7 +725,7 @@ class FlowEngine:
             log.info("station %d: battery %s from slot %d (tier %d, channel %s)", s, cell, slot, tier, channel.name)
             return
 
-    def _write(self, values) -> None:
+    def _write(self, values) -> dict[str, np.ndarray]:
         pressure = np.array([self.line.supervisor_map.tag("fixture_pressure_setpoint_kpa").safe_value[0]] * self.n, float)
         coolant = np.array([self.line.supervisor_map.tag("coolant_base_lpm").safe_value[0]] * self.n, float)
         for rec in self.store.stations():
@@ -675,14 +743,19 @@ class FlowEngine:
         payload.update(self.cell.writes())
         if self.packtags_state:
             payload[PACKTAGS_STATE] = int(self.machine.state)
+        out["discharge_current_setpoint_a"] = current
         try:
             results = self.bus.write(payload, timeout_s=self.settings.bus_timeout_s)
         except BusError as exc:
             log.warning("PLC write failed: %s", exc)
-            return
+            self._plc_write_problem = f"PLC write failed: {exc}"
+            return out
         bad = [r for r in results if r.quality is not Quality.GOOD]
         for r in bad:
             log.warning("write of %s refused: %s %s", r.name, r.quality.value, r.detail)
+        self._plc_write_problem = ("; ".join(f"write of {r.name} refused: {r.quality.value} {r.detail}".strip()
+                                             for r in bad) or None)
+        return out
 
     def _send_limits(self) -> None:
         if self.core is None:
@@ -699,6 +772,7 @@ class FlowEngine:
                 log.warning("tier limits not sent: %s", exc)
                 return
             self._limits_sent = limits
+            self._limits_now = tuple(dataclasses.asdict(x) for x in limits)
 
     # -- arrivals ------------------------------------------------------------------------------------------
     def read_inbox(self) -> int:
@@ -836,9 +910,12 @@ class FlowEngine:
             "robot_moves": [dict(e.data, at=e.at) for e in self.store.events() if e.kind == "robot_move"],
             "stations": [{"station": r.station, "state": r.state.value, "battery_id": r.battery_id}
                          for r in self.store.stations()],
+            "alarms_active": [a.to_dict() for a in self.alarms.active()],
         }
 
     def close(self) -> None:
         """Close the store; a planning job under way is abandoned (its file stays in the inbox)."""
         self._job = None  # a daemon thread: it ends with the process
+        self.historian.close()
+        self.alarms.close()
         self.store.close()

@@ -24,6 +24,7 @@ from edge import REPO_ROOT
 from edge.placement.robot import HandshakeTimeouts
 from edge.placement.vision import VisionRules
 from edge.rtloop.loop import LoopTags, station_count
+from edge.supervisor.historian import HistorySettings
 from edge.tagmap import TagMap, TagMapError, load_tag_map
 from edge.tagmap.checker import Node, read_yaml
 from rtcore.spec import Fixture
@@ -43,7 +44,7 @@ SUPERVISOR_STATION_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_set
                            "coolant_base_lpm", "station_voltage_v", "station_current_a")
 
 TOP_KEYS = {"name", "state_dir", "tiers", "maps", "rtcore_link", "stations", "channels", "fixture",
-            "routes", "models", "limits", "inbox", "operator_page", "placement"}
+            "routes", "models", "limits", "inbox", "operator_page", "placement", "history"}
 REQUIRED_TOP = ("name", "maps", "stations", "channels", "fixture", "routes", "limits")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -185,6 +186,7 @@ class LineConfig:
     inbox: Path  # relative: under the state dir (default <state dir>/inbox)
     operator_page: OperatorPage
     placement: Placement = Placement()
+    history: HistorySettings = HistorySettings()
 
     def channel_of(self, station: int) -> Channel:
         for channel in self.channels:
@@ -351,11 +353,12 @@ def load_line(path: str | Path) -> LineConfig:
     inbox = read.text(top, "inbox", "inbox", DEFAULT_INBOX, what="a folder, relative to the state dir")
     page = _load_operator_page(read, top)
     placement = _load_placement(read, top, maps[1] if maps else None)
+    history = _load_history(read, top)
     if read.problems:
         raise LineError(sorted(read.problems, key=lambda p: p.line))
     state_path = (here / state_dir).resolve() if state_dir else None
     return LineConfig(name, path, state_path, tiers, maps[0], maps[1], link, layout, channels, fixtures, pitch,
-                      routes, models, limits, Path(inbox), page, placement)
+                      routes, models, limits, Path(inbox), page, placement, history)
 
 
 def _load_stations(read: _Reader, top: Node) -> StationLayout | None:
@@ -694,3 +697,25 @@ def _load_placement(read: _Reader, top: Node, sup: TagMap | None) -> Placement |
     if slots is None or None in values.values() or None in terminals.values():
         return None
     return Placement(slots, terminals["positive"], terminals["negative"], **values)
+
+
+HISTORY_KEYS = {"max_mb", "max_age_days", "bucket_s", "window_s", "flush_s"}
+
+
+def _load_history(read: _Reader, top: Node) -> HistorySettings | None:
+    """`history:` (optional: every key has its default, HistorySettings)."""
+    node = read.section(top, "history", "history", HISTORY_KEYS)
+    if node is None:
+        return HistorySettings() if "history" not in top else None
+    d = HistorySettings()
+    values = dict(
+        max_mb=read.number(node, "max_mb", "history.max_mb", d.max_mb, low=1.0, high=1e7, unit="MB"),
+        max_age_days=read.number(node, "max_age_days", "history.max_age_days", d.max_age_days, above=0.0,
+                                 high=36500.0, unit="days"),
+        bucket_s=read.number(node, "bucket_s", "history.bucket_s", d.bucket_s, low=0.1, high=3600.0, unit="s"),
+        window_s=read.number(node, "window_s", "history.window_s", d.window_s, low=0.0, high=3600.0, unit="s"),
+        flush_s=read.number(node, "flush_s", "history.flush_s", d.flush_s, low=0.05, high=60.0, unit="s"),
+    )
+    if None in values.values():
+        return None
+    return HistorySettings(**values)
