@@ -5,11 +5,19 @@ same link exits 3, "rtcore already running on link X (pid N)", and touches nothi
 INFO on stderr and to `<state dir>/rtcore.log` (rotated), binds the map's PLC (Modbus TCP or
 EtherNet/IP) to the kernel and ticks until SIGINT/SIGTERM or `--seconds`; on the way out the
 loop writes the safe value of every rtcore output. Latches and events live in the state dir.
+`run --line LINE.yaml` takes the map, the link and the state dir (`<line state dir>/rtcore`,
+as the supervisor's `--spawn-rtcore` does) from the line file: the service's one config
+(deploy/). Under systemd (`$NOTIFY_SOCKET`) `run` tells the manager READY=1 once the loop ticks,
+WATCHDOG=1 while the tick count grows, a STATUS= line, and STOPPING=1 on the way out
+(edge/ops/heartbeat.py).
 `status` and `reset` are the supervisor's end of the link, for an operator at a terminal:
-`status` decodes the flags per station (`--json` keeps the numbers) and exits 1 when no core
-runs or it is dead; `reset` arms (clears every latch), `reset --station S` clears one station.
-Exit codes: 0 done, 1 a problem (no core, bad map, reset not carried out), 3 already running.
-Tests: tests/edge/rtloop/test_cli.py, test_lifecycle.py.
+`status` prints the line, then a table of the stations (state word, decoded causes with the
+marker, hottest °C, the current limit, permit, coolant, relief) and the decoded line flags
+(`--json` keeps the numbers and bit fields) and exits 1 when no core runs or it is dead; `reset`
+arms (clears every latch), `reset --station S` clears one station.
+Exit codes: 0 done, 1 a problem (no core, bad map or line file, reset not carried out), 3 already
+running. Tests: tests/edge/rtloop/test_cli.py, test_lifecycle.py, tests/edge/ops/test_rtcore_notify.py,
+tests/edge/rtloop/test_status_table.py.
 """
 
 from __future__ import annotations
@@ -41,11 +49,14 @@ def register(subparsers) -> None:
     rt = subparsers.add_parser("rtcore", help="run the real-time process, or talk to a running one")
     actions = rt.add_subparsers(dest="rtcore_command", metavar="ACTION", required=True)
     run = actions.add_parser("run", help="run the real-time loop against the map's PLC")
-    run.add_argument("--map", type=Path, required=True, help="tag map of the PLC")
-    run.add_argument("--link", default=DEFAULT_LINK, help="name of the supervisor link (shared memory)")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--map", type=Path, help="tag map of the PLC")
+    source.add_argument("--line", type=Path, help="the line file: its rtcore map, link and state dir")
+    run.add_argument("--link", default=None, help=f"name of the supervisor link (shared memory; default "
+                                                   f"the line's, else {DEFAULT_LINK})")
     run.add_argument("--state-dir", type=Path, default=None,
-                     help="latches, events and rtcore.log (default $DISCHARGE_EDGE_STATE_DIR or "
-                          "./state/rtcore)")
+                     help="latches, events and rtcore.log (default <line state dir>/rtcore with --line, "
+                          "else $DISCHARGE_EDGE_STATE_DIR or ./state/rtcore)")
     run.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until a signal)")
     run.add_argument("--period-ms", type=float, default=100.0)
     run.add_argument("--json", action="store_true")
@@ -61,6 +72,20 @@ def register(subparsers) -> None:
 
 # -- run ------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    line = None
+    if args.line is not None:
+        from edge.supervisor.line import LineError, load_line
+
+        try:
+            line = load_line(args.line)
+            if args.state_dir is None:
+                args.state_dir = line.state_paths().state_dir / "rtcore"
+        except (LineError, ValueError) as exc:
+            print(f"discharge-edge rtcore run: {exc}", file=sys.stderr)
+            return 1
+        args.link = args.link or line.rtcore_link
+    args.link = args.link or DEFAULT_LINK
+    args.tag_map = None if line is None else line.rtcore_map
     try:
         lock = InstanceLock(args.link)  # first: a second instance must touch nothing
     except AlreadyRunning as exc:
@@ -81,7 +106,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"discharge-edge rtcore: cannot use state dir {state_dir}: {exc}", file=sys.stderr)
             return 1
-        return _run(args, state_dir, stop)
+        watch = _watch_ticks(args.link, stop)
+        try:
+            return _run(args, state_dir, stop)
+        finally:
+            watch.close()  # STOPPING=1 (the safe values are written by now)
+            watch.notifier.close()
+            for side in watch.sides:
+                side.close()
     finally:
         lock.release()
         if handler is not None:
@@ -92,6 +124,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _stop(stop: threading.Event, signum: int) -> None:
     stop.signal = signal.Signals(signum).name  # logged once the loop is out (no logging in a handler)
     stop.set()
+
+
+def _watch_ticks(link: str, stop: threading.Event):
+    """The sd_notify side of the process (a no-op thread's worth without $NOTIFY_SOCKET)."""
+    from edge.ops.heartbeat import TickWatch
+    from edge.ops.sdnotify import Notifier
+
+    side: list[SupervisorSide] = []
+
+    def read_status() -> RtStatus | None:
+        if not side:  # the loop creates the link's block: attach once it exists
+            try:
+                side.append(SupervisorSide(link))
+            except LinkError:
+                return None
+        return side[0].read_status()
+
+    notifier = Notifier()
+    watch = TickWatch(notifier, read_status, stop)
+    watch.sides = side  # closed with the watch (cmd_run)
+    if notifier.enabled:
+        watch.start()
+    return watch
 
 
 def _log_to(path: Path) -> logging.Handler:
@@ -112,13 +167,13 @@ def _run(args: argparse.Namespace, state_dir: Path, stop: threading.Event) -> in
     from edge.tagmap import Owner, TagMapError, load_tag_map
 
     try:
-        tag_map = load_tag_map(args.map)
+        tag_map = args.tag_map if getattr(args, "tag_map", None) is not None else load_tag_map(args.map)
     except TagMapError as exc:
         log.error("refusing to start: the tag map has problems:\n%s", exc)
         return 1
     except INPUT_ERRORS as exc:  # not UTF-8: edge.cli's one input-error path
         return refuse_input("rtcore run", args.map, exc, EXIT_PROBLEM)
-    log.info("rtcore: starting on link %s, map %s, period %g ms, state dir %s", args.link, args.map,
+    log.info("rtcore: starting on link %s, map %s, period %g ms, state dir %s", args.link, tag_map.source,
              args.period_ms, state_dir)
     bus = open_bus(tag_map, Owner.RTCORE)
     try:
@@ -167,6 +222,45 @@ def _fmt_causes(cause: int, marker: int) -> str:
     return f"{names} (marker {marker})" if marker >= 0 else names
 
 
+CAUSE_TEXT = {
+    "RELIEF_ACTIVE": "a marker's ΔT is at or above the threshold: relief and coolant are on",
+    "SAFE_STATE": "the line is latched safe: every output at its safe value until an arm",
+    "DTDT_ALARM": "temperature rising ≥ 1 °C/s for more than 3 s (GB 38031-2025)",
+    "SENSOR_NONFINITE": "a temperature reads NaN or infinite",
+    "SENSOR_OUT_OF_RANGE": "a temperature is outside the plausible range",
+    "SENSOR_STUCK": "a temperature repeated bit for bit too long",
+    "PRESSURE_NONFINITE": "an applied pressure reads NaN or infinite",
+    "LINK_LOST": "the PLC did not answer for longer than the blind time",
+    "OVERRUN_STREAK": "the tick overran its period too many times in a row",
+    "EXCEPTION": "the loop raised an exception (or a latch file was unreadable)",
+    "DTDT_PENDING": "temperature rising ≥ 1 °C/s now, not yet for 3 s",
+    "SENSOR_SUSPECT": "a sensor looks bad, not yet confirmed",
+    "OVER_TEMP": "a marker at or above its station's temperature limit (maximum safety)",
+    "STATION_ISOLATED": "some station is isolated until its reset",
+}
+"""What each flag of rtcore.spec.Flag means, for the operator reading `rtcore status`."""
+
+
+def _legend(status: RtStatus) -> list[str]:
+    """One line per flag name shown above: what it means."""
+    seen: list[str] = []
+    for bits in (status.flags, status.safe_cause, *status.station_cause):
+        seen += [name for name in flag_names(bits) if name not in seen]
+    return [f"  {name:19s} {CAUSE_TEXT.get(name, 'see rtcore/README.md')}" for name in seen]
+
+
+def _station_summary(status: RtStatus) -> str:
+    isolated = [s for s, c in enumerate(status.station_cause) if c]
+    derated = [s for s in range(status.n_stations)
+               if not status.station_cause[s] and status.station_current_limit_frac[s] < 0.995]
+    permits = sum(1 for p in status.station_permit if p)
+
+    def which(stations: list[int]) -> str:
+        return f" ({', '.join(map(str, stations[:12]))}{', ...' if len(stations) > 12 else ''})" if stations else ""
+    return (f"stations   {status.n_stations}: {permits} with permit, {len(isolated)} isolated{which(isolated)}, "
+            f"{len(derated)} derated below 100 %{which(derated)}")
+
+
 def format_status(link: str, status: RtStatus) -> str:
     """A readable report: the line, then one row per station."""
     age = heartbeat_age_s(status)
@@ -193,6 +287,10 @@ def format_status(link: str, status: RtStatus) -> str:
                 f"{100 * status.station_current_limit_frac[s]:>7.0f}  {'yes' if status.station_permit[s] else 'no':6}  "
                 f"{status.station_coolant_lpm[s]:>13.1f}  {status.station_relief_max_kpa[s]:>10.0f}  "
                 f"{_fmt_causes(cause, status.station_fault_marker[s])}")
+        lines += ["", _station_summary(status)]
+    legend = _legend(status)
+    if legend:
+        lines += ["", "what the flags mean:", *legend]
     return "\n".join(lines)
 
 
