@@ -828,3 +828,52 @@ def test_predicted_discharge_time_follows_the_strategy_segments_and_the_current_
     assert predicted_discharge_s(b, max_current_a=cap) == pytest.approx(2 * 1440.0)  # 1C cap on both
     assert predicted_discharge_s(dict(b, soh_est=0.5), 100.0) == pytest.approx(expected / 2)
     assert predicted_discharge_s(dict(b, soc_pct=8.0), 100.0) == 0.0
+
+
+# -- what the line keeps (issue 14): history, alarms, records ------------------------------------------
+def test_the_batch_is_kept_history_alarms_and_records_that_validate(rig, tmp_path):
+    from edge.supervisor.historian import HistoryReader
+    from edge.supervisor.record import bdf_rows, build_record, export_record, validate_record
+
+    cells = rig.inbox("batch.csv", range(1, 6))
+    started(rig)
+    rig.run_until(lambda: St.DISCHARGING in rig.states())
+    s = rig.states().index(St.DISCHARGING)
+    cell = rig.engine.store.station(s).battery_id
+    rig.run_until(lambda: rig.engine.store.station(s).data.get("charge_ah", 0) > 0)
+    rig.core.cause[s] = int(Flag.OVER_TEMP)
+    rig.core.hot_degc[s] = 56.5
+    rig.run_until(rig.engine.idle)
+    summary = rig.engine.summary()
+    active = {a["key"]: a for a in summary["alarms_active"]}
+    core = active[f"core.station.{s}"]
+    assert (core["state"], core["cause"], core["value"], core["battery_id"], core["priority"]) == (
+        "unack", "OVER_TEMP", 56.5, cell, "high")
+    assert rig.engine.historian.flush()
+    with HistoryReader(rig.engine.paths.state_dir) as h:
+        rows = h.samples(battery_id=cell)
+        assert rows and all(r["station"] == s for r in rows)
+        assert max(r["current_a_max"] for r in rows) > 0 and max(r["pressure_kpa_max"] for r in rows) > 0
+        raw = h.full_rate(station=s)
+        assert any(r["hot_degc"] == 56.5 for r in raw)  # full rate around the isolation
+        assert {e["kind"] for e in h.events()} >= {"battery_queued", "station_isolated"}
+        assert [c["state"] for c in h.state_changes(station=s)][:3] == ["loading", "clamping", "discharging"]
+        assert any(sp["limits"] for sp in h.setpoints())  # the tier limits sent to the core
+    for c in cells:
+        record = build_record(rig.engine.paths.state_dir, c)
+        validate_record(record)  # every record against the shipped schema
+        assert record["series"]["t_s"] and record["model_versions"]["soc_gan"]["sha256"]
+        assert record["limits"]["line"]["warning_degc"] == 45.0
+        bp = record["battery_pass"]
+        assert bp["RemainingCapacity"]["RemainingCapacityValue"] == pytest.approx(record["grade"]["soh_est"] * 5.0,
+                                                                                  abs=1e-4)
+    isolated = build_record(rig.engine.paths.state_dir, cell)
+    assert isolated["outcome"]["outcome"] == "isolated"
+    assert any("OVER_TEMP" in n["NegativeEventValue"] for n in isolated["battery_pass"]["NegativeEvents"])
+    assert isolated["battery_pass"]["TemperatureInformation"]["MeasuredTemp"] == 56.5
+    header, rows = bdf_rows(isolated)
+    assert header[:4] == ["Test Time / s", "Unix Time / s", "Voltage / V", "Current / A"]
+    assert rows[0][0] == 0.0 and min(r[3] for r in rows) < 0  # discharge is negative current
+    files = export_record(rig.engine.paths.state_dir, cell, tmp_path / "out")
+    assert files.rows == len(rows) and files.bdf_path.name.endswith(".bdf.csv")
+    assert files.bdf_path.read_text().splitlines()[0].startswith("Test Time / s,Unix Time / s,Voltage / V")
