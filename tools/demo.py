@@ -56,6 +56,7 @@ PERIOD_S = 0.1  # the core's wall-clock tick
 MAX_STATIONS = {"modbus": 61, "logix": 29}
 """The largest line each protocol's requests carry today: one request per tag (Modbus: 256
 registers overflow a request's count; EtherNet/IP: a REAL[128] read exceeds the packet)."""
+MAX_SLOTS = 64  # the line file's bound on placement.slots
 BENCH_DT_S = 0.5  # the plant's step, plant seconds (a fifth of a core tick at x25)
 TRACE_EVERY_S = 5.0  # plant seconds between the report's samples
 SUPERVISOR_SCAN_S = 0.2  # wall seconds between the supervisor's scans
@@ -69,6 +70,9 @@ def register(subparsers) -> None:
     demo.add_argument("--robot-cycle-s", type=float, default=ROBOT_CYCLE_S,
                       help=f"the bench robot's pick-and-place cycle, plant seconds (default {ROBOT_CYCLE_S:g}; "
                            "0 = instant placement)")
+    demo.add_argument("--slots", type=int, default=None,
+                      help="inbox slots the robot picks from (default the bench map's, 4): the camera's tags "
+                           "resized with the map, written to OUT/map.yaml")
     demo.add_argument("--stations", type=int, default=None,
                       help="stations of the line (default the bench map's, 8): the map is resized and written "
                            "to OUT/map.yaml, the line gets channels of as many stations as lines/bench.yaml's")
@@ -105,6 +109,8 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         return f"--modules {args.modules}: allowed: 1 or more"
     if not 0 <= args.robot_cycle_s <= 600:
         return f"--robot-cycle-s {args.robot_cycle_s:g}: allowed: 0..600 plant seconds"
+    if args.slots is not None and not 1 <= args.slots <= MAX_SLOTS:
+        return f"--slots {args.slots}: allowed: 1..{MAX_SLOTS}"
     top = MAX_STATIONS[args.protocol]
     if args.stations is not None and not 1 <= args.stations <= top:
         return f"--stations {args.stations}: allowed on {args.protocol}: 1..{top}"
@@ -185,7 +191,8 @@ class BenchMeter:
 
 
 # -- the files the supervisor reads ---------------------------------------------------------------------------
-def write_line_file(out: Path, map_path: Path, link: str, state_dir: Path, stations: int | None = None) -> Path:
+def write_line_file(out: Path, map_path: Path, link: str, state_dir: Path, stations: int | None = None,
+                    slots: int | None = None) -> Path:
     """lines/bench.yaml aimed at the demo: absolute maps and models, its own link and state dir;
     with `stations`, that many stations in channels of the size of the base line's first channel."""
     line = yaml.safe_load(BASE_LINE.read_text())
@@ -194,6 +201,8 @@ def write_line_file(out: Path, map_path: Path, link: str, state_dir: Path, stati
         line["stations"]["count"] = stations
         line["channels"] = {_channel_name(i): list(range(i * size, min(stations, (i + 1) * size)))
                             for i in range(-(-stations // size))}
+    if slots is not None:
+        line.setdefault("placement", {})["slots"] = slots
     here = BASE_LINE.parent
     line["name"] = f"demo-{map_path.stem}"
     line["state_dir"] = str(state_dir)
@@ -210,17 +219,21 @@ def _channel_name(i: int) -> str:
     return chr(ord("A") + i) if i < 26 else f"C{i + 1}"
 
 
-def station_map(map_path: Path, stations: int | None, out: Path) -> Path:
-    """The bench map for `stations` (None or the map's own count: the map itself), written to OUT/map.yaml."""
+def station_map(map_path: Path, stations: int | None, out: Path, slots: int | None = None) -> Path:
+    """The bench map for `stations` and `slots` (None or the map's own counts: the map itself),
+    written to OUT/map.yaml."""
     from edge.tagmap import load_tag_map
     from edge.tagmap.resize import dump_tag_map, resized
 
     tag_map = load_tag_map(map_path)
-    if stations is None or stations == tag_map.tag("discharge_permit").count:
+    own_stations = tag_map.tag("discharge_permit").count
+    own_slots = tag_map.tag("vision_battery_id").count if tag_map.tag("vision_battery_id") is not None else None
+    if stations in (None, own_stations) and slots in (None, own_slots):
         return map_path
     path = out / "map.yaml"
-    path.write_text(dump_tag_map(resized(tag_map, stations),
-                                 header=f"written by `discharge-edge demo --stations {stations}` from {map_path}"))
+    path.write_text(dump_tag_map(resized(tag_map, stations or own_stations, slots=slots),
+                                 header=f"written by `discharge-edge demo` ({stations or own_stations} stations, "
+                                        f"{slots or own_slots} inbox slots) from {map_path}"))
     return path
 
 
@@ -319,7 +332,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return refuse("demo", problem)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    map_path = station_map(MAPS[args.protocol], args.stations, out)
+    map_path = station_map(MAPS[args.protocol], args.stations, out, args.slots)
     tag_map = load_tag_map(map_path)
     n_stations = tag_map.tag("discharge_permit").count
     cells_path = Path(args.cells or default_cells_path())
@@ -339,7 +352,8 @@ def run_demo(args: argparse.Namespace) -> int:
         stale.unlink(missing_ok=True)
     state_dir = (out / "state").resolve()
     link = new_link_name("discharge-edge-demo")
-    line_path = write_line_file(out, map_path, link, state_dir, n_stations)
+    n_slots = tag_map.tag("vision_battery_id").count
+    line_path = write_line_file(out, map_path, link, state_dir, n_stations, n_slots)
     strategy = Strategy()
     warning_degc = strategy.station_limits().warning_degc
 
@@ -431,7 +445,7 @@ def run_demo(args: argparse.Namespace) -> int:
         core_isolated_at=core_isolated_at, crash=crash, cells=cells,
         run={"protocol": args.protocol, "modules": args.modules, "stations": n_stations,
              "cells": str(cells_path), "time_scale": args.time_scale, "wall_s": round(wall_s, 1),
-             "robot_cycle_s": args.robot_cycle_s,
+             "robot_cycle_s": args.robot_cycle_s, "inbox_slots": n_slots,
              "short_battery": None if short_battery is None else str(short_battery),
              "short_onset_s": args.short_onset_s, "short_ohm": args.short_ohm,
              "supervisor_exit_code": exit_code, "supervisor_starts": supervisor.starts,

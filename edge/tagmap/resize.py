@@ -4,7 +4,8 @@
 (plc_tags/hil_*.yaml: S = the count of `discharge_permit`, each per-station tag holding a whole
 number of elements per station: 4 markers, 2 zones, 1 output) to `stations`, keeping each tag's
 elements per station. Tags of the robot cell and the camera (`robot_*`, `vision_*`: one robot,
-its inbox slots) and scalars keep their size. On Modbus the tags of each table are laid out again
+its inbox slots) and scalars keep their size; `slots=` resizes the camera's arrays to that many
+inbox slots (S = the count of `vision_battery_id`). On Modbus the tags of each table are laid out again
 in address order, keeping the map's gap between neighbours, so blocks the map keeps apart stay
 apart. `dump_tag_map(tag_map)` is the YAML text that `load_tag_map` reads back to an equal map:
 `discharge-edge demo --stations N` serves and runs a line of N stations through files like any
@@ -20,6 +21,7 @@ import yaml
 from edge.tagmap.model import DataType, ModbusAddress, Protocol, Tag, TagMap
 
 STATION_COUNT_TAG = "discharge_permit"
+SLOT_COUNT_TAG = "vision_battery_id"
 LINE_WIDE_PREFIXES = ("robot_", "vision_")
 """Tags of the robot cell and its camera: one robot and its inbox slots, whatever the station count."""
 
@@ -29,11 +31,19 @@ def per_station(tag: Tag, stations: int) -> bool:
     return tag.is_array and tag.count % stations == 0 and not tag.name.startswith(LINE_WIDE_PREFIXES)
 
 
-def resized(tag_map: TagMap, stations: int, *, types: dict[str, DataType] | None = None) -> TagMap:
-    """`tag_map` for `stations` stations; `types` retypes tags by name. ValueError when the map has
-    no station count or the count is not a positive integer."""
-    if not isinstance(stations, int) or isinstance(stations, bool) or stations < 1:
-        raise ValueError(f"{tag_map.source}: stations must be a positive integer, got {stations!r}")
+def resized(tag_map: TagMap, stations: int, *, slots: int | None = None,
+            types: dict[str, DataType] | None = None) -> TagMap:
+    """`tag_map` for `stations` stations and, with `slots`, that many inbox slots (the camera's
+    `vision_*` arrays keep their elements per slot); `types` retypes tags by name. ValueError when
+    the map has no station count (or no slots, when asked) or a count is not a positive integer."""
+    for name, value in (("stations", stations), ("slots", slots)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{tag_map.source}: {name} must be a positive integer, got {value!r}")
+    if stations is None:
+        raise ValueError(f"{tag_map.source}: stations must be a positive integer, got None")
+    base_slots = tag_map.tag(SLOT_COUNT_TAG).count if tag_map.tag(SLOT_COUNT_TAG) is not None else None
+    if slots is not None and base_slots is None:
+        raise ValueError(f"{tag_map.source}: no tag {SLOT_COUNT_TAG!r}, whose count is the map's inbox slot count")
     counter = tag_map.tag(STATION_COUNT_TAG)
     if counter is None:
         raise ValueError(f"{tag_map.source}: no tag {STATION_COUNT_TAG!r}, whose count is the map's station count")
@@ -41,7 +51,12 @@ def resized(tag_map: TagMap, stations: int, *, types: dict[str, DataType] | None
     types = types or {}
     tags = []
     for tag in tag_map.tags:
-        count = tag.count * stations // base if per_station(tag, base) else tag.count
+        if per_station(tag, base):
+            count = tag.count * stations // base
+        elif slots is not None and tag.name.startswith("vision_") and tag.count % base_slots == 0:
+            count = tag.count * slots // base_slots
+        else:
+            count = tag.count
         safe = tag.safe_value
         if isinstance(safe, tuple) and len(safe) != count:
             if len(set(safe)) != 1:

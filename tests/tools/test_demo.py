@@ -44,10 +44,24 @@ def check_batch(report: dict, modules: int, out) -> None:
     assert batch["channels_one_tier_at_a_time"] is True
     assert batch["robot_moves"] >= 2 * modules - 1 and batch["robot_busy_s"] > 0 and batch["batteries_per_h"] > 0
     assert (out / "report.png").stat().st_size > 10_000 and (out / "gantt.png").stat().st_size > 5_000
+    check_html(report, out)
     import numpy as np
 
     trace = np.load(out / "trace.npz")
     assert trace["current_a"].shape == (trace["t_s"].size, 8) and trace["t_s"][-1] >= report["batch"]["last_end_s"] - 10
+
+
+def check_html(report: dict, out) -> None:
+    """OUT/report.html: every battery of the batch in its table, the Gantt and the bench's figures inline."""
+    import re
+
+    assert report["html_error"] is None and report["files"]["html"] == str(out / "report.html")
+    page = (out / "report.html").read_text()
+    cells = re.findall(r'<tr class="battery \w+" data-cell-id="([^"]+)"', page)
+    assert sorted(cells) == sorted(b["cell_id"] for b in report["batteries"])
+    images = re.findall(r'<img id="([^"]+)" alt="[^"]*" src="data:image/png;base64,', page)
+    assert images[0] == "gantt-img" and images[-2:] == ["extra-0", "extra-1"]
+    assert "http://" not in page and "https://" not in page
 
 
 ROWS = (1, 4, 6, 9, 10)  # rows of cells_train.csv: one with the hot cell (tier 4), four quick low-SOC ones
@@ -105,6 +119,7 @@ def test_the_default_batch_on_each_protocol(tmp_path, protocol):
     (["--modules", "5000"], "has 1000 rows; --modules 5000 needs that many"),
     (["--stations", "0"], "--stations 0: allowed on modbus: 1..61"),
     (["--robot-cycle-s", "-1"], "--robot-cycle-s -1: allowed: 0..600 plant seconds"),
+    (["--slots", "65"], "--slots 65: allowed: 1..64"),
     (["--protocol", "logix", "--stations", "40"], "--stations 40: allowed on logix: 1..29"),
 ])
 def test_bad_usage_is_refused_with_exit_2_and_nothing_on_stdout(argv, fragment, tmp_path):

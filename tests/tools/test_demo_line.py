@@ -30,3 +30,12 @@ def test_another_station_count_writes_a_map_and_channels_of_four(tmp_path, stati
     assert sorted(s for c in line.channels for s in c.stations) == list(range(stations))
     assert all(len(c.stations) <= 4 for c in line.channels)
     assert yaml.safe_load(path.read_text())["maps"]["rtcore"] == str(map_path)
+
+
+def test_more_inbox_slots_write_a_map_and_the_line_files_slots(tmp_path):
+    map_path = station_map(MAPS["logix"], None, tmp_path, slots=12)
+    assert map_path == tmp_path / "map.yaml"
+    tag_map = load_tag_map(map_path)
+    assert tag_map.tag("vision_battery_id").count == 12 and tag_map.tag("discharge_permit").count == 8
+    line = load_line(write_line_file(tmp_path, map_path, "link-x", tmp_path / "state", 8, 12))
+    assert line.placement.slots == 12

@@ -62,3 +62,20 @@ def test_resized_refuses_a_bad_count_and_a_map_without_stations():
     bare = replace(MAPS["logix"], tags=tuple(t for t in MAPS["logix"].tags if t.name != "discharge_permit"))
     with pytest.raises(ValueError, match="no tag 'discharge_permit'"):
         resized(bare, 4)
+
+
+@pytest.mark.parametrize("protocol", sorted(MAPS))
+def test_slots_resize_the_cameras_arrays_only(tmp_path, protocol):
+    base = MAPS[protocol]
+    slots0 = base.tag("vision_battery_id").count
+    big = resized(base, 8, slots=16)
+    for tag in base.tags:
+        new = big.tag(tag.name)
+        expected = tag.count * 16 // slots0 if tag.name.startswith("vision_") else tag.count
+        assert new.count == expected, tag.name
+    assert big.tag("vision_terminal_x_mm").count == 32 and big.tag("robot_order_seq").count == 1
+    path = tmp_path / "map.yaml"
+    path.write_text(dump_tag_map(big))
+    _same(load_tag_map(path), big)
+    with pytest.raises(ValueError, match="slots must be a positive integer, got 0"):
+        resized(base, 8, slots=0)
