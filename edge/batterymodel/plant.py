@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.batterymodel.arrays import nan_to_num
-
 from edge.batterymodel.cell_model import CellBank, EcmParams
 from edge.batterymodel.electrode import windows_for_soh
 from edge.batterymodel.fixture import (FixtureConfig, actuate, coolant_h_w_m2k, deliverable_current_a,

@@ -26,7 +26,6 @@ from typing import Protocol
 import numpy as np
 
 from edge.batterymodel.arrays import nan_to_num
-
 from edge.batterymodel.plant import Command, Observation, Plant
 
 

@@ -24,7 +24,6 @@ import copy
 import numpy as np
 
 from edge.batterymodel.arrays import nan_to_num
-
 from edge.batterymodel.cell_model import CellBank
 from edge.batterymodel.plant import Observation, Plant
 from edge.batterymodel.sil import Controller, ModuleMetrics, SilConfig, SilMetrics, isolated_stations

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge.batterymodel.arrays import nan_to_num
-
 from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
 
 
