@@ -12,6 +12,9 @@ one bar per battery, coloured by tier; isolated bars hatched; the robot's moves 
 Per battery: its slot, station and channel, the robot's move (plant times) and the vision figures
 the supervisor placed it on; per batch: batteries per hour, the robot's moves and busy time, and
 whether each channel's stations held one tier at a time.
+report.html: the product's batch report (`discharge-edge report`, edge/report/) of the demo's state
+dir on the wall clock (the store's clock divided by the time scale), with the two bench figures
+above added as its "From the bench" section.
 Tests: tests/tools/test_demo.py.
 """
 
@@ -132,8 +135,26 @@ def write_report(out: Path, *, result: dict, meter, clock_pairs, rt_summary: dic
     np.savez_compressed(out / "trace.npz", **{k: np.asarray(v) for k, v in meter.trace.items()})
     _plot_stations(out / "report.png", meter, run)
     _plot_gantt(out / "gantt.png", meter, batteries, run, _moves(result.get("robot_moves", []), plant_time))
+    files["html"], report["html_error"] = _write_html(out, result, run)
     (out / "batch.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     return report
+
+
+def _write_html(out: Path, result: dict, run: dict) -> tuple[str | None, str | None]:
+    """OUT/report.html by edge.report from the demo's state dir; (path, None) or (None, why)."""
+    from edge.report import ReportError, write_report as write_html
+
+    state_dir = Path(result.get("state_dir") or out / "state")
+    extra = [("bench truth per station (plant seconds): hottest cell, current, relief, coolant",
+              (out / "report.png").read_bytes()),
+             ("bench truth: loaded ids on the stations (plant seconds)", (out / "gantt.png").read_bytes())]
+    try:
+        page = write_html(state_dir, out / "report.html", time_scale=float(run.get("time_scale") or 1.0),
+                          extra_images=extra, warning_degc=run.get("warning_degc"),
+                          temp_limit_degc=run.get("temp_limit_degc"))
+    except (ReportError, OSError) as exc:
+        return None, str(exc)
+    return page["html"], None
 
 
 def _placement(placement: dict | None, plant_time) -> dict | None:
