@@ -11,7 +11,9 @@ Equivalence with the scalar SIL (`run_sil` on the original plant with copy g's c
 because every operation of the plant is per module or per cell, the noise is drawn for one copy
 and repeated, and each copy's metrics freeze at the step its own last station ended, as
 `run_sil` stops there: a copy that ended keeps stepping (tripped or isolated stations carry no
-current) but nothing of it is counted any more. Only the model plant stacks (`type(plant) is
+current) but nothing of it is counted any more. The metrics are equal to the last bit, except
+that NumPy may sum a lone module's cells (a (1, n) array) in another order than rows of a (K, n)
+one: a one-module batch can differ in the last bit of its residual. Only the model plant stacks (`type(plant) is
 Plant`: the bench's plant with its faults and hooks does not). Tests:
 tests/edge/batterymodel/test_stacked.py and tests/edge/strategy/test_rollout_stacked.py (the
 stacked rollout against the scalar one, strategy by strategy).

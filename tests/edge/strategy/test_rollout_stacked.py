@@ -82,3 +82,31 @@ def test_the_stacked_controller_refuses_strategies_that_disagree_on_line_setpoin
     with pytest.raises(ValueError, match="whole line"):
         StackedLoopController([a, a.replace(correction_gain=a.correction_gain * 0.5)], np.array([50.0]),
                               np.array([0.9]), 4, 2, 2.0, 6)
+
+
+def test_a_one_module_tier_matches_too(grades):
+    """One module: the scalar loop runs a one-station map (scalar tags); the stack runs K stations."""
+    _, _, rollout = tier_rollout(grades, int(grades.tier.min()), rollout_modules=1, dt_s=2.0)
+    assert len(rollout.grades) == 1
+    strategies = candidates(default_strategy(None))[:4]
+    for s, got in zip(strategies, rollout.many(strategies)):
+        assert_same_to_an_ulp(got, rollout(s))
+    one = rollout.many([strategies[0].replace(pressure_kpa=210.0)])[0]  # a stack of one
+    assert_same_to_an_ulp(one, rollout(strategies[0].replace(pressure_kpa=210.0)))
+
+
+def assert_same_to_an_ulp(got, want):
+    """Equal, but for the last bit of a float: NumPy sums a (1, 6) row (one module, the scalar plant)
+    in another order than the rows of a (K, 6) array (the stack)."""
+    a, b = dataclasses.asdict(got), dataclasses.asdict(want)
+    assert a.keys() == b.keys()
+    for key in a:
+        if key == "per_module":
+            for ma, mb in zip(a[key], b[key]):
+                assert ma.keys() == mb.keys() and ma["outcome"] == mb["outcome"]
+                for k in ma:
+                    if k != "outcome":
+                        assert ma[k] == pytest.approx(mb[k], rel=1e-12, abs=0), (key, k)
+        else:
+            assert a[key] == pytest.approx(b[key], rel=1e-12, abs=0), key
+    assert a["batch_time_s"] == b["batch_time_s"] and a["modules_finished"] == b["modules_finished"]
