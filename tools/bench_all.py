@@ -12,6 +12,7 @@ error: its entry is `{"skipped": "<why>"}` and the others go on.
 | `loop` | lateness of the real-time loop in its own process under a CPU and a GIL hog | tools.bench_rtcore |
 | `tick_work_<protocol>_<N>_stations` | tick work (read + tick + write) against the served bench at N = 8, 64, 128 stations | tools.bench_soak.soak, no hog, a few seconds |
 | `grade_10000` | `discharge-edge grade --json` on 10 000 rows (cells_train.csv repeated, ids renumbered) | a child process: wall s, peak RSS MB |
+| `grade_10000_parts` | the same rows in this process: model load, reader, posterior, generator (its inputs include the posterior again), quantiles | s each |
 | `plan_40` | `discharge-edge plan --json` on rows 0-39 of cells_train.csv, empty history | a child process: wall s, peak RSS MB, the slowest tier's planning s, the summed cost |
 | `schedule_200_modules`, `schedule_2000_modules` | `edge.scheduling.best.solve` (method best) on a generated instance, fixed wiring | wall and CPU s, makespan, lower bound |
 | `sil_plant` | the battery model's step (edge/batterymodel/plant.py) at 4 and 40 modules, and a stacked planner rollout | steps per second, module steps per second |
@@ -134,6 +135,32 @@ def _bench_grade(rows: int, work: Path) -> dict:
     return {"rows": rows, "graded": report["n_cells"], "wall_s": round(wall, 3), "peak_rss_mb": round(peak, 1)}
 
 
+def _bench_grade_parts(rows: int, work: Path) -> dict:
+    """Where grading's time goes, in this process: the reader, the physics posterior, the generator
+    (onnxruntime, float64) and the quantiles, for `rows` rows (the file of `_bench_grade`)."""
+    from edge.grading.features import feature_matrix, read_cells_csv
+    from edge.grading.soc_model import SocModel, quantiles_by_partition
+
+    path = work / f"cells_{rows}.csv"
+    if not path.exists():
+        repeated_cells(path, rows)
+    t0 = time.perf_counter()
+    model = SocModel.load()
+    t1 = time.perf_counter()
+    x = feature_matrix(read_cells_csv(path))
+    t2 = time.perf_counter()
+    model.posterior.estimate(x, model.soh(x))
+    t3 = time.perf_counter()
+    draws = [model.draws(x[a:a + 1024], seed=k) for k, a in enumerate(range(0, len(x), 1024))]
+    t4 = time.perf_counter()
+    for d in draws:
+        quantiles_by_partition(d, (0.5, 0.1, 0.9))
+    t5 = time.perf_counter()
+    return {"rows": rows, "model_load_s": round(t1 - t0, 3), "reader_s": round(t2 - t1, 3),
+            "posterior_s": round(t3 - t2, 3), "generator_with_posterior_s": round(t4 - t3, 3),
+            "generator_s": round(t4 - t3 - (t3 - t2), 3), "quantiles_s": round(t5 - t4, 3)}
+
+
 def _bench_plan(rows: int, work: Path, simulations: int) -> dict:
     history = work / f"plan_history_{rows}_{time.monotonic_ns()}.sqlite"
     report, wall, peak = _child(["plan", "--cells", str(CELLS), "--limit", str(rows), "--json", "--history",
@@ -221,6 +248,7 @@ def bench_all(quick: bool = False, progress: Callable[[str], None] = _stderr,
             *[(f"tick_work_{p}_{n}_stations", (lambda p=p, n=n: _bench_tick_work(p, n, 2.0 if quick else 5.0)))
               for p in protocols for n in stations],
             ("grade_10000", lambda: _bench_grade(1000 if quick else 10000, work)),
+            ("grade_10000_parts", lambda: _bench_grade_parts(1000 if quick else 10000, work)),
             ("plan_40", lambda: _bench_plan(8 if quick else 40, work, 2 if quick else 16)),
             ("schedule_200_modules", lambda: _bench_schedule(20 if quick else 200, 2.0 if quick else 10.0)),
             ("schedule_2000_modules", lambda: _bench_schedule(40 if quick else 2000, 2.0 if quick else 30.0)),

@@ -10,7 +10,8 @@ from tools.bench_all import bench_all, compare, repeated_cells
 
 pytestmark = pytest.mark.bench
 
-PREFIXES = ("tick_64_points", "tick_1024_points", "loop", "tick_work_modbus_8_stations", "grade_10000", "plan_40",
+PREFIXES = ("tick_64_points", "tick_1024_points", "loop", "tick_work_modbus_8_stations", "grade_10000",
+            "grade_10000_parts", "plan_40",
             "schedule_200_modules", "schedule_2000_modules", "sil_plant")
 
 
@@ -33,6 +34,8 @@ def test_every_benchmark_is_there_with_units_in_its_keys(quick_report):
     assert report["tick_work_modbus_8_stations"]["work_mean_us"] > 0
     assert report["grade_10000"]["graded"] == report["grade_10000"]["rows"] == 1000
     assert report["grade_10000"]["peak_rss_mb"] > 20 and report["grade_10000"]["wall_s"] > 0
+    parts = report["grade_10000_parts"]
+    assert parts["rows"] == 1000 and min(parts["reader_s"], parts["posterior_s"], parts["generator_s"]) > 0
     assert report["plan_40"]["tiers"] >= 1 and report["plan_40"]["tier_planning_max_s"] > 0
     assert report["schedule_2000_modules"]["makespan_min"] >= report["schedule_2000_modules"]["lower_bound_min"]
     plant = report["sil_plant"]
@@ -45,7 +48,8 @@ def test_a_benchmark_that_cannot_run_is_skipped_with_its_reason(monkeypatch):
     def broken(*args):
         raise RuntimeError("no solver here")
 
-    for name in ("_bench_tick", "_bench_loop", "_bench_tick_work", "_bench_grade", "_bench_plan", "_bench_plant"):
+    for name in ("_bench_tick", "_bench_loop", "_bench_tick_work", "_bench_grade", "_bench_grade_parts", "_bench_plan",
+                 "_bench_plant"):
         monkeypatch.setattr(bench_all_mod, name, lambda *a: {"x_s": 1.0})
     monkeypatch.setattr(bench_all_mod, "_bench_schedule", broken)
     lines = []
