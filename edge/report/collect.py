@@ -12,7 +12,7 @@ Times: the store's clock is the line's (`time.time()` on a real line; on a bench
 `time_scale` plant seconds per wall second, as `run --time-scale` has it). Each time is kept as
 the store has it (`*_s`) and given as wall-clock ISO 8601 UTC (`*_utc`, the store's time divided
 by `time_scale`); `line_min` columns count minutes of line time from the batch's first event.
-Tests: tests/edge/report/test_collect.py.
+Tests: tests/edge/report/test_html.py (collect_batch on a batch written through the store).
 """
 
 from __future__ import annotations
