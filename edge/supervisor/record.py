@@ -193,7 +193,7 @@ def battery_pass(record: dict[str, Any]) -> dict[str, Any]:
     bp["TemperatureInformation"] = temp
     limits = record.get("limits") or {}
     bp["_basis"] = {
-        "model": "IDTA 02035 Battery Pass ProductCondition 1.0.2 (DIN DKE SPEC 99100); CapacityFade from 1.2.0",
+        "model": "IDTA Battery Pass ProductCondition 1.0.2 (io.admin-shell.idta.batterypass.product_condition) (DIN DKE SPEC 99100); CapacityFade from 1.2.0",
         "nominal_capacity_ah": NOMINAL_CAPACITY_AH,
         "extreme_high_temp_boundary_degc": (limits.get("line") or {}).get("warning_degc"),
         "measured_temp": "the hottest marker's peak while on the station",
@@ -221,7 +221,7 @@ def bdf_rows(record: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         last_t, last_i = t, i
         step = sum(1 for c in changes if c <= t)
         p = s["pressure_kpa_mean"][k]
-        rows.append([_r(t - t0, 3), _r(t, 3), _r(s["voltage_v_mean"][k], 4), _r(-i, 4), step, _r(capacity, 6),
+        rows.append([_r(t - t0, 3), _r(t, 3), _r(s["voltage_v_mean"][k], 4), _r(0.0 - i, 4) + 0.0, step, _r(capacity, 6),
                      _r(s["hot_degc_mean"][k], 3), None if p is None else _r(p * 1000.0, 1)])
     return header, rows
 
