@@ -18,7 +18,9 @@ What it keeps (every time is the line's clock, the store's: `t_s`, seconds):
   (supervisor.sqlite stays the one written before acting; these copies are what retention trims).
 
 Writing never blocks the scan: `observe(sample)` puts a copy on a bounded queue (full: the
-sample is dropped and counted); a writer thread aggregates, tails the store (its own
+sample is dropped and counted); a writer thread (`thread=True`, as `discharge-edge run` has it;
+without one, `pump()` after each observe does the writing in the caller's thread every
+`flush_s`: in-process tests) aggregates, tails the store (its own
 read-only connection) and commits once every `flush_s` in one transaction (`synchronous=NORMAL`:
 the historian is a record, not a state acted on). A locked database or a full disk is not an
 exception: the rows stay pending (at most `max_pending_rows`, then the oldest are dropped and
@@ -32,6 +34,7 @@ API:
     h.observe(TickSample(t_s, battery_ids, voltage_v=..., current_a=..., hot_degc=..., pressure_kpa=(S, Z),
                          relief_kpa=..., coolant_lpm=..., permit=..., limit_frac=..., current_setpoint_a=...,
                          pressure_setpoint_kpa=..., coolant_base_lpm=..., limits=None))
+    h.pump()                   # thread=False only: write now if flush_s has passed
     h.flush(timeout_s=10)      # wait until everything observed so far is on disk (tests, close)
     h.problem()                # None, or the text of the write problem now
     h.stats()                  # {"observed", "dropped_samples", "dropped_rows", "rows_written", "commits", ...}
@@ -204,6 +207,7 @@ class Historian:
         self._last_limits: list[str | None] = [None] * station_count
         self._newest_t = -math.inf
         self._next_retention = 0.0
+        self._next_pump = 0.0
         self._problem: str | None = None
         self._lock = threading.Lock()
         self._stats = {"observed": 0, "dropped_samples": 0, "dropped_rows": 0, "rows_written": 0, "commits": 0,
@@ -239,6 +243,13 @@ class Historian:
         except queue.Full:
             return False
         return done.wait(timeout_s)
+
+    def pump(self) -> None:
+        """Without a writer thread (`thread=False`): write what waits when `flush_s` has passed
+        since the last write (the caller's thread does the work). With one: nothing."""
+        if self._thread is None and time.monotonic() >= self._next_pump:
+            self._next_pump = time.monotonic() + self.settings.flush_s
+            self._drain(final=False)
 
     def problem(self) -> str | None:
         with self._lock:
