@@ -16,7 +16,7 @@ API:
     validate_record(record)                         # jsonschema.ValidationError when it does not fit
     files = export_record(state_dir, "17", out_dir) # out_dir/17.record.json, out_dir/<bdf name>.bdf.csv
     header, rows = bdf_rows(record)
-Tests: tests/edge/supervisor/test_record.py, test_flow.py (every record of a batch validated).
+Tests: tests/edge/supervisor/test_opscli.py, test_flow.py (every record of a batch validated), test_demo_kept.py.
 """
 
 from __future__ import annotations
