@@ -104,10 +104,15 @@ def _bench_tick_work(protocol: str, stations: int, seconds: float) -> dict:
                               "lateness_max_us")}
 
 
+_PEAK_KB = ("next((int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:')), "
+            "__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss)")
+"""The child's own peak resident set (kB): VmHWM, since ru_maxrss keeps the parent's across exec."""
+
+
 def _child(argv: list[str], cwd: Path) -> tuple[dict, float, float]:
     """`discharge-edge ARGV` in a child process: (its JSON, wall s, peak RSS MB)."""
-    code = ("import resource, sys; from edge.cli import main; rc = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    code = ("import sys; from edge.cli import main; rc = main(sys.argv[1:]); "
+            f"print({_PEAK_KB}, file=sys.stderr); sys.exit(rc)")
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=cwd, timeout=1800)
     wall = time.perf_counter() - t0
