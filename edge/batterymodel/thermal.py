@@ -60,7 +60,14 @@ class MarkerMap:
             if n_cells > 1:
                 self.weights[k, i + 1] += f
         self.n_markers = len(positions)
+        self._lo = lo
+        self._hi = np.minimum(lo + 1, n_cells - 1)
+        self._w_lo = 1.0 - frac
+        self._w_hi = frac if n_cells > 1 else np.zeros_like(frac)
 
     def read(self, temp: np.ndarray) -> np.ndarray:
-        """Marker readings (modules, markers) from node temperatures (modules, cells)."""
-        return temp @ self.weights.T
+        """Marker readings (modules, markers) from node temperatures (modules, cells): each marker
+        the two nearest cells weighted (the rows of `weights`), computed element by element so that a
+        module reads the same to the last bit however many modules are stepped with it (a matrix
+        product's rounding depends on the rows it is given)."""
+        return temp[:, self._lo] * self._w_lo + temp[:, self._hi] * self._w_hi

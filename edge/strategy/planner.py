@@ -42,7 +42,8 @@ from edge.grading.soc_model import SocModel
 from edge.grading.tiers import TierConfig
 from edge.strategy.history import FEATURE_RANGES, History, TierFeatures, check_features
 from edge.strategy.model import Strategy, StrategyError, TierLimits, check_strategy
-from edge.strategy.rollout import Grades, Rollout, RolloutMetrics, many_rollout_batteries, pick_representative
+from edge.strategy.rollout import (Grades, Rollout, RolloutMetrics, many_rollout_batteries, pick_representative,
+                                   traditional_many)
 from edge.strategy.score import Score, score_metrics
 from edge.strategy.tree import plan_tree, uniform_prior
 
@@ -77,12 +78,12 @@ class TierPlan:
     simulations: int
     rollouts: int
     planning_s: float
-    """Wall time of the tier's planning: the reference rollout and the tree."""
+    """Wall time of the tier's tree (the tiers' reference rollouts run before, together, in one SIL run)."""
     sub_batch_rows: np.ndarray
     rollouts_run: int = 0
     """Strategies rolled out, the tree's look-ahead included (`rollouts`: those it used)."""
     sil_runs: int = 0
-    """Stacked SIL runs, the reference included."""
+    """Stacked SIL runs of the tree (the reference not counted: one run for every tier's)."""
 
     def to_json(self) -> dict:
         f, metrics = self.features, self.metrics.to_dict()
@@ -212,6 +213,8 @@ class _TierJob:
     limits: TierLimits
     dt_s: float
     batteries: Batteries
+    reference: RolloutMetrics
+    """The traditional method on the sub-batch (all tiers' in one SIL run before the trees)."""
 
 
 _POLICIES: dict[str, object] = {}
@@ -239,7 +242,7 @@ def _plan_tier(job: _TierJob, policy=None) -> tuple[TierPlan, list[tuple]]:
     start = time.perf_counter()
     policy = _worker_policy(job, policy)
     rollout = Rollout(job.grades.select(job.pick), dt_s=job.dt_s, seed=job.seed, batteries=job.batteries)
-    reference = rollout.traditional()
+    reference = job.reference
     limits = job.limits
     evaluated: dict[str, tuple[RolloutMetrics, Score]] = {}
     records: list[tuple] = []
@@ -263,7 +266,7 @@ def _plan_tier(job: _TierJob, policy=None) -> tuple[TierPlan, list[tuple]]:
     plan = TierPlan(tier=job.tier, rows=job.rows, features=job.features, strategy=strategy,
                     initial_from_history=job.from_history, metrics=metrics, score=score, reference=reference,
                     path=path, simulations=sims, rollouts=len(records), planning_s=time.perf_counter() - start,
-                    sub_batch_rows=job.pick, rollouts_run=rollout.calls, sil_runs=rollout.runs + 1)
+                    sub_batch_rows=job.pick, rollouts_run=rollout.calls, sil_runs=rollout.runs)
     return plan, records
 
 
@@ -288,6 +291,10 @@ def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=Non
         picks[tier] = rows, rows[pick_representative(grades.soc_pct[rows], grades.soh_est[rows], grades.r_mohm[rows],
                                                      rollout_modules)]
     models = dict(zip(tiers, many_rollout_batteries([grades.select(picks[t][1]) for t in tiers], seed)))
+    start = time.perf_counter()
+    references = dict(zip(tiers, traditional_many([Rollout(grades.select(picks[t][1]), dt_s=rollout_dt_s, seed=seed,
+                                                           batteries=models[t]) for t in tiers])))
+    log.info("the traditional method on every tier's sub-batch: one SIL run, %.2f s", time.perf_counter() - start)
 
     def job_for(tier: int) -> _TierJob:
         rows, pick = picks[tier]
@@ -300,7 +307,7 @@ def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=Non
             policy_dir=str(policy.metadata_path.parent) if policy is not None else None,
             policy_sha256=policy.meta.get("model_sha256") if policy is not None else None,
             max_simulations=max_simulations, max_seconds=max_seconds, seed=seed, use_tree=use_tree, limits=limits,
-            dt_s=rollout_dt_s, batteries=models[tier])
+            dt_s=rollout_dt_s, batteries=models[tier], reference=references[tier])
 
     def record(job: _TierJob, plan: TierPlan, records: list[tuple]) -> None:
         history.append_many("sil", job.tier, job.features, records)

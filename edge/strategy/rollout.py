@@ -35,7 +35,7 @@ from edge.batterymodel.cell_model import CellBank, EcmParams
 from edge.batterymodel.electrode import windows_for_soh
 from edge.batterymodel.plant import KELVIN, Batteries, Plant, PlantConfig
 from edge.batterymodel.sil import SilConfig, SilMetrics, run_sil
-from edge.batterymodel.stacked import run_sil_stacked, stack_plant
+from edge.batterymodel.stacked import concat_plants, run_sil_stacked, stack_plant
 from edge.strategy.baseline import BaselineController
 from edge.strategy.loop_controller import LoopController
 from edge.strategy.model import Strategy
@@ -232,7 +232,27 @@ class Rollout:
         return [self.cache[repr(s)] for s in strategies]
 
     def traditional(self) -> RolloutMetrics:
-        """The traditional method on the same model sub-batch (the score's reference time)."""
+        """The traditional method on the same model sub-batch (the score's reference time);
+        `traditional_many` runs several sub-batches' at once."""
         plant = self.plant()
         return run_sil(plant, BaselineController(plant.n_modules, plant.cfg.n_zones), self.sil(),
                        cell_ids=self.grades.cell_ids).metrics
+
+
+def traditional_many(rollouts: Sequence[Rollout]) -> list[RolloutMetrics]:
+    """`Rollout.traditional()` of each rollout in one SIL run (their plants side by side,
+    edge/batterymodel/stacked.concat_plants, under one baseline controller, which acts module by
+    module): the same metrics, one run's Python overhead instead of one a tier. Rollouts of other
+    steps, horizons or plant seeds are run apart."""
+    out: list[RolloutMetrics | None] = [None] * len(rollouts)
+    keys: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rollouts):
+        keys.setdefault((r.dt_s, r.max_time_s, r.seed), []).append(i)
+    for rows in keys.values():
+        plants = [rollouts[i].plant() for i in rows]
+        stacked = concat_plants(plants)
+        metrics = run_sil_stacked(stacked, BaselineController(stacked.n_modules, stacked.cfg.n_zones),
+                                  rollouts[rows[0]].sil(), cell_ids=[rollouts[i].grades.cell_ids for i in rows])
+        for i, m in zip(rows, metrics):
+            out[i] = m
+    return out  # type: ignore[return-value]

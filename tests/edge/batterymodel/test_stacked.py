@@ -110,3 +110,47 @@ def test_an_unfinished_copy_ends_at_max_time():
     want = run_sil(Plant(batteries()), OneHold(1.0, 3), cfg).metrics
     assert dataclasses.asdict(got[0]) == dataclasses.asdict(want)
     assert got[0].batch_time_s == 600.0 and got[0].modules_finished < 3
+
+
+def test_concatenated_plants_each_run_as_alone_under_the_traditional_method():
+    """Plants of 3, 1 and 2 modules (other batteries, one seed) side by side under the baseline
+    controller: each group's metrics are its own plant's run_sil metrics (the planner's reference
+    runs of every tier in one SIL run)."""
+    from edge.batterymodel.stacked import concat_plants
+    from edge.strategy.baseline import BaselineController
+
+    def make(rows):
+        b = batteries()
+        pick = np.array(rows)
+        return Batteries(soc=b.soc[pick], soh=b.soh[pick], r_contact_mohm=b.r_contact_mohm[pick] * 2.0,
+                         t_amb_degc=b.t_amb_degc[pick] + 10.0, source="test")
+
+    groups = [[0, 1, 2], [1], [2, 0]]
+    cfg = SilConfig(dt_s=2.0, max_time_s=14400.0, record_every_s=60.0)
+    ids = [[10, 11, 12], [20], [30, 31]]
+    stacked = concat_plants([Plant(make(g), PlantConfig(seed=5)) for g in groups])
+    assert stacked.group_sizes == (3, 1, 2) and stacked.n_modules == 6
+    got = run_sil_stacked(stacked, BaselineController(6, 2), cfg, cell_ids=ids)
+    times = set()
+    for g, rows in enumerate(groups):
+        want = run_sil(Plant(make(rows), PlantConfig(seed=5)), BaselineController(len(rows), 2), cfg,
+                       cell_ids=ids[g]).metrics
+        a, b = dataclasses.asdict(got[g]), dataclasses.asdict(want)
+        assert a.pop("residual_ah") == pytest.approx(b.pop("residual_ah"), rel=1e-12)  # a lone module's sum
+        assert a.pop("residual_pct") == pytest.approx(b.pop("residual_pct"), rel=1e-12)
+        assert a.pop("discharged_ah") == pytest.approx(b.pop("discharged_ah"), rel=1e-12)
+        for ma, mb in zip(a.pop("per_module"), b.pop("per_module")):
+            assert ma.pop("residual_pct") == pytest.approx(mb.pop("residual_pct"), rel=1e-12)
+            assert ma == mb
+        assert a == b
+        times.add(want.batch_time_s)
+    assert len(times) >= 2 and max(m.relief_events for m in got) > 0, (times, [m.relief_events for m in got])
+
+
+def test_concat_refuses_plants_of_other_configurations():
+    from edge.batterymodel.stacked import concat_plants
+
+    with pytest.raises(ValueError, match="one PlantConfig"):
+        concat_plants([Plant(batteries(), PlantConfig(seed=1)), Plant(batteries(), PlantConfig(seed=2))])
+    with pytest.raises(ValueError, match="no plant"):
+        concat_plants([])

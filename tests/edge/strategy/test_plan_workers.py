@@ -43,7 +43,7 @@ def test_with_the_tree_each_tier_of_a_pool_starts_from_the_history_at_the_start(
         plans = plan_tiers(cells, grades, h, max_simulations=3, workers=2)
         assert not any(p.initial_from_history for p in plans.values())  # an empty history for every tier
         assert h.count() == sum(p.rollouts for p in plans.values())
-        assert all(p.rollouts_run >= p.rollouts and p.sil_runs >= 2 and p.planning_s > 0 for p in plans.values())
+        assert all(p.rollouts_run >= p.rollouts and p.sil_runs >= 1 and p.planning_s > 0 for p in plans.values())
     with History(tmp_path / "loop.sqlite") as h:
         chained = plan_tiers(cells, grades, h, max_simulations=3, workers=1)
         assert [p.initial_from_history for p in chained.values()] == [False, True, True]
