@@ -99,21 +99,6 @@ def read_input(path: str | Path, reader: Callable[..., T], *args: Any, exit_code
         raise InputError(input_error(path, exc), exit_code) from exc
 
 
-BUILTIN_COMMANDS = {
-    "history": "edge.supervisor.opscli:register_history",
-    "events": "edge.supervisor.opscli:register_events",
-    "record": "edge.supervisor.opscli:register_record",
-}
-"""Commands of edge/ registered here as well as through the entry-point table (an installed
-checkout whose entry points predate them still has them); an entry point of the same name wins."""
-
-
-def _builtin_entry_points(taken: set[str]) -> list:
-    from importlib.metadata import EntryPoint
-
-    return [EntryPoint(name, value, COMMAND_GROUP) for name, value in BUILTIN_COMMANDS.items() if name not in taken]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="discharge-edge",
@@ -122,7 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log detail on stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     eps = list(entry_points(group=COMMAND_GROUP))
-    eps += _builtin_entry_points({e.name for e in eps})
     for ep in sorted(eps, key=lambda e: e.name):
         try:
             register = ep.load()

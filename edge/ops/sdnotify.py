@@ -74,6 +74,7 @@ class Notifier:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._socket.setblocking(False)  # a reader that does not read never stops the caller's loop
             self._socket.sendto(message, _address(self.address))
             return True
         except OSError as exc:

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.ops.sdnotify import Notifier
 from edge.strategy.cli import positive_finite
 from edge.supervisor.flow import FlowEngine, FlowError, FlowSettings, PlanSettings
 from edge.supervisor.line import LineError, load_line
@@ -133,16 +134,26 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    notifier = Notifier()  # systemd's Type=notify (deploy/): READY, WATCHDOG each scan, STOPPING
+
+    def scanned() -> None:
+        notifier.watchdog()  # rate-limited to a quarter of WatchdogSec; a hung scan loop stops the pings
+        if after_scan is not None:
+            after_scan()
+
     try:
         if args.start and not engine.start():
             print(f"discharge-edge run: PackML start refused in {engine.machine.state.label}", file=sys.stderr)
         print(f"discharge-edge run: line {line.name}, {line.stations.count} stations, state {engine.machine.state.label}, "
               f"inbox {paths.inbox}", file=sys.stderr)
+        notifier.ready(f"line {line.name}, {line.stations.count} stations, {engine.machine.state.label}")
         scans = run_loop(engine, scan_s=args.scan_s, until_idle=args.until_idle, stop=stop,
-                         after_scan=after_scan, sleep=sleep)
+                         after_scan=scanned, sleep=sleep)
         halted = engine.needs_operator()
         summary = engine.summary() | {"scans": scans, "halted": halted}
     finally:
+        notifier.stopping()
+        notifier.close()
         engine.close()
         if core is not None and core.spawned:
             core.stop()

@@ -1,6 +1,6 @@
 """`discharge-edge history | events | record`: what a line kept, read from its state dir.
 
-Owns the three subcommands (registered by edge/cli.py's `BUILTIN_COMMANDS`: `register_history`,
+Owns the three subcommands (entry points in pyproject.toml: `register_history`,
 `register_events`, `register_record`) and `parse_time`.
 
     discharge-edge history --state-dir D [--station S] [--from T] [--to T] [--full-rate] [--csv|--json]

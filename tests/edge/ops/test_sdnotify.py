@@ -85,3 +85,18 @@ def test_watchdog_is_sent_at_most_once_a_quarter_interval(manager):
 ])
 def test_watchdog_interval_as_sd_watchdog_enabled_reads_it(env, interval):
     assert watchdog_interval_s(env) == interval
+
+
+def test_a_reader_that_never_reads_does_not_block_the_sender(tmp_path):
+    import socket
+
+    from edge.ops.sdnotify import Notifier
+
+    path = tmp_path / "full.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))  # never read: its queue fills
+    notifier = Notifier(env={"NOTIFY_SOCKET": str(path)})
+    sent = [notifier.watchdog(force=True) for _ in range(5000)]
+    notifier.close()
+    sock.close()
+    assert sent[0] is True and sent[-1] is False  # the queue filled; the later pings were dropped, not waited on

@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,42 @@ def test_a_map_without_the_robot_cell_tags_is_refused_with_exit_1(line, tmp_path
 def line():
     base = harness.load_line(REPO_ROOT / "lines" / "bench.yaml")
     return dataclasses.replace(base, state_dir=None)
+
+
+def test_a_run_under_systemd_says_ready_pings_the_watchdog_and_says_stopping(line, tmp_path, capsys, monkeypatch):
+    import socket
+    import threading
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.2)
+    messages: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:  # systemd's side: read every datagram as it comes
+        while not done.is_set():
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", "40000")  # a ping at most every 10 ms of real time
+    state = tmp_path / "state"
+    (state / "inbox").mkdir(parents=True)
+    harness.write_cells(state / "inbox" / "arrivals.csv", range(1, 3))
+    code, summary, err = run_in_process(line, state, capsys, "--start")
+    deadline = time.monotonic() + 10.0
+    while not any(m.startswith("STOPPING=1") for m in messages) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done.set()
+    reader.join(timeout=5.0)
+    sock.close()
+    assert code == 0, err
+    kinds = [m.split("\n")[0] for m in messages]
+    assert kinds[0] == "READY=1" and f"line {line.name}" in messages[0]
+    assert kinds[-1] == "STOPPING=1"
+    assert kinds.count("WATCHDOG=1") >= 1 and set(kinds) == {"READY=1", "WATCHDOG=1", "STOPPING=1"}
