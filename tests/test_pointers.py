@@ -26,7 +26,6 @@ KNOWN_STALE = {
     ("edge/grading/electrochem.py", "tests/tools/hil/test_hil_electrode.py"),
     ("edge/grading/marginals.py", "tests/edge/grading/test_marginals.py"),
     ("edge/grading/mutual_info.py", "tests/edge/grading/test_mutual_info.py"),
-    ("tools/hil/server_common.py", "tests/tools/hil/test_servers.py"),
     ("tools/hil/server_faults.py", "tests/tools/hil/test_servers.py"),
     ("tools/hil/server_loop.py", "tests/tools/hil/test_servers.py"),
 }
