@@ -5,7 +5,7 @@ log-density log c(u, v; theta) on (0, 1)^2. Clayton and Gumbel model positive de
 only; for a negative Kendall tau they are fitted to the 90-degree rotation (1 - u, v), which
 leaves the mutual information unchanged. Parameters are fitted by maximum likelihood
 (scipy.optimize, bounded), started from the Kendall-tau inversion. The best family by AIC
-is kept (`fit_best_copula`). Tests: tests/edge/grading/test_copulas.py.
+is kept (`fit_best_copula`). Tests: tests/edge/grading/test_grading_mutual_info.py.
 """
 
 from __future__ import annotations

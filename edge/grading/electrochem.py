@@ -18,7 +18,7 @@ the entropic term (within 3 mV with the plant's entropic term), and the capacity
 
 Constants: Chen2020 parameter set (electrode area 0.1027 m², thicknesses 85.2/75.6 µm, active
 fractions 0.75/0.665, maximum concentrations 33133/63104 mol/m³, initial 29866/17038 mol/m³).
-Tests: tests/edge/grading/test_grading_electrochem.py, tests/tools/hil/test_hil_electrode.py.
+Tests: tests/edge/grading/test_grading_electrochem.py, tests/edge/batterymodel/test_electrode.py.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the joint density f(x, y) = c(F_X(x), F_Y(y)) f_X(x) f_Y(y) (DESIGN.md S11).
 
 Data are standardised before fitting (fits are scale-equivariant; it keeps the optimiser in a
 well-conditioned range) and the log-likelihood is reported in the original units.
-Tests: tests/edge/grading/test_marginals.py.
+Tests: tests/edge/grading/test_grading_marginals.py.
 """
 
 from __future__ import annotations

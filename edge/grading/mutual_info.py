@@ -8,7 +8,7 @@ space (u = Phi(s), v = Phi(t)), where the integrand c(Phi(s), Phi(t)) phi(s) phi
 smooth and decays like a Gaussian, so a trapezoid rule over [-8, 8]^2 converges quickly.
 The marginals are fitted as the seed asks (they give the joint density `joint_logpdf`); the
 copula is fitted to rank pseudo-observations so that a poor marginal fit cannot bias I.
-Tests: tests/edge/grading/test_mutual_info.py.
+Tests: tests/edge/grading/test_grading_mutual_info.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Faults a real line shows between the IPC and the PLC: answers that come late (`delay_s`), a
 link that is cut for a while (`cut()` drops every connection and refuses new ones until
 `restore()`). The PLC restart fault is the server's own (stop and start on the same port).
-Tests: tests/tools/hil/test_servers.py.
+Tests: tests/edge/bus/test_contract.py (through the bus's conftest).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The servers (server_modbus.py, server_logix.py) and the fault proxy (server_faults.py) are
 asyncio code; the plant and the tests are not. `LoopThread.call(coro)` runs a coroutine on the
-loop and waits for its result. Tests: tests/tools/hil/test_servers.py.
+loop and waits for its result. Tests: tests/edge/bus/test_contract.py (every bench server runs on it).
 """
 
 from __future__ import annotations
