@@ -22,22 +22,11 @@ import time
 
 from edge import REPO_ROOT
 from edge.rtloop.stats import timing_us
+from tools.cpu_load import burn_cpu, hold_gil
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAP = REPO_ROOT / "plc_tags" / "hil_modbus.yaml"
-
-
-def _burn_cpu(stop) -> None:
-    while not stop.is_set():
-        for _ in range(100_000):
-            pass
-
-
-def _hold_gil(stop: threading.Event) -> None:
-    counter = 0
-    while not stop.is_set():
-        counter += 1  # pure Python: holds the GIL except at the interpreter's switch interval
 
 
 def bench_rtcore(seconds: float, map_path=DEFAULT_MAP) -> dict:
@@ -50,9 +39,9 @@ def bench_rtcore(seconds: float, map_path=DEFAULT_MAP) -> dict:
                   "zone_pressure_kpa": (120.0,) * n_zones}
     ctx = mp.get_context("spawn")
     stop_burn = ctx.Event()
-    burner = ctx.Process(target=_burn_cpu, args=(stop_burn,), name="cpu-burner", daemon=True)
+    burner = ctx.Process(target=burn_cpu, args=(stop_burn,), name="cpu-burner", daemon=True)
     stop_gil = threading.Event()
-    hog = threading.Thread(target=_hold_gil, args=(stop_gil,), name="gil-hog", daemon=True)
+    hog = threading.Thread(target=hold_gil, args=(stop_gil,), name="gil-hog", daemon=True)
     burner.start()
     hog.start()
     seen_ticks = []

@@ -47,7 +47,7 @@ def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1
     from edge.tagmap import Owner, load_tag_map
     from edge.tagmap.resize import resized
     from rtcore.spec import Flag
-    from tools.bench_rtcore import _burn_cpu
+    from tools.cpu_load import burn_cpu
     from tools.hil.cells import default_cells_path, load_cells
     from tools.hil.plant import Plant, PlantConfig
     from tools.hil.server_bench import HilBench, open_server
@@ -68,7 +68,7 @@ def soak(protocol: str = "modbus", seconds: float = 600.0, period_s: float = 0.1
                           "coolant_base_lpm": (4.0,) * n_stations})
     ctx = mp.get_context("spawn")
     stop_burn = ctx.Event()
-    burners = [ctx.Process(target=_burn_cpu, args=(stop_burn,), name=f"cpu-hog-{i}", daemon=True) for i in range(hogs)]
+    burners = [ctx.Process(target=burn_cpu, args=(stop_burn,), name=f"cpu-hog-{i}", daemon=True) for i in range(hogs)]
     line_latches: list[dict] = []
     isolations: set[int] = set()
     rearms = 0
