@@ -26,6 +26,7 @@ from edge.cli import INPUT_ERRORS, refuse_input
 from edge.grading.features import read_cells_csv
 from edge.grading.soc_model import ModelIntegrityError
 from edge.grading.tiers import TierConfig
+from edge.progress import add_progress_argument, progress_enabled, steps
 from edge.strategy.history import HISTORY_FILE, History, HistoryError, HistoryRecordError
 from edge.strategy.planner import PlanInputError, grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.policy import SHIPPED_DIR, PolicyIntegrityError, RlPolicy
@@ -113,6 +114,7 @@ def register(subparsers) -> None:
     add_policy_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -137,11 +139,16 @@ def run(args: argparse.Namespace) -> int:
     if code:
         return code
     path = history_path(args)
+    n_tiers = len(set(grades.tier.tolist()))
     try:
-        with History(path) as history:
+        with History(path) as history, steps(n_tiers, "plan", unit="tier", enabled=progress_enabled(args)) as bar:
+            def tier_done(plan) -> None:
+                bar.set_postfix_str(f"tier {plan.tier} cost {plan.score.cost:.4f}")
+                bar.update()
+
             plans = plan_tiers(cells, grades, history, policy=policy, use_tree=not args.no_tree,
                                max_simulations=args.simulations, max_seconds=args.seconds, seed=args.seed,
-                               workers=args.workers)
+                               workers=args.workers, on_tier=tier_done)
             set_aside = history.set_aside
     except (HistoryError, HistoryRecordError, PlanInputError) as exc:  # a history path that is no file, absurd grades
         print(f"discharge-edge plan: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -273,13 +274,14 @@ def _plan_tier(job: _TierJob, policy=None) -> tuple[TierPlan, list[tuple]]:
 def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=None, max_simulations: int = 16,
                max_seconds: float = 120.0, seed: int = 0, rollout_modules: int = 4, use_tree: bool = True,
                limits: TierLimits = TierLimits(), rollout_dt_s: float = 2.0,
-               workers: int = 1) -> dict[int, TierPlan]:
+               workers: int = 1, on_tier: Callable[[TierPlan], None] | None = None) -> dict[int, TierPlan]:
     """Plan every tier of the graded batch (module docstring). `policy` (edge.strategy.policy.RlPolicy)
     gives the tree its prior per tier; None: uniform. With `workers` 1 (the default) the tiers are
     planned one after the other in this process, each from the history holding the records of the
     tiers before it; with more (0: one a core, `plan_workers`), that many spawned processes plan
     them at once, each from the history as it stood at the start (so a later tier may start
-    elsewhere: not the same plans). Records are appended tier by tier in tier order either way."""
+    elsewhere: not the same plans). Records are appended tier by tier in tier order either way;
+    `on_tier(plan)` is called as each tier's plan is recorded (a progress bar)."""
     if len(grades) != len(cells) or not np.array_equal(grades.cell_ids, cells.cell_ids):
         raise ValueError(f"{cells.source}: the grades are not of these cells")
     check_grades(cells, grades)
@@ -316,6 +318,8 @@ def plan_tiers(cells: CellTable, grades: Grades, history: History, *, policy=Non
                  job.tier, job.rows.size, plan.score.cost,
                  "feasible" if plan.score.feasible else "; ".join(plan.score.violations), list(plan.path),
                  plan.planning_s, plan.sil_runs, plan.rollouts_run)
+        if on_tier is not None:
+            on_tier(plan)
 
     plans: dict[int, TierPlan] = {}
     n = plan_workers(len(tiers), workers)
