@@ -34,6 +34,7 @@ from edge.grading.features import (
 from edge.cli import refuse_input
 from edge.grading.soc_model import DOMAIN_MARGIN, MAX_DRAWS, MIN_DRAWS, SHIPPED_DIR, ModelIntegrityError, SocModel
 from edge.grading.tiers import TierConfig, assign_tiers
+from edge.progress import add_progress_argument, progress_enabled, steps
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("grade", help="SOC, SOH estimate and tier per battery from arrival-test features")
     parser.add_argument("--cells", required=True, type=Path, help="CSV with cell_id and the feat_* columns")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_progress_argument(parser)
     parser.add_argument("--tiers", type=int, default=TierConfig.n_tiers, help="number of tiers (default %(default)s)")
     parser.add_argument("--quality-threshold", type=float, default=TierConfig.quality_threshold,
                         help="simplified silhouette below which batteries join centres by Mahalanobis distance")
@@ -85,15 +87,28 @@ def grade_cells(model: SocModel, cell_ids: np.ndarray, x: np.ndarray, config: Ti
 
 
 def grade_file(model: SocModel, path: Path, config: TierConfig, draws: int | None = None,
-               chunk_rows: int = CHUNK_ROWS) -> dict:
+               chunk_rows: int = CHUNK_ROWS, progress: bool = False) -> dict:
     """Grade a cells CSV read and predicted `chunk_rows` at a time: memory holds one chunk plus a
-    few numbers per battery. Raises CellsFileError (nothing graded) as read_cells_csv does."""
+    few numbers per battery. Raises CellsFileError (nothing graded) as read_cells_csv does. With
+    `progress`, a bar on stderr over the file's lines (rows graded, the rate and the time left)."""
     graded, refused = _Graded(), ()
-    for table in iter_cells_csv(path, chunk_rows=chunk_rows):
-        if len(table):
-            graded.add(model, table.cell_ids, feature_matrix(table), draws)
-        refused = table.refused
+    with steps(_line_count(path) if progress else None, "grade", unit="row", enabled=progress) as bar:
+        for table in iter_cells_csv(path, chunk_rows=chunk_rows):
+            if len(table):
+                graded.add(model, table.cell_ids, feature_matrix(table), draws)
+            bar.update(len(table) + len(table.refused) - len(refused))
+            refused = table.refused
     return _report(model, graded, config, refused)
+
+
+def _line_count(path: Path) -> int | None:
+    """Rows of a CSV for the bar's total (its line breaks less the header); None when unreadable
+    (the reader then names the problem)."""
+    try:
+        with open(path, "rb") as f:
+            return max(0, sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) - 1)
+    except OSError:
+        return None
 
 
 def _report(model: SocModel, graded: _Graded, config: TierConfig, refused: tuple[Refusal, ...]) -> dict:
@@ -179,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"discharge-edge grade: model refused: {exc}", file=sys.stderr)
         return 1
     try:
-        report = grade_file(model, args.cells, config, args.draws)
+        report = grade_file(model, args.cells, config, args.draws, progress=progress_enabled(args))
     except CellsFileError as exc:  # edge.cli's one input-error path
         return refuse_input("grade", args.cells, exc)
     for refusal in report["refused"]:
