@@ -27,6 +27,7 @@ import numpy as np
 
 from edge.batterymodel.arrays import nan_to_num
 from edge.batterymodel.plant import Command, Observation, Plant
+from edge.limits import WARNING_DEGC
 
 
 class Controller(Protocol):
@@ -47,7 +48,7 @@ class SilConfig:
     dt_s: float = 0.1
     max_time_s: float = 4 * 3600.0
     record_every_s: float = 1.0
-    warning_temp_degc: float = 45.0
+    warning_temp_degc: float = WARNING_DEGC
 
     def __post_init__(self) -> None:
         if not 0 < self.dt_s <= 5.0:

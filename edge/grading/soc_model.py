@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import REPO_ROOT
+from edge.limits import SHIPPED_MODELS_DIR
 from edge.grading.features import FEATURE_COLUMNS
 from edge.grading.soc_physics import DERIVED_COLUMNS, PhysicsParams, SocPosterior
 from edge.grading.soh_model import SohModel
@@ -45,7 +45,7 @@ from edge.onnx_model import ModelIntegrityError, open_session
 
 __all__ = ["ModelIntegrityError", "SocModel", "SocPrediction", "SHIPPED_DIR"]
 
-SHIPPED_DIR = REPO_ROOT / "models" / "shipped"
+SHIPPED_DIR = SHIPPED_MODELS_DIR
 METADATA_FILE = "soc_gan.json"
 FORMAT = "discharge-edge/soc-gan/2"
 GENERATOR_INPUTS = (*FEATURE_COLUMNS, *DERIVED_COLUMNS)

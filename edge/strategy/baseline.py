@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.batterymodel.plant import Command, Observation
+from edge.limits import WARNING_DEGC
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class BaselineConfig:
     coolant_relief_lpm: float | None = None
     """Coolant while the fixture is released (None: `coolant_lpm`); a comparison gives it the same
     maximum as ours (tools/bench_discharge.LineBudget)."""
-    warning_temp_degc: float = 45.0
+    warning_temp_degc: float = WARNING_DEGC
     safe_temp_degc: float = 35.0
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from edge.limits import MAXIMUM_SAFETY_DEGC, WARNING_DEGC
 from edge.strategy import calibration
 from rtcore.spec import Config, Setpoints, StationLimits
 
@@ -48,8 +49,8 @@ class TierLimits:
     maximum safety (edge/strategy/score.py)."""
 
     operating: LimitSet = LimitSet(2.5, 42.0, 100.0, 250.0, 16.0)
-    recommended: LimitSet = LimitSet(2.8, 45.0, 80.0, 300.0, 20.0)
-    maximum: LimitSet = LimitSet(3.0, 55.0, 50.0, 400.0, 20.0)
+    recommended: LimitSet = LimitSet(2.8, WARNING_DEGC, 80.0, 300.0, 20.0)
+    maximum: LimitSet = LimitSet(3.0, MAXIMUM_SAFETY_DEGC, 50.0, 400.0, 20.0)
     residual_target_pct: float = 15.0
     residual_plan_pct: float = 12.0
     """What planning aims at: the target less the model plant's under-prediction of the residual

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import REPO_ROOT
+from edge.limits import SHIPPED_MODELS_DIR
 from edge.grading.metadata_checks import check_io, check_model_file, check_number, load_metadata, quiet_onnxruntime
 from edge.onnx_model import ModelIntegrityError, open_session
 from edge.strategy.history import TierFeatures
 from edge.strategy.model import Strategy
 from edge.strategy.tree import ACTION_NAMES
 
-SHIPPED_DIR = REPO_ROOT / "models" / "shipped"
+SHIPPED_DIR = SHIPPED_MODELS_DIR
 METADATA_FILE = "rl_policy.json"
 FORMAT = "discharge-edge/rl-policy/1"
 _REQUIRED = ("format", "model_file", "model_sha256", "training_data_sha256", "inputs", "outputs", "state_features",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edge import REPO_ROOT
+from edge.limits import SHIPPED_MODELS_DIR
 from edge.placement.robot import HandshakeTimeouts
 from edge.placement.vision import VisionRules
 from edge.rtloop.loop import LoopTags, station_count
@@ -29,7 +29,7 @@ from edge.tagmap import TagMap, TagMapError, load_tag_map
 from edge.tagmap.checker import Node, read_yaml
 from rtcore.spec import Fixture
 
-DEFAULT_MODELS_DIR = REPO_ROOT / "models" / "shipped"
+DEFAULT_MODELS_DIR = SHIPPED_MODELS_DIR
 DEFAULT_LINK = "discharge-edge-rtcore"  # the rtcore CLI's default link (edge/rtloop/cli.py)
 DEFAULT_TIERS = 4  # edge.grading.tiers.TierConfig.n_tiers
 DEFAULT_INBOX = "inbox"  # under the state dir

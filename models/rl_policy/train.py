@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge import REPO_ROOT
+from edge.limits import SHIPPED_MODELS_DIR
 from edge.grading.features import read_cells_csv
 from edge.strategy.history import History
 from edge.strategy.model import StrategyError, check_strategy
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epsilon", type=float, default=0.2)
     parser.add_argument("--temperature", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "models" / "shipped")
+    parser.add_argument("--out", type=Path, default=SHIPPED_MODELS_DIR)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from edge import REPO_ROOT
+from edge.limits import SHIPPED_MODELS_DIR
 from edge.rtloop.process import build_fixture
 from edge.supervisor.line import LineError, RouteKind, load_line
 
 pytestmark = pytest.mark.unit
 
 BENCH_MAP = REPO_ROOT / "plc_tags" / "hil_modbus.yaml"
-MODELS = REPO_ROOT / "models" / "shipped"
+MODELS = SHIPPED_MODELS_DIR
 
 BASE = f"""\
 name: test-line
