@@ -4,7 +4,6 @@ cases and re-assignment stability."""
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import replace
 
 import pytest
@@ -12,24 +11,9 @@ import pytest
 from edge.placement.assign import (AssignError, Block, ChannelLoad, assign_tiers, check_assignment,
                                    most_waiting_makespan_s)
 
+from .lines import ch, random_line
+
 pytestmark = pytest.mark.unit
-
-
-def ch(name, stations, tier=None, busy=None, usable=None):
-    n = len(stations)
-    return ChannelLoad(name, tuple(stations), tier, tuple(busy or (0.0,) * n), tuple(usable or (True,) * n))
-
-
-def random_line(seed, n_channels=2, per_channel=4, n_batteries=40, n_tiers=4):
-    rng = random.Random(seed)
-    chans = [ch(f"C{c}", range(c * per_channel, (c + 1) * per_channel)) for c in range(n_channels)]
-    base = {t: rng.uniform(1800, 5400) for t in range(1, n_tiers + 1)}
-    weights = [rng.random() ** 2 + 0.05 for _ in base]
-    waiting: dict[int, list[float]] = {}
-    for _ in range(n_batteries):
-        t = rng.choices(list(base), weights)[0]
-        waiting.setdefault(t, []).append(base[t] * rng.uniform(0.85, 1.15))
-    return chans, waiting
 
 
 TWO = [ch("A", (0, 1)), ch("B", (2, 3))]

@@ -6,32 +6,19 @@ most-waiting rule on the same line. With --benchmark-disable every body runs onc
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from edge.placement.assign import ChannelLoad, assign_tiers, check_assignment, most_waiting_makespan_s
+from edge.placement.assign import assign_tiers, check_assignment, most_waiting_makespan_s
+
+from .lines import random_line
 
 pytestmark = pytest.mark.bench
-
-
-def _line(seed, n_channels, per_channel, n_batteries, n_tiers):
-    rng = random.Random(seed)
-    chans = [ChannelLoad(f"C{c}", tuple(range(c * per_channel, (c + 1) * per_channel)), None,
-                         (0.0,) * per_channel, (True,) * per_channel) for c in range(n_channels)]
-    base = {t: rng.uniform(1800, 5400) for t in range(1, n_tiers + 1)}
-    weights = [rng.random() ** 2 + 0.05 for _ in base]
-    waiting: dict[int, list[float]] = {}
-    for _ in range(n_batteries):
-        t = rng.choices(list(base), weights)[0]
-        waiting.setdefault(t, []).append(base[t] * rng.uniform(0.85, 1.15))
-    return chans, waiting
 
 
 @pytest.mark.parametrize("size,limit_s", [((2, 4, 40, 4), 1.0), ((16, 8, 2000, 6), 2.0)],
                          ids=["line8x40", "plant128x2000"])
 def test_bench_assign_tiers(benchmark, size, limit_s):
-    chans, waiting = _line(0, *size)
+    chans, waiting = random_line(0, *size)
     a = benchmark(assign_tiers, chans, waiting, time_limit_s=limit_s)
     naive = most_waiting_makespan_s(chans, waiting)
     benchmark.extra_info.update(makespan_s=a.predicted_makespan_s, lower_bound_s=a.lower_bound_s,

@@ -25,7 +25,6 @@ from edge.placement.robot import NO_BATTERY
 from edge.rtloop.link import RtStatus
 from edge.strategy.planner import default_strategy
 from edge.supervisor.flow import PLACEMENT_TAGS, FlowEngine, FlowError, FlowSettings, plc_battery_id
-from edge.supervisor.line import load_line
 from edge.supervisor.models import ModelRefused, load_line_models
 from edge.supervisor.packml import Command, State
 from edge.supervisor.stations import StationState as St
@@ -47,16 +46,6 @@ CYCLE_S = 2.0
 # -- the harness ------------------------------------------------------------------------------------
 def without_placement_tags(tag_map):
     return dataclasses.replace(tag_map, tags=tuple(t for t in tag_map.tags if t.name not in PLACEMENT_TAGS))
-
-
-@pytest.fixture(scope="module")
-def line():
-    return dataclasses.replace(load_line(REPO_ROOT / "lines" / "bench.yaml"), state_dir=None)
-
-
-@pytest.fixture(scope="module")
-def models(line):
-    return load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
 
 
 def write_cells(path: Path, rows: range) -> list[str]:

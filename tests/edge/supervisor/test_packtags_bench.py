@@ -19,8 +19,6 @@ import pytest
 from edge import REPO_ROOT
 from edge.strategy.planner import default_strategy
 from edge.supervisor.flow import FlowEngine, FlowSettings
-from edge.supervisor.line import load_line
-from edge.supervisor.models import load_line_models
 from edge.supervisor.packml import Command, State
 
 pytestmark = pytest.mark.hil
@@ -28,16 +26,6 @@ pytestmark = pytest.mark.hil
 N = 8
 CELLS = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
 MAPS = {"modbus": REPO_ROOT / "plc_tags" / "hil_modbus.yaml", "logix": REPO_ROOT / "plc_tags" / "hil_logix.yaml"}
-
-
-@pytest.fixture(scope="module")
-def line():
-    return dataclasses.replace(load_line(REPO_ROOT / "lines" / "bench.yaml"), state_dir=None)
-
-
-@pytest.fixture(scope="module")
-def models(line):
-    return load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
 
 
 def plan_default(cells, grades):

@@ -112,12 +112,6 @@ def test_a_map_without_the_robot_cell_tags_is_refused_with_exit_1(line, tmp_path
     assert "robot_order_seq" in err and "vision_confidence_pct" in err
 
 
-@pytest.fixture(scope="module")
-def line():
-    base = harness.load_line(REPO_ROOT / "lines" / "bench.yaml")
-    return dataclasses.replace(base, state_dir=None)
-
-
 def test_a_run_under_systemd_says_ready_pings_the_watchdog_and_says_stopping(line, tmp_path, capsys, monkeypatch):
     import socket
     import threading
