@@ -14,7 +14,7 @@ supervisor: it writes one fixed strategy, arms the loop over the link, reads its
 hide the rest of the run. The bench server's thread and the plant's run at SCHED_FIFO 40 (the loop asks for 50):
 the bench stands for a PLC, which answers on its own hardware, not for a process the hog may
 starve (without it, a 10-minute Modbus run at 128 stations on a 2-core machine at load 4 missed
-82 ticks and latched LINK_LOST 3 times). Prints one JSON object: ticks, bus misses and the longest run of
+82 ticks and latched LINK_LOST 3 times; with it, 1 miss and no latch on either protocol). Prints one JSON object: ticks, bus misses and the longest run of
 consecutive misses, LINK_LOST latches (every one is spurious here: nothing cuts the link),
 lateness p99/max, the bench PLC's watchdog trips. Exit status 0 when no LINK_LOST latched.
 A bench run of minutes: no test runs it (tests/edge/rtloop/test_loop.py covers the rules).
