@@ -43,7 +43,7 @@ from edge.strategy.loop_controller import LoopController, batch_setpoints, fixed
 from edge.strategy.planner import Grades, PlanInputError, grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.score import score_metrics
 from edge.strategy.supervisor import StationDriver
-from tools.hil.cells import CellTable
+from tools.hil.cells import BenchCells
 from tools.hil.plant import Plant, PlantConfig
 
 log = logging.getLogger(__name__)
@@ -135,14 +135,14 @@ class LineBudget:
         return dataclasses.asdict(self)
 
 
-def check_batch_size(cells: CellTable) -> None:
+def check_batch_size(cells: BenchCells) -> None:
     """Refuse a batch of more than `MAX_MODULES` modules, naming its file and its size."""
     if len(cells) > MAX_MODULES:
         raise ValueError(f"{cells.path}: {len(cells)} modules; a bench batch is at most {MAX_MODULES} "
                          "(one SIL station each): take its first rows with --limit")
 
 
-def run_bench_discharge(cells: CellTable, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
+def run_bench_discharge(cells: BenchCells, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
                         current_a: float = 5.0, seed: int = 0, faults: tuple = (),
                         progress: Progress | None = None) -> dict:
     """Traditional method against the real-time loop with one fixed strategy (no planning): the same
@@ -182,7 +182,7 @@ def _metrics(result, watched: Watched, loop: LoopController | None = None) -> di
 WITHOUT_RELIEF = {"relief_gain_kpa_per_degc_per_s": 0.0, "coolant_gain_lpm_per_cm2_degc_per_s": 0.0}
 
 
-def run_tiered(cells: CellTable, grades: Grades, strategy_of_tier: dict, dt_s: float, max_time_s: float,
+def run_tiered(cells: BenchCells, grades: Grades, strategy_of_tier: dict, dt_s: float, max_time_s: float,
                seed: int = 0, faults: tuple = (), progress: Progress | None = None, name: str = "ours",
                **setpoint_overrides) -> dict:
     """Discharge the whole batch, each module with its tier's strategy, through the real-time loop."""
@@ -194,7 +194,7 @@ def run_tiered(cells: CellTable, grades: Grades, strategy_of_tier: dict, dt_s: f
     return _run(plant, ctrl, name, _sil_config(dt_s, max_time_s), cells["cell_id"], progress, ctrl)
 
 
-def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
+def run_bench_planned(cells: BenchCells, history, *, dt_s: float = 1.0, max_time_s: float = 4 * 3600.0,
                       simulations: int = 16, tree_seconds: float = 120.0, policy=None, seed: int = 0,
                       n_tiers: int = 4, rollout_modules: int = 4, faults: tuple = (),
                       progress: Progress | None = None) -> dict:
@@ -205,7 +205,7 @@ def run_bench_planned(cells: CellTable, history, *, dt_s: float = 1.0, max_time_
     the planned strategies and the same maximum per station. Every run is appended to the history
     (source 'bench'). `faults` (tools/hil/faults.py) are injected into every discharge run alike,
     never into planning. Grading and planning see the rows' `feat_*` columns only
-    (`CellTable.arrival_table`); the plant, the truth."""
+    (`BenchCells.arrival_table`); the plant, the truth."""
     check_batch_size(cells)
     arrival = cells.arrival_table()
     try:

@@ -48,7 +48,7 @@ from edge.strategy import calibration
 from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy, TierLimits
 from edge.strategy.loop_controller import LoopController, fixed_strategy
 from tools.bench_discharge import WITHOUT_RELIEF, LineBudget
-from tools.hil.cells import CellTable, load_cells
+from tools.hil.cells import BenchCells, load_cells
 from tools.hil.faults import InternalShort
 from tools.hil.plant import Command, Plant, PlantConfig
 from edge.batterymodel.sil import SilConfig, run_sil
@@ -82,18 +82,18 @@ HELDOUT_FAULTS = ((0.7, 120.0), (1.5, 120.0), (1.0, 900.0))
 
 
 # ----------------------------------------------------------------------------- cells
-def _cells(path, rows) -> CellTable:
+def _cells(path, rows) -> BenchCells:
     table = load_cells(path, limit=max(rows) + 1)
     return table.select(list(rows))
 
 
-def _concat(*tables: CellTable) -> CellTable:
+def _concat(*tables: BenchCells) -> BenchCells:
     cols = {k: np.concatenate([t.columns[k] for t in tables]) for k in tables[0].columns
             if all(k in t.columns for t in tables)}
-    return CellTable(tables[0].path, cols)
+    return BenchCells(tables[0].path, cols)
 
 
-def normal_cells(quick: bool) -> CellTable:
+def normal_cells(quick: bool) -> BenchCells:
     train = NORMAL_TRAIN_ROWS[:4] if quick else NORMAL_TRAIN_ROWS
     unseen = NORMAL_UNSEEN_ROWS[:2] if quick else NORMAL_UNSEEN_ROWS
     return _concat(_cells(TRAIN_CELLS, train), _cells(UNSEEN_CELLS, unseen))
@@ -218,7 +218,7 @@ class Gains:
         return Gains(**{**self.__dict__, **kw})
 
 
-def fault_batch(cells: CellTable, faults_of_module: dict[int, tuple[float, float]], c_rate: float, gains: Gains,
+def fault_batch(cells: BenchCells, faults_of_module: dict[int, tuple[float, float]], c_rate: float, gains: Gains,
                 thresholds: dict[float, tuple[float, float]], *, max_time_s: float, dt_s: float = GRID_DT_S,
                 overrides: dict | None = None, seed: int = 0) -> list[dict]:
     """One batch under the real-time loop in SIL: module i carries faults_of_module[i] = (Ω, onset)
@@ -256,7 +256,7 @@ def case_cost(row: dict) -> float:
             + 0.1 * row["residual_pct"])
 
 
-def _fault_cells(train: bool, quick: bool) -> tuple[CellTable, dict[int, tuple[float, float]]]:
+def _fault_cells(train: bool, quick: bool) -> tuple[BenchCells, dict[int, tuple[float, float]]]:
     rows = (CAL_TRAIN_ROWS[:1] if quick else CAL_TRAIN_ROWS) if train else \
         (HELDOUT_UNSEEN_ROWS[:1] if quick else HELDOUT_UNSEEN_ROWS)
     faults = (CAL_FAULTS[:2] if quick else CAL_FAULTS) if train else (HELDOUT_FAULTS[:2] if quick else HELDOUT_FAULTS)
@@ -359,7 +359,7 @@ def held_out(best: Gains, thresholds: dict, quick: bool, workers: int) -> dict:
 HELDOUT_VARIANTS = {"calibrated": None, "without_relief": dict(WITHOUT_RELIEF), "kappa_0": {"correction_gain": 0.0}}
 
 
-def _held_out_batch(quick: bool) -> tuple[CellTable, dict]:
+def _held_out_batch(quick: bool) -> tuple[BenchCells, dict]:
     cells, faults = _fault_cells(False, quick)
     normal = _cells(UNSEEN_CELLS, HELDOUT_NORMAL_UNSEEN_ROWS[:1] if quick else HELDOUT_NORMAL_UNSEEN_ROWS)
     return _concat(cells, normal), faults

@@ -8,6 +8,15 @@ Tests: tests/edge/report/.
 """
 
 from edge.report.collect import ReportError, collect_batch
-from edge.report.html import render_html, write_report
 
 __all__ = ["ReportError", "collect_batch", "render_html", "write_report"]
+
+
+def __getattr__(name: str):
+    """`render_html` and `write_report` on first use: html.py draws with matplotlib, which every
+    other command (each imports this package's cli to register it) should not load."""
+    if name in ("render_html", "write_report"):
+        from edge.report import html
+
+        return getattr(html, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

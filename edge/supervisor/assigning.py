@@ -3,7 +3,7 @@ what to tell it.
 
 Owns `predicted_discharge_s` (a battery's discharge time from its grade and its tier's strategy:
 the charge from its SOC down to `END_SOC_PCT`, at each strategy segment's C-rate, capped by the
-line's current limit), `TierPlan` (the last `Assignment`, the causes of a new one: a batch
+line's current limit), `ChannelTiers` (the last `Assignment`, the causes of a new one: a batch
 queued, a station isolated, a battery that finished early by more than `EARLY_MARGIN`) and
 `channel_loads` (each channel's tier now, each station's predicted seconds until free, usable).
 The flow (flow.py) takes, for an empty channel, the plan's tier when a battery of it waits in an
@@ -68,7 +68,7 @@ def channel_loads(channels, recs, batteries: Mapping[str, Mapping], predicted: M
     return out
 
 
-class TierPlan:
+class ChannelTiers:
     """The last assignment and whether the flow should ask for a new one."""
 
     def __init__(self, time_limit_s: float = ASSIGN_TIME_LIMIT_S):

@@ -37,7 +37,7 @@ from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
 from edge.strategy.planner import grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.supervisor import StationDriver
 from edge.supervisor.alarms import AlarmBook, AlarmSpec, AlarmWatcher
-from edge.supervisor.assigning import EARLY_MARGIN, TierPlan, channel_loads, predicted_discharge_s
+from edge.supervisor.assigning import EARLY_MARGIN, ChannelTiers, channel_loads, predicted_discharge_s
 from edge.supervisor.historian import Historian, TickSample
 from edge.supervisor.line import LineConfig, RouteKind
 from edge.supervisor.models import LineModels
@@ -183,7 +183,7 @@ class FlowEngine:
         self._last_scan: float | None = None
         self.current_a = np.zeros(self.n)
         self.cell = RobotCell(line.placement, self.n, self.store)
-        self.tiers = TierPlan()  # edge/placement/assign.py: which tier each empty channel takes
+        self.tiers = ChannelTiers()  # edge/placement/assign.py: which tier each empty channel takes
         self._predicted: dict[str, float] = {}
         self._cell_of: dict[int, str] = {}
         self._cell_of_n = -1

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from edge.strategy.baseline import BaselineConfig, BaselineController
-from tools.hil.cells import CellTable
+from tools.hil.cells import BenchCells
 from tools.hil.faults import Fault
 from tools.hil.plant import Plant, PlantConfig
 from edge.batterymodel.sil import Controller, SilConfig, SilResult, run_sil
@@ -22,7 +22,7 @@ ControllerFactory = Callable[[Plant, dict[str, np.ndarray]], Controller]
 """(plant for its shape, feat_* columns by name) -> controller."""
 
 
-def features(cells: CellTable) -> dict[str, np.ndarray]:
+def features(cells: BenchCells) -> dict[str, np.ndarray]:
     """The columns a controller may see: the `feat_*` measurements, one entry per module."""
     return {name: cells[name].copy() for name in cells.feat_columns()}
 
@@ -33,13 +33,13 @@ def baseline_factory(config: BaselineConfig | None = None) -> ControllerFactory:
     return make
 
 
-def discharge_batch(cells: CellTable, factory: ControllerFactory, plant_config: PlantConfig | None = None,
+def discharge_batch(cells: BenchCells, factory: ControllerFactory, plant_config: PlantConfig | None = None,
                     sil_config: SilConfig | None = None, faults: tuple[Fault, ...] = ()) -> SilResult:
     plant = Plant(cells, plant_config, faults)
     return run_sil(plant, factory(plant, features(cells)), sil_config)
 
 
-def compare_controllers(cells: CellTable, factories: dict[str, ControllerFactory],
+def compare_controllers(cells: BenchCells, factories: dict[str, ControllerFactory],
                         plant_config: PlantConfig | None = None, sil_config: SilConfig | None = None,
                         faults: tuple[Fault, ...] = ()) -> dict[str, dict[str, float | int]]:
     """Metrics per controller name on the same batch (units in the keys, JSON-ready)."""

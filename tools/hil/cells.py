@@ -1,16 +1,16 @@
 """Loader for cell rows in the format of `../shared/data/cells_train.csv` (the plant's truth).
 
-Owns `CellTable` (one array per column, one entry per row, `cell_id` included) and `load_cells`:
+Owns `BenchCells` (one array per column, one entry per row, `cell_id` included) and `load_cells`:
 edge.grading.features.read_cells_csv parses and checks the file (strictly: every column
 numeric), this module asks for the truth columns and checks their physical ranges; every error
 names file, line and column. A row whose `feat_*` values describe no possible battery (outside
 edge.grading.features.PHYSICAL_RANGES) is refused as the grading reader refuses it: left out and
-kept in `CellTable.refused` (line, cell_id, field, reason) for the caller to report; `lines`
+kept in `BenchCells.refused` (line, cell_id, field, reason) for the caller to report; `lines`
 keeps each row's file line for later messages. A truth value outside `RANGES` is a broken file
 (the plant's truth is the bench's own data, not a measurement): `CellsFileError` with file, line
 and column. The plant reads only the
 `truth_*` columns (and `feat_h_W_m2K` when a single-cell check wants the data's convection);
-controllers and the planner get the `feat_*` columns (`CellTable.arrival_table`). Tests: tests/tools/hil/test_hil_cells.py.
+controllers and the planner get the `feat_*` columns (`BenchCells.arrival_table`). Tests: tests/tools/hil/test_hil_cells.py.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ RANGES = {
 
 
 @dataclass(frozen=True)
-class CellTable:
+class BenchCells:
     """Columns of a cells file: `columns[name]` is a float array with one entry per row."""
 
     path: str
@@ -64,9 +64,9 @@ class CellTable:
     def feat_columns(self) -> list[str]:
         return [c for c in self.columns if c.startswith("feat_")]
 
-    def select(self, index: np.ndarray | slice | list[int]) -> "CellTable":
+    def select(self, index: np.ndarray | slice | list[int]) -> "BenchCells":
         lines = None if self.lines is None else np.atleast_1d(self.lines[index])
-        return CellTable(self.path, {k: np.atleast_1d(v[index]) for k, v in self.columns.items()}, lines, self.refused)
+        return BenchCells(self.path, {k: np.atleast_1d(v[index]) for k, v in self.columns.items()}, lines, self.refused)
 
     def arrival_table(self) -> FeatureTable:
         """The rows as a line sees them on arrival (edge's table: `cell_id` and the `feat_*` columns)."""
@@ -75,7 +75,7 @@ class CellTable:
                             lines=self.lines, refused=self.refused)
 
 
-def load_cells(path: Path | str, limit: int | None = None) -> CellTable:
+def load_cells(path: Path | str, limit: int | None = None) -> BenchCells:
     """Read a cells CSV; every error names the file, the line and the column.
 
     Parsing is edge.grading.features.read_cells_csv's (strict: every column numeric, rows outside
@@ -91,7 +91,7 @@ def load_cells(path: Path | str, limit: int | None = None) -> CellTable:
         if bad.size:
             raise CellsFileError(f"{table.source}:{table.lines[bad[0]]}: column {name}: {values[bad[0]]} "
                                  f"outside [{lo}, {hi}]")
-    return CellTable(table.source, {"cell_id": table.cell_ids.astype(float), **table.columns}, table.lines,
+    return BenchCells(table.source, {"cell_id": table.cell_ids.astype(float), **table.columns}, table.lines,
                      table.refused)
 
 

@@ -28,13 +28,13 @@ from edge.batterymodel.cell_model import EcmParams
 from edge.batterymodel.plant import KELVIN, Batteries, Command, Observation, PlantConfig
 from edge.batterymodel.plant import Plant as ModelPlant
 from edge.grading.electrochem import solve_windows
-from tools.hil.cells import CellTable
+from tools.hil.cells import BenchCells
 from tools.hil.faults import BatteryShort, Fault, InternalShort, SensorFaultInjector, WeakCell, check_indices
 
 __all__ = ["Command", "Observation", "Plant", "PlantConfig", "batteries_from_truth"]
 
 
-def batteries_from_truth(cells: CellTable, convection_from_feat: bool = False) -> Batteries:
+def batteries_from_truth(cells: BenchCells, convection_from_feat: bool = False) -> Batteries:
     """The model's modules from the rows' truth_* columns (and feat_h_W_m2K when asked for)."""
     windows = None
     if all(cells.has(c) for c in ("truth_lli", "truth_lam_ne", "truth_lam_pe")):
@@ -53,7 +53,7 @@ class Plant(ModelPlant):
     station per row of `cells`; stepping and signals are the model's. `empty=True`: every station
     starts empty; `loaded`: the stations that start with their row (the rest empty)."""
 
-    def __init__(self, cells: CellTable, config: PlantConfig | None = None,
+    def __init__(self, cells: BenchCells, config: PlantConfig | None = None,
                  faults: tuple[Fault, ...] = (), params: EcmParams | None = None,
                  empty: bool = False, loaded=None) -> None:
         cfg = config or PlantConfig()
@@ -71,7 +71,7 @@ class Plant(ModelPlant):
         self.battery_at = np.where(self.loaded, ids, -1)  # the cell_id each station holds, -1 empty
         self.loaded_at_s = np.zeros(self.n_modules)
 
-    def load_row(self, station: int, row: CellTable) -> None:
+    def load_row(self, station: int, row: BenchCells) -> None:
         """Put the module of one cells-file row (its truth) on the station, replacing any there."""
         if len(row) != 1:
             raise ValueError(f"{row.path}: load_row takes one row, got {len(row)}")

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tools.hil.cells import CellTable, default_cells_path, load_cells
+from tools.hil.cells import BenchCells, default_cells_path, load_cells
 from tools.hil.faults import (ROBOT_MISHAPS, Fault, InternalShort, LowConfidence, ReversedBattery, RobotMishapFault,
                               SensorFault, SensorFaultMode, WeakCell)
 from tools.hil.robot_cell import CameraConfig
@@ -329,7 +329,7 @@ def load_all(directory: Path = SCENARIO_DIR) -> list[Scenario]:
     return [load_scenario(p) for p in sorted(directory.glob("*.yaml"))]
 
 
-def batch_cells(scenario: Scenario) -> CellTable:
+def batch_cells(scenario: Scenario) -> BenchCells:
     """The scenario's rows from its cells file, with the overrides applied."""
     spec = scenario.batch
     table = load_cells(spec.cells_path, limit=max(spec.rows) + 1)

@@ -22,7 +22,7 @@ the planner's SIL rollouts):
   scaled bench (the x10 demo: one core tick = 1 plant second) does not trip, and a paced bench
   that catches up on plant steps in a burst does not trip early;
 * the robot cell (S13; on a map with the robot_*, vision_* and station_loaded_id tags): the
-  bench's batteries (`HilBench(..., batteries=CellTable)`, a whole cells file or the batch; default
+  bench's batteries (`HilBench(..., batteries=BenchCells)`, a whole cells file or the batch; default
   the plant's own rows) not on a station at the start wait behind the robot and are fed, in
   order, into the inbox slots (`tools/hil/robot_cell.py` `InboxCamera`, which publishes a frame
   per slot with seeded noise); the single robot (`PlcRobot`, cycle `robot_cycle_s`, 8 s of plant
@@ -50,7 +50,7 @@ from edge.batterymodel.plc import (COMMANDS, HEARTBEAT, NO_BATTERY, ROBOT_CYCLE_
 from edge.placement.robot import ROBOT_READS, ROBOT_WRITES
 from edge.placement.vision import VISION_TAGS
 from edge.tagmap import Protocol, TagMap
-from tools.hil.cells import CellTable
+from tools.hil.cells import BenchCells
 from tools.hil.faults import PlacementFault
 from tools.hil.robot_cell import BenchWorld, CameraConfig, InboxCamera, mishaps_from
 from tools.hil.plant import Command, Plant
@@ -81,7 +81,7 @@ class HilBench:
     None on a map without them)."""
 
     def __init__(self, plant: Plant, server: BenchPlcServer, watchdog_s: float = WATCHDOG_S,
-                 batteries: CellTable | None = None, robot_cycle_s: float = ROBOT_CYCLE_S,
+                 batteries: BenchCells | None = None, robot_cycle_s: float = ROBOT_CYCLE_S,
                  camera: CameraConfig = CameraConfig(), placement_faults: tuple[PlacementFault, ...] = ()):
         self.plant = plant
         self.server = server

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.batterymodel.cell_model import EcmParams
-from tools.hil.cells import CellTable, default_cells_path, default_timeseries_path, load_cells
+from tools.hil.cells import BenchCells, default_cells_path, default_timeseries_path, load_cells
 from tools.hil.plant import Command, Plant, PlantConfig
 from edge.batterymodel.thermal import ThermalConfig
 
@@ -81,7 +81,7 @@ def _steps(series: np.ndarray) -> dict[int, tuple[float, float, float]]:
     return out
 
 
-def validation_plant(cells: CellTable, params: EcmParams) -> Plant:
+def validation_plant(cells: BenchCells, params: EcmParams) -> Plant:
     """The plant as a bench of single cells: no pressure effects, no scatter, the data's h."""
     cfg = PlantConfig(cells_per_module=1, n_zones=1, cutoff_v=2.0, pressure_effects=False,
                       soc_scatter=0.0, cap_scatter=0.0, r_scatter=0.0, sensor_noise_k=0.0,
@@ -89,7 +89,7 @@ def validation_plant(cells: CellTable, params: EcmParams) -> Plant:
     return Plant(cells, cfg, params=params)
 
 
-def simulate_arrival(cells: CellTable, series: list[np.ndarray], params: EcmParams,
+def simulate_arrival(cells: BenchCells, series: list[np.ndarray], params: EcmParams,
                      dt_s: float = DT_S) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
     """Replay steps 0-3 on the plant for all cells at once; per cell (t_s, V_V, T_C, t_cutoff_s).
 
@@ -119,7 +119,7 @@ def simulate_arrival(cells: CellTable, series: list[np.ndarray], params: EcmPara
     return [(times, v_hist[:, c], temp_hist[:, c], float(cutoff[c])) for c in range(n)]
 
 
-def validate(cells: CellTable, timeseries: dict[int, np.ndarray], params: EcmParams | None = None
+def validate(cells: BenchCells, timeseries: dict[int, np.ndarray], params: EcmParams | None = None
              ) -> list[CellValidation]:
     """Compare the model with the data on step 3 for every cell of `cells`."""
     params = params or EcmParams.load()
