@@ -53,9 +53,9 @@ log = logging.getLogger(__name__)
 MAPS = {"modbus": REPO_ROOT / "plc_tags" / "hil_modbus.yaml", "logix": REPO_ROOT / "plc_tags" / "hil_logix.yaml"}
 BASE_LINE = REPO_ROOT / "lines" / "bench.yaml"
 PERIOD_S = 0.1  # the core's wall-clock tick
-MAX_STATIONS = {"modbus": 61, "logix": 29}
-"""The largest line each protocol's requests carry today: one request per tag (Modbus: 256
-registers overflow a request's count; EtherNet/IP: a REAL[128] read exceeds the packet)."""
+MAX_STATIONS = {"modbus": 128, "logix": 128}
+"""The largest line: the supervisor link holds 128 stations (edge/rtloop/link.py); both protocols
+carry them (requests split to the protocols' limits, issue 19)."""
 MAX_SLOTS = 64  # the line file's bound on placement.slots
 BENCH_DT_S = 0.5  # the plant's step, plant seconds (a fifth of a core tick at x25)
 TRACE_EVERY_S = 5.0  # plant seconds between the report's samples

@@ -117,10 +117,10 @@ def test_the_default_batch_on_each_protocol(tmp_path, protocol):
     (["--modules", "4", "--short-module", "4"], "--short-module 4: allowed: -1 (none) or a battery of the batch, 0..3"),
     (["--crash-supervisor-at", "-1"], "--crash-supervisor-at -1"),
     (["--modules", "5000"], "has 1000 rows; --modules 5000 needs that many"),
-    (["--stations", "0"], "--stations 0: allowed on modbus: 1..61"),
+    (["--stations", "0"], "--stations 0: allowed on modbus: 1..128"),
     (["--robot-cycle-s", "-1"], "--robot-cycle-s -1: allowed: 0..600 plant seconds"),
     (["--slots", "65"], "--slots 65: allowed: 1..64"),
-    (["--protocol", "logix", "--stations", "40"], "--stations 40: allowed on logix: 1..29"),
+    (["--protocol", "logix", "--stations", "129"], "--stations 129: allowed on logix: 1..128"),
 ])
 def test_bad_usage_is_refused_with_exit_2_and_nothing_on_stdout(argv, fragment, tmp_path):
     done = demo(*argv, "--out", str(tmp_path), "--json", timeout=60.0)
