@@ -28,7 +28,6 @@ from edge.grading.soc_model import ModelIntegrityError
 from edge.grading.tiers import TierConfig
 from edge.progress import add_progress_argument, progress_enabled, steps
 from edge.strategy.history import HISTORY_FILE, History, HistoryError, HistoryRecordError
-from edge.strategy.planner import PlanInputError, grade_cells_table, plan_tiers, sane_rows
 from edge.strategy.policy import SHIPPED_DIR, PolicyIntegrityError, RlPolicy
 
 DEFAULT_STATE_DIR = Path("state")
@@ -119,6 +118,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.strategy.planner import PlanInputError, grade_cells_table, plan_tiers, sane_rows  # the planner: on use
+
     try:
         cells = read_cells_csv(args.cells, limit=args.limit)
         grades = grade_cells_table(cells, args.tiers)

@@ -28,9 +28,7 @@ from pathlib import Path
 
 from edge.ops.sdnotify import Notifier
 from edge.strategy.cli import positive_finite
-from edge.supervisor.flow import FlowEngine, FlowError, FlowSettings, PlanSettings
 from edge.supervisor.line import LineError, load_line
-from edge.supervisor.models import ModelRefused, load_line_models
 from edge.supervisor.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -89,6 +87,9 @@ def run_loop(engine: FlowEngine, *, scan_s: float, until_idle: bool, stop: threa
 def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep=None, clock=None) -> int:
     """The subcommand. Keywords for in-process tests: `line` (a LineConfig instead of loading
     `--line`), `plc` (an in-memory PLC; no core attached), `after_scan`, `sleep`, `clock`."""
+    from edge.supervisor.flow import FlowEngine, FlowError, FlowSettings, PlanSettings  # the flow: on use
+    from edge.supervisor.models import ModelRefused, load_line_models
+
     try:
         line = line or load_line(args.line)
         if args.plc_port is not None:
