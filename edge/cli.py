@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -39,6 +40,8 @@ EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 """Bad usage: an option out of range, or an input file the command cannot read."""
 
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell tool exits with when its reader closed the pipe."""
 INPUT_ERRORS = (ValueError, csv.Error, OSError)
 """What reading an input file may raise: the readers' own errors (CellsFileError, InstanceError,
 TagMapError... are ValueErrors), UnicodeDecodeError (a ValueError), csv.Error, OSError."""
@@ -148,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except InputError as exc:
         return refuse(_command_name(args), str(exc), exc.exit_code)
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as a shell tool does on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return EXIT_BROKEN_PIPE
 
 
 def _command_name(args: argparse.Namespace) -> str:

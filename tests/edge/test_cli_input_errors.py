@@ -124,3 +124,17 @@ def test_an_input_error_raised_under_a_command_ends_in_main_with_its_message_and
     monkeypatch.setattr(grading_cli, "run", broken)
     assert main(["grade", "--cells", "f.csv"]) == 2
     assert capsys.readouterr().err == "discharge-edge grade: f.csv:3: column feat_v_rest_V: refused\n"
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    """`discharge-edge grade ... --json | head -c 1` (far more than a pipe's buffer): no traceback."""
+    import subprocess
+    import sys
+
+    from edge import REPO_ROOT
+
+    cells = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
+    script = f"{sys.executable} -m edge.cli grade --cells {cells} --json | head -c 1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "{"
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
