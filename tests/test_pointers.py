@@ -19,11 +19,6 @@ NAME = re.compile(r"(?<![\w/.])((?:tests/[\w./-]*)|(?:test_\w+\.py)|(?:conftest\
 
 pytestmark = pytest.mark.unit
 
-# Stale pointers in modules other sessions own, to be fixed there (issue 16's report names the
-# right files); an entry that is no longer stale fails test_known_stale_are_still_stale.
-KNOWN_STALE: set[tuple[str, str]] = set()
-
-
 def pointers(docstring: str) -> list[str]:
     """The test paths a docstring's "Tests:" paragraphs name, relative to the repository."""
     found = []
@@ -63,13 +58,8 @@ def stale_pointers() -> set[tuple[str, str]]:
 
 
 def test_every_pointer_exists():
-    stale = sorted(stale_pointers() - KNOWN_STALE)
+    stale = sorted(stale_pointers())
     assert not stale, "stale Tests: pointers:\n" + "\n".join(f"{module}: {name}" for module, name in stale)
-
-
-def test_known_stale_are_still_stale():
-    fixed = sorted(KNOWN_STALE - stale_pointers())
-    assert not fixed, f"fixed, so take them out of KNOWN_STALE: {fixed}"
 
 
 def test_the_modules_say_where_their_tests_are():
