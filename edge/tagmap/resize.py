@@ -36,13 +36,11 @@ def resized(tag_map: TagMap, stations: int, *, slots: int | None = None,
     """`tag_map` for `stations` stations and, with `slots`, that many inbox slots (the camera's
     `vision_*` arrays keep their elements per slot); `types` retypes tags by name. ValueError when
     the map has no station count (or no slots, when asked) or a count is not a positive integer."""
-    for name, value in (("stations", stations), ("slots", slots)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+    for name, value, required in (("stations", stations, True), ("slots", slots, False)):
+        if (value is not None or required) and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{tag_map.source}: {name} must be a positive integer, got {value!r}")
-    if stations is None:
-        raise ValueError(f"{tag_map.source}: stations must be a positive integer, got None")
-    base_slots = tag_map.tag(SLOT_COUNT_TAG).count if tag_map.tag(SLOT_COUNT_TAG) is not None else None
-    if slots is not None and base_slots is None:
+    slot_tag = tag_map.tag(SLOT_COUNT_TAG)
+    if slots is not None and slot_tag is None:
         raise ValueError(f"{tag_map.source}: no tag {SLOT_COUNT_TAG!r}, whose count is the map's inbox slot count")
     counter = tag_map.tag(STATION_COUNT_TAG)
     if counter is None:
@@ -53,8 +51,8 @@ def resized(tag_map: TagMap, stations: int, *, slots: int | None = None,
     for tag in tag_map.tags:
         if per_station(tag, base):
             count = tag.count * stations // base
-        elif slots is not None and tag.name.startswith("vision_") and tag.count % base_slots == 0:
-            count = tag.count * slots // base_slots
+        elif slots is not None and tag.name.startswith("vision_") and tag.count % slot_tag.count == 0:
+            count = tag.count * slots // slot_tag.count
         else:
             count = tag.count
         safe = tag.safe_value
