@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from edge.tagmap.checker import Checker, MapProblem, Node, TagMapError, read_yaml
-from edge.tagmap.model import Endpoint, ModbusAddress, Protocol, ScanGroup, Tag, TagMap
+from edge.tagmap.addresses import check_address_overlaps
+from edge.tagmap.model import Endpoint, Protocol, ScanGroup, Tag, TagMap
 from edge.tagmap.tag_fields import NAME_RE, load_tag
 
 TOP_KEYS = {"connection", "scan_groups", "tags"}
@@ -120,21 +121,8 @@ def _load_tags(check: Checker, top: Node, protocol: Protocol | None, groups: set
         tag = load_tag(check, entry, protocol, groups, top.key_lines["tags"])
         if tag is not None:
             tags.append(tag)
-    if protocol is Protocol.MODBUS:
-        _check_modbus_overlaps(check, tags)
+    check_address_overlaps(check, tags, protocol)
     return tags
-
-
-def _check_modbus_overlaps(check: Checker, tags: list[Tag]) -> None:
-    spans = sorted(
-        ((t.address.table.value, t.address.address, t.address.address + t.register_count, t)
-         for t in tags if isinstance(t.address, ModbusAddress)),
-        key=lambda span: span[:3],
-    )
-    for (table_a, _, end_a, a), (table_b, start_b, _, b) in zip(spans, spans[1:]):
-        if table_a == table_b and start_b < end_a:
-            check.fail(b.source_line, f"address {b.address} overlaps tag {a.name!r} (line {a.source_line}, "
-                       f"{a.address} spans {a.register_count} {'bits' if a.address.table.is_bits else 'registers'})", b.name)
 
 
 __all__ = ["MapProblem", "TagMapError", "load_tag_map"]

@@ -7,6 +7,7 @@ Tests: tests/edge/tagmap/.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,8 @@ class TagMap:
     scan_groups: tuple[ScanGroup, ...]
     tags: tuple[Tag, ...]
     source: Path
+    roles: dict = field(default_factory=dict, compare=False)  # role -> tag name, from the file's `roles:`
+    fixture: object = None  # the station fixture from the file's `fixture:` (edge.tagmap.roles), or None
     _by_name: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -192,4 +195,4 @@ class TagMap:
     def with_endpoint(self, host: str, port: int) -> "TagMap":
         """The same map aimed at another endpoint (a loopback bench on a free port)."""
         endpoint = Endpoint(host, port, self.endpoint.unit_id, self.endpoint.route)
-        return TagMap(self.name, self.protocol, endpoint, self.timeout_s, self.scan_groups, self.tags, self.source)
+        return dataclasses.replace(self, endpoint=endpoint)

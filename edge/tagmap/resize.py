@@ -64,8 +64,8 @@ def resized(tag_map: TagMap, stations: int, *, slots: int | None = None,
         tags.append(replace(tag, count=count, data_type=types.get(tag.name, tag.data_type), safe_value=safe))
     if tag_map.protocol is Protocol.MODBUS:
         tags = _laid_out(tag_map, tags)
-    return TagMap(f"{tag_map.name}-{stations}", tag_map.protocol, tag_map.endpoint, tag_map.timeout_s,
-                  tag_map.scan_groups, tuple(tags), tag_map.source)
+    return replace(tag_map, name=f"{tag_map.name}-{stations}", tags=tuple(tags))  # roles and the
+    # station-local fixture carry over
 
 
 def _laid_out(tag_map: TagMap, tags: list[Tag]) -> list[Tag]:
