@@ -1,8 +1,11 @@
 """Read a tag map from YAML and check every field before anything uses it.
 
 A map with any problem is refused whole: `load_tag_map` raises `TagMapError` carrying every
-problem found, each naming the file, the line, the tag and what is allowed. The fields are
-documented in plc_tags/README.md. Tests: tests/edge/tagmap/test_load.py.
+problem found, each naming the file, the line, the tag and what is allowed. The optional
+`roles:` and `fixture:` sections are read by edge/tagmap/roles.py and refused when they are
+wrong on their own; a role the map lacks is not a load problem but `roles.role_problems`'s (what
+`tags check` and `rtcore run` refuse). The fields are documented in plc_tags/README.md.
+Tests: tests/edge/tagmap/test_load.py, test_roles.py.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from pathlib import Path
 from edge.tagmap.checker import Checker, MapProblem, Node, TagMapError, read_yaml
 from edge.tagmap.addresses import check_address_overlaps
 from edge.tagmap.model import Endpoint, Protocol, ScanGroup, Tag, TagMap
+from edge.tagmap.roles import declared_problems, load_fixture, load_roles
 from edge.tagmap.tag_fields import NAME_RE, load_tag
 
-TOP_KEYS = {"connection", "scan_groups", "tags"}
+TOP_KEYS = {"connection", "scan_groups", "tags", "roles", "fixture"}
+REQUIRED_KEYS = ("connection", "scan_groups", "tags")
 CONNECTION_KEYS = {"name", "protocol", "endpoint", "timeout_s"}
 ENDPOINT_KEYS = {"host", "port", "unit_id", "route"}
 DEFAULT_PORT = {Protocol.LOGIX: 44818, Protocol.MODBUS: 502}
@@ -30,15 +35,22 @@ def load_tag_map(path: str | Path) -> TagMap:
     top = check.mapping(document, 1, "the file", TOP_KEYS)
     if top is None:
         raise TagMapError(problems)
-    for key in TOP_KEYS - set(top):
+    for key in (k for k in REQUIRED_KEYS if k not in top):
         check.fail(1, f"missing top-level key {key!r}")
     connection = _load_connection(check, top)
     groups = _load_scan_groups(check, top)
     tags = _load_tags(check, top, connection[1] if connection else None, {g.name for g in groups})
+    roles = load_roles(check, top, tags)
+    fixture = load_fixture(check, top)
     if problems or connection is None:
         raise TagMapError(sorted(problems, key=lambda p: p.line))
     name, protocol, endpoint, timeout_s = connection
-    return TagMap(name, protocol, endpoint, timeout_s, tuple(groups), tuple(tags), path)
+    tag_map = TagMap(name, protocol, endpoint, timeout_s, tuple(groups), tuple(tags), path, roles=roles,
+                     fixture=fixture)
+    declared = declared_problems(tag_map)
+    if declared:
+        raise TagMapError(sorted(declared, key=lambda p: p.line))
+    return tag_map
 
 
 def _load_connection(check: Checker, top: Node):
