@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 8  # snapshots kept per subscriber; a slow one loses the oldest (newest wins)
 COMMAND_QUEUE = 64  # commands waiting for the scan loop; more are refused at once
-SUBMIT_TIMEOUT_S = 5.0  # `submit` waits this long for the scan loop's answer by default
+SUBMIT_TIMEOUT_S = 5.0
+TRACKED = ("discharging", "resting")  # the station states whose measured current the flow tracks each scan  # `submit` waits this long for the scan loop's answer by default
 
 
 # -- the snapshot ------------------------------------------------------------------------------------
@@ -63,7 +64,7 @@ class StationView:
     tier: int | None
     soc_pct: float | None  # the grade's SOC less the charge counted
     temp_degc: float | None  # the core's hottest marker of the station (None: no core status)
-    current_a: float | None  # measured at the last scan that tracked it (discharging, resting)
+    current_a: float | None  # measured at the last scan (discharging, resting; else None: not tracked)
     state: str  # edge.supervisor.stations.StationState value: empty, loading, clamping, discharging...
     isolated: bool  # the core isolates it (a cause bit) or the station is in state isolated
     cause: tuple[str, ...] = ()  # the core's flag names
@@ -444,7 +445,7 @@ def snapshot_of(engine, *, report_path: str | None = None) -> LineSnapshot:
         stations.append(StationView(
             index=s, battery=r.battery_id, tier=int(battery["tier"]) if battery else None,
             soc_pct=_soc_pct(battery, float(r.data.get("charge_ah", 0.0) or 0.0)) if battery else None,
-            temp_degc=hot, current_a=_num(r.data.get("last_current_a")) if r.battery_id else None,
+            temp_degc=hot, current_a=_num(r.data.get("last_current_a")) if state in TRACKED else None,
             state=state, isolated=bool(cause_bits) or state == "isolated", cause=names, channel=channel,
             current_setpoint_a=_num(engine.current_a[s]) if s < len(engine.current_a) else None, since_s=_num(r.since)))
     alarms = tuple(AlarmView(id=a.id, key=a.key, source=a.source, priority=a.priority, message=a.text, cause=a.cause,

@@ -76,6 +76,7 @@ def test_an_isolated_station_and_its_alarm(rig):
     snap = snapshot_of(rig.engine)
     view = snap.stations[s]
     assert view.isolated and view.cause == ("OVER_TEMP",) and view.state == "isolated" and view.temp_degc == 58.5
+    assert view.current_a is None  # not tracked once isolated (the last value would be stale)
     alarm = next(a for a in snap.alarms if a.key == f"core.station.{s}")
     assert (alarm.priority, alarm.state, alarm.station, alarm.source, alarm.value) == ("high", "unack", s, "core", 58.5)
     assert "OVER_TEMP" in alarm.message and alarm.battery == view.battery
