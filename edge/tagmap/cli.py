@@ -23,10 +23,13 @@ tests/edge/test_cli_input_errors.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,11 +38,8 @@ from edge.tagmap import live
 from edge.tagmap.checker import MapProblem, TagMapError
 from edge.tagmap.load import load_tag_map
 from edge.tagmap.model import TagMap
+from edge.tagmap.roles import role_notes, role_problems
 
-try:  # helper ROLES' roles (issue 15): imported plainly once roles.py is in git
-    from edge.tagmap.roles import role_notes, role_problems
-except ImportError:  # pragma: no cover - only before roles.py lands
-    role_notes = role_problems = None
 try:  # helper VENDOR's commands (issue 15): imported plainly once vendor_cli.py is in git
     from edge.tagmap import vendor_cli
 except ImportError:  # pragma: no cover - only before vendor_cli.py lands
@@ -125,9 +125,8 @@ def check_file(path: Path, live_check: bool, timeout_s: float = live.DEFAULT_TIM
         tag_map = tag_map.with_endpoint(*endpoint)
     report["tag_count"] = len(tag_map.tags)
     report["endpoint"] = f"{tag_map.endpoint.host}:{tag_map.endpoint.port}"
-    if role_problems is not None:  # a role an owner process needs, its shape, the fixture
-        report["problems"] = [_problem(p) for p in role_problems(tag_map)]
-        report["notes"] = [str(p) for p in role_notes(tag_map)]
+    report["problems"] = [_problem(p) for p in role_problems(tag_map)]  # roles its processes need, the fixture
+    report["notes"] = [str(p) for p in role_notes(tag_map)]
     if live_check:
         found = live.check_live(tag_map, timeout_s, heartbeat_wait_s)
         report["problems"] += [_problem(p) for p in found.problems]
@@ -203,25 +202,41 @@ def run_watch(args: argparse.Namespace) -> int:
         bad = bad or not all(r.quality.usable for r in readings)
         now_s = time.monotonic()
         if args.json:
-            print(_one_line(live.sample_json(tag_map, state, readings, now_s)), flush=True)
+            text = _one_line(live.sample_json(tag_map, state, readings, now_s))
         else:
-            print("\n".join(live.sample_text(state, readings, now_s)), flush=True)
+            text = "\n".join(live.sample_text(state, readings, now_s))
+        sys.stdout.write(text + "\n")  # one write a sample: a Ctrl-C never leaves half a line
+        sys.stdout.flush()
 
-    reader = live.LiveReader(tag_map, selections, args.timeout)
-    state = None
+    reader, state = None, None
     try:
+        reader = live.LiveReader(tag_map, selections, args.timeout)
         state = live.watch(reader, args.every, args.count, emit)
     except live.NoAnswer as exc:
         return refuse("tags watch", str(exc), live.EXIT_NO_ANSWER)
     except KeyboardInterrupt:  # the way to end a watch without --count: quietly, the bus closed
         print("discharge-edge tags watch: stopped (Ctrl-C)", file=sys.stderr)
-        return EXIT_PROBLEM if bad else 0
     finally:
-        reader.close()
+        with _no_interrupts():  # a second Ctrl-C must not cut the bus's close short
+            if reader is not None:
+                reader.close()
     if state is not None and state.skipped:
         print(f"discharge-edge tags watch: {state.skipped} samples skipped (a read took longer than --every)",
               file=sys.stderr)
     return EXIT_PROBLEM if bad else 0
+
+
+@contextlib.contextmanager
+def _no_interrupts():
+    """SIGINT ignored inside (main thread only: elsewhere signals cannot be set, nor arrive)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _one_line(payload: dict) -> str:

@@ -6,7 +6,7 @@ has no write, so no request that changes the PLC is ever sent (the tests count t
 requests by function code).
 
 Naming a tag (`resolve`): a tag name of the map first, then a role name (edge.tagmap.roles'
-`role_tag`), either with `[i]` for one element of an array (`marker_temp_degc[3]`,
+`role_tag`: the tag the map's `roles:` names, or the role's default tag), either with `[i]` for one element of an array (`marker_temp_degc[3]`,
 `plc_heartbeat`). Anything else is refused with `UnknownTag`, naming the map's file and the
 names near it (tags and roles).
 
@@ -63,11 +63,7 @@ from datetime import datetime, timezone
 from edge.bus import BusError, Quality, TagValue, open_bus
 from edge.tagmap.checker import MapProblem
 from edge.tagmap.model import Access, DataType, Owner, Protocol, Tag, TagMap
-
-try:  # edge.tagmap.roles is helper ROLES' (issue 15); until it lands a role is its default tag name
-    from edge.tagmap import roles as _roles
-except ImportError:  # pragma: no cover - only before roles.py is in the tree
-    _roles = None
+from edge.tagmap.roles import ROLES, role_tag
 
 EXIT_NO_ANSWER = 3
 """The PLC did not answer: nothing listens, the connection is refused, or no answer in time."""
@@ -104,17 +100,8 @@ class Selection:
 
 
 def role_names() -> tuple[str, ...]:
-    """The roles a TAG may name (edge.tagmap.roles' catalogue; none before it lands)."""
-    if _roles is None:
-        return ()
-    return tuple(role.name for role in _roles.ROLES)
-
-
-def role_tag(tag_map: TagMap, role: str) -> Tag | None:
-    """The tag playing `role` in the map; before edge.tagmap.roles, the role's default tag name."""
-    if _roles is not None:
-        return _roles.role_tag(tag_map, role)
-    return tag_map.tag(role)
+    """The roles a TAG may name: edge.tagmap.roles' catalogue."""
+    return tuple(r.name for r in ROLES)
 
 
 def resolve(tag_map: TagMap, spec: str) -> Selection:

@@ -60,7 +60,6 @@ def test_json_output_is_one_object(tmp_path, capsys):
 
 
 def test_a_map_without_the_roles_its_processes_need_is_refused(capsys):
-    pytest.importorskip("edge.tagmap.roles")
     contract = CONTRACT / "contract_modbus.yaml"  # a bus's test fixture: rtcore and supervisor tags, no roles
     assert main(["tags", "check", "--json", str(contract)]) == 1
     problems = json.loads(capsys.readouterr().out)["files"][0]["problems"]

@@ -128,7 +128,6 @@ def renamed_heartbeat(tmp_path: Path, protocol: str) -> Path:
 
 
 def test_a_role_names_the_tag_that_plays_it(tmp_path, plc, capsys):
-    pytest.importorskip("edge.tagmap.roles")
     protocol, server, endpoint = plc
     path = renamed_heartbeat(tmp_path, protocol)
     assert main(["tags", "read", "--map", str(path), "--endpoint", endpoint, "--json", "plc_heartbeat"]) == 0
@@ -315,7 +314,6 @@ def test_bad_options_are_usage_errors(capsys):
 
 
 def test_the_renamed_heartbeat_is_the_one_checked(tmp_path, bench, capsys):
-    pytest.importorskip("edge.tagmap.roles")
     protocol, the_bench, endpoint = bench
     path = renamed_heartbeat(tmp_path, protocol)
     assert main(["tags", "check", "--live", "--json", "--endpoint", endpoint, str(path)]) == 0
