@@ -64,28 +64,39 @@ def _floats(value) -> np.ndarray:
     return np.atleast_1d(np.asarray(value, dtype=float))
 
 
-def command_from_tags(values: dict, zones_per_station: int | None = None) -> Command:
+def command_from_tags(values: dict, zones_per_station: int | None = None, n_stations: int | None = None) -> Command:
     """What the controller wrote to the PLC, as the plant's command (the PLC program without its
-    watchdog). Stations S = the supervisor's setpoint count; zones Z = the relief count, Z/S per
-    station (`zones_per_station`, when given, must agree). A scalar permit applies to every station."""
+    watchdog). Stations S = `n_stations`, or the supervisor's setpoint count; zones Z = the relief
+    count, Z/S per station (`zones_per_station`, when given, must agree). A scalar (a permit, a
+    line's one coolant valve, a default for a tag the map lacks) applies to every station (zone)."""
     setpoint = _floats(values["fixture_pressure_setpoint_kpa"])
-    s = setpoint.size
+    s = setpoint.size if n_stations is None else n_stations
     relief_kpa = _floats(values["relief_second_kpa"])
+    if relief_kpa.size == 1 and zones_per_station is not None:
+        relief_kpa = np.repeat(relief_kpa, s * zones_per_station)
     if relief_kpa.size % s or (zones_per_station is not None and relief_kpa.size != s * zones_per_station):
         raise ValueError(f"relief_second_kpa has {relief_kpa.size} zones for {s} stations"
                          + (f" x {zones_per_station} zones" if zones_per_station is not None else ""))
     z = relief_kpa.size // s
-    asked = np.nan_to_num(_floats(values["discharge_current_setpoint_a"]), nan=0.0)
-    limit = np.nan_to_num(_floats(values["current_limit_pct"]), nan=0.0)
+
+    def per_station(name: str, array: np.ndarray) -> np.ndarray:
+        if array.size not in (1, s):
+            raise ValueError(f"{name} has {array.size} elements for {s} stations")
+        return np.broadcast_to(array, (s,)).copy()
+
+    setpoint = per_station("fixture_pressure_setpoint_kpa", setpoint)
+    asked = np.nan_to_num(per_station("discharge_current_setpoint_a", _floats(values["discharge_current_setpoint_a"])),
+                          nan=0.0)
+    limit = np.nan_to_num(per_station("current_limit_pct", _floats(values["current_limit_pct"])), nan=0.0)
     current = np.clip(asked * np.clip(limit, 0.0, 100.0) / 100.0, 0.0, None)
-    permit = np.broadcast_to(np.atleast_1d(np.asarray(values["discharge_permit"], dtype=bool)), (s,))
+    permit = per_station("discharge_permit", np.atleast_1d(np.asarray(values["discharge_permit"], dtype=bool)))
     zone_setpoint = np.repeat(setpoint, z)
     relief = np.clip(relief_kpa / np.maximum(zone_setpoint, 1.0), 0.0, 1.0)
     return Command(
         discharge_on=permit & (current > 0),
         current_a=current, load_ohm=np.full(s, 1.0),
         pressure_kpa=zone_setpoint.reshape(s, z), relief=relief.reshape(s, z),
-        coolant_lpm=_floats(values["coolant_flow_lpm"]),
+        coolant_lpm=per_station("coolant_flow_lpm", _floats(values["coolant_flow_lpm"])),
     )
 
 
@@ -120,13 +131,15 @@ class CoreWatchdog:
 class PlcProgram:
     """One PLC scan: the watchdog, then the tags as the plant's command (stopped while stale)."""
 
-    def __init__(self, zones_per_station: int | None = None, watchdog_s: float = WATCHDOG_S):
+    def __init__(self, zones_per_station: int | None = None, watchdog_s: float = WATCHDOG_S,
+                 n_stations: int | None = None):
         self.zones_per_station = zones_per_station
+        self.n_stations = n_stations
         self.watchdog = CoreWatchdog(watchdog_s)
 
     def scan(self, values: dict, dt_s: float) -> Command:
         ok = self.watchdog.update(values[HEARTBEAT], dt_s)
-        command = command_from_tags(values, self.zones_per_station)
+        command = command_from_tags(values, self.zones_per_station, self.n_stations)
         if not ok:
             command.discharge_on[:] = False
             command.current_a[:] = 0.0

@@ -6,9 +6,12 @@ station built from rows of a cells file (format of ../shared/data/cells_train.cs
 columns), stepping in real time or `--time-scale` times faster. Every battery of the file is
 available to the bench's robot (the loading handshake: plc_tags/README.md); the stations start
 loaded with the rows from `--first-row` on, or empty with `--empty`. It runs until SIGINT/SIGTERM
-or `--seconds`. Exit codes: 0 served, 1 a map it cannot serve (its problems, as `tags check` names
-them) or a cells file too short for the stations, 2 a cells file it cannot read; each a message
-through edge.cli's one input-error path, never a traceback. Tests: tests/tools/hil/test_server_bench.py,
+or `--seconds`. Any map with the roles serves (tools/hil/bench_map.py: tags by role, any markers
+a station, the plant's markers from the map's fixture or the even split). Exit codes: 0 served,
+1 a map it cannot serve (its problems, as `tags check` names them, or what the bench lacks) or a
+cells file too short for the stations, 2 a cells file it cannot read, 3 the plant died while
+serving (the server closes with it: never a live server over a dead plant; the cause on stderr);
+each a message through edge.cli's one input-error path, never a traceback. Tests: tests/tools/hil/test_server_bench.py,
 tests/edge/test_cli_input_errors.py.
 """
 
@@ -22,10 +25,13 @@ from pathlib import Path
 
 from edge.cli import EXIT_PROBLEM, INPUT_ERRORS, print_json, refuse, refuse_input
 from edge.tagmap import TagMapError, load_tag_map
+from tools.hil.bench_map import bench_layout
 
 log = logging.getLogger(__name__)
 
 COMMAND = "hil serve"
+EXIT_PLANT_DIED = 3
+"""The plant thread died while serving: the server was closed with it, the cause on stderr."""
 
 
 def register(subparsers) -> None:
@@ -45,10 +51,9 @@ def register(subparsers) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from edge.rtloop.loop import station_count
     from tools.hil.cells import default_cells_path, load_cells
-    from tools.hil.plant import Plant, PlantConfig
-    from tools.hil.server_bench import HilBench, open_server
+    from tools.hil.plant import Plant
+    from tools.hil.server_bench import HilBench, bench_plant_config, open_server
 
     try:
         tag_map = load_tag_map(args.map)
@@ -57,10 +62,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except INPUT_ERRORS as exc:  # not UTF-8
         return refuse_input(COMMAND, args.map, exc, EXIT_PROBLEM)
     try:
-        n_stations = station_count(tag_map)
+        config = bench_plant_config(tag_map)
+        n_stations = bench_layout(tag_map, config.cells_per_module).n_stations
     except ValueError as exc:
         return refuse(COMMAND, f"refusing to serve: {exc}", EXIT_PROBLEM)
-    n_zones = tag_map.tag("zone_pressure_kpa").count // n_stations
     cells_path = args.cells or default_cells_path()
     try:
         available = load_cells(cells_path)
@@ -73,23 +78,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       f"stations from row {args.first_row} do not fit", EXIT_PROBLEM)
     cells = available.select(list(range(args.first_row, args.first_row + n_stations)))
     port = tag_map.endpoint.port if args.port is None else args.port
-    server = open_server(tag_map, port=port)
-    bench = HilBench(Plant(cells, PlantConfig(n_zones=n_zones), empty=args.empty), server, batteries=available)
+    try:
+        server = open_server(tag_map, port=port)
+    except ValueError as exc:  # a map the protocol server cannot serve (names the file and line)
+        return refuse(COMMAND, f"refusing to serve: {exc}", EXIT_PROBLEM)
+    except OSError as exc:
+        return refuse(COMMAND, f"cannot listen on {tag_map.endpoint.host}:{port}: {exc}", EXIT_PROBLEM)
+    bench = HilBench(Plant(cells, config, empty=args.empty), server, batteries=available)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    bench.start(time_scale=args.time_scale)
+    bench.start(time_scale=args.time_scale, on_failure=lambda _exc: stop.set())
     endpoint = f"{server.tag_map.endpoint.host}:{server.port}"
-    log.warning("HIL bench serving %s (%s) on %s, %d stations (%s), %d batteries available, time scale %g",
-                tag_map.source, tag_map.protocol.value, endpoint, n_stations, "empty" if args.empty else "loaded",
+    log.warning("HIL bench serving %s (%s) on %s, %d stations x %d zones x %d markers (%s), %d batteries "
+                "available, time scale %g", tag_map.source, tag_map.protocol.value, endpoint, n_stations,
+                bench.layout.zones_per_station, bench.layout.markers_per_station, "empty" if args.empty else "loaded",
                 len(available), args.time_scale)
     try:
         stop.wait(args.seconds)
     finally:
         bench.stop()
         server.close()
+    if bench.failure is not None:
+        exc = bench.failure
+        return refuse(COMMAND, f"the plant stopped after {bench.steps} steps ({bench.plant.t_s:.2f} s of plant "
+                      f"time): {type(exc).__name__}: {exc}; the PLC server was closed with it "
+                      f"({tag_map.source})", EXIT_PLANT_DIED)
     report = {"map": str(tag_map.source), "protocol": tag_map.protocol.value, "endpoint": endpoint,
-              "stations": n_stations, "batteries_available": len(available),
+              "stations": n_stations, "zones_per_station": bench.layout.zones_per_station,
+              "markers_per_station": bench.layout.markers_per_station,
+              "marker_positions": "fixture" if bench.layout.from_fixture else "even split",
+              "batteries_available": len(available),
               "loaded_ids": [int(i) for i in bench.loader.loaded_id] if bench.loader is not None else None,
               "plant_steps": bench.steps, "plant_time_s": round(bench.plant.t_s, 3)}
     if args.json:

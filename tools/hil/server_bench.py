@@ -4,9 +4,12 @@ Each step the bench's PLC program scans what the controller wrote (per-station d
 and current limit from the real-time core, current and clamping-pressure setpoints from the
 supervisor, relief per zone, coolant per station, the core's heartbeat), steps the plant, and
 publishes what the line's sensors show (marker temperatures, applied pressure per zone, station
-voltages and currents) and the PLC's own heartbeat. Tag names and roles are those of
-plc_tags/hil_*.yaml (8 stations x 2 zones x 4 markers; plc_tags/README.md has the same program
-as Structured Text). The PLC program is edge/batterymodel/plc.py's (`PlcProgram`, also run by
+voltages and currents) and the PLC's own heartbeat. Any map with the roles serves
+(tools/hil/bench_map.py: each tag by its role, so a map of other names and a `roles:` section
+works; any stations, zones and markers a station, the plant built by `bench_plant_config` with
+its markers where the map's fixture puts them); plc_tags/hil_*.yaml are 8 stations x 2 zones x 4
+markers (plc_tags/README.md has the same program as Structured Text). A plant step that raises
+closes the PLC server (`start(on_failure=)`, `failure`): never a live server over a dead plant. The PLC program is edge/batterymodel/plc.py's (`PlcProgram`, also run by
 the planner's SIL rollouts):
 
 * station s discharges while discharge_permit[s] and the core's watchdog is healthy, at
@@ -33,7 +36,7 @@ the planner's SIL rollouts):
   `self.world` is the truth of who is where (`BenchWorld`: slots, stations, lanes, parts lost).
 
 `discharge-edge hil serve --map FILE` runs it. Tests: tests/tools/hil/test_server_bench.py,
-test_plc_watchdog.py, test_bench_robot.py.
+test_plc_watchdog.py, test_bench_robot.py, test_bench_any_map.py, test_bench_map.py.
 """
 
 from __future__ import annotations
@@ -41,19 +44,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from edge.batterymodel.plc import (COMMANDS, HEARTBEAT, NO_BATTERY, ROBOT_CYCLE_S, STATION_LOADED,  # noqa: F401
                                    WATCHDOG_S, CoreWatchdog, PlcProgram, PlcRobot, command_from_tags,
                                    observation_tags)
-from edge.placement.robot import ROBOT_READS, ROBOT_WRITES
-from edge.placement.vision import VISION_TAGS
+from edge.placement.robot import ROBOT_WRITES
 from edge.tagmap import Protocol, TagMap
+from tools.hil.bench_map import ABSENT_DEFAULTS, PLC_HEARTBEAT, ROBOT_CELL, TEMPS, bench_layout
 from tools.hil.cells import BenchCells
 from tools.hil.faults import PlacementFault
 from tools.hil.robot_cell import BenchWorld, CameraConfig, InboxCamera, mishaps_from
-from tools.hil.plant import Command, Plant
+from tools.hil.plant import Command, Plant, PlantConfig
 from tools.hil.server_common import BenchPlcServer
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,16 @@ def open_server(tag_map: TagMap, port: int = 0) -> BenchPlcServer:
     return LogixPlcServer(tag_map, port=port)
 
 
-ROBOT_CELL_TAGS = (*ROBOT_WRITES, *ROBOT_READS, *VISION_TAGS, STATION_LOADED)
+ROBOT_CELL_TAGS = ROBOT_CELL
+
+
+def bench_plant_config(tag_map: TagMap, config: PlantConfig | None = None) -> PlantConfig:
+    """`config` (default PlantConfig()) with the map's zones a station and marker positions
+    (tools/hil/bench_map.py: the map's fixture, or the even split). ValueError names the map."""
+    config = config or PlantConfig()
+    layout = bench_layout(tag_map, config.cells_per_module)
+    return replace(config, n_zones=layout.zones_per_station,
+                   thermal=replace(config.thermal, marker_positions=layout.marker_positions))
 
 
 class HilBench:
@@ -86,22 +99,25 @@ class HilBench:
         self.plant = plant
         self.server = server
         served = server.served_map
-        n_markers = served.tag("marker_temp_degc").count
-        n_zones = served.tag("zone_pressure_kpa").count
-        self.n_stations = served.tag("discharge_permit").count
-        if (plant.n_modules != self.n_stations or plant.n_modules * plant.cfg.n_zones != n_zones
-                or plant.markers.n_markers * plant.n_modules != n_markers):
-            raise ValueError(f"{served.source}: the map has {self.n_stations} stations, {n_zones} zones and "
-                             f"{n_markers} markers; the plant has {plant.n_modules} modules x {plant.cfg.n_zones} "
-                             f"zones x {plant.markers.n_markers} markers")
-        self.program = PlcProgram(plant.cfg.n_zones, watchdog_s)
+        self.layout = layout = bench_layout(served, plant.cfg.cells_per_module)
+        self.n_stations = layout.n_stations
+        if (plant.n_modules != self.n_stations or plant.cfg.n_zones != layout.zones_per_station
+                or plant.markers.n_markers != layout.markers_per_station):
+            raise ValueError(f"{served.source}: the map has {self.n_stations} stations x {layout.zones_per_station} "
+                             f"zones x {layout.markers_per_station} markers; the plant has {plant.n_modules} modules "
+                             f"x {plant.cfg.n_zones} zones x {plant.markers.n_markers} markers "
+                             "(build it with bench_plant_config)")
+        self.program = PlcProgram(plant.cfg.n_zones, watchdog_s, n_stations=self.n_stations)
+        self._commands = [k for k in (*COMMANDS, HEARTBEAT) if layout.has(k)]
+        self._absent = {k: v for k, v in ABSENT_DEFAULTS.items() if not layout.has(k)}
         self.heartbeat = 0
         self.time_scale = 1.0
         self._paced = False
         self._last_scan_s = 0.0
-        temp_tag = served.tag("marker_temp_degc")
-        # a NaN sensor on a REAL tag stays NaN; an INT analog card shows a broken wire as overrange
-        self._broken_wire = np.nan if temp_tag.data_type.value == "REAL" else temp_tag.scaling.to_eu(temp_tag.data_type.raw_range[1])
+        temp_tag = served.tag(layout.served[TEMPS])
+        # a NaN sensor on a float tag stays NaN; an integer analog card shows a broken wire as overrange
+        self._broken_wire = (np.nan if temp_tag.data_type.value in ("REAL", "LREAL")
+                             else temp_tag.scaling.to_eu(temp_tag.data_type.raw_range[1]))
         self.command = Command.idle(plant.n_modules, plant.cfg.n_zones)
         self.batteries = batteries if batteries is not None else getattr(plant, "cells", None)
         self._row_of = ({} if self.batteries is None else
@@ -109,12 +125,12 @@ class HilBench:
         self.robot: PlcRobot | None = None
         self.camera: InboxCamera | None = None
         self.world: BenchWorld | None = None
-        names = {t.name for t in served.tags}
-        if self.batteries is not None and all(name in names for name in ROBOT_CELL_TAGS):
-            if served.tag(STATION_LOADED).count != self.n_stations:
-                raise ValueError(f"{served.source}: {STATION_LOADED} has {served.tag(STATION_LOADED).count} "
+        if self.batteries is not None and all(layout.has(key) for key in ROBOT_CELL_TAGS):
+            loaded_tag = served.tag(layout.served[STATION_LOADED])
+            if loaded_tag.count != self.n_stations:
+                raise ValueError(f"{served.source}: {loaded_tag.name} has {loaded_tag.count} "
                                  f"elements for {self.n_stations} stations")
-            n_slots = served.tag("vision_battery_id").count
+            n_slots = served.tag(layout.served["vision_battery_id"]).count
             start = np.where(plant.loaded, np.asarray(plant.cells["cell_id"], float), NO_BATTERY).astype(np.int64)
             on_station = {int(b) for b in start if b != NO_BATTERY}
             feed = [int(c) for c in self.batteries["cell_id"] if int(c) not in on_station]
@@ -124,6 +140,7 @@ class HilBench:
             self.robot = PlcRobot(self.world, self.n_stations, n_slots, robot_cycle_s, mishaps_from(placement_faults))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.failure: BaseException | None = None  # what ended the paced plant thread (the server is closed)
         self.steps = 0
         self.observers: list = []  # called as f(bench, dt_s) after each step, on the stepping thread
         self.publish()
@@ -148,7 +165,9 @@ class HilBench:
 
     def _scan(self, plc_dt_s: float | None, plant_dt_s: float | None) -> Command:
         extra = list(ROBOT_WRITES) if self.robot is not None and plant_dt_s is not None else []
-        values = self.server.get_many([*COMMANDS, HEARTBEAT, *extra])
+        served = self.layout.served
+        values = {**self._absent,
+                  **self.layout.from_served(self.server.get_many([served[k] for k in (*self._commands, *extra)]))}
         if plc_dt_s is None:
             now = time.monotonic()
             plc_dt_s, self._last_scan_s = now - self._last_scan_s, now
@@ -170,7 +189,7 @@ class HilBench:
         if self.robot is not None:  # the stations before the robot's done: a reader that sees done sees them
             values.update(station_loaded_id=tuple(int(v) for v in self.world.loaded_id), **self.camera.tags(),
                           **self.robot.status_tags())
-        self.server.set_many({**values, "plc_heartbeat": self.heartbeat})
+        self.server.set_many(self.layout.to_served({**values, PLC_HEARTBEAT: self.heartbeat}))
 
     def step(self, dt_s: float) -> None:
         """One PLC scan and plant step of dt_s (PLC time: see the module docstring)."""
@@ -184,18 +203,33 @@ class HilBench:
             observe(self, dt_s)
 
     # -- paced in a thread ----------------------------------------------------------------------
-    def start(self, dt_s: float = 0.05, time_scale: float = 1.0) -> None:
-        """Step every dt_s of plant time, `time_scale` plant seconds per wall second."""
+    def start(self, dt_s: float = 0.05, time_scale: float = 1.0, on_failure=None) -> None:
+        """Step every dt_s of plant time, `time_scale` plant seconds per wall second.
+
+        If a step raises, the plant is dead: the bench closes its PLC server (connections drop,
+        new ones are refused: no live server over a dead plant), keeps the exception in
+        `self.failure`, logs it and calls `on_failure(exc)` (the command line's cue to exit)."""
         self.time_scale = time_scale
 
         self._paced, self._last_scan_s = True, time.monotonic()
 
         def run():
             next_s = time.monotonic()
-            while not self._stop.is_set():
-                self.step(dt_s)
-                next_s += dt_s / time_scale
-                self._stop.wait(max(0.0, next_s - time.monotonic()))
+            try:
+                while not self._stop.is_set():
+                    self.step(dt_s)
+                    next_s += dt_s / time_scale
+                    self._stop.wait(max(0.0, next_s - time.monotonic()))
+            except BaseException as exc:  # noqa: BLE001 -- any death of the plant takes the PLC down
+                self.failure = exc
+                log.error("HIL bench: the plant thread died at step %d (%.2f s of plant time): %s: %s; "
+                          "closing the PLC server", self.steps, self.plant.t_s, type(exc).__name__, exc,
+                          exc_info=exc)
+                try:
+                    self.server.close()
+                finally:
+                    if on_failure is not None:
+                        on_failure(exc)
 
         self._thread = threading.Thread(target=run, name="hil-plant", daemon=True)
         self._thread.start()

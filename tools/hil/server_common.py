@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from abc import ABC, abstractmethod
 
 from edge.tagmap import TagMap
@@ -30,6 +31,8 @@ class BenchPlcServer(ABC):
     def __init__(self, tag_map: TagMap, host: str = "127.0.0.1", port: int = 0):
         self.served_map = tag_map
         self.host = host
+        self._closed = False
+        self._close_lock = threading.Lock()
         self._loop = LoopThread(f"bench-{self.protocol_name}-{tag_map.name}")
         self._inner_port = 0
         try:
@@ -92,7 +95,16 @@ class BenchPlcServer(ABC):
         self.stop_plc()
         self.start_plc()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        """Stop serving: the proxy and the protocol server close, the loop stops. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
         try:
             self._loop.call(self._proxy.close())
             self._loop.call(self._stop_inner())

@@ -1,0 +1,170 @@
+"""The bench serves any map with the roles, and never stands over a dead plant.
+
+`hil serve` + `rtcore run` (both as commands, each its own process, over 127.0.0.1 on a free
+port) on plc_tags/examples/line12x3_modbus.yaml (12 stations x 3 markers, coils from 100,
+holding registers from 1000) and plc_tags/examples/program_udt_logix.yaml (program-scoped tags and
+UDT members): the core ticks, never latches LINK_LOST, and its outputs reach the served PLC (its
+heartbeat, and once armed the permits). A plant whose step raises closes the PLC server (the
+bench) and ends `hil serve` with exit 3 and the cause on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edge import REPO_ROOT
+from edge.bus import open_bus
+from edge.tagmap import Owner, load_tag_map
+from tools.hil.cells import default_cells_path, load_cells
+from tools.hil.plant import Plant
+from tools.hil.server_bench import HilBench, bench_plant_config, open_server
+
+pytestmark = pytest.mark.hil
+
+EXAMPLES = REPO_ROOT / "plc_tags" / "examples"
+
+
+class InjectedFault(RuntimeError):
+    pass
+
+
+def failing_after(steps: int):
+    """A plant step that raises on its `steps`-th call (the fault injected into the plant)."""
+    calls = {"n": 0}
+    real_step = Plant.step
+
+    def step(self, command, dt_s):
+        calls["n"] += 1
+        if calls["n"] >= steps:
+            raise InjectedFault(f"injected plant fault at step {calls['n']}")
+        return real_step(self, command, dt_s)
+
+    return step
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_a_dead_plant_closes_the_server(monkeypatch):
+    tag_map = load_tag_map(REPO_ROOT / "plc_tags" / "hil_modbus.yaml")
+    server = open_server(tag_map)
+    bench = HilBench(Plant(load_cells(default_cells_path(), limit=8), bench_plant_config(tag_map)), server)
+    port, died = server.port, []
+    bus = open_bus(server.tag_map, Owner.SUPERVISOR)
+    assert bus.read(["plc_heartbeat"])[0].quality.usable  # serving
+    monkeypatch.setattr(Plant, "step", failing_after(5))
+    bench.start(dt_s=0.02, time_scale=1.0, on_failure=died.append)
+    bench._thread.join(timeout=10.0)
+    bus.close()
+    assert isinstance(bench.failure, InjectedFault) and died == [bench.failure]
+    assert bench.steps == 4 and server.closed
+    assert refused(port), "a live server over a dead plant"
+    server.close()  # idempotent
+
+
+def test_hil_serve_exits_3_naming_the_cause_when_the_plant_dies(monkeypatch, capsys):
+    from edge.cli import main
+
+    monkeypatch.setattr(Plant, "step", failing_after(3))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        code = main(["hil", "serve", "--map", str(EXAMPLES / "line12x3_modbus.yaml"), "--port", "0", "--seconds", "30"])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "discharge-edge hil serve: the plant stopped after 2 steps" in err
+    assert "InjectedFault: injected plant fault at step 3" in err and "line12x3_modbus.yaml" in err
+    assert time.monotonic() - started < 20, "the command waited out --seconds over a dead plant"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def on_port(example: str, port: int, tmp_path):
+    """The example map aimed at 127.0.0.1:port (its text, the endpoint's port replaced)."""
+    text = (EXAMPLES / example).read_text()
+    original = load_tag_map(EXAMPLES / example).endpoint.port
+    assert text.count(f"port: {original}") == 1
+    path = tmp_path / example
+    path.write_text(text.replace(f"port: {original}", f"port: {port}"))
+    return path
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "edge.cli", *args]
+
+
+@pytest.mark.parametrize("example", ["line12x3_modbus.yaml"])
+def test_hil_serve_and_rtcore_run_on_the_example(example, tmp_path):
+    path = on_port(example, free_port(), tmp_path)
+    tag_map = load_tag_map(path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    serve = subprocess.Popen(cli("hil", "serve", "--map", str(path), "--seconds", "60", "--json"), cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while refused(tag_map.endpoint.port):
+            assert serve.poll() is None, serve.communicate()[1]
+            assert time.monotonic() < deadline, "hil serve did not listen"
+            time.sleep(0.2)
+        link = f"bench-any-{os.getpid()}-{tag_map.protocol.value}"
+        run = subprocess.Popen(cli("rtcore", "run", "--map", str(path), "--seconds", "6", "--json", "--link", link,
+                                   "--state-dir", str(tmp_path / "state")),
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(2.5)
+        reset = subprocess.run(cli("rtcore", "reset", "--link", link), cwd=REPO_ROOT, capture_output=True,
+                               text=True, timeout=30)
+        assert reset.returncode == 0, reset.stderr
+        time.sleep(1.5)
+        bus = open_bus(tag_map, Owner.SUPERVISOR)
+        try:
+            permit, beat = bus.read([tag_map_role(tag_map, "discharge_permit"), tag_map_role(tag_map, "rtcore_heartbeat")])
+        finally:
+            bus.close()
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err
+        summary = json.loads(out)
+        assert summary["ticks"] >= 30, summary  # 6 s at 100 ms, whatever the load
+        assert summary["link_lost_latches"] == 0 and summary["bus_misses"] <= 2, summary
+        assert summary["armed"] and not summary["safe_state"], summary
+        assert beat.quality.usable and beat.value > 10, beat  # the core's heartbeat reached the PLC
+        n_stations = bench_plant_layout(tag_map).n_stations
+        assert permit.value == (True,) * n_stations, permit  # armed, no fault: every station permitted
+        assert serve.poll() is None, "hil serve stopped under the core"
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=30)
+    assert serve.returncode == 0, err
+    report = json.loads(out)
+    assert report["plant_steps"] > 50 and report["stations"] == n_stations
+
+
+def tag_map_role(tag_map, key: str) -> str:
+    from tools.hil.bench_map import bench_tag
+
+    return bench_tag(tag_map, key).name
+
+
+def bench_plant_layout(tag_map):
+    from tools.hil.bench_map import bench_layout
+
+    return bench_layout(tag_map, 6)
