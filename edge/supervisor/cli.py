@@ -10,8 +10,15 @@ the scans go on. `--plc-port` aims both maps at another port of their host (a be
 free port); `--time-scale` is for a bench in scaled time: the supervisor's clock (rests,
 timeouts, records) runs that many plant seconds per wall second, the scan period stays in wall
 seconds. `--json` prints one JSON object at the end; progress and logs go to stderr. A line the core
-latched safe aborts (PackML); `--until-idle` then ends with exit code 1, naming the cause. Exit codes: 0 done, 1 refused (line file, models, a map without the flow's
-tags, the core), 2 bad usage. Tests: tests/edge/supervisor/test_run_cli.py.
+latched safe aborts (PackML); `--until-idle` then ends with exit code 1, naming the cause.
+The line seen from outside (issue 18): when the line file's `serve:` section or `--http-port` /
+`--opcua-port` asks (edge/lineview/serve.py), the loop publishes a `LineSnapshot` after every scan
+on a `LineHub` and carries out the commands queued on it (between scans, as they come: the scan
+thread stays the one that drives the PLC); the operator page (edge/hmi) is served by uvicorn on a
+thread, OPC UA by edge/opcua when present; without either nothing more is opened. Exit codes: 0
+done, 1 refused (line file, models, a map without the flow's tags, the core, the serve section or
+its access file, a port in use), 2 bad usage. Tests: tests/edge/supervisor/test_run_cli.py,
+tests/edge/hmi/test_run_serves.py.
 """
 
 from __future__ import annotations
@@ -53,7 +60,22 @@ def register(subparsers) -> None:
                         help="the PLC's TCP port for both maps (default: the maps' own)")
     parser.add_argument("--time-scale", type=positive_finite, default=1.0,
                         help="a bench in scaled time: plant seconds per wall second (default 1: a real line)")
+    parser.add_argument("--http-port", type=_port_or_zero, default=None,
+                        help="serve the operator page on this port (0: a free one, printed); the host is the "
+                             "line file's serve.http.host, else 127.0.0.1")
+    parser.add_argument("--opcua-port", type=_port_or_zero, default=None,
+                        help="serve OPC UA on this port (0: a free one, printed); host as --http-port's")
     parser.set_defaults(func=run)
+
+
+def _port_or_zero(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: allowed: a TCP port 0..65535 (0: a free one)")
+    return value
 
 
 def _port(text: str) -> int:
@@ -67,20 +89,43 @@ def _port(text: str) -> int:
 
 
 def run_loop(engine: FlowEngine, *, scan_s: float, until_idle: bool, stop: threading.Event,
-             after_scan: Callable[[], None] | None = None, sleep: Callable[[float], None] | None = None) -> int:
-    """Scan every `scan_s` (monotonic deadlines, no drift) until `stop` or idle; returns the scans."""
+             after_scan: Callable[[], None] | None = None, sleep: Callable[[float], None] | None = None,
+             hub=None, report_path: str | None = None) -> int:
+    """Scan every `scan_s` (monotonic deadlines, no drift) until `stop` or idle; returns the scans.
+
+    With `hub` (edge.lineview.model.LineHub): the commands queued on it are carried out before each
+    scan and, between scans, as soon as they come (each answered, then a fresh snapshot published);
+    a snapshot is published after every scan."""
+    from edge.lineview.model import apply, snapshot_of
+
+    def commands() -> None:
+        if hub.carry_out(lambda command, role: apply(engine, command, role)):
+            hub.publish(snapshot_of(engine, report_path=report_path))
+
     scans = 0
     next_at = time.monotonic()
     wait = sleep or (lambda s: stop.wait(s))
     while not stop.is_set():
+        if hub is not None:
+            commands()
         engine.scan()
         scans += 1
+        if hub is not None:
+            hub.publish(snapshot_of(engine, report_path=report_path))
         if after_scan is not None:
             after_scan()
         if until_idle and scans > 1 and (engine.idle() or engine.needs_operator()):
             break
         next_at += scan_s
-        wait(max(0.0, next_at - time.monotonic()))
+        if hub is None or sleep is not None:
+            wait(max(0.0, next_at - time.monotonic()))
+            continue
+        while not stop.is_set():  # the wait, answering commands as they come
+            left = next_at - time.monotonic()
+            if left <= 0:
+                break
+            if hub.wait_for_command(min(left, 0.25)):
+                commands()
     return scans
 
 
@@ -131,6 +176,14 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         if core is not None and core.spawned:
             core.stop()
         return 1
+    try:
+        served = _serve(line, args, engine, paths.state_dir)
+    except (ValueError, OSError) as exc:  # ServeError: the serve section, the access file, a port in use
+        print(f"discharge-edge run: serve: {exc}", file=sys.stderr)
+        engine.close()
+        if core is not None and core.spawned:
+            core.stop()
+        return 1
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -148,11 +201,18 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         print(f"discharge-edge run: line {line.name}, {line.stations.count} stations, state {engine.machine.state.label}, "
               f"inbox {paths.inbox}", file=sys.stderr)
         notifier.ready(f"line {line.name}, {line.stations.count} stations, {engine.machine.state.label}")
+        if served.hub is not None:
+            from edge.lineview.model import snapshot_of
+
+            served.hub.publish(snapshot_of(engine, report_path=served.report_path))
         scans = run_loop(engine, scan_s=args.scan_s, until_idle=args.until_idle, stop=stop,
-                         after_scan=scanned, sleep=sleep)
+                         after_scan=scanned, sleep=sleep, hub=served.hub, report_path=served.report_path)
         halted = engine.needs_operator()
         summary = engine.summary() | {"scans": scans, "halted": halted}
+        if served.urls:
+            summary["served"] = served.urls
     finally:
+        served.stop()
         notifier.stopping()
         notifier.close()
         engine.close()
@@ -169,3 +229,62 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         print(f"discharge-edge run: the line needs the operator: {halted}", file=sys.stderr)
         return 1
     return 0
+
+
+class _Served:
+    """What `run` serves of the line (nothing, the page, OPC UA) and how to stop it."""
+
+    def __init__(self):
+        self.hub = None
+        self.report_path: str | None = None
+        self.urls: dict[str, str] = {}
+        self._stops: list[Callable[[], None]] = []
+
+    def stop(self) -> None:
+        while self._stops:
+            try:
+                self._stops.pop()()
+            except Exception:  # a server that fails to stop must not hide the run's own outcome
+                log.exception("stopping a server of the line")
+
+
+def _serve(line, args: argparse.Namespace, engine, state_dir: Path) -> _Served:
+    """Start what the line file's `serve:` and the port options ask for; nothing when neither does."""
+    from edge.lineview.serve import serve_config
+
+    served = _Served()
+    config = serve_config(line, http_port=getattr(args, "http_port", None), opcua_port=getattr(args, "opcua_port", None))
+    if not config.any:
+        return served
+    from edge.lineview.model import LineHub
+    from edge.lineview.serve import load_access
+
+    access = load_access(state_dir, config)
+    served.hub = LineHub()
+    try:
+        if config.http is not None:
+            from edge.hmi.server import start_page
+
+            served.report_path = "/report"
+            page = start_page(served.hub, config.http, access, state_dir=state_dir,
+                              time_scale=getattr(args, "time_scale", 1.0))
+            served._stops.append(page.stop)
+            served.urls["http"] = page.url
+            print(f"discharge-edge run: operator page on {page.url} (tokens of the roles: {access.path})",
+                  file=sys.stderr)
+        if config.opcua is not None:
+            try:
+                from edge.opcua.server import start_opcua
+            except ImportError as exc:
+                raise ValueError(f"OPC UA asked for ({config.opcua.host}:{config.opcua.port}) but edge.opcua is "
+                                 f"not available: {exc}") from None
+            server = start_opcua(served.hub, config.opcua.host, config.opcua.port, access=access,
+                                 state_dir=state_dir, options=config.opcua_options)
+            served._stops.append(getattr(server, "stop", None) or server.close)
+            url = getattr(server, "url", None) or config.opcua.url("opc.tcp")
+            served.urls["opcua"] = url
+            print(f"discharge-edge run: OPC UA on {url}", file=sys.stderr)
+    except BaseException:
+        served.stop()
+        raise
+    return served

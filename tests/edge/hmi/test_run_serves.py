@@ -1,0 +1,116 @@
+"""`discharge-edge run` serving the line (edge/supervisor/cli.py): with `--http-port` the operator
+page comes up on 127.0.0.1 beside the scan loop, which publishes a snapshot after each scan and
+carries out a command POSTed to the page (Hold, by the operator's token from the state dir's
+access.json) between scans; SIGTERM ends the run and closes the port. Without a serve section
+and without the options nothing is served (no access file made, no port)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from edge.bus import MemoryPlc
+from edge.supervisor import cli
+from tests.edge.supervisor.conftest import line, models  # noqa: F401 (fixtures)
+from tests.edge.supervisor.test_flow import Clock, StandIn
+from tests.edge.supervisor.test_run_cli import parse
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str, body: dict | None = None, token: str | None = None):
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, headers=headers,
+                                 method="POST" if body else "GET")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status, json.loads(r.read())
+
+
+def test_run_serves_the_page_and_carries_out_its_commands(line, tmp_path, capsys):  # noqa: F811
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("run's SIGTERM handler needs the main thread")
+    state = tmp_path / "state"
+    port = free_port()
+    plc = MemoryPlc(line.supervisor_map)
+    plant = StandIn(plc)
+    clock = Clock()
+    seen: dict = {}
+    client: list[threading.Thread] = []
+
+    def talk():
+        try:
+            base = f"http://127.0.0.1:{port}"
+            seen["first"] = fetch(base + "/api/snapshot")[1]
+            token = json.loads((state / "access.json").read_text())["operator"]
+            seen["hold"] = fetch(base + "/api/command", {"command": "hold"}, token)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                snap = fetch(base + "/api/snapshot")[1]
+                if snap["packml_state"] == "Held":
+                    break
+                time.sleep(0.05)
+            seen["last"] = snap
+        except BaseException as exc:
+            seen["error"] = exc
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # run's handler: the loop ends after its scan
+
+    def after_scan():
+        clock.t += 1.0
+        plant.step(1.0)
+        if not client:
+            client.append(threading.Thread(target=talk, name="page-client"))
+            client[0].start()
+
+    args = parse("--line", str(line.source), "--state-dir", str(state), "--json", "--start", "--no-tree",
+                 "--scan-s", "0.05", "--http-port", str(port))
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = cli.run(args, line=line, plc=plc, after_scan=after_scan, clock=clock)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for t in client:
+            t.join(30)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "error" not in seen, seen.get("error")
+    assert f"operator page on http://127.0.0.1:{port}/" in out.err
+    summary = json.loads(out.out)
+    assert summary["served"] == {"http": f"http://127.0.0.1:{port}/"} and summary["packml_state"] == "Held"
+    assert seen["first"]["line"] == "hil-bench" and seen["first"]["packml_state"] == "Execute"
+    assert seen["first"]["seq"] >= 1 and len(seen["first"]["stations"]) == 8
+    status, hold = seen["hold"]
+    assert status == 200 and hold["ok"] and hold["packml_state"] == "Holding" and hold["role"] == "operator"
+    assert seen["last"]["packml_state"] == "Held"
+    with pytest.raises(OSError):  # the port is closed with the run
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_run_without_serve_or_options_serves_nothing(line, tmp_path, capsys):  # noqa: F811
+    state = tmp_path / "state"
+    plc = MemoryPlc(line.supervisor_map)
+    clock = Clock()
+
+    def after_scan():
+        clock.t += 1.0
+
+    args = parse("--line", str(line.source), "--state-dir", str(state), "--json", "--until-idle", "--no-tree")
+    assert getattr(line, "serve", None) in (None, {})
+    code = cli.run(args, line=line, plc=plc, after_scan=after_scan, sleep=lambda s: None, clock=clock)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "served" not in json.loads(out.out) and "operator page" not in out.err
+    assert not (state / "access.json").exists()
