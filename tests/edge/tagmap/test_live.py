@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -349,3 +350,47 @@ def test_live_check_names_tags_the_plc_lacks(tmp_path, bench, capsys):
     else:
         assert problems == {"ghost": "PLC has no tag 'Ghost'", "too_far": "PLC tag 'MarkerTemp' has 32 elements, the map needs 41"}
     assert writes_seen(the_bench.server) == 0
+
+
+LINE12X3 = REPO_ROOT / "plc_tags" / "examples" / "line12x3_modbus.yaml"
+
+
+@pytest.fixture
+def served_12x3():
+    """`hil serve` of the 12-station x 3-marker example map, as a user starts it."""
+    if not LINE12X3.exists():
+        pytest.skip(f"{LINE12X3} is helper BENCH's and not in this tree yet")
+    port = free_port()
+    child = subprocess.Popen([sys.executable, "-m", "edge.cli", "hil", "serve", "--map", str(LINE12X3), "--port",
+                              str(port), "--seconds", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=REPO_ROOT)
+    try:
+        for _ in range(600):  # up to 60 s for the bench to listen (the plant's start on a loaded host)
+            if child.poll() is not None:
+                pytest.fail(f"hil serve ended: {child.communicate()[1]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+
+
+def test_the_8_station_map_fails_live_against_the_12_station_bench(served_12x3, capsys):
+    assert main(["tags", "check", "--live", "--endpoint", served_12x3, str(LINE12X3)]) == 0
+    capsys.readouterr()
+    assert main(["tags", "check", "--live", "--json", "--heartbeat-wait", "0.5", "--endpoint", served_12x3,
+                 str(MAPS["modbus"])]) == 1
+    problems = json.loads(capsys.readouterr().out)["files"][0]["problems"]
+    own = load_tag_map(MAPS["modbus"])
+    lines = {p["tag"]: p["line"] for p in problems}
+    assert lines["plc_heartbeat"] == own.tag("plc_heartbeat").source_line  # the 12-station PLC's is elsewhere
+    assert lines["zone_pressure_kpa"] == own.tag("zone_pressure_kpa").source_line
+    assert any(p["tag"] is None and "layout is not this map's" in p["message"] for p in problems)
