@@ -63,10 +63,10 @@ def register(subparsers) -> None:
     check.set_defaults(func=run_check)
 
     read = actions.add_parser("read", help="read live tags once (value, quality, unit, time); never writes")
-    _live_arguments(read)
+    _live_arguments(read, "print one JSON object on stdout")
     read.set_defaults(func=run_read)
     watch = actions.add_parser("watch", help="read live tags every S seconds until --count or Ctrl-C; never writes")
-    _live_arguments(watch)
+    _live_arguments(watch, "print JSON lines: one object a sample, as it is taken")
     watch.add_argument("--every", type=float, default=1.0, metavar="S", help="seconds between samples (default 1)")
     watch.add_argument("--count", type=int, default=None, metavar="N", help="stop after N samples (default: Ctrl-C)")
     watch.set_defaults(func=run_watch)
@@ -74,14 +74,13 @@ def register(subparsers) -> None:
         vendor_cli.register(actions)
 
 
-def _live_arguments(parser: argparse.ArgumentParser) -> None:
+def _live_arguments(parser: argparse.ArgumentParser, json_help: str) -> None:
     parser.add_argument("--map", type=Path, required=True, metavar="FILE", help="the PLC's tag map")
     parser.add_argument("tags", nargs="+", metavar="TAG", help="a tag name, name[i] for one element, or a role name")
     parser.add_argument("--endpoint", default=None, metavar="HOST:PORT", help="read this PLC instead of the map's")
     parser.add_argument("--timeout", type=float, default=live.DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"per-read timeout (default {live.DEFAULT_TIMEOUT_S:g} s)")
-    parser.add_argument("--json", action="store_true",
-                        help="read: one JSON object; watch: one JSON object a sample (JSON lines)")
+    parser.add_argument("--json", action="store_true", help=json_help)
 
 
 # -- check -------------------------------------------------------------------------------------
@@ -92,8 +91,9 @@ def run_check(args: argparse.Namespace) -> int:
     endpoint = _endpoint(args.endpoint) if args.endpoint else None
     if args.endpoint and endpoint is None:
         return refuse("tags check", f"--endpoint {args.endpoint!r}: expected HOST:PORT, PORT 1..65535")
-    reports = [check_file(path, live_check=args.live, timeout_s=timeout_s, heartbeat_wait_s=args.heartbeat_wait,
-                          endpoint=endpoint) for path in args.files]
+    with _quiet_bus(args):
+        reports = [check_file(path, live_check=args.live, timeout_s=timeout_s, heartbeat_wait_s=args.heartbeat_wait,
+                              endpoint=endpoint) for path in args.files]
     ok = all(r["ok"] for r in reports)
     if args.json:
         print_json({"ok": ok, "files": reports})
@@ -175,7 +175,7 @@ def run_read(args: argparse.Namespace) -> int:
         return opened
     tag_map, selections = opened
     try:
-        with live.LiveReader(tag_map, selections, args.timeout) as reader:
+        with _quiet_bus(args), live.LiveReader(tag_map, selections, args.timeout) as reader:
             readings = reader.read()
     except live.NoAnswer as exc:
         return refuse("tags read", str(exc), live.EXIT_NO_ANSWER)
@@ -210,8 +210,9 @@ def run_watch(args: argparse.Namespace) -> int:
 
     reader, state = None, None
     try:
-        reader = live.LiveReader(tag_map, selections, args.timeout)
-        state = live.watch(reader, args.every, args.count, emit)
+        with _quiet_bus(args):
+            reader = live.LiveReader(tag_map, selections, args.timeout)
+            state = live.watch(reader, args.every, args.count, emit)
     except live.NoAnswer as exc:
         return refuse("tags watch", str(exc), live.EXIT_NO_ANSWER)
     except KeyboardInterrupt:  # the way to end a watch without --count: quietly, the bus closed
@@ -224,6 +225,20 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"discharge-edge tags watch: {state.skipped} samples skipped (a read took longer than --every)",
               file=sys.stderr)
     return EXIT_PROBLEM if bad else 0
+
+
+@contextlib.contextmanager
+def _quiet_bus(args: argparse.Namespace):
+    """The bus's own warnings (a failed connect, a retry) held back unless -v: the command says
+    what failed once, in its own words."""
+    bus_log = logging.getLogger("edge.bus")
+    level = bus_log.level
+    if not getattr(args, "verbose", 0):
+        bus_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        bus_log.setLevel(level)
 
 
 @contextlib.contextmanager
