@@ -127,7 +127,10 @@ def eu_to_raw(tag: Tag, value: Value) -> Value:
 
 
 def _array_to_raw(tag: Tag, value) -> tuple | None:
-    """An array's raw values, or None when anything about it needs the element-wise check."""
+    """An array's raw values, or None when anything about it needs the element-wise check (and
+    for 64-bit integers, which float64 cannot carry exactly)."""
+    if tag.data_type.registers == 4 and tag.data_type.is_integer:
+        return None
     if isinstance(value, np.ndarray):
         if value.ndim != 1 or value.size != tag.count or value.dtype.kind not in "biuf":
             return None
@@ -153,7 +156,7 @@ def _array_to_raw(tag: Tag, value) -> tuple | None:
     if tag.limits is not None and not np.all((eu >= tag.limits.min) & (eu <= tag.limits.max)):
         return None
     raw = (eu - tag.scaling.offset) / tag.scaling.gain  # Scaling.to_raw, element by element
-    if tag.data_type is DataType.REAL:
+    if tag.data_type.is_float:
         return tuple(raw.tolist())
     low, high = tag.data_type.raw_range
     whole = np.round(raw)  # half to even, as round()
@@ -165,6 +168,8 @@ def _array_to_raw(tag: Tag, value) -> tuple | None:
 def _eu_to_raw_elements(tag: Tag, value: Value) -> Value:
     if isinstance(value, np.ndarray):
         value = value.tolist() if value.ndim == 1 else value
+    if tag.data_type is DataType.STRING:
+        return _string_raw(tag, value)
     if not tag.is_array and isinstance(value, (tuple, list)):
         raise ValueError(f"expected one value for a scalar tag, got {len(value)} elements")
     elements = value if tag.is_array else (value,)
@@ -181,28 +186,47 @@ def _eu_to_raw_elements(tag: Tag, value: Value) -> Value:
             raise ValueError(f"{element!r} is not a finite number")
         if tag.limits is not None and not tag.limits.contains(element):
             raise ValueError(f"{element} is outside limits {tag.limits.min}..{tag.limits.max} {tag.unit}")
-        raw = tag.scaling.to_raw(float(element))
-        if tag.data_type is DataType.REAL:
-            out.append(raw)
+        if tag.data_type.is_float:
+            out.append(tag.scaling.to_raw(float(element)))
             continue
         low, high = tag.data_type.raw_range
-        whole = round(raw)
+        whole = _whole_raw(tag, element)
         if not low <= whole <= high:
             raise ValueError(f"{element} scales to {whole}, outside {tag.data_type.value}")
         out.append(whole)
     return tuple(out) if tag.is_array else out[0]
 
 
+def _whole_raw(tag: Tag, element: float | int) -> int:
+    """An integer tag's raw count for `element`: exact for an int without scaling (a 64-bit count
+    is beyond float64), else rounded half to even as round()."""
+    if isinstance(element, int) and tag.scaling == Scaling():
+        return element
+    return round(tag.scaling.to_raw(float(element)))
+
+
+def _string_raw(tag: Tag, value) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not text (a STRING tag)")
+    if not value.isascii() or "\0" in value:
+        raise ValueError(f"{value!r} is not ASCII text without NUL")
+    if len(value) > tag.string_chars:
+        raise ValueError(f"{len(value)} characters; {tag.name} holds {tag.string_chars}")
+    return value
+
+
 def raw_to_eu(tag: Tag, raw: Value) -> tuple[Value, Quality]:
     """The PLC's raw value -> engineering units, with GOOD or UNCERTAIN_LIMITS."""
+    if tag.data_type is DataType.STRING:
+        return str(raw), Quality.GOOD
     elements = raw if tag.is_array else (raw,)
     if tag.data_type is DataType.BOOL:
         out = tuple(bool(e) for e in elements)
         return (out if tag.is_array else out[0]), Quality.GOOD
-    if tag.is_array and len(elements) > 1:
+    if tag.is_array and len(elements) > 1 and not (tag.data_type.registers == 4 and tag.data_type.is_integer):
         return _array_to_eu(tag, elements)
-    if tag.data_type is not DataType.REAL and tag.scaling == Scaling():
-        eu = tuple(int(e) for e in elements)  # an unscaled INT/DINT stays a whole number
+    if not tag.data_type.is_float and tag.scaling == Scaling():
+        eu = tuple(int(e) for e in elements)  # an unscaled integer stays a whole number
     else:
         eu = tuple(tag.scaling.to_eu(float(e)) for e in elements)
     quality = Quality.GOOD
@@ -213,8 +237,8 @@ def raw_to_eu(tag: Tag, raw: Value) -> tuple[Value, Quality]:
 
 def _array_to_eu(tag: Tag, elements) -> tuple[tuple, Quality]:
     """raw_to_eu of a numeric array at once (same arithmetic: raw * gain + offset in float64)."""
-    if tag.data_type is not DataType.REAL and tag.scaling == Scaling():
-        whole = np.asarray(elements, dtype=np.int64)  # an unscaled INT/DINT stays a whole number
+    if not tag.data_type.is_float and tag.scaling == Scaling():
+        whole = np.asarray(elements, dtype=np.int64)  # an unscaled integer stays a whole number
         eu, values = whole, tuple(whole.tolist())
     else:
         eu = np.asarray(elements, dtype=np.float64) * tag.scaling.gain + tag.scaling.offset
@@ -230,17 +254,19 @@ def plant_raw(tag: Tag, value: Value) -> Value:
 
     For PLC simulators (the memory PLC, the HIL bench servers); a bus write uses `eu_to_raw`.
     """
+    if tag.data_type is DataType.STRING:
+        return _string_raw(tag, value)
     elements = value if tag.is_array else (value,)
     if tag.data_type is DataType.BOOL:
         raw = tuple(bool(e) for e in elements)
-    elif tag.data_type is DataType.REAL:
+    elif tag.data_type.is_float:
         raw = tuple(tag.scaling.to_raw(float(e)) for e in elements)
     else:
         low, high = tag.data_type.raw_range
         if not all(math.isfinite(e) for e in elements):
             raise ValueError(f"{tag.name}: a {tag.data_type.value} cannot hold {value!r}; a PLC analog card "
                              "reports a broken wire as an out-of-range count instead")
-        raw = tuple(int(min(max(round(tag.scaling.to_raw(e)), low), high)) for e in elements)
+        raw = tuple(int(min(max(_whole_raw(tag, e), low), high)) for e in elements)
     return raw if tag.is_array else raw[0]
 
 

@@ -15,14 +15,19 @@ the request plan, built once by `plan_read`/`plan_write`), and all the tags of o
 one `read`/`write`, so pycomm3 packs them into Multiple Service Packets
 within the connection size and reads or writes a tag too large for one in fragments
 (0x52/0x53). Never split one call into per-tag calls. Tests: tests/edge/bus/test_contract.py,
-test_request_plan.py (128 stations, with 4000- and 500-byte connections).
+test_request_plan.py (128 stations, with 4000- and 500-byte connections), test_logix_types.py.
+
+Types: every atomic type of the map (BOOL .. LREAL), the Logix STRING (pycomm3 reads and writes
+it as text), members of UDTs and I/O module tags (`Local:3:I.Ch0Data`) by their path, and a BOOL
+at a bit of an integer (`Status.5`): read with its integer, written by pycomm3 with CIP
+Read-Modify-Write (service 0x4E, the controller sets the bit alone: the other bits, which the
+PLC program may own, are never written back). The tag-list check (`type_problem`) knows them all.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -32,34 +37,54 @@ from pycomm3.exceptions import CommError, PycommError
 
 from edge.bus.base import BusError, BusTimeout, ConnectionLost, Quality, TagBus
 from edge.tagmap import DataType, Owner, Tag, TagMap
+from edge.tagmap.addresses import parse_logix_path
 from edge.tagmap.model import Value
 
 log = logging.getLogger(__name__)
 logging.getLogger("pycomm3").setLevel(logging.CRITICAL)  # failures reach us as exceptions; we log them
 
-_BASE_RE = re.compile(r"^((?:Program:\w+\.)?\w+)(?:\[(\d+)\])?")
+_BIT_WIDTH = {"SINT": 8, "USINT": 8, "INT": 16, "UINT": 16, "DINT": 32, "UDINT": 32, "LINT": 64, "ULINT": 64,
+              "DWORD": 32}
 
 
-def _base_and_index(address: str) -> tuple[str, int, bool]:
-    """'Program:P.Temps[4]' -> ('Program:P.Temps', 4, False); member paths report True."""
-    match = _BASE_RE.match(address)
-    rest = address[match.end():]
-    return match.group(1), int(match.group(2) or 0), bool(rest)
+def _find(plc_tags: dict, name: str):
+    """The PLC's definition of `name`; Logix names are case-insensitive."""
+    definition = plc_tags.get(name)
+    if definition is None:
+        lowered = name.lower()
+        definition = next((d for key, d in plc_tags.items() if key.lower() == lowered), None)
+    return definition
 
 
 def type_problem(tag: Tag, plc_tags: dict) -> str:
     """Why the PLC's definition of `tag` does not fit the map, or '' when it does."""
-    base, index, is_member = _base_and_index(tag.address)
-    definition = plc_tags.get(base)
+    path = parse_logix_path(tag.address)
+    base, index = path.base, path.base_index or 0
+    definition = _find(plc_tags, base)
     if definition is None:
         return f"{tag.name}: PLC has no tag {base!r}"
-    if is_member:
+    if path.is_member:
         return ""  # a member of a structure: its type is checked by the PLC on every access
-    if definition.get("tag_type") != "atomic" or definition.get("data_type") != tag.data_type.value:
-        return f"{tag.name}: PLC tag {base!r} is {definition.get('data_type')}, the map says {tag.data_type.value}"
     length = (definition.get("dimensions") or [0])[0] or 1
-    if index + tag.count > length:
-        return f"{tag.name}: PLC tag {base!r} has {length} elements, the map needs {index + tag.count}"
+    plc_type = definition.get("data_type_name") or definition.get("data_type")
+    plc_type = plc_type.get("name") if isinstance(plc_type, dict) else plc_type
+    if path.bit is not None:
+        width = _BIT_WIDTH.get(plc_type) if definition.get("tag_type") == "atomic" else None
+        if width is None:
+            return f"{tag.name}: PLC tag {base!r} is {plc_type}; a bit ({tag.address}) needs an integer"
+        if path.bit >= width:
+            return f"{tag.name}: PLC tag {base!r} is {plc_type}, {width} bits; the map asks bit {path.bit}"
+        count = 1
+    elif tag.data_type is DataType.STRING:
+        if definition.get("tag_type") != "struct" or plc_type != "STRING":
+            return f"{tag.name}: PLC tag {base!r} is {plc_type}, the map says STRING"
+        count = tag.count
+    else:
+        if definition.get("tag_type") != "atomic" or plc_type != tag.data_type.value:
+            return f"{tag.name}: PLC tag {base!r} is {plc_type}, the map says {tag.data_type.value}"
+        count = tag.count
+    if index + count > length:
+        return f"{tag.name}: PLC tag {base!r} has {length} elements, the map needs {index + count}"
     return ""
 
 
@@ -200,6 +225,8 @@ class LogixBus(TagBus):
                 out[tag.name] = self._device_error(tag, answer.error)
             elif tag.is_array:
                 out[tag.name] = tuple(answer.value)
+            elif tag.data_type is DataType.STRING:
+                out[tag.name] = str(answer.value)
             else:
                 out[tag.name] = bool(answer.value) if tag.data_type is DataType.BOOL else answer.value
         return out

@@ -16,7 +16,9 @@ from edge.tagmap.model import Value
 
 
 def _zero(tag: Tag) -> Value:
-    zero = False if tag.data_type is DataType.BOOL else (0.0 if tag.data_type is DataType.REAL else 0)
+    if tag.data_type is DataType.STRING:
+        return ""
+    zero = False if tag.data_type is DataType.BOOL else (0.0 if tag.data_type.is_float else 0)
     return (zero,) * tag.count if tag.is_array else zero
 
 

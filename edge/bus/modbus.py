@@ -5,8 +5,13 @@ caller's start; a plain read or write takes it from a cache by tag list): the ta
 out in address order and cut into requests within the protocol's limits: reads at most 125
 registers (FC 3/4) or 2000 bits (FC 1/2), merging neighbours across holes of up to MERGE_GAP;
 writes at most 123 registers (FC 16) or 1968 coils (FC 15), merging only neighbours with no
-hole. A tag larger than a request is split across requests on value boundaries (a REAL or DINT
-never straddles two requests) and reassembled before decoding with our own codec (codec.py).
+hole. A tag larger than a request is split across requests on value boundaries (a REAL, DINT or
+64-bit value, or a STRING, never straddles two requests) and reassembled before decoding with our
+own codec (codec.py). A BOOL at a bit of a register is read with its register (bits of one
+register share it); it is written with FC 22 (mask write register), one request a register
+carrying every bit written to it, never inside an FC 16 write: the device changes only those
+bits, so bits the PLC sets in the same register are not overwritten with a stale copy. A device
+without FC 22 answers exception 1 and the tag reads BAD_DEVICE; nothing else is sent in its place.
 Register requests and answers are packed and unpacked in one `struct` call each (pymodbus
 does it a register at a time: a quarter of a 125-register round trip).
 Every response is checked to answer its request (function code, count; a write's echoed address
@@ -29,7 +34,7 @@ from pymodbus.pdu.register_message import (ReadHoldingRegistersResponse, ReadInp
                                            WriteMultipleRegistersRequest)
 
 from edge.bus.base import BusError, BusTimeout, ConnectionLost, Quality, TagBus
-from edge.bus.codec import decode_registers, encode_registers
+from edge.bus.codec import decode_tag, encode_tag, mask_write_masks
 from edge.tagmap import DataType, ModbusTable, Owner, Tag, TagMap
 from edge.tagmap.model import Value
 
@@ -73,6 +78,7 @@ class _Request:
     start: int
     count: int
     tags: tuple[Tag, ...]  # tags whose data lies (partly) in this request
+    mask: bool = False  # FC 22: bits of one holding register, written with an and/or mask
 
 
 @dataclass(frozen=True)
@@ -83,14 +89,28 @@ class _Plan:
     pieces: dict  # tag name -> ((request index, offset in the request, count), ...) in address order
 
 
-def _plan(tags: list[Tag], limit_registers: int, limit_bits: int, gap: int) -> _Plan:
+def _element(tag: Tag) -> tuple[int, int]:
+    """(width of one value in registers or bits, values): a value is never split over requests."""
+    if tag.address.table.is_bits:
+        return 1, tag.count
+    if tag.register_bit is not None:
+        return 1, 1
+    if tag.data_type is DataType.STRING:
+        return tag.register_count, 1
+    return tag.data_type.registers, tag.count
+
+
+def _plan(tags: list[Tag], limit_registers: int, limit_bits: int, gap: int, write: bool = False) -> _Plan:
     """Cut the tags of each table into requests of at most the limit, merging neighbours across
-    holes of up to `gap`, and never splitting a value: a REAL or DINT (2 registers) lies whole
-    in one request, so its byte order is decoded as if it had been read in one piece."""
+    holes of up to `gap`, and never splitting a value: a REAL or DINT (2 registers), a 64-bit value
+    (4) or a STRING lies whole in one request, so its byte order is decoded as if it had been read
+    in one piece. Written bits of registers go to FC 22 requests of their own (`mask`), after."""
     requests: list[_Request] = []
     pieces: dict[str, list] = {t.name: [] for t in tags}
+    masked = [t for t in tags if t.register_bit is not None] if write else []
     for table in ModbusTable:
-        in_table = sorted((t for t in tags if t.address.table is table), key=lambda t: t.address.address)
+        in_table = sorted((t for t in tags if t.address.table is table and not (write and t.register_bit is not None)),
+                          key=lambda t: t.address.address)
         limit = limit_bits if table.is_bits else limit_registers
         current: list = []  # [start, end, tags]
 
@@ -100,11 +120,11 @@ def _plan(tags: list[Tag], limit_registers: int, limit_bits: int, gap: int) -> _
                 current.clear()
 
         for tag in in_table:
-            width = 1 if table.is_bits else tag.data_type.registers
+            width, values = _element(tag)
             if width > limit:
                 raise ValueError(f"{tag.name}: a value of {width} registers does not fit a request of {limit}")
             address = tag.address.address
-            for element in range(tag.count):
+            for element in range(values):
                 first = address + element * width
                 if current and (first - current[1] > gap or first + width - current[0] > limit):
                     close()
@@ -117,6 +137,13 @@ def _plan(tags: list[Tag], limit_registers: int, limit_bits: int, gap: int) -> _
                     pieces[tag.name].append([index, first - current[0], 0])
                 pieces[tag.name][-1][2] += width
         close()
+    by_register: dict = {}
+    for tag in masked:
+        by_register.setdefault((tag.address.table, tag.address.address), []).append(tag)
+    for (table, address), bit_tags in sorted(by_register.items(), key=lambda item: (item[0][0].value, item[0][1])):
+        for tag in bit_tags:
+            pieces[tag.name].append([len(requests), 0, 1])
+        requests.append(_Request(table, address, 1, tuple(bit_tags), mask=True))
     return _Plan(tuple(requests), {name: tuple(tuple(p) for p in parts) for name, parts in pieces.items()})
 
 
@@ -126,8 +153,9 @@ def plan_reads(tags: list[Tag]) -> list[_Request]:
 
 
 def plan_writes(tags: list[Tag]) -> list[_Request]:
-    """Write requests: adjacent tags share one, split at 123 registers / 1968 coils."""
-    return list(_plan(tags, MAX_WRITE_REGISTERS, MAX_WRITE_BITS, 0).requests)
+    """Write requests: adjacent tags share one, split at 123 registers / 1968 coils; bits of a
+    register one FC 22 request a register."""
+    return list(_plan(tags, MAX_WRITE_REGISTERS, MAX_WRITE_BITS, 0, write=True).requests)
 
 
 class ModbusBus(TagBus):
@@ -183,7 +211,7 @@ class ModbusBus(TagBus):
         key = tuple(t.name for t in tags)
         plan = cache.get(key)
         if plan is None:
-            plan = cache[key] = (_plan(tags, MAX_WRITE_REGISTERS, MAX_WRITE_BITS, 0) if write
+            plan = cache[key] = (_plan(tags, MAX_WRITE_REGISTERS, MAX_WRITE_BITS, 0, write=True) if write
                                  else _plan(tags, MAX_READ_REGISTERS, MAX_READ_BITS, MERGE_GAP))
         return plan
 
@@ -214,11 +242,7 @@ class ModbusBus(TagBus):
                     break
                 data.extend(answer[offset:offset + count])
             else:
-                if tag.data_type is DataType.BOOL:
-                    values = tuple(bool(b) for b in data)
-                else:
-                    values = decode_registers(tag.data_type, tag.byte_order, data)
-                out[tag.name] = values if tag.is_array else values[0]
+                out[tag.name] = decode_tag(tag, data)
                 continue
             out[tag.name] = Quality.BAD_DEVICE
         return out
@@ -227,12 +251,12 @@ class ModbusBus(TagBus):
         tags = [tag for tag, _ in items]
         plan = plan or self._plan_for(self._write_plans, tags, write=True)
         payloads: dict[int, list] = {}  # request index -> registers or bits, in address order
+        bits: dict[int, dict] = {}  # FC 22 request index -> {bit: value}
         for tag, raw in items:
-            values = list(raw) if tag.is_array else [raw]
-            if tag.data_type is DataType.BOOL:
-                data = [bool(v) for v in values]
-            else:
-                data = encode_registers(tag.data_type, tag.byte_order, values)
+            if tag.register_bit is not None:
+                bits.setdefault(plan.pieces[tag.name][0][0], {})[tag.register_bit] = bool(raw)
+                continue
+            data = encode_tag(tag, raw)
             position = 0
             for index, offset, count in plan.pieces[tag.name]:
                 payload = payloads.setdefault(index, [None] * plan.requests[index].count)
@@ -240,6 +264,16 @@ class ModbusBus(TagBus):
                 position += count
         out: dict[str, Quality] = {tag.name: Quality.GOOD for tag in tags}
         for index, request in enumerate(plan.requests):
+            if request.mask:
+                and_mask, or_mask = mask_write_masks(bits[index])
+                response = self._execute(self._client.mask_write_register, deadline, address=request.start,
+                                         and_mask=and_mask, or_mask=or_mask)
+                problem = _check_mask_response(response, request, and_mask, or_mask)
+                if problem:
+                    log.warning("%s: write %s refused by the device: %s", self.tag_map.name,
+                                ", ".join(t.name for t in request.tags), problem)
+                    out.update((t.name, Quality.BAD_DEVICE) for t in request.tags)
+                continue
             if request.table.is_bits:
                 response = self._execute(self._client.write_coils, deadline, request.start, payloads[index])
                 code = 15
@@ -263,6 +297,19 @@ def _check_write_response(response, request: _Request, code: int) -> str:
     address, count = getattr(response, "address", request.start), getattr(response, "count", request.count)
     if (address, count) != (request.start, request.count):
         return f"answer confirms {address}+{count}, asked {request.start}+{request.count}"
+    return ""
+
+
+def _check_mask_response(response, request: _Request, and_mask: int, or_mask: int) -> str:
+    """Why an FC 22 `response` does not echo its request, or '' if it does."""
+    if response.isError():
+        return (f"exception {getattr(response, 'exception_code', '?')} for mask write (FC 22) of "
+                f"{request.table.value} {request.start}")
+    if response.function_code != 22:
+        return f"answer has function code {response.function_code}, asked 22"
+    echoed = (getattr(response, "address", None), getattr(response, "and_mask", None), getattr(response, "or_mask", None))
+    if echoed != (request.start, and_mask, or_mask):
+        return f"answer echoes {echoed}, asked {(request.start, and_mask, or_mask)}"
     return ""
 
 

@@ -1,13 +1,24 @@
-"""Located YAML and the problem collector shared by the tag-map loader.
+"""Located YAML and the problem collector shared by the tag-map loader (and the line file's).
 
 `read_yaml` turns a file into plain Python whose mappings remember their line numbers;
 `Checker` collects `MapProblem`s (file, line, tag, what is allowed) instead of stopping at the
-first. Tests: tests/edge/tagmap/test_load.py.
+first.
+
+Bounded input (`read_bounded_text`, which `read_yaml` reads through): only a regular file is
+opened for reading (a FIFO, a device such as /dev/zero, a directory or a socket is refused
+before a byte is read; the open never blocks), at most MAX_YAML_BYTES (2 MiB) are read, and text
+that is not UTF-8 is refused naming the line and the byte offset. The YAML itself may not use
+anchors or aliases (`&a`, `*a`, `<<: *a`): an alias bomb of 9 levels x 9 aliases (9^9 nodes
+from a few hundred bytes) is refused at its first anchor, and nothing is expanded. Nesting
+deeper than MAX_YAML_DEPTH is refused too (PyYAML composes recursively).
+Tests: tests/edge/tagmap/test_load.py, tests/edge/tagmap/test_yaml_limits.py.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,13 +71,93 @@ def to_python(loader: yaml.SafeLoader, node: yaml.Node, problems: list, file: Pa
     return loader.construct_object(node, deep=True)
 
 
-def read_yaml(path: Path) -> tuple[Any, list[MapProblem]]:
+MAX_YAML_BYTES = 2 * 1024 * 1024
+"""The largest tag map or line file read: about 8000 tags of 250 bytes (the 128-station bench
+map is about 200 kB); PyYAML's pure-Python parser takes seconds a megabyte."""
+MAX_YAML_DEPTH = 64
+"""Nested mappings and lists deeper than this are refused (a tag map is 4 deep)."""
+
+
+def read_bounded_text(path: Path, limit_bytes: int = MAX_YAML_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `limit_bytes`; TagMapError naming the file
+    otherwise (not a regular file, too large, not UTF-8 with its line and byte offset). Never
+    blocks on a FIFO, never reads a device."""
+    def refuse(line: int, message: str):
+        return TagMapError([MapProblem(path, line, None, message)])
+
     try:
-        text = path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise TagMapError([MapProblem(path, 0, None, f"cannot read: {exc.strerror}")]) from exc
-    loader = yaml.SafeLoader(text)
+        raise refuse(0, f"cannot read: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(0, f"not a regular file ({_file_kind(info.st_mode)}); a tag map or line file is a "
+                            "regular file, and nothing else is read")
+        if info.st_size > limit_bytes:
+            raise refuse(0, f"{info.st_size} bytes; the limit is {limit_bytes} bytes")
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= limit_bytes:
+            chunk = os.read(fd, min(1 << 20, limit_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit_bytes:  # grew while we read
+            raise refuse(0, f"more than {limit_bytes} bytes; the limit is {limit_bytes} bytes")
+    except OSError as exc:
+        raise refuse(0, f"cannot read: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise refuse(line, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line})") from None
+    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is no content
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a plain file"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases, and nesting deeper than MAX_YAML_DEPTH."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            kind = f"alias *{event.anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{event.anchor}"
+            raise yaml.composer.ComposerError(None, None, f"{kind}: anchors and aliases are not allowed "
+                                              "(write each value out; this keeps a file's size its content's)",
+                                              event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                                  event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def read_yaml(path: Path) -> tuple[Any, list[MapProblem]]:
+    """Located YAML from a bounded file (`read_bounded_text`): no aliases, no deep nesting.
+    TagMapError naming the file and line for anything refused."""
+    text = read_bounded_text(path)
     problems: list[MapProblem] = []
+    try:
+        loader = _BoundedLoader(text)  # its reader refuses control characters at once
+    except yaml.YAMLError as exc:
+        raise _reader_refusal(path, text, exc) from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -76,8 +167,22 @@ def read_yaml(path: Path) -> tuple[Any, list[MapProblem]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         raise TagMapError([MapProblem(path, line, None, f"not valid YAML: {exc.problem}")]) from exc
+    except yaml.YAMLError as exc:  # a reader error (a control character): not a marked one
+        raise _reader_refusal(path, text, exc) from exc
     finally:
         loader.dispose()
+
+
+def _reader_refusal(path: Path, text: str, exc: yaml.YAMLError) -> TagMapError:
+    """PyYAML's reader error (a control character in the text) with its line and byte offset."""
+    position = getattr(exc, "position", None)
+    if position is None:
+        return TagMapError([MapProblem(path, 0, None, f"not valid YAML: {exc}")])
+    offset = len(text[:position].encode("utf-8"))
+    character = getattr(exc, "character", None)
+    what = f"character U+{character:04X} is not allowed in YAML text" if isinstance(character, int) else str(exc)
+    return TagMapError([MapProblem(path, text.count("\n", 0, position) + 1, None,
+                                   f"not valid YAML at offset {offset}: {what}")])
 
 
 class Checker:

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-Scalar = Union[bool, int, float]
+Scalar = Union[bool, int, float, str]  # str: a STRING tag's text
 Value = Union[Scalar, tuple]  # a scalar, or a tuple of scalars for an array tag
+
+LOGIX_STRING_CHARS = 82  # the Logix STRING type: LEN (DINT) + DATA (SINT[82])
+MAX_MODBUS_STRING_CHARS = 246  # a Modbus STRING(N): N characters, 2 a register, at most one FC 16 write (123)
 
 
 class Protocol(enum.Enum):
@@ -33,26 +36,61 @@ class Owner(enum.Enum):
 
 
 class DataType(enum.Enum):
-    """PLC data types; `registers` is the width on Modbus (16-bit registers, 0 for a bit)."""
+    """PLC data types (IEC 61131-3 / Logix names); `registers` is the width on Modbus.
+
+    On Modbus a 16-bit value takes one register, 32-bit two, 64-bit four; BOOL is a bit (a coil,
+    a discrete input, or a bit of a register) and a STRING(N) takes N/2 registers, rounded up.
+    """
 
     BOOL = "BOOL"
     INT = "INT"  # 16-bit signed
+    UINT = "UINT"  # 16-bit unsigned
     DINT = "DINT"  # 32-bit signed
+    UDINT = "UDINT"  # 32-bit unsigned
+    LINT = "LINT"  # 64-bit signed
+    ULINT = "ULINT"  # 64-bit unsigned
     REAL = "REAL"  # IEEE 754 single
+    LREAL = "LREAL"  # IEEE 754 double
+    STRING = "STRING"  # text: Logix STRING (82 characters); Modbus STRING(N), N characters
 
     @property
     def registers(self) -> int:
-        return {"BOOL": 0, "INT": 1, "DINT": 2, "REAL": 2}[self.value]
+        """16-bit registers one value takes on Modbus (0: a bit; a STRING's width is its tag's)."""
+        return _REGISTERS[self.value]
+
+    @property
+    def is_integer(self) -> bool:
+        return self.value in _INTEGER_RANGES
+
+    @property
+    def is_float(self) -> bool:
+        return self in (DataType.REAL, DataType.LREAL)
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.is_integer or self.is_float
 
     @property
     def raw_range(self) -> tuple[float, float]:
-        """The values the PLC type can hold (REAL: the finite float32 range)."""
-        return {
-            "BOOL": (0, 1),
-            "INT": (-(2**15), 2**15 - 1),
-            "DINT": (-(2**31), 2**31 - 1),
-            "REAL": (-3.4028234663852886e38, 3.4028234663852886e38),
-        }[self.value]
+        """The values the PLC type can hold (REAL, LREAL: the finite range). Not for STRING."""
+        if self is DataType.STRING:
+            raise ValueError("a STRING has no numeric range")
+        if self is DataType.BOOL:
+            return (0, 1)
+        if self is DataType.REAL:
+            return (-3.4028234663852886e38, 3.4028234663852886e38)
+        if self is DataType.LREAL:
+            return (-1.7976931348623157e308, 1.7976931348623157e308)
+        return _INTEGER_RANGES[self.value]
+
+
+_REGISTERS = {"BOOL": 0, "INT": 1, "UINT": 1, "DINT": 2, "UDINT": 2, "REAL": 2, "LINT": 4, "ULINT": 4,
+              "LREAL": 4, "STRING": 0}
+_INTEGER_RANGES = {
+    "INT": (-(2**15), 2**15 - 1), "UINT": (0, 2**16 - 1),
+    "DINT": (-(2**31), 2**31 - 1), "UDINT": (0, 2**32 - 1),
+    "LINT": (-(2**63), 2**63 - 1), "ULINT": (0, 2**64 - 1),
+}
 
 
 class ModbusTable(enum.Enum):
@@ -71,11 +109,15 @@ class ModbusTable(enum.Enum):
 
 
 class ByteOrder(enum.Enum):
-    """Order of the bytes of a 32-bit value across two Modbus registers, A the most significant.
+    """Order of the bytes of a value across Modbus registers, named for a 32-bit value, A the most
+    significant byte.
 
     ABCD: big-endian words, high word first (the Modbus convention). CDAB: low word first.
-    BADC: bytes swapped inside each word. DCBA: little-endian. A 16-bit INT uses the first two
-    letters' rule: AB (ABCD, CDAB) or BA (BADC, DCBA).
+    BADC: bytes swapped inside each word. DCBA: little-endian. The same two rules for every width:
+    the word order (high word first: ABCD, BADC; low word first: CDAB, DCBA) and the byte order
+    inside a word (AB: ABCD, CDAB; BA: BADC, DCBA). So a 16-bit INT/UINT is AB or BA, and a
+    64-bit LINT/ULINT/LREAL (bytes A..H) with CDAB is GH EF CD AB. A STRING(N) keeps its
+    registers in text order; AB puts its first character in the high byte, BA in the low byte.
     """
 
     ABCD = "ABCD"
@@ -88,9 +130,11 @@ class ByteOrder(enum.Enum):
 class ModbusAddress:
     table: ModbusTable
     address: int  # zero-based protocol address (register 40001 is holding_register 0)
+    bit: int | None = None  # a BOOL at a bit of a register (0 = least significant), else None
 
     def __str__(self) -> str:
-        return f"{self.table.value}:{self.address}"
+        text = f"{self.table.value}:{self.address}"
+        return text if self.bit is None else f"{text}.{self.bit}"
 
 
 @dataclass(frozen=True)
@@ -134,15 +178,35 @@ class Tag:
     scan_group: str
     description: str = ""
     source_line: int = 0  # line of the tag's entry in its YAML file
+    string_chars: int = 0  # a STRING tag's characters (Logix: 82; Modbus: the N of STRING(N)), else 0
 
     @property
     def is_array(self) -> bool:
         return self.count > 1
 
     @property
+    def register_bit(self) -> int | None:
+        """The bit of a register a Modbus BOOL tag lives at, or None."""
+        return self.address.bit if isinstance(self.address, ModbusAddress) else None
+
+    @property
     def register_count(self) -> int:
-        """Modbus registers this tag spans (bits for BOOL tags: `count`)."""
-        return self.count if self.data_type is DataType.BOOL else self.count * self.data_type.registers
+        """Modbus registers this tag spans (bits for a BOOL in coils or discrete inputs: `count`;
+        1 for a bit of a register)."""
+        if self.register_bit is not None:
+            return 1
+        if self.data_type is DataType.BOOL:
+            return self.count
+        if self.data_type is DataType.STRING:
+            return (self.string_chars + 1) // 2
+        return self.count * self.data_type.registers
+
+    @property
+    def type_text(self) -> str:
+        """The type as a map spells it: `REAL[4]`, `BOOL`, `STRING(20)` (Modbus), `STRING` (Logix)."""
+        if self.data_type is DataType.STRING:
+            return "STRING" if not isinstance(self.address, ModbusAddress) else f"STRING({self.string_chars})"
+        return f"{self.data_type.value}[{self.count}]" if self.is_array else self.data_type.value
 
 
 @dataclass(frozen=True)

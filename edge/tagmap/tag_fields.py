@@ -1,6 +1,12 @@
 """One tag entry of a tag map: every field checked, problems collected, a frozen `Tag` out.
 
-The rules for each field are in plc_tags/README.md. Tests: tests/edge/tagmap/test_load.py.
+The rules for each field are in plc_tags/README.md; the address spellings are parsed in
+addresses.py. Types: BOOL, INT, UINT, DINT, UDINT, LINT, ULINT, REAL, LREAL, arrays of them
+(`REAL[16]`), and STRING: on Logix the controller's STRING (82 characters), on Modbus
+`STRING(N)`, N characters in N/2 registers. A BOOL may be a bit of a register
+(`holding_register:20.3`, written with FC 22 mask write) or of a Logix integer (`Status.5`,
+written with CIP Read-Modify-Write); either is a scalar.
+Tests: tests/edge/tagmap/test_load.py, tests/edge/tagmap/test_types.py.
 """
 
 from __future__ import annotations
@@ -9,14 +15,16 @@ import math
 import re
 from typing import Any
 
+from edge.tagmap.addresses import parse_logix_path, parse_modbus_address
 from edge.tagmap.checker import Checker, Node
 from edge.tagmap.model import (
+    LOGIX_STRING_CHARS,
+    MAX_MODBUS_STRING_CHARS,
     Access,
     ByteOrder,
     DataType,
     Limits,
     ModbusAddress,
-    ModbusTable,
     Owner,
     Protocol,
     Scaling,
@@ -30,10 +38,10 @@ TAG_KEYS = {
 REQUIRED_KEYS = ("name", "address", "type", "access", "owner", "unit", "scan_group")
 MAX_ARRAY = 1024
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Controller- or program-scoped Logix tag path: Program:Name.Tag.Member[3]
-LOGIX_PATH_RE = re.compile(r"^(Program:[A-Za-z_]\w*\.)?[A-Za-z_]\w*(\[\d+\])?(\.[A-Za-z_]\w*(\[\d+\])?)*$")
-TYPE_RE = re.compile(r"^(BOOL|INT|DINT|REAL)(?:\[(\d+)\])?$")
-MODBUS_ADDRESS_RE = re.compile(r"^([a-z_]+):(\d+)$")
+TYPE_NAMES = tuple(t.value for t in DataType)
+TYPE_RE = re.compile(rf"^({'|'.join(TYPE_NAMES)})(?:\[(\d+)\]|\((\d+)\))?$")
+TYPES_ALLOWED = ("BOOL, INT, DINT, REAL, UINT, UDINT, LINT, ULINT, LREAL, an array like REAL[16], "
+                 "or STRING (Logix) / STRING(N) (Modbus, N characters)")
 
 
 def load_tag(check: Checker, entry: Any, protocol: Protocol | None, groups: set[str], list_line: int) -> Tag | None:
@@ -57,17 +65,17 @@ def load_tag(check: Checker, entry: Any, protocol: Protocol | None, groups: set[
     def at(key: str) -> int:
         return entry.key_lines.get(key, line)
 
-    data_type, count = _type(check, entry.get("type"), at("type"), label)
+    data_type, count, chars = _type(check, entry.get("type"), at("type"), protocol, label)
     access = check.enum(Access, entry.get("access"), at("access"), "access", label)
     owner = check.enum(Owner, entry.get("owner"), at("owner"), "owner", label)
     unit = entry.get("unit")
     if not isinstance(unit, str):
         check.fail(at("unit"), "unit must be a string (\"\" for a dimensionless flag)", label)
-    address = _address(check, entry.get("address"), at("address"), protocol, data_type, access, label)
+    address = _address(check, entry.get("address"), at("address"), protocol, data_type, count, access, label)
     byte_order = _byte_order(check, entry, at("byte_order"), protocol, label)
     scaling = _scaling(check, entry.get("scaling"), at("scaling"), data_type, label)
     limits = _limits(check, entry.get("limits"), at("limits"), data_type, scaling, access, label)
-    safe_value = _safe_value(check, entry, at("safe_value"), data_type, count, access, limits, label)
+    safe_value = _safe_value(check, entry, at("safe_value"), data_type, count, access, limits, label, chars)
     scan_group = entry.get("scan_group")
     if scan_group not in groups:
         check.fail(at("scan_group"), f"scan_group {scan_group!r} is not declared; declared: {', '.join(sorted(groups)) or 'none'}", label)
@@ -75,49 +83,73 @@ def load_tag(check: Checker, entry: Any, protocol: Protocol | None, groups: set[
     if len(check.problems) > before:
         return None
     return Tag(name, address, data_type, count, access, owner, unit, scaling, limits, byte_order,
-               safe_value, scan_group, str(description), line)
+               safe_value, scan_group, str(description), line, chars)
 
 
-def _type(check: Checker, raw: Any, line: int, tag: str | None) -> tuple[DataType | None, int]:
+def _type(check: Checker, raw: Any, line: int, protocol: Protocol | None,
+          tag: str | None) -> tuple[DataType | None, int, int]:
+    """(type, element count, a STRING's characters or 0)."""
     match = TYPE_RE.match(str(raw))
     if not match:
-        check.fail(line, f"type is {raw!r}; allowed: BOOL, INT, DINT, REAL, or an array like REAL[16]", tag)
-        return None, 1
+        check.fail(line, f"type is {raw!r}; allowed: {TYPES_ALLOWED}", tag)
+        return None, 1, 0
+    data_type = DataType(match.group(1))
     count = int(match.group(2)) if match.group(2) else 1
-    if not 1 <= count <= MAX_ARRAY:
+    if match.group(2) and not 1 <= count <= MAX_ARRAY:
         check.fail(line, f"array length {count}; allowed: 1..{MAX_ARRAY}", tag)
-    return DataType(match.group(1)), count
+    if data_type is not DataType.STRING:
+        if match.group(3):
+            check.fail(line, f"type {raw!r}: a length in ( ) is for STRING only; an array is {data_type.value}[N]", tag)
+        return data_type, count, 0
+    if match.group(2):
+        check.fail(line, f"type {raw!r}: arrays of STRING are not supported; map each string as its own tag", tag)
+        return None, 1, 0
+    chars = int(match.group(3)) if match.group(3) else 0
+    if protocol is Protocol.MODBUS:
+        if not 1 <= chars <= MAX_MODBUS_STRING_CHARS:
+            check.fail(line, f"type {raw!r}: a Modbus string is STRING(N), N characters 1..{MAX_MODBUS_STRING_CHARS} "
+                             "(two a register)", tag)
+            return None, 1, 0
+        return data_type, 1, chars
+    if protocol is Protocol.LOGIX and match.group(3):
+        check.fail(line, f"type {raw!r}: a Logix STRING is the controller's STRING type ({LOGIX_STRING_CHARS} "
+                         "characters); write STRING without a length", tag)
+        return None, 1, 0
+    return data_type, 1, LOGIX_STRING_CHARS
 
 
-def _address(check, raw, line, protocol, data_type, access, tag):
+def _address(check, raw, line, protocol, data_type, count, access, tag):
     if protocol is Protocol.LOGIX:
-        if not isinstance(raw, str) or not LOGIX_PATH_RE.match(raw):
-            check.fail(line, f"address is {raw!r}; a Logix tag path is allowed, like "
-                             "'ZoneTemp', 'Program:Discharge.Relief[2]' or 'Cell.Temp'", tag)
+        try:
+            path = parse_logix_path(raw)
+        except ValueError as exc:
+            check.fail(line, str(exc), tag)
             return None
+        if path.bit is not None and data_type is not None and (data_type is not DataType.BOOL or count != 1):
+            check.fail(line, f"address {raw!r} is a bit of an integer: its type is BOOL (a scalar), not "
+                             f"{data_type.value}{f'[{count}]' if count > 1 else ''}", tag)
         return raw
     if protocol is not Protocol.MODBUS:
         return None
-    if isinstance(raw, str) and MODBUS_ADDRESS_RE.match(raw):
-        table_raw, number = MODBUS_ADDRESS_RE.match(raw).groups()
-        raw = {"table": table_raw, "address": int(number)}
-    if not isinstance(raw, dict) or set(raw) != {"table", "address"}:
-        check.fail(line, f"address is {raw!r}; a Modbus address is allowed, like "
-                         "{table: holding_register, address: 100} or 'holding_register:100'", tag)
+    try:
+        address = parse_modbus_address(raw)
+    except ValueError as exc:
+        check.fail(line, str(exc), tag)
         return None
-    table = check.enum(ModbusTable, raw["table"], line, "address.table", tag)
-    number = raw["address"]
-    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 65535:
-        check.fail(line, f"address.address is {number!r}; allowed: 0..65535 (zero-based)", tag)
+    table = address.table
+    if data_type is None:
         return None
-    if table is None or data_type is None:
-        return None
-    if table.is_bits != (data_type is DataType.BOOL):
-        check.fail(line, f"type {data_type.value} cannot live in {table.value}; BOOL goes in coil or "
-                         "discrete_input, INT/DINT/REAL in holding_register or input_register", tag)
+    if address.bit is not None:
+        if data_type is not DataType.BOOL or count != 1:
+            check.fail(line, f"address {address} is a bit of a register: its type is BOOL (a scalar), not "
+                             f"{data_type.value}{f'[{count}]' if count > 1 else ''}", tag)
+    elif table.is_bits != (data_type is DataType.BOOL):
+        check.fail(line, f"type {data_type.value} cannot live in {table.value}; BOOL goes in coil or discrete_input "
+                         "or at a bit of a register ('holding_register:20.3'), every other type in "
+                         "holding_register or input_register", tag)
     if access is Access.WRITE and not table.writable:
         check.fail(line, f"a write tag cannot live in {table.value} (read-only); use coil or holding_register", tag)
-    return ModbusAddress(table, number)
+    return address
 
 
 def _byte_order(check, entry, line, protocol, tag):
@@ -132,8 +164,8 @@ def _byte_order(check, entry, line, protocol, tag):
 def _scaling(check, raw, line, data_type, tag) -> Scaling:
     if raw is None:
         return Scaling()
-    if data_type is DataType.BOOL:
-        check.fail(line, "a BOOL tag takes no scaling", tag)
+    if data_type in (DataType.BOOL, DataType.STRING):
+        check.fail(line, f"a {data_type.value} tag takes no scaling", tag)
         return Scaling()
     if not isinstance(raw, dict) or not set(raw) <= {"gain", "offset"}:
         check.fail(line, f"scaling is {raw!r}; allowed: {{gain: G, offset: O}} meaning eu = raw * G + O", tag)
@@ -147,11 +179,11 @@ def _scaling(check, raw, line, data_type, tag) -> Scaling:
 
 def _limits(check, raw, line, data_type, scaling, access, tag) -> Limits | None:
     if raw is None:
-        if access is Access.WRITE and data_type not in (None, DataType.BOOL):
+        if access is Access.WRITE and data_type not in (None, DataType.BOOL, DataType.STRING):
             check.fail(line, "a write tag needs limits: {min: .., max: ..} in its unit; writes outside them are refused", tag)
         return None
-    if data_type is DataType.BOOL:
-        check.fail(line, "a BOOL tag takes no limits", tag)
+    if data_type in (DataType.BOOL, DataType.STRING):
+        check.fail(line, f"a {data_type.value} tag takes no limits", tag)
         return None
     if not isinstance(raw, dict) or set(raw) != {"min", "max"}:
         check.fail(line, f"limits is {raw!r}; allowed: {{min: LOW, max: HIGH}} in the tag's unit", tag)
@@ -172,7 +204,7 @@ def _limits(check, raw, line, data_type, scaling, access, tag) -> Limits | None:
     return Limits(low, high)
 
 
-def _safe_value(check, entry, line, data_type, count, access, limits, tag):
+def _safe_value(check, entry, line, data_type, count, access, limits, tag, chars=0):
     if "safe_value" not in entry:
         if access is Access.WRITE:
             check.fail(line, "a write tag needs safe_value: what the output goes to on any fault", tag)
@@ -181,6 +213,11 @@ def _safe_value(check, entry, line, data_type, count, access, limits, tag):
         check.fail(line, "safe_value is for write tags only", tag)
         return None
     raw = entry["safe_value"]
+    if data_type is DataType.STRING:
+        if not isinstance(raw, str) or len(raw) > chars or not raw.isascii():
+            check.fail(line, f"safe_value {raw!r} must be ASCII text of at most {chars} characters for this STRING", tag)
+            return None
+        return raw
     values = raw if isinstance(raw, list) else [raw] * count
     if len(values) != count:
         check.fail(line, f"safe_value has {len(values)} elements; the tag has {count} (or give one scalar)", tag)
@@ -197,7 +234,7 @@ def _safe_value(check, entry, line, data_type, count, access, limits, tag):
         elif limits is not None and not limits.contains(value):
             check.fail(line, f"safe_value {value} is outside limits {limits.min}..{limits.max}", tag)
             return None
-        elif data_type in (DataType.INT, DataType.DINT) and value != int(value):
+        elif data_type is not None and data_type.is_integer and value != int(value):
             check.fail(line, f"safe_value {value} must be whole for a {data_type.value} tag without scaling", tag)
             return None
         out.append(value)
