@@ -14,7 +14,7 @@
   docstring has the output, the JSON and the exit codes: 0 read, 1 a tag read with a bad
   quality, 2 a map or TAG refused, 3 no answer from the PLC; Ctrl-C ends a watch with 0).
 - `--endpoint HOST:PORT` aims a map at another PLC (the bench on 127.0.0.1, a spare controller).
-- helper VENDOR's `tags import` and `tags export` register from edge/tagmap/vendor_cli.py.
+- `tags import` and `tags export` (Kepware, Studio 5000) register from edge/tagmap/vendor_cli.py.
 
 Tests: tests/edge/tagmap/test_cli.py, tests/edge/tagmap/test_live.py,
 tests/edge/test_cli_input_errors.py.
@@ -34,16 +34,12 @@ import time
 from pathlib import Path
 
 from edge.cli import EXIT_PROBLEM, INPUT_ERRORS, decode_error_line, describe_error, print_json, refuse
-from edge.tagmap import live
+from edge.tagmap import live, vendor_cli
 from edge.tagmap.checker import MapProblem, TagMapError
 from edge.tagmap.load import load_tag_map
 from edge.tagmap.model import TagMap
 from edge.tagmap.roles import role_notes, role_problems
 
-try:  # helper VENDOR's commands (issue 15): imported plainly once vendor_cli.py is in git
-    from edge.tagmap import vendor_cli
-except ImportError:  # pragma: no cover - only before vendor_cli.py lands
-    vendor_cli = None
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +66,7 @@ def register(subparsers) -> None:
     watch.add_argument("--every", type=float, default=1.0, metavar="S", help="seconds between samples (default 1)")
     watch.add_argument("--count", type=int, default=None, metavar="N", help="stop after N samples (default: Ctrl-C)")
     watch.set_defaults(func=run_watch)
-    if vendor_cli is not None:
-        vendor_cli.register(actions)
+    vendor_cli.register(actions)  # tags import, tags export
 
 
 def _live_arguments(parser: argparse.ArgumentParser, json_help: str) -> None:
