@@ -7,8 +7,8 @@ value; vendor types with no map type and every skipped row, named) and what the 
 (owner, access, unit, limits, safe values, scan group, endpoint, roles), each with the written
 map's line: the lines `tags check` names for it. Exit 0 when the map passes `tags check`, 1 when
 something is missing, 2 for an input it cannot read (edge.cli's one path). Export writes a
-Kepware tag CSV of a map that passes `tags check` and lists the map fields Kepware has no column
-for. `--json` prints one JSON object. Tests: tests/edge/tagmap/vendor/test_vendor_cli.py.
+Kepware tag CSV of a map the loader accepts (exit 1 and its problems when it does not; roles are
+not asked: a partial map exports too) and lists the map fields Kepware has no column for. `--json` prints one JSON object. Tests: tests/edge/tagmap/vendor/test_vendor_cli.py.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def run_export(args: argparse.Namespace) -> int:
         else:
             for problem in exc.problems:
                 print(problem)
-            print(f"{args.map}: not exported: the map must pass `tags check` first")
+            print(f"{args.map}: not exported: the map must load first (its problems above)")
         return 1
     except INPUT_ERRORS:
         read_input(args.map, load_tag_map)  # the one message of an unreadable file (raises InputError)

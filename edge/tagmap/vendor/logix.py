@@ -159,9 +159,10 @@ class LogixTags:
                                           for i in itertools.product(*(range(n) for n in dims))]
         visible = [m for m in members if not m.hidden]
         self.hidden_members += (len(members) - len(visible)) * len(elements)
-        if len(elements) * len(visible) > MAX_ELEMENTS_EXPANDED:
-            self.report.skip(origin, path, f"{len(elements)} elements x {len(visible)} members of {datatype}: more "
-                                           f"than {MAX_ELEMENTS_EXPANDED} map tags; map the members you need by hand")
+        if path == top and self._leaves(datatype, dims) > MAX_ELEMENTS_EXPANDED:
+            self.report.skip(origin, path, f"{len(elements)} elements of {datatype}: "
+                                           f"{self._leaves(datatype, dims)} map tags, more than "
+                                           f"{MAX_ELEMENTS_EXPANDED}; map the members you need by hand")
             return
         for element in elements:
             for member in visible:
@@ -172,6 +173,18 @@ class LogixTags:
                 member_access = "read" if member.access == "Read Only" else access
                 text = " - ".join(t for t in (description, member.description) if t)
                 self._expand(member_path, member.datatype, member.dims, text, member_access, origin, top)
+
+    def _leaves(self, datatype: str, dims: tuple[int, ...], depth: int = 0) -> int:
+        """How many map tags `datatype[dims]` expands to (a cycle of types counts as too many)."""
+        if self._atomic(datatype) is not None:
+            return 1
+        members = self._members(datatype)
+        if members is None:
+            return 1
+        if depth > 16:
+            return MAX_ELEMENTS_EXPANDED + 1
+        per_element = sum(self._leaves(m.datatype, m.dims, depth + 1) for m in members if not m.hidden)
+        return (math.prod(dims) if dims else 1) * per_element
 
     def _typed(self, path, datatype, type_name, count, description, access, origin) -> None:
         if map_type(type_name) is None:
