@@ -188,20 +188,31 @@ def _limits(check, raw, line, data_type, scaling, access, tag) -> Limits | None:
     if not isinstance(raw, dict) or set(raw) != {"min", "max"}:
         check.fail(line, f"limits is {raw!r}; allowed: {{min: LOW, max: HIGH}} in the tag's unit", tag)
         return None
-    low = check.number(raw["min"], line, "limits.min", tag)
-    high = check.number(raw["max"], line, "limits.max", tag)
+    low = _exact(raw["min"], check.number(raw["min"], line, "limits.min", tag))
+    high = _exact(raw["max"], check.number(raw["max"], line, "limits.max", tag))
     if low is None or high is None:
         return None
     if low > high:
         check.fail(line, f"limits.min {low} is above limits.max {high}", tag)
         return None
     if data_type is not None:
-        raw_low, raw_high = sorted((scaling.to_raw(low), scaling.to_raw(high)))
+        raw_low, raw_high = sorted((_to_raw(scaling, low), _to_raw(scaling, high)))
         type_low, type_high = data_type.raw_range
         if raw_low < type_low or raw_high > type_high:
             check.fail(line, f"limits {low}..{high} scale to raw {raw_low:g}..{raw_high:g}, outside what "
                              f"{data_type.value} holds ({type_low:g}..{type_high:g})", tag)
     return Limits(low, high)
+
+
+def _exact(raw: Any, number: float | None) -> float | int | None:
+    """A limit as written: an int stays an int (a 64-bit limit such as 2**64 - 1 is beyond float64)."""
+    if number is not None and isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    return number
+
+
+def _to_raw(scaling: Scaling, value: float | int) -> float | int:
+    return value if isinstance(value, int) and scaling == Scaling() else scaling.to_raw(value)
 
 
 def _safe_value(check, entry, line, data_type, count, access, limits, tag, chars=0):
