@@ -16,7 +16,7 @@
 - `--endpoint HOST:PORT` aims a map at another PLC (the bench on 127.0.0.1, a spare controller).
 - `tags import` and `tags export` (Kepware, Studio 5000) register from edge/tagmap/vendor_cli.py.
 
-Tests: tests/edge/tagmap/test_cli.py, tests/edge/tagmap/test_live.py,
+Tests: tests/edge/tagmap/test_cli.py, test_live.py, test_live_units.py,
 tests/edge/test_cli_input_errors.py.
 """
 

@@ -47,7 +47,7 @@ order). Each problem names file:line and tag; notes (the slowest answer beside t
 `timeout_s`, a heartbeat role missing) are not problems.
 
 Tests: tests/edge/tagmap/test_live.py (both protocols over loopback against the served bench),
-tests/edge/tagmap/test_cli.py.
+test_live_units.py (naming, showing, judging, pacing without a PLC), test_cli.py.
 """
 
 from __future__ import annotations

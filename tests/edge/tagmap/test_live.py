@@ -25,7 +25,7 @@ from edge import REPO_ROOT
 from edge.bus import open_bus
 from edge.cli import main
 from edge.tagmap import Owner, load_tag_map
-from edge.tagmap.live import EXIT_NO_ANSWER, format_value, resolve, UnknownTag
+from edge.tagmap.live import EXIT_NO_ANSWER
 from tools.hil.cells import default_cells_path, load_cells
 from tools.hil.plant import Plant, PlantConfig
 from tools.hil.server_bench import HilBench, open_server
@@ -149,16 +149,6 @@ def test_unknown_tags_are_refused_naming_the_map_and_near_names(capsys):
     assert "plc_heartbeat (line" in err[1] and "is a scalar" in err[1]
     assert "has 32 elements, 0..31" in err[2]
     assert err[3].startswith("discharge-edge tags read: 'zzz' is not a tag or role") and "it has" in err[3]
-
-
-def test_resolve_and_format_alone():
-    tag_map = load_tag_map(MAPS["modbus"])
-    assert resolve(tag_map, "zone_pressure_kpa[15]").index == 15
-    with pytest.raises(UnknownTag, match="near: zone_pressure_kpa"):
-        resolve(tag_map, "zone_pressure")
-    temps = tag_map.tag("marker_temp_degc")
-    assert format_value(tuple(float(i) for i in range(32)), temps) == "[0, 1, 2, 3, 4, 5, …, 30, 31] (32 values, 0..31)"
-    assert format_value((float("nan"),) * 3 + (1.5,), temps) == "[nan ×3, 1.5]"
 
 
 # -- a PLC that does not answer ---------------------------------------------------------------------
