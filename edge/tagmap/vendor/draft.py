@@ -119,6 +119,7 @@ class DraftMap:
     host: str | None = None
     port: int | None = None
     roles: dict = field(default_factory=dict)  # role -> tag name, when a tag's vendor name is the role's default
+    fixture: dict | None = None  # the map's `fixture:` (edge/tagmap/roles.py); no vendor file has one
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ def write_draft(draft: DraftMap, header: str = "") -> tuple[str, list[Missing]]:
         missing.append(Missing(1, None, ("scan_groups",)))
     if draft.roles:
         lines += _dump({"roles": dict(draft.roles)})
+    if draft.fixture:
+        lines += _dump({"fixture": draft.fixture})
     lines.append("tags:")
     for tag in draft.tags:
         line = len(lines) + 1

@@ -10,6 +10,7 @@ import io
 import pytest
 
 from edge import REPO_ROOT
+from edge.cli import main
 from edge.tagmap import DataType, ModbusTable, load_tag_map
 from edge.tagmap.checker import TagMapError
 from edge.tagmap.model import Protocol
@@ -17,6 +18,7 @@ from edge.tagmap.vendor.draft import write_draft
 from edge.tagmap.vendor.kepware import COLUMNS, _modbus_address, read_kepware, write_kepware
 
 from .fill import complete
+from .test_studio5000 import FIXTURE
 
 pytestmark = pytest.mark.unit
 
@@ -57,8 +59,8 @@ def test_the_modbus_example_imports_every_tag_it_can_and_names_the_rest():
     draft = read_kepware(MODBUS_CSV)
     report = draft.report.as_dict()
     assert draft.protocol is Protocol.MODBUS
-    assert report["vendor_rows"] == 299
-    assert len(draft.tags) == 295
+    assert report["vendor_rows"] == 313
+    assert len(draft.tags) == 309
     assert {s["name"] for s in report["skipped"]} == {
         "Station01.debug_byte", "Station02.debug_byte", "Line.coolant_flow_total_lpm", "Line.firmware_bcd"}
     assert report["unsupported_types"] == {"Char": {"count": 2, "names": ["Station01.debug_byte", "Station02.debug_byte"]},
@@ -115,11 +117,14 @@ def test_tags_check_names_the_lines_the_import_lists(tmp_path, source):
 
 
 @pytest.mark.parametrize("source", [MODBUS_CSV, LOGIX_CSV], ids=["modbus", "logix"])
-def test_kepware_to_map_to_kepware_loses_nothing_both_sides_have(tmp_path, source):
+def test_kepware_to_map_to_kepware_loses_nothing_both_sides_have(tmp_path, capsys, source):
     draft = complete(read_kepware(source))
+    draft.fixture = FIXTURE
     path = tmp_path / "map.yaml"
     path.write_text(write_draft(draft)[0])
     tag_map = load_tag_map(path)
+    if source is MODBUS_CSV:  # the whole line: filled in, the map passes tags check, roles and all
+        assert main(["tags", "check", str(path)]) == 0, capsys.readouterr().out
     text, report = write_kepware(tag_map)
     assert text.splitlines()[0] == ",".join(COLUMNS)
     before, after = _rows(source.read_text()), _rows(text)

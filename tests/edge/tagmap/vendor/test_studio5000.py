@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edge import REPO_ROOT
+from edge.cli import main
 from edge.tagmap import load_tag_map
 from edge.tagmap.checker import TagMapError
 from edge.tagmap.model import Owner, Protocol
@@ -32,13 +33,13 @@ def test_the_tag_csv_gives_the_controller_and_program_tags():
     draft = read_studio_csv(CSV)
     assert draft.protocol is Protocol.LOGIX and draft.name == "line4_studio5000_tags"
     report = draft.report.as_dict()
-    assert report["vendor_rows"] == 43
+    assert report["vendor_rows"] == 66
     assert {s["name"] for s in report["skipped"]} == {
         "Station", "Robot", "DL4", "DebugByte", "InternalScratch", "Pid1", "Program:Discharge.Seq"}
     assert report["unsupported_types"]["UDT_Robot"]["names"] == ["Robot", "Program:Discharge.Seq"]
     assert "SINT" in report["unsupported_types"] and "AOI_PIDE_Lite" in report["unsupported_types"]
     tags = _tags(draft)
-    assert len(tags) == 38
+    assert len(tags) == 61
     relief = tags["Discharge_Relief"]
     assert (relief.address, relief.type_text, relief.access) == ("Program:Discharge.Relief", "REAL[16]", None)
     assert (tags["Robot_StepNo"].address, tags["Discharge_StepNo"].address) == ("Program:Robot.StepNo",
@@ -62,8 +63,9 @@ def test_the_l5x_expands_udts_arrays_of_them_bits_and_aliases():
     draft = read_l5x(L5X)
     assert draft.name == "Line4_CLX"
     tags = _tags(draft)
-    assert len(tags) == 13 + S * STATION_MEMBERS + 6 + 2 + 7 + 9 + 3 + (3 + 6) + 3  # controller atomics, Station[12],
-    # Robot, DL4, BatchCount, 9 more atomics, 3 aliases; Discharge: Relief, StepNo, ZoneOk + Seq (UDT_Robot); Robot: 3
+    assert len(tags) == 20 + S * STATION_MEMBERS + 6 + 2 + 7 + 9 + 3 + (3 + 6) + 16 + 3  # controller atomics,
+    # Station[12], Robot, DL4, BatchCount, 9 more atomics, 3 aliases; Discharge: Relief, StepNo, ZoneOk + Seq
+    # (UDT_Robot); Cell: the robot's and camera's 16; Robot: 3
     cell = tags["Station_11_Cells_2_Hist"]
     assert (cell.address, cell.type_text) == ("Station[11].Cells[2].Hist", "REAL[4]")
     ok = tags["Station_4_Cells_0_Ok"]  # a BIT member on its hidden SINT
@@ -93,8 +95,15 @@ def test_both_exports_of_one_controller_agree_where_the_csv_knows():
     assert set(from_l5x) - set(from_csv) >= {"Station_0_Cells_0_Temp", "Robot_OrderSeq", "DL4_In_Value"}
 
 
-def test_the_imported_l5x_once_filled_passes_the_loader(tmp_path):
+FIXTURE = {"station_pitch_mm": 250, "markers": [{"x_mm": 25, "y_mm": 50, "zone": 0}, {"x_mm": 75, "y_mm": 100, "zone": 0},
+                                                {"x_mm": 125, "y_mm": 150, "zone": 1}],
+           "zone_area_mm2": [15000, 15000]}
+
+
+def test_the_imported_l5x_once_filled_passes_tags_check(tmp_path, capsys):
+    """What the user adds: owners, units, limits, safe values, a scan group, the endpoint, the fixture."""
     draft = complete(read_l5x(L5X))
+    draft.fixture = FIXTURE
     draft.tags = [t for t in draft.tags if t.name != "AirPressureAi"]  # an I/O alias of unknown type: the user's
     path = tmp_path / "line4.yaml"
     path.write_text(write_draft(draft)[0])
@@ -102,6 +111,9 @@ def test_the_imported_l5x_once_filled_passes_the_loader(tmp_path):
     assert len(tag_map.tags) == len(draft.tags)
     assert tag_map.tag("Discharge_Relief").address == "Program:Discharge.Relief"
     assert tag_map.tag("marker_temp_degc").owner is Owner.RTCORE
+    assert tag_map.tag("Cell_robot_ack_seq").owner is Owner.SUPERVISOR
+    assert main(["tags", "check", str(path)]) == 0, capsys.readouterr().out
+    assert f"{path}: OK, {len(draft.tags)} tags" in capsys.readouterr().out
 
 
 def test_the_csv_reader_finds_the_kind_of_file(tmp_path):

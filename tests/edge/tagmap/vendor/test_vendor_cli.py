@@ -30,8 +30,8 @@ def test_import_writes_the_map_and_reports_in_one_json_object(tmp_path, capsys):
                  "--endpoint", "192.168.1.50:1502", "--json"])
     result = _json(capsys)
     assert code == 1 and not result["ok"]  # owners and more are for the user
-    assert result["protocol"] == "modbus" and result["tag_count"] == 295
-    assert result["missing_count"]["owner"] == 295 - len(result["roles"])
+    assert result["protocol"] == "modbus" and result["tag_count"] == 309
+    assert result["missing_count"]["owner"] == 309 - len(result["roles"])
     assert result["unsupported_types"]["BCD"]["names"] == ["Line.firmware_bcd"]
     assert result["unmapped_columns"]["Clamp High"]["values"] == {"1": 12}
     lines = out.read_text().splitlines()
@@ -47,7 +47,7 @@ def test_import_text_names_file_lines_and_what_was_not_carried(tmp_path, capsys)
     code = main(["tags", "import", "studio5000", str(EXAMPLES / "line4.L5X"), "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 1
-    assert f"wrote {out}: 376 tags" in text
+    assert f"wrote {out}: 399 tags" in text
     assert "no map type: 'SINT', 1 tags: DebugByte" in text
     assert f"  {out}:1: missing scan_groups" in text
     assert "missing connection.endpoint.host" in text
