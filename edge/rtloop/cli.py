@@ -2,12 +2,14 @@
 
 `run` is the rtcore OS process: it takes the link's instance lock first (a second `run` on the
 same link exits 3, "rtcore already running on link X (pid N)", and touches nothing), logs at
-INFO on stderr and to `<state dir>/rtcore.log` (rotated), binds the map's PLC (Modbus TCP or
-EtherNet/IP) to the kernel and ticks until SIGINT/SIGTERM or `--seconds`; on the way out the
-loop writes the safe value of every rtcore output. Latches and events live in the state dir.
-`run --line LINE.yaml` takes the map, the link and the state dir (`<line state dir>/rtcore`,
-as the supervisor's `--spawn-rtcore` does) from the line file: the service's one config
-(deploy/). Under systemd (`$NOTIFY_SOCKET`) `run` tells the manager READY=1 once the loop ticks,
+INFO on stderr and to `<state dir>/rtcore.log` (rotated), refuses a map that does not give the
+core its roles (edge/tagmap/roles.py `role_problems`, each problem with file and line), binds
+the map's PLC (Modbus TCP or EtherNet/IP) to the kernel and ticks until SIGINT/SIGTERM or
+`--seconds`; on the way out the loop writes the safe value of every rtcore output. Latches and
+events live in the state dir. `run --line LINE.yaml` takes the map, the fixture (the line's,
+station by station), the link and the state dir (`<line state dir>/rtcore`, as the
+supervisor's `--spawn-rtcore` does) from the line file: the service's one config (deploy/).
+Under systemd (`$NOTIFY_SOCKET`) `run` tells the manager READY=1 once the loop ticks,
 WATCHDOG=1 while the tick count grows, a STATUS= line, and STOPPING=1 on the way out
 (edge/ops/heartbeat.py).
 `status` and `reset` are the supervisor's end of the link, for an operator at a terminal:
@@ -86,6 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.link = args.link or line.rtcore_link
     args.link = args.link or DEFAULT_LINK
     args.tag_map = None if line is None else line.rtcore_map
+    args.fixture = None if line is None else line.rtcore_fixture()  # the line's geometry, station by station
     try:
         lock = InstanceLock(args.link)  # first: a second instance must touch nothing
     except AlreadyRunning as exc:
@@ -165,6 +168,7 @@ def _run(args: argparse.Namespace, state_dir: Path, stop: threading.Event) -> in
     from edge.rtloop.loop import LoopSettings
     from edge.rtloop.process import run_rtcore
     from edge.tagmap import Owner, TagMapError, load_tag_map
+    from edge.tagmap.roles import role_problems
 
     try:
         tag_map = args.tag_map if getattr(args, "tag_map", None) is not None else load_tag_map(args.map)
@@ -173,13 +177,19 @@ def _run(args: argparse.Namespace, state_dir: Path, stop: threading.Event) -> in
         return 1
     except INPUT_ERRORS as exc:  # not UTF-8: edge.cli's one input-error path
         return refuse_input("rtcore run", args.map, exc, EXIT_PROBLEM)
+    problems = role_problems(tag_map, Owner.RTCORE)
+    if problems:  # a role the core needs, missing or of the wrong shape: refused before the bus opens
+        text = "\n".join(str(p) for p in problems)
+        log.error("refusing to start: the tag map does not give the core its roles:\n%s", text)
+        print(f"discharge-edge rtcore run: the tag map does not give the core its roles:\n{text}", file=sys.stderr)
+        return 1
     log.info("rtcore: starting on link %s, map %s, period %g ms, state dir %s", args.link, tag_map.source,
              args.period_ms, state_dir)
     bus = open_bus(tag_map, Owner.RTCORE)
     try:
         summary = run_rtcore(bus, settings=LoopSettings(period_s=args.period_ms / 1e3), link_name=args.link,
                              duration_s=args.seconds, stop=stop, latches=LatchStore(state_dir, args.link),
-                             events=EventLog(state_dir))
+                             events=EventLog(state_dir), fixture=getattr(args, "fixture", None))
     except (LinkError, ValueError) as exc:
         log.error("rtcore: cannot run: %s", exc)
         return 1

@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -49,6 +49,7 @@ from edge.bus import BusError, Quality, TagBus
 from edge.rtloop.link import RtSide, RtStatus
 from edge.rtloop.stats import TickStats
 from edge.tagmap import Tag, TagMap
+from edge.tagmap.roles import BY_NAME, role_tag
 from rtcore.spec import EXTERNAL_FAULTS, Flag
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,13 @@ HEARTBEAT_WRAP = 2_147_483_647  # a DINT counter
 
 @dataclass(frozen=True)
 class LoopTags:
-    """Which tags of the map the loop reads and writes (the bench's names by default).
+    """Which tags of the map the loop reads and writes, one field per role (edge/tagmap/roles.py).
 
-    temps, pressures and heartbeat are required; every other tag is used when the map has it and
-    skipped when it does not (an older map without per-station tags still runs)."""
+    The defaults are the roles' default tag names; `for_map(tag_map)` resolves every field still
+    at its role's default to the tag playing that role in the map (its `roles:` section, else
+    the tag of the role's name) or None when none does, and keeps a field set to another name.
+    temps, pressures and heartbeat are required (ValueError naming the role and the file); every
+    other tag is used when the map has it and skipped when it does not."""
 
     temps: str = "marker_temp_degc"  # (N,) read
     pressures: str = "zone_pressure_kpa"  # (Z,) read
@@ -77,6 +81,35 @@ class LoopTags:
     safe_state: str | None = "safe_state"  # the line's latch
     loaded_module: str | None = "station_loaded_id"  # (S,) read: a change is a new module (or none)
     # on the station, whose thermal history then restarts (Kernel.restart_station_history)
+
+    @classmethod
+    def for_map(cls, tag_map: TagMap, tags: "LoopTags | None" = None) -> "LoopTags":
+        """`tags` (default: the roles' defaults) with each field at its role's default resolved
+        through the map's roles; ValueError naming the role and the file for a required role no
+        tag plays."""
+        tags = tags if tags is not None else cls()
+        resolved = {}
+        for f in fields(cls):
+            role_name, value = LOOP_ROLES[f.name], getattr(tags, f.name)
+            if value != role_name:  # set to another tag by the caller: kept
+                continue
+            tag = role_tag(tag_map, role_name)
+            if tag is None and f.name in REQUIRED_FIELDS:
+                what = BY_NAME[role_name].what
+                raise ValueError(f"{tag_map.source}: no tag plays role {role_name!r} ({what}); the real-time core "
+                                 f"needs it: name a tag {role_name!r} or list the role under roles: "
+                                 "(plc_tags/README.md)")
+            resolved[f.name] = tag.name if tag is not None else None
+        return replace(tags, **resolved) if resolved else tags
+
+
+LOOP_ROLES = {"temps": "marker_temp_degc", "pressures": "zone_pressure_kpa", "heartbeat": "rtcore_heartbeat",
+              "plc_heartbeat": "plc_heartbeat", "coolant_base": "coolant_base_lpm", "relief_first": "relief_first_kpa",
+              "relief_second": "relief_second_kpa", "coolant": "coolant_flow_lpm", "permit": "discharge_permit",
+              "current_limit": "current_limit_pct", "station_safe_state": "station_safe_state",
+              "safe_state": "safe_state", "loaded_module": "station_loaded_id"}
+"""LoopTags field -> the role it plays (edge/tagmap/roles.py)."""
+REQUIRED_FIELDS = ("temps", "pressures", "heartbeat")
 
 
 @dataclass(frozen=True)
@@ -111,11 +144,12 @@ class LoopSettings:
         return min(tag_map.timeout_s, self.request_share * self.period_s)
 
 
-def station_count(tag_map: TagMap, tags: LoopTags = LoopTags()) -> int:
+def station_count(tag_map: TagMap, tags: LoopTags | None = None) -> int:
     """S: the count of the per-station tags (current limit, station safe state, permit array; a
     scalar current limit or station-safe tag: one station), which must agree; a map with none of
     them has one zone a station (the layout before stations had zones). A scalar permit alone may
-    stand for every station of a line."""
+    stand for every station of a line. `tags`: the map's roles when None (LoopTags.for_map)."""
+    tags = LoopTags.for_map(tag_map, tags)
     counts = {}
     for name in (tags.current_limit, tags.station_safe_state, tags.permit):
         tag = tag_map.tag(name) if name else None
@@ -126,19 +160,18 @@ def station_count(tag_map: TagMap, tags: LoopTags = LoopTags()) -> int:
                          + ", ".join(f"{name} {count}" for name, count in counts.items()))
     if counts:
         return next(iter(counts.values()))
-    pressures = tag_map.tag(tags.pressures)
-    if pressures is None:
-        raise ValueError(f"{tag_map.source}: the real-time loop needs tag {tags.pressures!r}")
-    return pressures.count
+    return tag_map.tag(tags.pressures).count
 
 
 class RtLoop:
-    def __init__(self, bus: TagBus, kernel, tags: LoopTags = LoopTags(), settings: LoopSettings = LoopSettings(),
+    def __init__(self, bus: TagBus, kernel, tags: LoopTags | None = None, settings: LoopSettings = LoopSettings(),
                  link: RtSide | None = None, latches=None, events=None):
-        """`latches` (service.LatchStore) and `events` (service.EventLog) are optional."""
+        """`tags`: the map's roles (LoopTags.for_map) when None; a LoopTags keeps the fields it
+        sets to other tags and resolves the rest through the roles. `latches`
+        (service.LatchStore) and `events` (service.EventLog) are optional."""
         self.bus = bus
         self.kernel = kernel
-        self.tags = tags
+        self.tags = LoopTags.for_map(bus.tag_map, tags)
         self.settings = settings
         self.link = link
         self.latches = latches

@@ -2,22 +2,22 @@
 
 `run_rtcore(...)` is the body of the rtcore OS process (`discharge-edge rtcore run`, or a process
 spawned by `handle.RtcoreHandle` for the supervisor, the demo, the scenarios and the benches); it
-never imports anything above edge/. The fixture
-geometry is derived from the map: S stations (the count of the per-station permit tag, see
-`loop.station_count`), Z zones (the pressure tag), N markers (the temperature tag); marker i
-lies in zone i // (N/Z), zone z belongs to station z // (Z/S). A station's markers lie along its
-module at `marker_pitch_mm`, stations follow one another along the fixture at
-`station_pitch_mm`, and the module's pressed area is shared by its zones. When the run ends
-(duration, stop event, a signal, an exception) every output is written at its safe value.
-Tests: tests/edge/rtloop/.
+never imports anything above edge/. The tags are the map's roles (`LoopTags.for_map`,
+edge/tagmap/roles.py). The fixture: S stations (the count of the per-station roles, see
+`loop.station_count`), Z zones (the pressure role), N markers (the temperature role), each
+station's geometry from the map's `fixture:` (one station's markers, their zones and the zone
+areas; station s at x = s x station_pitch_mm), or a fixture handed in (the line file's). A map
+without `fixture:` gets the even split (`roles.even_split_fixture`, documented in
+plc_tags/README.md: marker i in zone i // (N/Z), markers 50 mm apart, a 150 x 200 mm module
+shared by its zones), and the start logs that it does. When the run ends (duration, stop event,
+a signal, an exception) every output is written at its safe value.
+Tests: tests/edge/rtloop/ (test_roles_loop.py: a map of other names and its own fixture).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
-
 import numpy as np
 
 import rtcore
@@ -25,49 +25,69 @@ from edge.bus import TagBus
 from edge.rtloop.link import RtSide
 from edge.rtloop.loop import LoopSettings, LoopTags, RtLoop, station_count
 from edge.tagmap import TagMap
+from edge.tagmap.roles import MapFixture, even_split_fixture
 from rtcore.spec import Config, Fixture, Setpoints
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FixtureLayout:
-    marker_pitch_mm: float = 50.0  # between marker points of one station
-    station_pitch_mm: float = 250.0  # between stations
-    module_area_mm2: float = 150.0 * 200.0  # pressed area of one station's module, shared by its zones
+def line_fixture(station: MapFixture, n_stations: int) -> Fixture:
+    """The core's fixture of `n_stations` stations alike: station s's markers and zones numbered
+    after those of the stations before it, its markers at x + s x station_pitch_mm."""
+    m, z = station.markers_per_station, station.zones_per_station
+    s = np.repeat(np.arange(n_stations), m)
+    x = np.tile([p.x_mm for p in station.markers], n_stations) + s * station.station_pitch_mm
+    y = np.tile([p.y_mm for p in station.markers], n_stations)
+    zone = np.tile([p.zone for p in station.markers], n_stations) + s * z
+    return Fixture(np.column_stack([x, y]), zone, np.tile(np.asarray(station.zone_area_mm2, float), n_stations),
+                   zone_station=np.repeat(np.arange(n_stations, dtype=np.int32), z))
 
 
-def build_fixture(n_markers: int, n_zones: int, n_stations: int | None = None,
-                  layout: FixtureLayout = FixtureLayout()) -> Fixture:
-    """The fixture of N markers, Z zones and S stations (None: one zone a station)."""
+def build_fixture(n_markers: int, n_zones: int, n_stations: int | None = None) -> Fixture:
+    """The even-split fixture of N markers, Z zones and S stations (None: one zone a station):
+    what the core uses for a map without `fixture:` (roles.even_split_fixture)."""
     n_stations = n_zones if n_stations is None else n_stations
     if n_markers % n_zones:
         raise ValueError(f"{n_markers} marker points do not split evenly over {n_zones} zones")
     if n_stations < 1 or n_zones % n_stations:
         raise ValueError(f"{n_zones} zones do not split evenly over {n_stations} stations")
-    per_zone, zones_per_station = n_markers // n_zones, n_zones // n_stations
-    per_station = per_zone * zones_per_station
-    index = np.arange(n_markers)
-    zone = index // per_zone
-    station = index // per_station
-    x_mm = station * layout.station_pitch_mm + (index % per_station) * layout.marker_pitch_mm
-    return Fixture(np.column_stack([x_mm, np.zeros(n_markers)]), zone,
-                   np.full(n_zones, layout.module_area_mm2 / zones_per_station),
-                   zone_station=np.arange(n_zones, dtype=np.int32) // zones_per_station)
+    return line_fixture(even_split_fixture(n_markers // n_stations, n_zones // n_stations), n_stations)
 
 
-def build_kernel(tag_map: TagMap, tags: LoopTags, period_s: float, setpoints: Setpoints | None = None,
-                 layout: FixtureLayout = FixtureLayout(), kernel_class=None, **config_fields):
-    """A kernel sized from the map's temperature, pressure and per-station tags; `config_fields`
-    go to Config. A map whose counts do not nest (N % Z, Z % S) is refused, naming the file."""
-    for name in (tags.temps, tags.pressures):
-        if tag_map.tag(name) is None:
-            raise ValueError(f"{tag_map.source}: the real-time loop needs tag {name!r}")
+def map_fixture(tag_map: TagMap, tags: LoopTags | None = None) -> Fixture:
+    """The core's fixture for `tag_map`: its `fixture:` repeated over its stations, else the even
+    split. ValueError naming the file when the counts do not fit."""
+    tags = LoopTags.for_map(tag_map, tags)
     n_markers, n_zones = tag_map.tag(tags.temps).count, tag_map.tag(tags.pressures).count
-    try:
-        fixture = build_fixture(n_markers, n_zones, station_count(tag_map, tags), layout)
-    except ValueError as exc:
-        raise ValueError(f"{tag_map.source}: {exc}") from exc
+    n_stations = station_count(tag_map, tags)
+    if tag_map.fixture is None:
+        try:
+            return build_fixture(n_markers, n_zones, n_stations)
+        except ValueError as exc:
+            raise ValueError(f"{tag_map.source}: {exc}") from exc
+    if n_stations < 1 or n_zones % n_stations:
+        raise ValueError(f"{tag_map.source}: {n_zones} zones do not split evenly over {n_stations} stations")
+    station = tag_map.fixture
+    for count, per_station, what, name in ((n_markers, station.markers_per_station, "markers", tags.temps),
+                                           (n_zones, station.zones_per_station, "zones", tags.pressures)):
+        if count != per_station * n_stations:
+            raise ValueError(f"{tag_map.source}:{station.line}: fixture: {per_station} {what} a station x {n_stations} "
+                             f"stations = {per_station * n_stations}; the tag {name!r} has {count}")
+    return line_fixture(station, n_stations)
+
+
+def build_kernel(tag_map: TagMap, tags: LoopTags | None, period_s: float, setpoints: Setpoints | None = None,
+                 fixture: Fixture | None = None, kernel_class=None, **config_fields):
+    """A kernel sized from the map's temperature, pressure and per-station roles, on `fixture`
+    (the line file's) or the map's (`map_fixture`); `config_fields` go to Config. A map whose
+    counts do not fit is refused, naming the file."""
+    tags = LoopTags.for_map(tag_map, tags)
+    n_markers, n_zones = tag_map.tag(tags.temps).count, tag_map.tag(tags.pressures).count
+    if fixture is None:
+        fixture = map_fixture(tag_map, tags)
+    elif (fixture.n_markers, fixture.n_zones) != (n_markers, n_zones):
+        raise ValueError(f"{tag_map.source}: the fixture has {fixture.n_markers} markers and {fixture.n_zones} zones; "
+                         f"the map {n_markers} ({tags.temps}) and {n_zones} ({tags.pressures})")
     config = Config(n_markers=n_markers, n_zones=n_zones, period_s=period_s, **config_fields)
     return (kernel_class or rtcore.Kernel)(config, fixture, setpoints)
 
@@ -82,17 +102,22 @@ def request_realtime(priority: int) -> dict:
     return {"sched_fifo": bool(grant.fifo_granted), "mlockall": bool(grant.mlock_granted)}
 
 
-def run_rtcore(bus: TagBus, *, tags: LoopTags = LoopTags(), settings: LoopSettings = LoopSettings(),
+def run_rtcore(bus: TagBus, *, tags: LoopTags | None = None, settings: LoopSettings = LoopSettings(),
                link_name: str | None = None, link: RtSide | None = None, duration_s: float | None = None,
-               stop=None, setpoints: Setpoints | None = None, latches=None, events=None) -> dict:
+               stop=None, setpoints: Setpoints | None = None, latches=None, events=None,
+               fixture: Fixture | None = None) -> dict:
     """Run the loop on `bus` until `duration_s` or `stop`; returns its timing summary and grants.
 
     The link is `link` (an RtSide the caller made) or a new one named `link_name`; this function
     closes it. `latches` (service.LatchStore) and `events` (service.EventLog) are optional; with
     events, the start and the stop are events too. However the loop ends, every output is
-    written at its safe value before the bus closes (the SIGTERM path: the caller sets `stop`)."""
+    written at its safe value before the bus closes (the SIGTERM path: the caller sets `stop`).
+    `fixture`: the line file's (LineConfig.rtcore_fixture); None: the map's, or the even split."""
     try:
-        kernel = build_kernel(bus.tag_map, tags, settings.period_s * settings.time_scale, setpoints)
+        if fixture is None and bus.tag_map.fixture is None:
+            log.warning("rtcore: %s has no fixture: section; the core assumes the even split (plc_tags/README.md)",
+                        bus.tag_map.source)
+        kernel = build_kernel(bus.tag_map, tags, settings.period_s * settings.time_scale, setpoints, fixture=fixture)
         link = link if link is not None else (RtSide(link_name) if link_name else None)
         loop = RtLoop(bus, kernel, tags, settings, link, latches=latches, events=events)
     except BaseException:

@@ -20,12 +20,13 @@ from edge import REPO_ROOT
 from edge.batterymodel.plant import Command, Observation, PlantConfig
 from edge.batterymodel.plc import COMMANDS, HEARTBEAT, PlcProgram, observation_tags
 from edge.bus import MemoryPlc, Quality, open_bus
-from edge.rtloop.loop import LoopSettings, LoopTags, RtLoop
+from edge.rtloop.loop import LoopSettings, RtLoop
 from edge.rtloop.process import build_kernel
 from edge.strategy.baseline import BaselineConfig
 from edge.strategy.model import NOMINAL_CAPACITY_AH, Strategy
 from edge.strategy.supervisor import StationDriver
 from edge.tagmap import Owner, TagMap, load_tag_map
+from edge.tagmap.roles import map_station_count, role_tag
 from rtcore.spec import Setpoints
 
 LOOP_MAP = REPO_ROOT / "plc_tags" / "hil_logix.yaml"
@@ -46,10 +47,11 @@ DEFAULT_SETPOINTS = fixed_strategy().setpoints()
 
 def map_for_stations(tag_map: TagMap, n_stations: int) -> TagMap:
     """The bench map resized to `n_stations` (for the in-memory PLC of a SIL batch): every array
-    sized by station, by zone or by marker keeps its per-station share."""
-    stations = tag_map.tag("discharge_permit").count
-    zones = tag_map.tag("zone_pressure_kpa").count
-    markers = tag_map.tag("marker_temp_degc").count
+    sized by station, by zone or by marker keeps its per-station share (the counts from the
+    map's roles, edge/tagmap/roles.py)."""
+    stations = map_station_count(tag_map)
+    zones = role_tag(tag_map, "zone_pressure_kpa").count
+    markers = role_tag(tag_map, "marker_temp_degc").count
     resize = {stations: n_stations, zones: n_stations * (zones // stations),
               markers: n_stations * (markers // stations)}
     tags = []
@@ -77,22 +79,25 @@ class LoopController:
                  coolant_lpm: float = BaselineConfig().coolant_lpm, driver: StationDriver | None = None,
                  cells_per_module: int = PlantConfig().cells_per_module):
         self.tag_map = map_for_stations(load_tag_map(LOOP_MAP), n_modules)
-        if self.tag_map.tag("marker_temp_degc").count != n_modules * markers_per_module:
-            raise ValueError(f"{LOOP_MAP}: {self.tag_map.tag('marker_temp_degc').count // n_modules} markers a "
-                             f"station; the plant has {markers_per_module}")
+        temps = role_tag(self.tag_map, "marker_temp_degc")
+        if temps.count != n_modules * markers_per_module:
+            raise ValueError(f"{LOOP_MAP}: {temps.count // n_modules} markers a station; the plant has "
+                             f"{markers_per_module}")
         self.plc = MemoryPlc(self.tag_map)
         self.n_zones = n_zones
         self.markers = markers_per_module
         self.cells = cells_per_module
         self.driver = driver
         self.supervisor = open_bus(self.tag_map, Owner.SUPERVISOR, plc=self.plc)  # the strategy's writer
+        self._strategy_tags = tuple(role_tag(self.tag_map, r).name for r in
+                                    ("discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa", "coolant_base_lpm"))
         if driver is not None:
             pressure_kpa, coolant_lpm = driver.pressure_kpa, driver.coolant_base_lpm
             current_a = driver.profile_c_rate() * 0.0  # nothing before the first measured tick
         self._write_strategy(np.broadcast_to(current_a, n_modules), np.broadcast_to(pressure_kpa, n_modules),
                              np.broadcast_to(coolant_lpm, n_modules))
         bus = open_bus(self.tag_map, Owner.RTCORE, plc=self.plc)
-        kernel = build_kernel(self.tag_map, LoopTags(), dt_s, setpoints)
+        kernel = build_kernel(self.tag_map, None, dt_s, setpoints)  # the map's roles (LoopTags.for_map)
         self.loop = RtLoop(bus, kernel, settings=LoopSettings(period_s=dt_s))
         self.loop.arm()  # the operator's arm: a batch on the bench starts discharging at once
         self.program = PlcProgram(n_zones)  # the bench PLC: permit, min(setpoint, limit), heartbeat watchdog
@@ -107,9 +112,9 @@ class LoopController:
             v = tuple(float(x) for x in v)
             return v[0] if len(v) == 1 else v  # a one-station map has scalar tags
 
-        refused = [r for r in self.supervisor.write({"discharge_current_setpoint_a": value(current_a),
-                                                     "fixture_pressure_setpoint_kpa": value(pressure_kpa),
-                                                     "coolant_base_lpm": value(coolant_lpm)})
+        name = self._strategy_tags
+        refused = [r for r in self.supervisor.write({name[0]: value(current_a), name[1]: value(pressure_kpa),
+                                                     name[2]: value(coolant_lpm)})
                    if r.quality is not Quality.GOOD]
         if refused:  # the strategy is clipped to the map's limits upstream, so this is a bench defect
             raise RuntimeError(f"{self.tag_map.name}: strategy write refused: {[(r.name, r.quality.value) for r in refused]}")

@@ -46,20 +46,29 @@ from edge.supervisor.placing import RobotCell
 from edge.supervisor.stations import StationState as St
 from edge.supervisor.store import DuplicateRecord, Store
 from edge.tagmap import Owner
+from edge.tagmap.roles import role
 from rtcore.spec import Flag
 
 log = logging.getLogger(__name__)
 
-STATION_LOADED = "station_loaded_id"  # per station: the battery there (NO_BATTERY: empty)
-PRESSURE_TAG = "zone_pressure_kpa"  # per zone: the applied clamp (the clamp check before the permit)
+
+def _role(name: str) -> str:
+    """The default tag name of role `name` (KeyError: not a role)."""
+    return role(name).default_tag
+
+
+# The flow's tags are roles of edge/tagmap/roles.py (`_role` refuses a name the catalogue lacks);
+# the flow reads them by the role's default tag name, so the supervisor's map names them so.
+STATION_LOADED = _role("station_loaded_id")  # per station: the battery there (NO_BATTERY: empty)
+PRESSURE_TAG = _role("zone_pressure_kpa")  # per zone: the applied clamp (the clamp check before the permit)
 #: S13: the robot's order handshake, the camera per slot, the battery per station.
-PLACEMENT_TAGS = ROBOT_WRITES + ROBOT_READS + VISION_TAGS + (STATION_LOADED,)
-STRATEGY_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa", "coolant_base_lpm")
-MEASURED_TAGS = ("station_voltage_v", "station_current_a")
+PLACEMENT_TAGS = tuple(map(_role, ROBOT_WRITES + ROBOT_READS + VISION_TAGS)) + (STATION_LOADED,)
+STRATEGY_TAGS = tuple(map(_role, ("discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa", "coolant_base_lpm")))
+MEASURED_TAGS = tuple(map(_role, ("station_voltage_v", "station_current_a")))
 REQUIRED_TAGS = STRATEGY_TAGS + MEASURED_TAGS + (PRESSURE_TAG,) + PLACEMENT_TAGS
 PER_STATION = MEASURED_TAGS + (STATION_LOADED,)
-PACKTAGS_READ = ("packml_command", "packml_command_request")  # used only when the map has both
-PACKTAGS_STATE = "packml_state"  # written only when the map has it
+PACKTAGS_READ = (_role("packml_command"), _role("packml_command_request"))  # used only when the map has both
+PACKTAGS_STATE = _role("packml_state")  # written only when the map has it
 HISTORY_FILE = "strategy_history.sqlite"
 SECOND_LIFE_MIN_SOH = 0.7  # the grade sends a battery to second life when its SOH interval lies above
 HOLDING = frozenset({St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE})

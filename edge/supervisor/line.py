@@ -2,8 +2,10 @@
 
 Owns `load_line(path) -> LineConfig` and the dataclasses it fills: the PLC maps (loaded with
 `edge.tagmap.load_tag_map` and checked against the stations), stations and channels, the fixture
-geometry of each station, routes per chemistry, model folders, limits, state dir, inbox and the
-operator page. A file with any problem is refused whole: `LineError` lists every problem as
+geometry of each station (its common part must agree with the rtcore map's `fixture:` when the
+map has one; `rtcore run --line` gives the core the line's), routes per chemistry, model folders, limits, state
+dir, inbox, the operator page and `serve:` (kept as written, a mapping). The rtcore map must give
+the core its roles (edge/tagmap/roles.py `role_problems`). A file with any problem is refused whole: `LineError` lists every problem as
 `FILE:LINE: key.path: what is allowed`, like the tag maps. Keys and units:
 edge/supervisor/README.md. Tests: tests/edge/supervisor/test_line.py.
 """
@@ -14,7 +16,7 @@ import enum
 import ipaddress
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ from edge.placement.robot import HandshakeTimeouts
 from edge.placement.vision import VisionRules
 from edge.rtloop.loop import LoopTags, station_count
 from edge.supervisor.historian import HistorySettings
-from edge.tagmap import TagMap, TagMapError, load_tag_map
+from edge.tagmap import Owner, TagMap, TagMapError, load_tag_map
+from edge.tagmap.roles import role_problems
 from edge.tagmap.checker import Node, read_yaml
 from rtcore.spec import Fixture
 
@@ -44,7 +47,7 @@ SUPERVISOR_STATION_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_set
                            "coolant_base_lpm", "station_voltage_v", "station_current_a")
 
 TOP_KEYS = {"name", "state_dir", "tiers", "maps", "rtcore_link", "stations", "channels", "fixture",
-            "routes", "models", "limits", "inbox", "operator_page", "placement", "history"}
+            "routes", "models", "limits", "inbox", "operator_page", "placement", "history", "serve"}
 REQUIRED_TOP = ("name", "maps", "stations", "channels", "fixture", "routes", "limits")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -187,6 +190,8 @@ class LineConfig:
     operator_page: OperatorPage
     placement: Placement = Placement()
     history: HistorySettings = HistorySettings()
+    serve: dict = field(default_factory=dict)  # the `serve:` mapping as written, unparsed (a Node: its
+    # key_lines give each key's line; issue 18 reads it); {} when absent
 
     def channel_of(self, station: int) -> Channel:
         for channel in self.channels:
@@ -346,7 +351,7 @@ def load_line(path: str | Path) -> LineConfig:
     layout = _load_stations(read, top)
     maps = _load_maps(read, top, here, layout)
     channels = _load_channels(read, top, layout)
-    fixtures, pitch = _load_fixture(read, top, layout)
+    fixtures, pitch, common = _load_fixture(read, top, layout)
     routes = _load_routes(read, top)
     models = _load_models(read, top, here)
     limits = _load_limits(read, top, maps[1] if maps else None)
@@ -354,11 +359,16 @@ def load_line(path: str | Path) -> LineConfig:
     page = _load_operator_page(read, top)
     placement = _load_placement(read, top, maps[1] if maps else None)
     history = _load_history(read, top)
+    if maps and common is not None:
+        _check_fixture_agrees(read, top, maps[0], common, pitch)
+    serve = top.get("serve") if top.get("serve") is not None else {}
+    if not isinstance(serve, dict):
+        read.fail(read.line_of(top, "serve"), "serve", f"is {serve!r}; allowed: a mapping")
     if read.problems:
         raise LineError(sorted(read.problems, key=lambda p: p.line))
     state_path = (here / state_dir).resolve() if state_dir else None
     return LineConfig(name, path, state_path, tiers, maps[0], maps[1], link, layout, channels, fixtures, pitch,
-                      routes, models, limits, Path(inbox), page, placement, history)
+                      routes, models, limits, Path(inbox), page, placement, history, serve)
 
 
 def _load_stations(read: _Reader, top: Node) -> StationLayout | None:
@@ -410,20 +420,25 @@ def _load_maps(read: _Reader, top: Node, here: Path, layout: StationLayout | Non
 
 
 def _check_map_sizes(read: _Reader, node: Node, rt: TagMap, sup: TagMap, layout: StationLayout) -> None:
-    tags = LoopTags()
     line = read.line_of(node, "rtcore")
+    problems = role_problems(rt, Owner.RTCORE)
+    for problem in problems:  # the core's roles (edge/tagmap/roles.py): missing, or of the wrong shape
+        read.fail(line, "maps.rtcore", f"the tag map does not give the core its roles: {problem}")
+    try:
+        tags = LoopTags.for_map(rt)
+    except ValueError:
+        return  # said above
     for tag_name, per_station, what in ((tags.temps, layout.markers, "markers"), (tags.pressures, layout.zones, "zones")):
         tag = rt.tag(tag_name)
         want = layout.count * per_station
-        if tag is None:
-            read.fail(line, "maps.rtcore", f"{rt.source.name} has no tag {tag_name!r}; the core needs it")
-        elif tag.count != want:
+        if tag.count != want:
             read.fail(line, "maps.rtcore", f"{rt.source.name}: {tag_name} has {tag.count} elements; allowed: "
                       f"stations.count x stations.{what} = {layout.count} x {per_station} = {want}")
     try:
         s = station_count(rt, tags)
     except ValueError as exc:
-        read.fail(line, "maps.rtcore", str(exc))
+        if not problems:
+            read.fail(line, "maps.rtcore", str(exc))
     else:
         if s != layout.count:
             read.fail(line, "maps.rtcore", f"{rt.source.name} has {s} stations (its per-station tags); "
@@ -433,6 +448,29 @@ def _check_map_sizes(read: _Reader, node: Node, rt: TagMap, sup: TagMap, layout:
         if tag is not None and tag.count != layout.count:
             read.fail(read.line_of(node, "supervisor"), "maps.supervisor", f"{sup.source.name}: {tag_name} has "
                       f"{tag.count} elements; allowed: stations.count = {layout.count}")
+
+
+def _check_fixture_agrees(read: _Reader, top: Node, rt: TagMap, common: StationFixture, pitch: float) -> None:
+    """When the rtcore map has a `fixture:` (edge/tagmap/roles.py), the line's fixture (its common
+    part and pitch; `fixture.stations.<s>` may refine a station, which the core takes with
+    `rtcore run --line`) must be the map's."""
+    core = rt.fixture
+    if core is None:
+        return
+    line, node = read.line_of(top, "fixture"), top["fixture"]
+    where = f"{rt.source}:{core.line}"
+    ours = [(m.x_mm, m.y_mm, m.zone) for m in core.markers]
+    theirs = [(m.x_mm, m.y_mm, m.zone) for m in common.markers]
+    if theirs != ours:
+        read.fail(read.line_of(node, "markers"), "fixture.markers", f"are {theirs}; the rtcore map's fixture ({where}) "
+                  f"has {ours}; the two must agree")
+    if list(common.zone_area_mm2) != list(core.zone_area_mm2):
+        read.fail(read.line_of(node, "zone_area_mm2"), "fixture.zone_area_mm2", f"is {list(common.zone_area_mm2)}; "
+                  f"the rtcore map's fixture ({where}) has {list(core.zone_area_mm2)}; the two must agree")
+    if not math.isclose(pitch, core.station_pitch_mm):
+        read.fail(read.line_of(node, "station_pitch_mm") if "station_pitch_mm" in node else line,
+                  "fixture.station_pitch_mm", f"is {pitch:g} mm; the rtcore map's fixture ({where}) has "
+                  f"{core.station_pitch_mm:g} mm; the two must agree")
 
 
 def _load_channels(read: _Reader, top: Node, layout: StationLayout | None) -> tuple[Channel, ...]:
@@ -524,7 +562,7 @@ def _load_fixture(read: _Reader, top: Node, layout: StationLayout | None):
     keys = {"markers", "zone_area_mm2", "station_pitch_mm", "stations"}
     node = read.section(top, "fixture", "fixture", keys, ("markers", "zone_area_mm2"))
     if node is None or layout is None:
-        return (), 0.0
+        return (), 0.0, None
     pitch = read.number(node, "station_pitch_mm", "fixture.station_pitch_mm", 250.0, above=0.0, unit="mm")
     common = _load_station_fixture(read, node, "fixture", layout)
     fixtures = [common] * layout.count
@@ -539,8 +577,8 @@ def _load_fixture(read: _Reader, top: Node, layout: StationLayout | None):
         if station_node is not None:
             fixtures[s] = _load_station_fixture(read, station_node, path, layout)
     if pitch is None or any(f is None for f in fixtures):
-        return (), 0.0
-    return tuple(fixtures), pitch
+        return (), 0.0, None
+    return tuple(fixtures), pitch, common
 
 
 def _load_routes(read: _Reader, top: Node) -> Routes | None:
