@@ -3,7 +3,8 @@
 The CSV is the one KEPServerEX exports per device or tag group: a header row with `Tag Name,
 Address, Data Type, Respect Data Type, Client Access, Scan Rate, Scaling, Raw Low, Raw High,
 Scaled Low, Scaled High, Scaled Data Type, Clamp Low, Clamp High, Eng Units, Description, Negate
-Value`, one row a tag; a group is a dotted prefix of the tag name (`Station01.Temp`). Two
+Value`, one row a tag (comma- or, KEPServerEX's option, semicolon-separated); a group is a dotted
+prefix of the tag name (`Station01.Temp`). Two
 drivers' addresses are read: Modbus (`400001`, `40001`, `300010`, `000005`, `100001`, a bit
 `400020.3`, an array `400001[10]` or `400001 [2][5]`; Kepware's default zero-based addressing, so
 400001 is holding_register:0) and Allen-Bradley ControlLogix (Logix tag paths,
@@ -51,7 +52,9 @@ DIMS_RE = re.compile(r"\[(\d+)\]")
 def read_kepware(path: Path, protocol: Protocol | None = None) -> DraftMap:
     """A Kepware tag CSV as a draft map; ValueError naming file:line for a file that is no such CSV."""
     text = read_vendor_text(path)
-    rows = csv.reader(io.StringIO(text, newline=""))
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","  # KEPServerEX's CSV delimiter option
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = [h.strip() for h in next(rows)]
     except StopIteration:

@@ -184,3 +184,13 @@ def test_types_the_map_has_no_counterpart_for_are_named(tmp_path):
     assert [t.name for t in draft.tags] == ["T3", "T5"]
     assert set(draft.report.unsupported_types) == {"Byte", "LBCD", "Date", "Frobnicate", "String Array"}
     assert draft.tags[0].type == "UINT" and DataType(draft.tags[0].type) is DataType.UINT
+
+
+def test_a_semicolon_separated_export_reads_the_same(tmp_path):
+    rows = list(csv.reader(io.StringIO(MODBUS_CSV.read_text(), newline="")))
+    path = tmp_path / "semicolon.csv"
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle, delimiter=";").writerows(rows)
+    same, other = read_kepware(MODBUS_CSV), read_kepware(path)
+    assert [(t.name, t.address, t.type_text, t.scaling, t.limits) for t in other.tags] == \
+        [(t.name, t.address, t.type_text, t.scaling, t.limits) for t in same.tags]

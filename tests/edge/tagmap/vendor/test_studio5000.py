@@ -158,3 +158,14 @@ def test_missing_fields_are_on_the_lines_tags_check_names(tmp_path):
     assert {(p.line, p.tag) for p in refused.value.problems if p.line >= first_tag_line} == {
         (m.line, m.tag) for m in missing if m.tag}
     assert {(p.line, p.tag) for p in refused.value.problems if p.line < first_tag_line} >= {(1, None)}  # scan_groups
+
+
+def test_an_l5x_with_localized_descriptions(tmp_path):
+    path = tmp_path / "loc.L5X"
+    path.write_text('<?xml version="1.0"?>\n<RSLogix5000Content SchemaRevision="1.0">\n<Controller Name="C1">\n<Tags>\n'
+                    '<Tag Name="Flow" TagType="Base" DataType="REAL" Radix="Float" ExternalAccess="Read Only">\n'
+                    '<Description>\n<LocalizedDescription Lang="en-US">\n<![CDATA[coolant  flow,\n L/min]]>\n'
+                    '</LocalizedDescription>\n</Description>\n</Tag>\n</Tags>\n</Controller>\n</RSLogix5000Content>\n')
+    (tag,) = read_l5x(path).tags
+    assert (tag.name, tag.address, tag.type, tag.access, tag.description, tag.origin) == (
+        "Flow", "Flow", "REAL", "read", "coolant flow, L/min", f"{path}:5")
