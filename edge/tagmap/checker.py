@@ -9,8 +9,9 @@ opened for reading (a FIFO, a device such as /dev/zero, a directory or a socket 
 before a byte is read; the open never blocks), at most MAX_YAML_BYTES (2 MiB) are read, and text
 that is not UTF-8 is refused naming the line and the byte offset. The YAML itself may not use
 anchors or aliases (`&a`, `*a`, `<<: *a`): an alias bomb of 9 levels x 9 aliases (9^9 nodes
-from a few hundred bytes) is refused at its first anchor, and nothing is expanded. Nesting
-deeper than MAX_YAML_DEPTH is refused too (PyYAML composes recursively).
+from a few hundred bytes) is refused at its first anchor, from the event stream, before anything
+is composed or expanded. Nesting deeper than MAX_YAML_DEPTH is refused the same way. libyaml
+parses when PyYAML has it (CSafeLoader).
 Tests: tests/edge/tagmap/test_load.py, tests/edge/tagmap/test_yaml_limits.py.
 """
 
@@ -127,38 +128,40 @@ def _file_kind(mode: int) -> str:
     return "not a plain file"
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors and aliases, and nesting deeper than MAX_YAML_DEPTH."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML has it (a 2 MiB map composes in seconds, not a minute)."""
+_OPENERS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSERS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
-    _depth = 0
 
-    def compose_node(self, parent, index):
-        event = self.peek_event()
+def _check_events(text: str) -> None:
+    """Refuse anchors, aliases and deep nesting from the event stream, before anything is composed
+    or constructed (a composed alias bomb is small; constructing it is what explodes)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             kind = f"alias *{event.anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{event.anchor}"
             raise yaml.composer.ComposerError(None, None, f"{kind}: anchors and aliases are not allowed "
                                               "(write each value out; this keeps a file's size its content's)",
                                               event.start_mark)
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
+        if isinstance(event, _OPENERS):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
                 raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
                                                   event.start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+        elif isinstance(event, _CLOSERS):
+            depth -= 1
 
 
 def read_yaml(path: Path) -> tuple[Any, list[MapProblem]]:
-    """Located YAML from a bounded file (`read_bounded_text`): no aliases, no deep nesting.
-    TagMapError naming the file and line for anything refused."""
+    """Located YAML from a bounded file (`read_bounded_text`): no anchors or aliases, no deep
+    nesting. TagMapError naming the file and line for anything refused."""
     text = read_bounded_text(path)
     problems: list[MapProblem] = []
+    loader = None
     try:
-        loader = _BoundedLoader(text)  # its reader refuses control characters at once
-    except yaml.YAMLError as exc:
-        raise _reader_refusal(path, text, exc) from exc
-    try:
+        _check_events(text)
+        loader = _LOADER(text)
         node = loader.get_single_node()
         if node is None:
             raise TagMapError([MapProblem(path, 1, None, "empty file; a tag map needs connection, scan_groups and tags")])
@@ -170,7 +173,8 @@ def read_yaml(path: Path) -> tuple[Any, list[MapProblem]]:
     except yaml.YAMLError as exc:  # a reader error (a control character): not a marked one
         raise _reader_refusal(path, text, exc) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _reader_refusal(path: Path, text: str, exc: yaml.YAMLError) -> TagMapError:
