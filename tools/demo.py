@@ -18,7 +18,11 @@
 4. `--crash-supervisor-at S`: S wall seconds after it started, the supervisor is killed with
    SIGKILL, left down `--down-s` wall seconds, and started again; it resumes from its store and
    the PLC. The core keeps protecting the line meanwhile; what it did is in the JSON.
-5. The report (tools/demo_report.py): OUT/batch.json (what `--json` prints), OUT/records/<cell>.json,
+5. `--serve` (issue 18): the supervisor serves the operator page on http://127.0.0.1:8080/ and OPC UA
+   on opc.tcp://127.0.0.1:4840 (when edge.opcua is installed) while the batch runs; `--http-port`
+   and `--opcua-port` change them (0: a free port). The page's address is printed with the
+   operator's token in its fragment (#token=..., from OUT/state/access.json) once it is up.
+6. The report (tools/demo_report.py): OUT/batch.json (what `--json` prints), OUT/records/<cell>.json,
    OUT/report.png (per station: hottest cell, current, relief, coolant) and OUT/gantt.png.
 
 Exit codes: 0 the batch completed (every battery recorded once, no line trip), 1 it did not,
@@ -92,6 +96,12 @@ def register(subparsers) -> None:
     demo.add_argument("--rest-s", type=float, default=60.0, help="rest before the rebound check, plant seconds")
     demo.add_argument("--max-seconds", type=float, default=900.0,
                       help="wall seconds at most (the batch normally ends before: the supervisor finds the line idle)")
+    demo.add_argument("--serve", action="store_true",
+                      help="serve the operator page (and OPC UA when edge.opcua is there) while the batch runs")
+    demo.add_argument("--http-port", type=int, default=8080,
+                      help="with --serve: the page's port on 127.0.0.1 (default %(default)s; 0: a free one)")
+    demo.add_argument("--opcua-port", type=int, default=4840,
+                      help="with --serve: OPC UA's port on 127.0.0.1 (default %(default)s; 0: a free one)")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo")
     demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     demo.set_defaults(func=run_demo)
@@ -123,7 +133,52 @@ def _usage_error(args: argparse.Namespace) -> str | None:
             return f"--{name.replace('_', '-')} {getattr(args, name):g}: allowed: a number > 0"
     if args.simulations < 1:
         return f"--simulations {args.simulations}: allowed: 1 or more"
+    for name in ("http_port", "opcua_port"):
+        if not 0 <= getattr(args, name) <= 65535:
+            return f"--{name.replace('_', '-')} {getattr(args, name)}: allowed: a TCP port 0..65535 (0: a free one)"
     return None
+
+
+def opcua_available() -> bool:
+    """edge.opcua (issue 18's OPC UA server) is installed in this tree."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("edge.opcua.server") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+SERVED_PREFIXES = {"http": "discharge-edge run: operator page on ", "opcua": "discharge-edge run: OPC UA on "}
+
+
+def served_urls(log_path: Path) -> dict[str, str]:
+    """What the supervisor said it serves (its last start's lines in OUT/supervisor.log)."""
+    urls: dict[str, str] = {}
+    try:
+        text = log_path.read_text(errors="replace")
+    except FileNotFoundError:
+        return urls
+    for line in text.splitlines():
+        if line.startswith("--- start "):
+            urls = {}
+        for kind, prefix in SERVED_PREFIXES.items():
+            if line.startswith(prefix):
+                urls[kind] = line[len(prefix):].split()[0]
+    return urls
+
+
+def _announce(urls: dict[str, str], state_dir: Path) -> None:
+    token = ""
+    try:
+        token = json.loads((state_dir / "access.json").read_text()).get("operator", "")
+    except (OSError, ValueError):
+        pass
+    if "http" in urls:
+        print(f"discharge-edge demo: operator page {urls['http']}" + (f"#token={token}" if token else "")
+              + f" (tokens: {state_dir / 'access.json'})", file=sys.stderr)
+    if "opcua" in urls:
+        print(f"discharge-edge demo: OPC UA {urls['opcua']}", file=sys.stderr)
 
 
 # -- what the bench measured (its truth) ---------------------------------------------------------------------
@@ -370,6 +425,13 @@ def run_demo(args: argparse.Namespace) -> int:
             "--time-scale", f"{args.time_scale:g}", "--start", "--until-idle", "--json",
             "--scan-s", f"{SUPERVISOR_SCAN_S:g}", "--rest-s", f"{args.rest_s:g}",
             "--simulations", str(args.simulations), "--plan-seconds", f"{args.plan_seconds:g}"]
+    if args.serve:
+        argv += ["--http-port", str(args.http_port)]
+        if opcua_available():
+            argv += ["--opcua-port", str(args.opcua_port)]
+        else:
+            print("discharge-edge demo: OPC UA not served: edge.opcua is not installed in this tree", file=sys.stderr)
+    served: dict[str, str] = {}
     supervisor = SupervisorProcess(argv, out)
     clock_pairs: list[tuple[float, float]] = []  # (the supervisor's clock, plant time)
     crash: dict | None = None
@@ -401,6 +463,11 @@ def run_demo(args: argparse.Namespace) -> int:
                 if not rt.alive:
                     log.error("demo: the rtcore process ended (exit code %s)", rt.exitcode)
                     break
+                if args.serve:
+                    now_served = served_urls(out / "supervisor.log")
+                    if now_served and now_served != served:
+                        served = now_served
+                        _announce(served, state_dir)
                 since = time.monotonic() - sup_started
                 if args.crash_supervisor_at is not None and crash is None and since >= args.crash_supervisor_at:
                     if supervisor.running:
@@ -449,7 +516,7 @@ def run_demo(args: argparse.Namespace) -> int:
              "short_battery": None if short_battery is None else str(short_battery),
              "short_onset_s": args.short_onset_s, "short_ohm": args.short_ohm,
              "supervisor_exit_code": exit_code, "supervisor_starts": supervisor.starts,
-             "supervisor_kills": supervisor.kills, "warning_degc": warning_degc,
+             "supervisor_kills": supervisor.kills, "warning_degc": warning_degc, "served": served,
              "temp_limit_degc": strategy.station_limits().temp_limit_degc})
     if args.json:
         print_json(report)
