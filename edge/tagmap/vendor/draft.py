@@ -188,8 +188,11 @@ def write_draft(draft: DraftMap, header: str = "") -> tuple[str, list[Missing]]:
     return "\n".join(lines) + "\n", missing
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter when PyYAML has it: 10x faster
+
+
 def _dump(document) -> list[str]:
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000).splitlines()
+    return yaml.dump(document, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=1000).splitlines()
 
 
 def _entry(tag: DraftTag) -> dict:
