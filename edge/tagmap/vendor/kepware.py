@@ -103,6 +103,9 @@ def _tag(origin: str, record: dict, protocol: Protocol, report: ImportReport, ta
         report.skip(origin, "", "no Tag Name")
         return None
     wanted = vendor_name.replace(".", GROUP_SEP)
+    if GROUP_SEP in vendor_name:
+        report.notes.append(f"{origin}: {vendor_name!r} has {GROUP_SEP!r} in its name, which an export writes as a "
+                            "group '.': rename it in the map to keep it")
     name = unique_name(wanted, taken)
     if name != wanted:
         report.renamed.append({"origin": origin, "vendor_name": vendor_name, "name": name})
@@ -276,8 +279,8 @@ def write_kepware(tag_map: TagMap) -> tuple[str, dict]:
     lost: dict[str, list[str]] = {}
     for tag in tag_map.tags:
         row = _row(tag, periods[tag.scan_group], tag_map.protocol, lost)
-        out.write(",".join(_quote(row[c]) if c in ("Tag Name", "Address", "Description") else row[c]
-                           for c in COLUMNS) + "\r\n")
+        out.write(",".join(_quote(row[c]) if c in ("Tag Name", "Address", "Description") or _needs_quotes(row[c])
+                           else row[c] for c in COLUMNS) + "\r\n")
     connection = ["host", "port", "timeout_s"] + (["unit_id"] if tag_map.protocol is Protocol.MODBUS else ["route"])
     report = {
         "tags": len(tag_map.tags),
@@ -345,6 +348,10 @@ def _num(value: float) -> str:
     """A number as Kepware shows it: 12 significant digits, no trailing '.0'."""
     text = f"{value:.12g}"
     return "0" if text == "-0" else text
+
+
+def _needs_quotes(text: str) -> bool:
+    return any(ch in text for ch in ',";\r\n')
 
 
 def _quote(text: str) -> str:

@@ -194,3 +194,14 @@ def test_a_semicolon_separated_export_reads_the_same(tmp_path):
     same, other = read_kepware(MODBUS_CSV), read_kepware(path)
     assert [(t.name, t.address, t.type_text, t.scaling, t.limits) for t in other.tags] == \
         [(t.name, t.address, t.type_text, t.scaling, t.limits) for t in same.tags]
+
+
+def test_export_quotes_what_a_csv_must(tmp_path):
+    source = REPO_ROOT / "plc_tags" / "line2_modbus.yaml"
+    text = source.read_text().replace("unit: degC", 'unit: "deg C, 0.1"', 1)
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    tag_map = load_tag_map(path)
+    rows = _rows(write_kepware(tag_map)[0])
+    assert [r["Eng Units"] for r in rows.values()] == [t.unit for t in tag_map.tags]
+    assert "deg C, 0.1" in [t.unit for t in tag_map.tags]
