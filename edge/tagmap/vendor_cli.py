@@ -6,9 +6,9 @@ placeholders; it prints what it did not carry over (vendor columns with no map f
 value; vendor types with no map type and every skipped row, named) and what the map still lacks
 (owner, access, unit, limits, safe values, scan group, endpoint, roles), each with the written
 map's line: the lines `tags check` names for it. Exit 0 when the map passes `tags check`, 1 when
-something is missing, 2 for an input it cannot read (edge.cli's one path). Export writes a
-Kepware tag CSV of a map the loader accepts (exit 1 and its problems when it does not; roles are
-not asked: a partial map exports too) and lists the map fields Kepware has no column for. `--json` prints one JSON object. Tests: tests/edge/tagmap/vendor/test_vendor_cli.py.
+something is missing, 2 for an input it cannot read (edge.cli's one path) or an --out that is the
+vendor file. Export writes a Kepware tag CSV of a map the loader accepts (exit 1 and its problems
+when it does not, as `tags check`; roles are not asked: a partial map exports too) and lists the map fields Kepware has no column for. `--json` prints one JSON object. Tests: tests/edge/tagmap/vendor/test_vendor_cli.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.cli import INPUT_ERRORS, InputError, print_json, read_input
+from edge.cli import EXIT_PROBLEM, INPUT_ERRORS, InputError, input_error, print_json, read_input
 from edge.tagmap.checker import TagMapError
 from edge.tagmap.load import load_tag_map
 from edge.tagmap.model import Protocol
@@ -62,6 +62,8 @@ def run_import(args: argparse.Namespace) -> int:
         draft = read_input(args.file, read_studio5000)
     else:
         draft = read_input(args.file, read_kepware, protocol)
+    if args.out.exists() and args.out.resolve() == args.file.resolve():
+        raise InputError(f"--out {args.out} is the vendor file itself; write the map to another file")
     if args.endpoint:
         draft.host, draft.port = parse_endpoint(args.endpoint, draft.protocol)
     header = (f"imported by `discharge-edge tags import {args.vendor} {args.file}`: what the file gives;\n"
@@ -165,9 +167,8 @@ def run_export(args: argparse.Namespace) -> int:
                 print(problem)
             print(f"{args.map}: not exported: the map must load first (its problems above)")
         return 1
-    except INPUT_ERRORS:
-        read_input(args.map, load_tag_map)  # the one message of an unreadable file (raises InputError)
-        raise
+    except INPUT_ERRORS as exc:  # not UTF-8: one line naming the file and byte, exit 1 as `tags check`
+        raise InputError(input_error(args.map, exc), EXIT_PROBLEM) from exc
     text, report = write_kepware(tag_map)
     try:
         args.out.write_text(text, newline="")

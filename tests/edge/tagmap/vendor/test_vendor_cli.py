@@ -125,3 +125,21 @@ def test_an_input_it_cannot_read_is_one_line_and_exit_2(tmp_path, capsys, vendor
 def test_bad_options_are_usage_errors(tmp_path, capsys, argv, message):
     code = main(["tags", "import", "studio5000", str(EXAMPLES / "line4.L5X"), "--out", str(tmp_path / "o.yaml"), *argv])
     assert code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, message", [("missing", "No such file"), ("empty", ":1: empty file"),
+                                           ("not_utf8", "not UTF-8"), ("directory", "directory")])
+def test_export_of_a_map_it_cannot_read_exits_1_as_tags_check(tmp_path, capsys, kind, message):
+    path = _bad(tmp_path, kind)
+    assert main(["tags", "export", "kepware", str(path), "--out", str(tmp_path / "o.csv")]) == 1
+    captured = capsys.readouterr()
+    assert str(path) in captured.out + captured.err and message in captured.out + captured.err  # the loader's words
+    assert "Traceback" not in captured.err
+
+
+def test_import_will_not_write_over_the_vendor_file(tmp_path, capsys):
+    source = tmp_path / "k.csv"
+    source.write_text((EXAMPLES / "line4_kepware_logix.csv").read_text())
+    before = source.read_text()
+    assert main(["tags", "import", "kepware", str(source), "--out", str(source)]) == 2
+    assert "is the vendor file itself" in capsys.readouterr().err and source.read_text() == before
