@@ -15,7 +15,8 @@ the request plan, built once by `plan_read`/`plan_write`), and all the tags of o
 one `read`/`write`, so pycomm3 packs them into Multiple Service Packets
 within the connection size and reads or writes a tag too large for one in fragments
 (0x52/0x53). Never split one call into per-tag calls. Tests: tests/edge/bus/test_contract.py,
-test_request_plan.py (128 stations, with 4000- and 500-byte connections), test_logix_types.py.
+test_request_plan.py (128 stations, with 4000- and 500-byte connections), test_types_logix.py,
+test_types_bench.py.
 
 Types: every atomic type of the map (BOOL .. LREAL), the Logix STRING (pycomm3 reads and writes
 it as text), members of UDTs and I/O module tags (`Local:3:I.Ch0Data`) by their path, and a BOOL

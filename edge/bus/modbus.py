@@ -18,7 +18,8 @@ Every response is checked to answer its request (function code, count; a write's
 and count); an exception response makes that request's tags BAD_DEVICE. A timeout drops the connection
 (a late answer must never be taken for the next request's) and raises BusTimeout; the base
 class rebuilds it at the next call (a loopback or LAN connect takes about a millisecond), with
-backoff only when connecting fails. Tests: tests/edge/bus/test_contract.py, test_request_plan.py.
+backoff only when connecting fails. Tests: tests/edge/bus/test_contract.py, test_request_plan.py,
+test_types_modbus.py, test_types_bench.py.
 """
 
 from __future__ import annotations
