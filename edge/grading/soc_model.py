@@ -9,7 +9,8 @@ naming the file and the field on any violation; onnxruntime's telemetry is off, 
 edge.grading.metadata_checks), `SocModel.predict` (feat_* columns, in chunks -> the physics posterior of
 edge.grading.soc_physics -> the generator's inputs -> median and calibrated interval of
 several noise draws, in % SOC) and the SOH estimate (edge.grading.soh_model) stored in the
-same metadata. A chunk of `PREDICT_CHUNK_ROWS` batteries draws its noise at once and goes through
+same metadata. The posterior runs once over every battery of a `predict` call (its cost per
+grid row is shared); a chunk of `PREDICT_CHUNK_ROWS` batteries draws its noise at once and goes through
 onnxruntime in calls of at most `RUN_ROWS` rows; the median and the interval's quantiles come
 from one `np.partition` of the draws (`quantiles_by_partition`, the numbers of np.quantile).
 edge never imports models/: it reads the files export.py wrote; the integrity rules are
@@ -254,8 +255,12 @@ class SocModel:
 
     def draws(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> np.ndarray:
         """SOC draws in %, shape (n, n_draws): one generator pass over n * n_draws rows."""
+        return self._draws_std(self.standardise(features), n_draws, seed)
+
+    def _draws_std(self, x_std: np.ndarray, n_draws: int | None, seed: int) -> np.ndarray:
+        """`draws` from the standardised generator inputs (n, 16)."""
         n_draws = self._n_draws(n_draws)
-        x = np.repeat(self.standardise(features).astype(self._dtype), n_draws, axis=0)
+        x = np.repeat(x_std.astype(self._dtype), n_draws, axis=0)
         noise = np.random.default_rng(seed).standard_normal((len(x), self._noise_dim)).astype(self._dtype)
         step = max(n_draws, RUN_ROWS // n_draws * n_draws)
         out = np.concatenate([self._session.run(None, {"features_std": x[a:a + step], "noise": noise[a:a + step]})[0]
@@ -274,14 +279,14 @@ class SocModel:
 
         Batteries go through the generator `chunk_rows` at a time (the noise of chunk k is drawn
         with seed + k), so memory stays bounded for any batch."""
-        features = np.asarray(features, dtype=np.float64)
-        parts = [self._predict_chunk(features[a:a + chunk_rows], n_draws, seed + k)
-                 for k, a in enumerate(range(0, len(features), chunk_rows))] or [self._predict_chunk(features, n_draws, seed)]
+        x_std = self.standardise(features)  # the posterior over every battery at once
+        parts = [self._predict_chunk(x_std[a:a + chunk_rows], n_draws, seed + k)
+                 for k, a in enumerate(range(0, len(x_std), chunk_rows))] or [self._predict_chunk(x_std, n_draws, seed)]
         return SocPrediction(soc_pct=np.concatenate([p[0] for p in parts]), lo_pct=np.concatenate([p[1] for p in parts]),
                              hi_pct=np.concatenate([p[2] for p in parts]), level=self.interval_level)
 
-    def _predict_chunk(self, features: np.ndarray, n_draws: int | None, seed: int) -> tuple[np.ndarray, ...]:
-        draws = self.draws(features, n_draws, seed)
+    def _predict_chunk(self, x_std: np.ndarray, n_draws: int | None, seed: int) -> tuple[np.ndarray, ...]:
+        draws = self._draws_std(x_std, n_draws, seed)
         pred = self.meta["prediction"]
         q_lo, q_hi = pred["interval_quantiles"]
         median, lo, hi = quantiles_by_partition(draws, (0.5, q_lo, q_hi))

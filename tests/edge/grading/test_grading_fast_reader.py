@@ -144,8 +144,8 @@ def test_the_float32_posterior_is_the_float64_one_within_a_thousandth_of_a_point
     grid = sp.V_GRID
     for b in range(len(x)):
         ocv = v[b] - post._offsets_v
-        soc = np.array([np.interp(ocv, grid, post._soc[k].astype(float)) for k in range(len(p.prior_lli))])
-        model_drop = np.array([np.interp(ocv, grid, post._drop_mv[k].astype(float)) for k in range(len(p.prior_lli))])
+        soc = np.array([np.interp(ocv, grid, post.soc_table[:, k].astype(float)) for k in range(len(p.prior_lli))])
+        model_drop = np.array([np.interp(ocv, grid, post.drop_table_mv[:, k].astype(float)) for k in range(len(p.prior_lli))])
         log_w = -0.5 * ((drop[b] - model_drop) / p.relax_sd_mv) ** 2
         log_w += (-0.5 * ((soh[b] - post._prior_soh) / p.soh_sd) ** 2)[:, None]
         w = np.exp(log_w - log_w.max())
