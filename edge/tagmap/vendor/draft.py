@@ -120,6 +120,7 @@ class DraftMap:
     port: int | None = None
     roles: dict = field(default_factory=dict)  # role -> tag name, when a tag's vendor name is the role's default
     fixture: dict | None = None  # the map's `fixture:` (edge/tagmap/roles.py); no vendor file has one
+    unplayed_roles: list = field(default_factory=list)  # required roles no tag plays (roles_guess.unplayed_roles)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ def write_draft(draft: DraftMap, header: str = "") -> tuple[str, list[Missing]]:
         lines += _dump({"scan_groups": dict(draft.scan_groups)})
     else:
         missing.append(Missing(1, None, ("scan_groups",)))
+    if draft.unplayed_roles:  # tags check names a role no tag plays on line 1
+        missing.append(Missing(1, None, tuple(f"role {name}" for name in draft.unplayed_roles)))
     if draft.roles:
         lines += _dump({"roles": dict(draft.roles)})
     if draft.fixture:

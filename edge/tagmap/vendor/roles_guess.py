@@ -7,7 +7,8 @@ exactly one imported tag's last name part is the default, and no map tag has the
 itself, the draft lists `roles: {role: that tag}`. A tag playing a role (so named, or by its
 default name) takes the role's process as its owner and, when the file did not say, the role's
 access: both are what the role means, not a guess. Nothing else is guessed: a role with no such
-tag stays for the user to name, and `tags check` names it. Without edge.tagmap.roles (an older
+tag stays for the user to name: `unplayed_roles` lists the roles required by the processes that
+own tags in the draft which no tag plays (`tags check` names them on line 1). Without edge.tagmap.roles (an older
 build) nothing is guessed. Tests: tests/edge/tagmap/vendor/test_kepware.py.
 """
 
@@ -41,8 +42,21 @@ def guess_roles(draft, leaves: dict[str, str]) -> dict[str, str]:
     return roles
 
 
+def unplayed_roles(draft) -> list[str]:
+    """The required roles of the processes owning tags of `draft` that no tag of it plays."""
+    owners = {t.owner for t in draft.tags if t.owner}
+    names = {t.name for t in draft.tags}
+    out = []
+    for role in role_catalogue():
+        needed = {owner.value for owner in getattr(role, "required_by", ())}
+        if needed & owners and role.name not in draft.roles and role.default_tag not in names:
+            out.append(role.name)
+    return out
+
+
 def apply_roles(draft, leaves: dict[str, str]) -> None:
-    """Set `draft.roles` (guess_roles) and give each tag playing a role the role's owner and access."""
+    """Set `draft.roles` (guess_roles), give each tag playing a role the role's owner and access,
+    and list in `draft.unplayed_roles` the required roles no tag plays."""
     draft.roles = guess_roles(draft, leaves)
     by_name = {t.name: t for t in draft.tags}
     for role in role_catalogue():
@@ -56,3 +70,4 @@ def apply_roles(draft, leaves: dict[str, str]) -> None:
             draft.report.notes.append(f"{tag.origin}: {tag.name} plays role {role.name}, which the "
                                       f"{role.process.value} process {'writes' if role.access.value == 'write' else 'reads'};"
                                       f" the file says {tag.access}: check it")
+    draft.unplayed_roles = unplayed_roles(draft)

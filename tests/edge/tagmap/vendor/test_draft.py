@@ -85,3 +85,21 @@ def test_a_vendor_file_is_read_bounded(tmp_path, monkeypatch):
         read_vendor_text(fifo)
     with pytest.raises(OSError, match="not a regular file"):
         read_vendor_text("/dev/zero")
+
+
+def test_required_roles_no_tag_plays_are_listed_on_line_1_as_tags_check_does(tmp_path):
+    from edge.tagmap.roles import role_problems
+    from edge.tagmap.vendor.roles_guess import unplayed_roles
+
+    draft = _draft()
+    draft.tags[0].limits, draft.tags[0].safe_value = (0.0, 400.0), 0.0
+    draft.unplayed_roles = unplayed_roles(draft)  # an rtcore tag: the core's required roles
+    assert draft.unplayed_roles == ["marker_temp_degc", "zone_pressure_kpa", "rtcore_heartbeat"]
+    text, missing = write_draft(draft)
+    assert [(m.line, m.fields) for m in missing] == [(1, ("role marker_temp_degc", "role zone_pressure_kpa",
+                                                          "role rtcore_heartbeat"))]
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    problems = role_problems(load_tag_map(path))
+    assert {p.line for p in problems} == {1}
+    assert all(any(role in p.message for p in problems) for role in draft.unplayed_roles)
