@@ -22,6 +22,7 @@
    on opc.tcp://127.0.0.1:4840 (when edge.opcua is installed) while the batch runs; `--http-port`
    and `--opcua-port` change them (0: a free port). The page's address is printed with the
    operator's token in its fragment (#token=..., from OUT/state/access.json) once it is up.
+   `--sparkplug-broker URL`: the supervisor publishes the line as a Sparkplug B node there.
 6. The report (tools/demo_report.py): OUT/batch.json (what `--json` prints), OUT/records/<cell>.json,
    OUT/report.png (per station: hottest cell, current, relief, coolant) and OUT/gantt.png.
 
@@ -102,6 +103,8 @@ def register(subparsers) -> None:
                       help="with --serve: the page's port on 127.0.0.1 (default %(default)s; 0: a free one)")
     demo.add_argument("--opcua-port", type=int, default=4840,
                       help="with --serve: OPC UA's port on 127.0.0.1 (default %(default)s; 0: a free one)")
+    demo.add_argument("--sparkplug-broker", default=None, metavar="URL",
+                      help="the supervisor publishes the line as a Sparkplug B node to this broker (mqtt://HOST[:PORT])")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo")
     demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     demo.set_defaults(func=run_demo)
@@ -431,6 +434,8 @@ def run_demo(args: argparse.Namespace) -> int:
             argv += ["--opcua-port", str(args.opcua_port)]
         else:
             print("discharge-edge demo: OPC UA not served: edge.opcua is not installed in this tree", file=sys.stderr)
+    if args.sparkplug_broker:
+        argv += ["--sparkplug-broker", args.sparkplug_broker]
     served: dict[str, str] = {}
     supervisor = SupervisorProcess(argv, out)
     clock_pairs: list[tuple[float, float]] = []  # (the supervisor's clock, plant time)

@@ -15,7 +15,8 @@ The section (LineConfig.serve, a raw mapping; absent or empty: nothing is served
       access: access.json                     # the tokens file; relative: under the state dir (the default)
 
 The host is 127.0.0.1 unless the line file names another address; `--http-port` and `--opcua-port`
-change only the port (0: a free port, printed when served).
+change only the port (0: a free port, printed when served); `--sparkplug-broker URL` sets
+`serve.sparkplug.broker` (edge/sparkplug/publisher.py `sparkplug_options` checks that mapping).
 
 Access: `<state dir>/access.json`, `{"operator": TOKEN, "engineer": TOKEN}`, made at the first serve
 with random tokens (mode 0600, the supervisor's user); refused when group or others may read it.
@@ -71,7 +72,7 @@ class ServeConfig:
 
     @property
     def any(self) -> bool:
-        return self.http is not None or self.opcua is not None
+        return self.http is not None or self.opcua is not None or self.sparkplug is not None
 
 
 def _endpoint(raw: Any, key: str, default_port: int, where: str, problems: list[str],
@@ -128,10 +129,12 @@ def parse_serve(raw: Mapping[str, Any] | None, source: Path | str = "line file")
                        opcua_options=opcua_options, sparkplug=dict(sparkplug) if sparkplug else None)
 
 
-def serve_config(line, *, http_port: int | None = None, opcua_port: int | None = None) -> ServeConfig:
+def serve_config(line, *, http_port: int | None = None, opcua_port: int | None = None,
+                 sparkplug_broker: str | None = None) -> ServeConfig:
     """The line file's `serve:` (LineConfig.serve; read with getattr while line.py may lack it) with
-    the command line's ports over it: a port option serves that endpoint even without a section,
-    on the section's host (127.0.0.1 when it names none)."""
+    the command line's options over it: a port option serves that endpoint even without a section,
+    on the section's host (127.0.0.1 when it names none); a broker publishes Sparkplug B there
+    (the section's other sparkplug keys kept)."""
     raw = getattr(line, "serve", None) or {}
     config = parse_serve(raw, getattr(line, "source", "line file"))
     http, opcua = config.http, config.opcua
@@ -139,8 +142,11 @@ def serve_config(line, *, http_port: int | None = None, opcua_port: int | None =
         http = Endpoint(http.host if http else DEFAULT_HOST, http_port)
     if opcua_port is not None:
         opcua = Endpoint(opcua.host if opcua else DEFAULT_HOST, opcua_port)
+    sparkplug = config.sparkplug
+    if sparkplug_broker is not None:
+        sparkplug = dict(sparkplug or {}, broker=sparkplug_broker)
     return ServeConfig(http=http, opcua=opcua, access_file=config.access_file, opcua_options=config.opcua_options,
-                       sparkplug=config.sparkplug)
+                       sparkplug=sparkplug)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ The line seen from outside (issue 18): when the line file's `serve:` section or 
 `--opcua-port` asks (edge/lineview/serve.py), the loop publishes a `LineSnapshot` after every scan
 on a `LineHub` and carries out the commands queued on it (between scans, as they come: the scan
 thread stays the one that drives the PLC); the operator page (edge/hmi) is served by uvicorn on a
-thread, OPC UA by edge/opcua when present; without either nothing more is opened. Exit codes: 0
+thread, OPC UA by edge/opcua when present, Sparkplug B by edge/sparkplug (`serve.sparkplug` or
+`--sparkplug-broker`); without section or option nothing more is opened. Exit codes: 0
 done, 1 refused (line file, models, a map without the flow's tags, the core, the serve section or
 its access file, a port in use), 2 bad usage. Tests: tests/edge/supervisor/test_run_cli.py,
 tests/edge/hmi/test_run_serves.py.
@@ -65,7 +66,20 @@ def register(subparsers) -> None:
                              "line file's serve.http.host, else 127.0.0.1")
     parser.add_argument("--opcua-port", type=_port_or_zero, default=None,
                         help="serve OPC UA on this port (0: a free one, printed); host as --http-port's")
+    parser.add_argument("--sparkplug-broker", default=None, metavar="URL",
+                        help="publish the line as a Sparkplug B edge node to this broker (mqtt://HOST[:PORT]); "
+                             "the line file's serve.sparkplug gives the rest (group, node...)")
     parser.set_defaults(func=run)
+
+
+def _accepted(function, **kwargs):
+    """The keywords `function` takes (a server of another package whose signature may grow)."""
+    import inspect
+
+    params = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
 
 
 def _port_or_zero(text: str) -> int:
@@ -253,14 +267,18 @@ def _serve(line, args: argparse.Namespace, engine, state_dir: Path) -> _Served:
     from edge.lineview.serve import serve_config
 
     served = _Served()
-    config = serve_config(line, http_port=getattr(args, "http_port", None), opcua_port=getattr(args, "opcua_port", None))
+    config = serve_config(line, http_port=getattr(args, "http_port", None), opcua_port=getattr(args, "opcua_port", None),
+                          sparkplug_broker=getattr(args, "sparkplug_broker", None))
     if not config.any:
         return served
     from edge.lineview.model import LineHub
     from edge.lineview.serve import load_access
 
-    access = load_access(state_dir, config)
+    from edge.lineview.model import snapshot_of
+
+    access = load_access(state_dir, config) if config.http is not None or config.opcua is not None else None
     served.hub = LineHub()
+    served.hub.publish(snapshot_of(engine, report_path="/report" if config.http is not None else None))
     try:
         if config.http is not None:
             from edge.hmi.server import start_page
@@ -278,12 +296,22 @@ def _serve(line, args: argparse.Namespace, engine, state_dir: Path) -> _Served:
             except ImportError as exc:
                 raise ValueError(f"OPC UA asked for ({config.opcua.host}:{config.opcua.port}) but edge.opcua is "
                                  f"not available: {exc}") from None
-            server = start_opcua(served.hub, config.opcua.host, config.opcua.port, access=access,
-                                 state_dir=state_dir, options=config.opcua_options)
+            server = start_opcua(served.hub, config.opcua.host, config.opcua.port,
+                                 **_accepted(start_opcua, access=access, state_dir=state_dir,
+                                             options=config.opcua_options))
             served._stops.append(getattr(server, "stop", None) or server.close)
             url = getattr(server, "url", None) or config.opcua.url("opc.tcp")
             served.urls["opcua"] = url
             print(f"discharge-edge run: OPC UA on {url}", file=sys.stderr)
+        if config.sparkplug is not None:
+            from edge.sparkplug.publisher import sparkplug_options, start_sparkplug
+
+            options = sparkplug_options(config.sparkplug, f"{getattr(line, 'source', 'line file')}: serve.sparkplug")
+            handle = start_sparkplug(served.hub, **options)
+            served._stops.append(handle.stop)
+            served.urls["sparkplug"] = options["broker_url"]
+            print(f"discharge-edge run: Sparkplug B to {options['broker_url']} (group {options['group']}, node "
+                  f"{handle.publisher.s.node})", file=sys.stderr)
     except BaseException:
         served.stop()
         raise

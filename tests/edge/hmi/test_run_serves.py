@@ -114,3 +114,38 @@ def test_run_without_serve_or_options_serves_nothing(line, tmp_path, capsys):  #
     assert code == 0, out.err
     assert "served" not in json.loads(out.out) and "operator page" not in out.err
     assert not (state / "access.json").exists()
+
+
+def test_run_publishes_sparkplug_to_a_broker(line, tmp_path, capsys):  # noqa: F811
+    from tests.edge.sparkplug.helpers import Recorder, wait_for
+    from tools.bench_sparkplug import MosquittoBroker
+
+    try:
+        MosquittoBroker.ensure_installed()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    state = tmp_path / "state"
+    plc = MemoryPlc(line.supervisor_map)
+    clock = Clock()
+    with MosquittoBroker(tmp_path / "mosquitto") as broker:
+        recorder = Recorder(broker.url)
+        try:
+            def after_scan():
+                clock.t += 1.0
+                wait_for(lambda: len(recorder.of("DBIRTH")) >= 8, 20, "the line's births")
+
+            args = parse("--line", str(line.source), "--state-dir", str(state), "--json", "--until-idle", "--no-tree",
+                         "--sparkplug-broker", broker.url)
+            code = cli.run(args, line=line, plc=plc, after_scan=after_scan, sleep=lambda s: None, clock=clock)
+            out = capsys.readouterr()
+            assert code == 0, out.err
+            wait_for(lambda: recorder.of("NDEATH"), 20, "NDEATH at the end of the run")
+        finally:
+            recorder.close()
+    assert json.loads(out.out)["served"] == {"sparkplug": broker.url}
+    assert f"Sparkplug B to {broker.url}" in out.err
+    births = recorder.of("NBIRTH")
+    assert len(births) == 1 and births[0][1] == "hil-bench"
+    assert sorted(m[2] for m in recorder.of("DBIRTH")) == sorted({m[2] for m in recorder.of("DBIRTH")})
+    assert len({m[2] for m in recorder.of("DBIRTH")}) == 8
+    assert not (state / "access.json").exists()  # Sparkplug alone needs no tokens
