@@ -1,8 +1,10 @@
 """The bench PLC over Modbus TCP: a pymodbus server serving a tag map's four tables.
 
 The one file in tools/ that imports pymodbus (the controller's client is edge/bus/modbus.py).
-Registers are encoded with the controller's own codec, so a byte-order mistake in a map shows
-the same on both sides.
+Every tag is encoded with the controller's own codec (edge/bus/codec.py `encode_tag`,
+`decode_tag`: every type, byte order, STRING(N), a BOOL at a bit of a register, set from the plant
+side in its register as it is), so a byte-order mistake in a map shows the same on both sides;
+the controller writes such a bit with FC 22 (mask write), which the server applies to the register.
 
 Request limits, as a real device enforces them (Modbus Application Protocol 1.1b3): a read of
 more than 125 registers (FC 3/4) or 2000 bits (FC 1/2), a write of more than 123 registers
@@ -31,8 +33,8 @@ from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
 from edge.bus.base import plant_raw, raw_to_eu
-from edge.bus.codec import decode_registers, encode_registers
-from edge.tagmap import DataType, ModbusTable, Protocol, TagMap
+from edge.bus.codec import decode_tag, encode_tag
+from edge.tagmap import ModbusTable, Protocol, TagMap
 from edge.tagmap.model import Value
 from tools.hil.server_common import BenchPlcServer
 
@@ -156,12 +158,8 @@ class ModbusPlcServer(BenchPlcServer):
             return [await context.async_getValues(0, _READ_CODE[t.address.table], t.address.address, t.register_count)
                     for t in tags]
 
-        out = {}
-        for name, tag, data in zip(names, tags, self._loop.call(read_all())):
-            raw = tuple(bool(b) for b in data) if tag.data_type is DataType.BOOL else \
-                decode_registers(tag.data_type, tag.byte_order, data)
-            out[name] = raw_to_eu(tag, raw if tag.is_array else raw[0])[0]
-        return out
+        return {name: raw_to_eu(tag, decode_tag(tag, data))[0]
+                for name, tag, data in zip(names, tags, self._loop.call(read_all()))}
 
     def set_many(self, values: dict[str, Value]) -> None:
         """Tags set on the plant side in one hop to the server's thread, between two requests."""
@@ -169,12 +167,15 @@ class ModbusPlcServer(BenchPlcServer):
         for name, value in values.items():
             tag = self.served_map.tag(name)
             raw = plant_raw(tag, value)
-            elements = list(raw) if tag.is_array else [raw]
-            data = elements if tag.data_type is DataType.BOOL else encode_registers(tag.data_type, tag.byte_order, elements)
-            writes.append((_READ_CODE[tag.address.table], tag.address.address, data))
+            data = None if tag.register_bit is not None else encode_tag(tag, raw)  # a bit: in its register as it is
+            writes.append((tag, raw, data))
 
         async def write_all():
-            for code, address, data in writes:
-                await self._server.context.async_setValues(0, code, address, data)
+            context = self._server.context
+            for tag, raw, data in writes:
+                code, address = _READ_CODE[tag.address.table], tag.address.address
+                if data is None:
+                    data = encode_tag(tag, raw, await context.async_getValues(0, code, address, 1))
+                await context.async_setValues(0, code, address, data)
 
         self._loop.call(write_all())

@@ -113,7 +113,7 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "edge.cli", *args]
 
 
-@pytest.mark.parametrize("example", ["line12x3_modbus.yaml"])
+@pytest.mark.parametrize("example", ["line12x3_modbus.yaml", "program_udt_logix.yaml"])
 def test_hil_serve_and_rtcore_run_on_the_example(example, tmp_path):
     path = on_port(example, free_port(), tmp_path)
     tag_map = load_tag_map(path)
