@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make Debian's headless Chromium available for the report's browser test (tests/edge/report/).
+# Make Debian's headless Chromium available for the browser tests: the report (tests/edge/report/)
+# and the operator page (tests/edge/hmi/, over the DevTools protocol).
 # Prints the browser's path and exits 0 when it is there (or was installed); exits 1 with the reason
 # when it cannot be installed (not root, no apt-get, the package not found). Installs only
 # Debian's package `chromium` (no browser download of its own); runs `apt-get update` once when

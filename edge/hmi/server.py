@@ -58,8 +58,15 @@ class PageServer:
         config = uvicorn.Config(app, host=endpoint.host, port=endpoint.port, log_level="warning", lifespan="off",
                                 access_log=False, timeout_graceful_shutdown=3)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="hmi-http", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="hmi-http", daemon=True)
         self.port = endpoint.port
+        self.exit_code: int | None = None
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit as exc:  # uvicorn exits its startup with 3 (the port in use): start() reports it
+            self.exit_code = exc.code if isinstance(exc.code, int) else 1
 
     def start(self, timeout_s: float = 10.0) -> PageServer:
         self._thread.start()
@@ -67,7 +74,7 @@ class PageServer:
         while not self._server.started:
             if not self._thread.is_alive():
                 raise ServeError(f"the operator page could not listen on {self.endpoint.host}:{self.endpoint.port} "
-                                 "(in use? see the log)")
+                                 f"(uvicorn exit {self.exit_code}: the port in use? another address?)")
             if time.monotonic() > deadline:
                 self.stop()
                 raise ServeError(f"the operator page did not start within {timeout_s:g} s")

@@ -106,6 +106,12 @@ def test_live_events_then_stop(served):
 
     seqs = served.drive(client)
     assert seqs[0] >= seq0 and seqs == sorted(seqs) and len(set(seqs)) == 4
+    for _ in range(200):  # the stream ends with its client: its subscription is released
+        if served.hub.subscribers() == 0:
+            break
+        served.scan()
+        served.hub.wait_for_command(0.02)
+    assert served.hub.subscribers() == 0
     served.page.stop()
     assert not served.page._thread.is_alive()
 

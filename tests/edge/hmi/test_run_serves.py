@@ -149,3 +149,15 @@ def test_run_publishes_sparkplug_to_a_broker(line, tmp_path, capsys):  # noqa: F
     assert sorted(m[2] for m in recorder.of("DBIRTH")) == sorted({m[2] for m in recorder.of("DBIRTH")})
     assert len({m[2] for m in recorder.of("DBIRTH")}) == 8
     assert not (state / "access.json").exists()  # Sparkplug alone needs no tokens
+
+
+def test_a_port_in_use_is_refused_with_exit_1(line, tmp_path, capsys):  # noqa: F811
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = parse("--line", str(line.source), "--state-dir", str(tmp_path / "state"), "--until-idle", "--no-tree",
+                     "--http-port", str(port))
+        code = cli.run(args, line=line, plc=MemoryPlc(line.supervisor_map), sleep=lambda s: None, clock=Clock())
+    err = capsys.readouterr().err
+    assert code == 1 and f"could not listen on 127.0.0.1:{port}" in err
