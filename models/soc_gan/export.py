@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from edge.grading.features import FEATURE_COLUMNS
 from edge.grading.soc_model import GENERATOR_INPUTS, SHIPPED_DIR
@@ -30,20 +31,47 @@ MODEL_NAME = "soc_gan"
 OPSET = 17
 FORMAT = "discharge-edge/soc-gan/2"
 PREDICT_DRAWS = 64
+PARITY_TOLERANCE_PCT = 1e-5
+GRAPH_PRECISION = "float64 in and out; the network in float32; the physics skip and the map to % in float64"
+"""Largest |onnxruntime - PyTorch float64| in % SOC an export may show (the float32 network: ~3e-6)."""
 
 
 def as_float64(generator: Generator | GeneratorEnsemble) -> Generator | GeneratorEnsemble:
-    """A float64 copy: the shipped graph computes in double so that onnxruntime and PyTorch agree
-    to ~1e-12 % (in float32 their different summation orders alone differ by ~2e-5 % near 100 %)."""
+    """A float64 copy: the reference the exported graph is checked against (check_parity)."""
     return copy.deepcopy(generator).double().eval()
 
 
-def export_onnx(generator: Generator, path: Path) -> None:
-    generator = as_float64(generator)
-    n_features = generator.mi_weights.shape[1]
+class ServingGraph(nn.Module):
+    """The exported graph: float64 in and out, the network in float32 (the precision it was trained
+    in: its weights are float32 numbers), the physics skip and the affine map to % in float64.
+
+    onnxruntime runs the float32 network 6x faster than a float64 one (640 000 rows: 0.24 s
+    against 2.0 s, one thread); against PyTorch in float64 the output moves by 2.6e-6 % on the
+    test cells, where a graph all in float32 moved 1.7e-5 % (the skip's 100 % scale rounded)."""
+
+    def __init__(self, generator: Generator | GeneratorEnsemble):
+        super().__init__()
+        members = generator.members if isinstance(generator, GeneratorEnsemble) else [generator]
+        self.members = nn.ModuleList(copy.deepcopy(m).float().eval() for m in members)
+
+    def forward(self, features_std: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for g in self.members:
+            out = g.net(torch.cat([features_std.float() * g.mi_weights, noise.float()], dim=1)).double()
+            soc_mean, soc_std = g.soc_mean.double(), g.soc_std.double()
+            if g.skip >= 0:
+                base_pct = features_std[:, g.skip : g.skip + 1] * g.skip_std.double() + g.skip_mean.double()
+                out = out + (base_pct - soc_mean) / soc_std
+            outs.append(soc_mean + soc_std * out)
+        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(dim=0)
+
+
+def export_onnx(generator: Generator | GeneratorEnsemble, path: Path) -> None:
+    graph = ServingGraph(generator).eval()
+    n_features = graph.members[0].mi_weights.shape[1]
     example = (torch.zeros(2, n_features, dtype=torch.float64), torch.zeros(2, NOISE_DIM, dtype=torch.float64))
     torch.onnx.export(
-        generator, example, str(path), dynamo=False, opset_version=OPSET,
+        graph, example, str(path), dynamo=False, opset_version=OPSET,
         input_names=["features_std", "noise"], output_names=["soc_pct"],
         dynamic_axes={"features_std": {0: "batch"}, "noise": {0: "batch"}, "soc_pct": {0: "batch"}},
     )
@@ -132,12 +160,13 @@ def export(result: TrainResult, split: Split, out: str | Path | None = None) -> 
     model_path = folder / f"{MODEL_NAME}.onnx"
     export_onnx(result.generator, model_path)
     gap = check_parity(result.generator, model_path, np.random.default_rng(0).standard_normal((1000, len(GENERATOR_INPUTS))))
-    if gap > 1e-9:
+    if gap > PARITY_TOLERANCE_PCT:
         raise RuntimeError(f"{model_path}: onnxruntime differs from PyTorch by {gap:.2e} % SOC")
     state_path = folder / f"{MODEL_NAME}.pt"
     torch.save(result.generator.state_dict(), state_path)
     metadata = build_metadata(result, split, sha256_file(model_path))
     metadata["training"]["export_parity_max_abs_pct"] = gap
+    metadata["graph_precision"] = GRAPH_PRECISION
     metadata["torch_state"] = {"file": state_path.name, "sha256": sha256_file(state_path),
                                "hidden": result.config.hidden,
                                "members": result.config.members, "skip": _skip(result.generator),
@@ -159,7 +188,11 @@ def reexport(folder: str | Path) -> Path:
     model_path = folder / meta["model_file"]
     export_onnx(gen, model_path)
     x_std = np.random.default_rng(0).standard_normal((1000, n))
-    meta["training"]["export_parity_max_abs_pct"] = check_parity(gen, model_path, x_std)
+    gap = check_parity(gen, model_path, x_std)
+    if gap > PARITY_TOLERANCE_PCT:
+        raise RuntimeError(f"{model_path}: onnxruntime differs from PyTorch by {gap:.2e} % SOC")
+    meta["training"]["export_parity_max_abs_pct"] = gap
+    meta["graph_precision"] = GRAPH_PRECISION
     meta["model_sha256"] = sha256_file(model_path)
     meta["opset"] = OPSET
     for port in (*meta["inputs"], *meta["outputs"]):
