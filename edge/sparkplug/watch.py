@@ -6,7 +6,10 @@ received: counted once each, duplicates and the missing ones counted), `ReportCo
 `render_table`, and `PlantWatcher`, the MQTT client behind `discharge-edge plant watch`
 (edge/sparkplug/cli.py): it subscribes to spBv1.0/# and, given a host id, is the primary host
 application: it publishes `spBv1.0/STATE/<host>` online (retained, QoS 1) after subscribing, its
-will says offline with the same timestamp, so edge nodes hold their data until it listens.
+will says offline with the same timestamp, so edge nodes hold their data until it listens. A
+node heard sending data without a birth this watcher saw (the watcher came up later) is sent
+NCMD `Node Control/Rebirth` (at most every 5 s), so the plant learns every value, not only the
+ones that change.
 
 Rules kept (Sparkplug 3.0): NBIRTH makes a node online with its bdSeq and seq 0 and its devices
 offline until their DBIRTH; NDEATH makes the node and its devices dead only when its bdSeq is
@@ -27,11 +30,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edge.sparkplug.metrics import REPORT_SEQ
-from edge.sparkplug.payload import (BDSEQ, NAMESPACE, REBIRTH, SEQ_MODULO, decode_payload, now_ms, parse_topic,
-                                    state_payload, state_topic)
+from edge.sparkplug.payload import (BDSEQ, NAMESPACE, REBIRTH, SEQ_MODULO, DataType, Metric, decode_payload,
+                                    encode_payload, now_ms, parse_topic, state_payload, state_topic, topic_of)
 from edge.sparkplug.publisher import parse_broker_url
 
 log = logging.getLogger(__name__)
+
+REBIRTH_ASK_S = 5.0  # a node that sends data unborn is asked for a rebirth at most this often
 
 
 class ReportCounter:
@@ -119,19 +124,21 @@ class PlantState:
         self.bad_messages = 0
         self._on_report = on_report
 
-    def handle(self, topic: str, payload: bytes, received_ns: int | None = None) -> None:
+    def handle(self, topic: str, payload: bytes, received_ns: int | None = None) -> tuple[str, str] | None:
+        """Take one message; returns (group, node) when the node sent data without a birth this
+        watcher saw (it came up after the births): a host asks such a node to be born again."""
         t = parse_topic(topic)
         if t is None:
-            return
+            return None
         received_ns = time.time_ns() if received_ns is None else received_ns
         try:
             decoded = decode_payload(payload)
         except ValueError:
             with self._lock:
                 self.bad_messages += 1
-            return
+            return None
         if t.message_type in ("NCMD", "DCMD"):
-            return
+            return None
         with self._lock:
             self.messages += 1
             node = self.nodes.setdefault((t.group, t.node), NodeState(t.group, t.node))
@@ -150,23 +157,24 @@ class PlantState:
                         dev.online = False
                 else:
                     node.stale_deaths += 1
-                return
+                return None
             if kind == "NBIRTH":
                 node.online, node.bdseq, node.seq = True, values.get(BDSEQ), decoded.seq
                 node.births += 1
                 node.metrics = {k: v for k, v in values.items() if k not in (BDSEQ, REBIRTH)}
                 for dev in node.devices.values():
                     dev.online = False
-                return
+                return None
             self._check_seq(node, decoded.seq)
+            unborn = (t.group, t.node) if node.births == 0 else None
             if kind == "NDATA":
                 node.metrics.update(values)
-                return
+                return unborn
             dev = node.devices.setdefault(t.device, DeviceState())
             if kind == "DDEATH":
                 dev.online = False
                 dev.deaths += 1
-                return
+                return unborn
             if kind == "DBIRTH":
                 dev.online = True
                 dev.births += 1
@@ -178,6 +186,7 @@ class PlantState:
                     dev.reports.add(int(m.value))
                     if self._on_report is not None:
                         self._on_report(t.node, t.device, int(m.value), m.historical, received_ns)
+            return unborn
 
     @staticmethod
     def _check_seq(node: NodeState, seq: int | None) -> None:
@@ -233,13 +242,16 @@ class PlantWatcher:
     """Subscribes to spBv1.0/# (one group or all) and feeds a PlantState; reconnects by itself."""
 
     def __init__(self, broker_url: str, *, group: str | None = None, host_id: str | None = None,
-                 state: PlantState | None = None, keepalive_s: int = 5):
+                 state: PlantState | None = None, keepalive_s: int = 5, rebirth: bool = True):
         self.host, self.port = parse_broker_url(broker_url)
         self.group = group
         self.host_id = host_id
         self.state = state or PlantState()
         self.connected = threading.Event()
         self.connects = 0
+        self.rebirths_asked = 0
+        self._rebirth = rebirth
+        self._asked: dict[tuple[str, str], float] = {}  # when each unborn node was last asked
         self._state_ts = now_ms()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"plant-watch-{host_id or id(self)}",
                                    protocol=mqtt.MQTTv311, clean_session=True)
@@ -282,4 +294,11 @@ class PlantWatcher:
         self._set_will()  # the next session's will carries the next online's timestamp
 
     def _on_message(self, client, userdata, msg) -> None:
-        self.state.handle(msg.topic, msg.payload)
+        unborn = self.state.handle(msg.topic, msg.payload)
+        if unborn is not None and self._rebirth:
+            now = time.monotonic()
+            if now - self._asked.get(unborn, -REBIRTH_ASK_S) >= REBIRTH_ASK_S:
+                self._asked[unborn] = now
+                self.rebirths_asked += 1
+                client.publish(topic_of(unborn[0], "NCMD", unborn[1]),
+                               encode_payload([Metric(REBIRTH, DataType.BOOLEAN, True)], seq=None), qos=0)

@@ -106,3 +106,27 @@ def _retained_state_seen(url: str) -> bool:
     finally:
         c.disconnect()
         c.loop_stop()
+
+
+def test_a_watcher_that_comes_late_asks_for_a_rebirth_and_learns_every_value(broker):
+    hub = LineHub()
+    hub.publish(line_snapshot(0, stations=2))
+    handle = start_sparkplug(hub, broker.url, "plant")  # no primary host: born before anyone listens
+    from edge.sparkplug.watch import PlantWatcher
+
+    watcher = None
+    try:
+        wait_for(lambda: handle.stats()["born"], what="the line born")
+        watcher = PlantWatcher(broker.url).start()
+        wait_for(watcher.connected.is_set, what="the watcher")
+        hub.publish(line_snapshot(1, stations=2))  # data from a node the watcher never saw born
+        wait_for(lambda: (n := watcher.state.node("plant", "line-a")) is not None and n.births == 1,
+                 what="the rebirth")
+        node = watcher.state.node("plant", "line-a")
+        assert watcher.rebirths_asked == 1
+        assert node.metrics["line/packml_state"] == "Execute"
+        assert node.devices["station001"].metrics["battery"] == "B001"  # never changed, known from DBIRTH
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        handle.stop()
