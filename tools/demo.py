@@ -27,7 +27,7 @@
    OUT/report.png (per station: hottest cell, current, relief, coolant) and OUT/gantt.png.
 
 Exit codes: 0 the batch completed (every battery recorded once, no line trip), 1 it did not,
-2 bad usage. Tests: tests/tools/test_demo.py.
+2 bad usage. Tests: tests/tools/test_demo.py, tests/edge/hmi/test_demo_page.py (--serve).
 """
 
 from __future__ import annotations
