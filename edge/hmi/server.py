@@ -27,15 +27,18 @@ def report_writer(state_dir: Path, *, time_scale: float = 1.0):
     batch recorded yet)."""
     from edge.report.collect import ReportError
 
+    lock = threading.Lock()  # one report at a time: two requests would write the same temporary file
+
     def write() -> Path | None:
         from edge.report.html import write_report
 
         out = Path(state_dir) / REPORT_FILE
-        try:
-            write_report(state_dir, out, time_scale=time_scale)
-        except ReportError as exc:
-            log.info("report: %s", exc)
-            return None
+        with lock:
+            try:
+                write_report(state_dir, out, time_scale=time_scale)
+            except ReportError as exc:
+                log.info("report: %s", exc)
+                return None
         return out
 
     return write

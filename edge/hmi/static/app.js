@@ -163,8 +163,9 @@ async function send(body) {
 function connect() {
   const conn = $("#conn");
   const es = new EventSource("/api/events");
-  es.addEventListener("open", () => { conn.dataset.live = "true"; conn.textContent = "live"; });
-  es.addEventListener("error", () => { conn.dataset.live = "false"; conn.textContent = "reconnecting…"; });
+  const live = (on, text) => { conn.dataset.live = String(on); document.body.dataset.live = String(on); conn.textContent = text; };
+  es.addEventListener("open", () => live(true, "live"));
+  es.addEventListener("error", () => live(false, "reconnecting… (values shown are not live)"));
   es.addEventListener("snapshot", (ev) => render(JSON.parse(ev.data)));
 }
 

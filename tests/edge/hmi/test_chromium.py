@@ -163,6 +163,9 @@ def test_the_page_shows_the_line_and_acknowledging_clears_the_alarm(served, chro
                                            "document.querySelector('#message').textContent")
             seen["alarms_after"] = browser.eval(ALARMS_JS)
             seen["after_png"] = browser.screenshot(tmp_path / "page_acked.png")
+            served.page.stop()  # the supervisor goes away: the page must not pass old values for live ones
+            seen["stale"] = browser.wait("document.body.dataset.live === 'false' && "
+                                         "document.querySelector('#conn').textContent")
             return seen
         finally:
             browser.close()
@@ -187,6 +190,7 @@ def test_the_page_shows_the_line_and_acknowledging_clears_the_alarm(served, chro
     assert " of 5 recorded" in seen["batch"] and seen["report"] == "/report"
     assert f"alarm {alarm.id}" in seen["message"] and "acknowledged" in seen["message"]
     assert all(a["id"] != alarm.id for a in seen["alarms_after"])
+    assert "not live" in seen["stale"]
     acked = rig.engine.alarms.get(alarm.id)
     assert acked.state == "normal" and acked.acked_by["role"] == "operator" and acked.acked_by["via"] == "hmi"
     for png in (seen["before_png"], seen["after_png"]):
