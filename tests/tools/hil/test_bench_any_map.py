@@ -10,6 +10,7 @@ bench) and ends `hil serve` with exit 3 and the cause on stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -63,7 +64,7 @@ def test_a_dead_plant_closes_the_server(monkeypatch):
     server = open_server(tag_map)
     bench = HilBench(Plant(load_cells(default_cells_path(), limit=8), bench_plant_config(tag_map)), server)
     port, died = server.port, []
-    bus = open_bus(server.tag_map, Owner.SUPERVISOR)
+    bus = open_bus(dataclasses.replace(server.tag_map, timeout_s=2.0), Owner.SUPERVISOR)
     assert bus.read(["plc_heartbeat"])[0].quality.usable  # serving
     monkeypatch.setattr(Plant, "step", failing_after(5))
     bench.start(dt_s=0.02, time_scale=1.0, on_failure=died.append)
@@ -135,7 +136,7 @@ def test_hil_serve_and_rtcore_run_on_the_example(example, tmp_path):
                                text=True, timeout=30)
         assert reset.returncode == 0, reset.stderr
         time.sleep(1.5)
-        bus = open_bus(tag_map, Owner.SUPERVISOR)
+        bus = open_bus(dataclasses.replace(tag_map, timeout_s=2.0), Owner.SUPERVISOR)  # load is no timeout here
         try:
             permit, beat = bus.read([tag_map_role(tag_map, "discharge_permit"), tag_map_role(tag_map, "rtcore_heartbeat")])
         finally:

@@ -71,3 +71,20 @@ def test_what_the_bench_cannot_hold_is_refused_naming_the_tag():
                                count=1, source_line=998)
     with pytest.raises(ValueError, match=r":998: tag 'recipe_name': the bench's Logix server does not serve STRING"):
         LogixPlcServer(dataclasses.replace(tag_map, tags=(*tag_map.tags, text)))
+
+
+def test_io_module_tags_serve_as_structures():
+    from edge.bus import Quality, open_bus
+    from edge.tagmap import Owner
+
+    tag_map = dataclasses.replace(load_tag_map(EXAMPLE), timeout_s=2.0)  # a loaded machine is no timeout here
+    base = tag_map.tag("plc_scan_counter")
+    modules = (dataclasses.replace(base, name="ch0_raw", address="Local:3:I.Ch0Data", data_type=DataType.REAL),
+               dataclasses.replace(base, name="out_word_2", address="Rack1:1:O.Data[2]", data_type=DataType.DINT))
+    with LogixPlcServer(dataclasses.replace(tag_map, tags=(*tag_map.tags, *modules))) as server:
+        server.set("ch0_raw", 12.5)
+        server.set("out_word_2", -7)
+        with open_bus(server.tag_map, Owner.RTCORE) as bus:
+            assert bus.remote_problems() == []
+            reads = bus.read(["ch0_raw", "out_word_2"])
+    assert [(r.quality, r.value) for r in reads] == [(Quality.GOOD, 12.5), (Quality.GOOD, -7)]
