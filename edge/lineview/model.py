@@ -19,7 +19,7 @@ may also change a setpoint. A setpoint is one of the line's limits the flow's ow
 applies every scan (`SETPOINTS`: `max_current_a` clips `discharge_current_setpoint_a`,
 `max_coolant_lpm` clips `coolant_base_lpm`); a new value must be a write the tag map allows to
 the supervisor for that tag (owner, access, limits: the bus's own check), and the flow's next
-`bus.write` checks it again. Every command carried out or refused is an event in the store
+`bus.write` checks it again; it lasts while the supervisor runs (a restart takes the line file's). Every command carried out or refused is an event in the store
 (`line_command`, with who and the role).
 Tests: tests/edge/lineview/test_model.py.
 """
