@@ -121,8 +121,7 @@ class SparkplugPublisher:
         self._connected = False
         self._host_online_ms = -1  # the newest STATE timestamp seen
         self._host_online = False
-        self._session_over = False
-        self._rebirth = False
+        self._session_over = threading.Event()
         self._buffer = StoreBuffer(settings.buffer_max_messages, settings.buffer_max_bytes)
         self._window: collections.deque[tuple[float, Stored]] = collections.deque()
         self.counts = collections.Counter()
@@ -258,14 +257,18 @@ class SparkplugPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.reconnect_delay_set(60, 60)  # reconnecting is this class's job (a new will each time)
         return client
 
     def _run(self) -> None:
+        """One MQTT session after another. paho's own network thread (loop_start) does every read
+        and write, so publishes from other threads only queue (paho's thread-safe mode); this
+        thread connects, waits for the session's end and ends it, without paho's own reconnect."""
         delay = self.s.reconnect_min_s
         while not self._stop.is_set():
             self._bdseq = (self._bdseq + 1) % SEQ_MODULO
             client = self._make_client(self._bdseq)
-            self._session_over = False
+            self._session_over.clear()
             try:
                 client.connect(self._host, self._port, keepalive=max(1, round(self.s.keepalive_s)))
             except OSError as exc:
@@ -277,28 +280,20 @@ class SparkplugPublisher:
             with self._lock:
                 self._client = client
             self.counts["sessions"] += 1
+            client.loop_start()
             started = time.monotonic()
-            while not self._stop.is_set() and not self._session_over:
-                rc = client.loop(timeout=0.05)
-                if rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
+            while not self._stop.is_set() and not self._session_over.is_set():
+                self._session_over.wait(0.1)
                 if not self._connected and time.monotonic() - started > self.s.connect_timeout_s:
                     break
-                if self._rebirth:
-                    self._rebirth = False
-                    with self._lock:
-                        if self._born:
-                            self._birth()
             if self._connected:
                 delay = self.s.reconnect_min_s
             if self._stop.is_set():
                 self._goodbye(client)
             self._end_session()
+            client.disconnect()  # also ends paho's loop before it reconnects on its own
+            client.loop_stop()
             if not self._stop.is_set():
-                try:
-                    client.disconnect()
-                except OSError:
-                    pass
                 self._stop.wait(delay)
                 delay = min(2 * delay, self.s.reconnect_max_s)
 
@@ -309,17 +304,16 @@ class SparkplugPublisher:
             death = encode_payload([Metric(BDSEQ, DataType.UINT64, self._bdseq)], seq=None)
             info = client.publish(topic_of(self.s.group, "NDEATH", self.s.node), death, qos=1)
             self._born = False
-        deadline = time.monotonic() + 2.0
-        while not info.is_published() and time.monotonic() < deadline:
-            if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
-                break
-        client.disconnect()
+        try:
+            info.wait_for_publish(2.0)
+        except (RuntimeError, ValueError):  # the connection went meanwhile: the will says it
+            pass
 
-    # paho callbacks: they run in the session thread (inside client.loop)
+    # paho callbacks: they run in paho's network thread
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("sparkplug %s: broker refused the connection: %s", self.s.node, reason_code)
-            self._session_over = True
+            self._session_over.set()
             return
         self._connected = True
         client.subscribe(topic_of(self.s.group, "NCMD", self.s.node), qos=0)
@@ -331,7 +325,9 @@ class SparkplugPublisher:
                 self._birth()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._session_over = True
+        with self._lock:
+            self._born = False  # what is offered from now on is stored
+        self._session_over.set()
 
     def _on_message(self, client, userdata, msg) -> None:
         if self.s.primary_host is not None and msg.topic == state_topic(self.s.primary_host):
@@ -347,7 +343,7 @@ class SparkplugPublisher:
                     death = encode_payload([Metric(BDSEQ, DataType.UINT64, self._bdseq)], seq=None)
                     client.publish(topic_of(self.s.group, "NDEATH", self.s.node), death, qos=1)
                     self._born = False
-                    self._session_over = True
+                    self._session_over.set()
             return
         try:
             decoded = decode_payload(msg.payload)
@@ -355,7 +351,9 @@ class SparkplugPublisher:
             self.counts["bad_command"] += 1
             return
         if any(m.name == REBIRTH and m.value is True for m in decoded.metrics):
-            self._rebirth = True
+            with self._lock:
+                if self._born:
+                    self._birth()
 
     # -- what it did -----------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
