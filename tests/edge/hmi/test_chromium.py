@@ -48,6 +48,7 @@ class Browser:
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.seq = 0
+        self.events: list[dict] = []  # the protocol's events seen while waiting for answers
         try:
             port_file = profile / "DevToolsActivePort"
             deadline = time.monotonic() + timeout_s
@@ -61,6 +62,7 @@ class Browser:
             self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=timeout_s,
                                                   suppress_origin=True)
             self.call("Page.enable")
+            self.call("Runtime.enable")
             self.call("Page.navigate", url=url)
         except BaseException:
             self.close()
@@ -71,6 +73,8 @@ class Browser:
         self.ws.send(json.dumps({"id": self.seq, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv())
+            if "method" in msg:
+                self.events.append(msg)
             if msg.get("id") == self.seq:
                 if "error" in msg:
                     raise AssertionError(f"{method}: {msg['error']}")
@@ -94,6 +98,16 @@ class Browser:
                 return value
             time.sleep(0.1)
         raise AssertionError(f"not true within {timeout_s:g} s: {expression} (last error: {last})")
+
+    def script_errors(self) -> list[str]:
+        """Exceptions thrown in the page and console.error calls, as text."""
+        out = []
+        for e in self.events:
+            if e["method"] == "Runtime.exceptionThrown":
+                out.append(json.dumps(e["params"]["exceptionDetails"])[:500])
+            elif e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error":
+                out.append(json.dumps(e["params"]["args"])[:500])
+        return out
 
     def screenshot(self, path: Path) -> bytes:
         png = base64.b64decode(self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"])
@@ -163,6 +177,7 @@ def test_the_page_shows_the_line_and_acknowledging_clears_the_alarm(served, chro
                                            "document.querySelector('#message').textContent")
             seen["alarms_after"] = browser.eval(ALARMS_JS)
             seen["after_png"] = browser.screenshot(tmp_path / "page_acked.png")
+            seen["script_errors"] = browser.script_errors()
             served.page.stop()  # the supervisor goes away: the page must not pass old values for live ones
             seen["stale"] = browser.wait("document.body.dataset.live === 'false' && "
                                          "document.querySelector('#conn').textContent")
@@ -191,6 +206,7 @@ def test_the_page_shows_the_line_and_acknowledging_clears_the_alarm(served, chro
     assert f"alarm {alarm.id}" in seen["message"] and "acknowledged" in seen["message"]
     assert all(a["id"] != alarm.id for a in seen["alarms_after"])
     assert "not live" in seen["stale"]
+    assert seen["script_errors"] == [], "the page's script ran without an error"
     acked = rig.engine.alarms.get(alarm.id)
     assert acked.state == "normal" and acked.acked_by["role"] == "operator" and acked.acked_by["via"] == "hmi"
     for png in (seen["before_png"], seen["after_png"]):
