@@ -3,8 +3,10 @@ driven over the DevTools protocol (websockets) against the real server and a rea
 the page shows the running line's stations (battery, tier, SOC, temperature, current, state, as
 the line model has them) and an alarm (a station the core isolated, its condition gone, waiting
 for its acknowledgement); the Acknowledge button, clicked in the page, goes through the server,
-the hub and the scan loop to the alarm book, and the alarm leaves the page. Screenshots before and
-after are written to the test's tmp dir (`--basetemp` to keep them)."""
+the hub and the scan loop to the alarm book, and the alarm leaves the page; with the server gone
+the page says its values are not live. An engineer's page shows the setpoints: a value over the
+map's limit is refused with the tag's reason, a lower one clips the flow's current from the next
+scan. Screenshots before and after are written to the test's tmp dir (`--basetemp` to keep them)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pytest
 from edge import REPO_ROOT
 from rtcore.spec import Flag
 from tests.edge.hmi.conftest import run_batch
+from tests.edge.supervisor.test_flow import currents
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +215,36 @@ def test_the_page_shows_the_line_and_acknowledging_clears_the_alarm(served, chro
     for png in (seen["before_png"], seen["after_png"]):
         width, height = png_size(png)
         assert width >= 1000 and height >= 600 and len(png) > 20_000
+
+
+def test_an_engineer_sets_a_setpoint_in_the_page(served, chromium, tmp_path):
+    rig = served.rig
+    rig.plant.capacity_ah = 2.0
+    run_batch(served)
+
+    def client():
+        browser = Browser(chromium, tmp_path / "profile", f"{served.url}/#token={served.token('engineer')}")
+        try:
+            browser.wait("document.querySelector('#role').dataset.role === 'engineer' && "
+                         "!document.querySelector('#setpoints-section').hidden && "
+                         "document.querySelector('#setpoints input[name=max_current_a]') !== null")
+            shown = browser.eval("Number(document.querySelector('#setpoints input[name=max_current_a]').value)")
+            browser.eval("""(() => { const i = document.querySelector('#setpoints input[name=max_current_a]');
+                i.value = '40'; i.parentElement.querySelector('button').click(); })()""")
+            refused = browser.wait("document.querySelector('#message').dataset.ok === 'false' && "
+                                   "document.querySelector('#message').textContent")
+            browser.eval("""(() => { const i = document.querySelector('#setpoints input[name=max_current_a]');
+                i.value = '0.5'; i.parentElement.querySelector('button').click(); })()""")
+            done = browser.wait("document.querySelector('#message').dataset.ok === 'true' && "
+                                "document.querySelector('#message').textContent")
+            return shown, refused, done, browser.script_errors()
+        finally:
+            browser.close()
+
+    shown, refused, done, errors = served.drive(client, scan_wait_s=0.05)
+    assert shown == 15.0
+    assert "discharge_current_setpoint_a" in refused and "outside limits 0.0..15.0" in refused
+    assert "15 -> 0.5 A" in done and rig.engine.line.limits.max_current_a == 0.5
+    served.scan()
+    assert 0 < currents(rig).max() <= 0.5
+    assert errors == []
