@@ -116,7 +116,8 @@ def read_bounded_text(path: Path, limit_bytes: int = MAX_YAML_BYTES) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise refuse(line, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line})") from None
+        raise refuse(line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                           "save the file as UTF-8") from None
     return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is no content
 
 

@@ -71,12 +71,19 @@ def resized(tag_map: TagMap, stations: int, *, slots: int | None = None,
 def _laid_out(tag_map: TagMap, tags: list[Tag]) -> list[Tag]:
     old = {t.name: t for t in tag_map.tags}
     ends: dict = {}  # table -> (old end, new end)
+    bit_registers: dict = {}  # (table, old register) -> new register: bits of one register stay together
     laid = []
     for tag in sorted(tags, key=lambda t: (t.address.table.value, t.address.address)):
         table, before = tag.address.table, old[tag.name]
+        shared = bit_registers.get((table, before.address.address)) if tag.address.bit is not None else None
+        if shared is not None:
+            laid.append(replace(tag, address=ModbusAddress(table, shared, tag.address.bit)))
+            continue
         old_end, new_end = ends.get(table, (0, 0))
         start = new_end + max(0, before.address.address - old_end)
-        laid.append(replace(tag, address=ModbusAddress(table, start)))
+        laid.append(replace(tag, address=ModbusAddress(table, start, tag.address.bit)))
+        if tag.address.bit is not None:
+            bit_registers[(table, before.address.address)] = start
         ends[table] = (before.address.address + before.register_count, start + tag.register_count)
     order = {t.name: i for i, t in enumerate(tags)}
     return sorted(laid, key=lambda t: order[t.name])
@@ -106,16 +113,16 @@ def _tag_entry(tag: Tag, protocol: Protocol) -> dict:
     if tag.description:
         entry["description"] = tag.description
     if isinstance(tag.address, ModbusAddress):
-        entry["address"] = {"table": tag.address.table.value, "address": tag.address.address}
+        entry["address"] = str(tag.address)  # table:address, with .bit for a bit of a register
     else:
         entry["address"] = tag.address
-    entry["type"] = f"{tag.data_type.value}[{tag.count}]" if tag.is_array else tag.data_type.value
+    entry["type"] = tag.type_text
     entry.update(access=tag.access.value, owner=tag.owner.value, unit=tag.unit)
     if (tag.scaling.gain, tag.scaling.offset) != (1.0, 0.0):
         entry["scaling"] = {"gain": tag.scaling.gain, "offset": tag.scaling.offset}
     if tag.limits is not None:
         entry["limits"] = {"min": tag.limits.min, "max": tag.limits.max}
-    if protocol is Protocol.MODBUS and tag.data_type.registers == 2:
+    if protocol is Protocol.MODBUS and tag.data_type is not DataType.BOOL:
         entry["byte_order"] = tag.byte_order.value
     if tag.safe_value is not None:
         safe = tag.safe_value

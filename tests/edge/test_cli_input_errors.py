@@ -40,7 +40,7 @@ def _bad_file(tmp_path, kind: str, ext: str):
 COMMANDS = {
     "tags_check": (["tags", "check", "{}"], "yaml", 1, {
         "missing": "cannot read: No such file", "empty": ":1: empty file", "wrong_columns": "missing top-level key",
-        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot read: Is a directory"}),
+        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "not a regular file (a directory)"}),
     "schedule_instance": (["schedule", "{}", "--time-limit", "1"], "json", 1, {
         "missing": "cannot read: No such file", "empty": "not JSON", "wrong_columns": "modules: required field missing",
         "not_utf8": "not UTF-8", "directory": "cannot read: Is a directory"}),
@@ -58,14 +58,20 @@ COMMANDS = {
         "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot open: Is a directory"}),
     "hil_serve_map": (["hil", "serve", "--map", "{}", "--seconds", "0.1", "--port", "0"], "yaml", 1, {
         "missing": "cannot read: No such file", "empty": ":1: empty file", "wrong_columns": "missing top-level key",
-        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot read: Is a directory"}),
+        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "not a regular file (a directory)"}),
     "hil_serve_cells": (["hil", "serve", "--map", str(HIL_MAP), "--cells", "{}", "--seconds", "0.1", "--port", "0"],
                         "csv", 2, {
         "missing": "cannot open: No such file", "empty": "empty file", "wrong_columns": ":1: no 'cell_id' column",
         "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot open: Is a directory"}),
     "rtcore_run_map": (["rtcore", "run", "--map", "{}", "--seconds", "0.1", "--link", "inputerr17"], "yaml", 1, {
         "missing": "cannot read: No such file", "empty": ":1: empty file", "wrong_columns": "missing top-level key",
-        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot read: Is a directory"}),
+        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "not a regular file (a directory)"}),
+    "tags_import_kepware": (["tags", "import", "kepware", "{}", "--out", "map.yaml"], "csv", 2, {
+        "missing": "cannot open: No such file", "empty": ":1: empty file", "wrong_columns": ":1: no 'Tag Name' column",
+        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot open: Is a directory"}),
+    "tags_import_studio5000": (["tags", "import", "studio5000", "{}", "--out", "map.yaml"], "csv", 2, {
+        "missing": "cannot open: No such file", "empty": ":1: empty file", "wrong_columns": ":1: no 'TYPE,SCOPE,NAME",
+        "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot open: Is a directory"}),
     "run_line": (["run", "--line", "{}"], "yaml", 1, {
         "missing": "cannot read: No such file", "empty": "empty", "wrong_columns": "missing",
         "not_utf8": "not UTF-8", "directory": "cannot read: Is a directory"}),

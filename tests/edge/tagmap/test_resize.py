@@ -79,3 +79,29 @@ def test_slots_resize_the_cameras_arrays_only(tmp_path, protocol):
     _same(load_tag_map(path), big)
     with pytest.raises(ValueError, match="slots must be a positive integer, got 0"):
         resized(base, 8, slots=0)
+
+
+EXTRA_MODBUS_TAGS = """
+  - {name: status_bit_3, address: "holding_register:900.3", type: BOOL, access: read, owner: supervisor, unit: "", scan_group: slow}
+  - {name: status_bit_9, address: "holding_register:900.9", type: BOOL, access: read, owner: supervisor, unit: "", scan_group: slow}
+  - {name: energy_wh, address: "input_register:900", type: ULINT, access: read, owner: supervisor, unit: Wh, byte_order: DCBA, scan_group: slow}
+  - {name: cycle_count, address: "input_register:904", type: "UINT[3]", access: read, owner: supervisor, unit: "", byte_order: BADC, scan_group: slow}
+  - {name: module_serial, address: "input_register:910", type: "STRING(10)", access: read, owner: supervisor, unit: "", scan_group: slow}
+  - {name: pack_voltage_v, address: "input_register:920", type: LREAL, access: read, owner: supervisor, unit: V, byte_order: CDAB, scan_group: slow}
+"""
+
+
+@pytest.mark.parametrize("stations", [None, 12])
+def test_new_types_bits_and_byte_orders_survive_dump_and_resize(tmp_path, stations):
+    source = (REPO_ROOT / "plc_tags" / "hil_modbus.yaml").read_text() + EXTRA_MODBUS_TAGS
+    (tmp_path / "extra.yaml").write_text(source)
+    tag_map = load_tag_map(tmp_path / "extra.yaml")
+    tag_map = tag_map if stations is None else resized(tag_map, stations)
+    path = tmp_path / "map.yaml"
+    path.write_text(dump_tag_map(tag_map))
+    back = load_tag_map(path)
+    _same(back, tag_map)
+    bits = [back.tag("status_bit_3").address, back.tag("status_bit_9").address]
+    assert [b.bit for b in bits] == [3, 9] and bits[0].address == bits[1].address  # one register still
+    assert back.tag("energy_wh").byte_order.value == "DCBA" and back.tag("cycle_count").byte_order.value == "BADC"
+    assert back.tag("module_serial").type_text == "STRING(10)"
