@@ -75,14 +75,20 @@ class ServeConfig:
         return self.http is not None or self.opcua is not None or self.sparkplug is not None
 
 
-def _endpoint(raw: Any, key: str, default_port: int, where: str, problems: list[str],
+def _at(where: str, node: Any, key: Any) -> str:
+    """`FILE:LINE` of `key` in `node` when the loader kept its lines (edge.tagmap.checker.Node), else `FILE`."""
+    line = getattr(node, "key_lines", {}).get(key) if isinstance(node, Mapping) else None
+    return f"{where}:{line}" if line else where
+
+
+def _endpoint(raw: Any, key: str, default_port: int, where: str, problems: list[str], top: Mapping,
               extra: dict[str, Any] | None = None) -> Endpoint | None:
     if raw is None or raw is False:
         return None
     if raw is True:
         return Endpoint(DEFAULT_HOST, default_port)
     if not isinstance(raw, Mapping):
-        problems.append(f"{where}: serve.{key}: is {raw!r}; allowed: true or a mapping with host and port")
+        problems.append(f"{_at(where, top, key)}: serve.{key}: is {raw!r}; allowed: true or a mapping with host and port")
         return None
     host = raw.get("host", DEFAULT_HOST)
     port = raw.get("port", default_port)
@@ -90,16 +96,18 @@ def _endpoint(raw: Any, key: str, default_port: int, where: str, problems: list[
     try:
         ipaddress.ip_address(str(host))
     except ValueError:
-        problems.append(f"{where}: serve.{key}.host: is {host!r}; allowed: an IP address (127.0.0.1: this machine only)")
+        problems.append(f"{_at(where, raw, 'host')}: serve.{key}.host: is {host!r}; allowed: an IP address "
+                        "(127.0.0.1: this machine only)")
         ok = False
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        problems.append(f"{where}: serve.{key}.port: is {port!r}; allowed: a TCP port 0..65535 (0: a free port)")
+        problems.append(f"{_at(where, raw, 'port')}: serve.{key}.port: is {port!r}; allowed: a TCP port 0..65535 "
+                        "(0: a free port)")
         ok = False
     for k, v in raw.items():
         if k in ("host", "port"):
             continue
         if extra is None:
-            problems.append(f"{where}: serve.{key}.{k}: unknown key; allowed: host, port")
+            problems.append(f"{_at(where, raw, k)}: serve.{key}.{k}: unknown key; allowed: host, port")
             ok = False
         else:
             extra[str(k)] = v
@@ -107,22 +115,25 @@ def _endpoint(raw: Any, key: str, default_port: int, where: str, problems: list[
 
 
 def parse_serve(raw: Mapping[str, Any] | None, source: Path | str = "line file") -> ServeConfig:
-    """Check the raw `serve:` mapping; `ServeError` lists every problem."""
+    """Check the raw `serve:` mapping; `ServeError` lists every problem, each `FILE[:LINE]: serve.KEY: ...`
+    (the line when the mapping kept its lines, as LineConfig.serve does)."""
     if not raw:
         return ServeConfig()
     where = str(source)
     if not isinstance(raw, Mapping):
         raise ServeError(f"{where}: serve: is {raw!r}; allowed: a mapping with {', '.join(SERVE_KEYS)}")
-    problems = [f"{where}: serve.{k}: unknown key; allowed: {', '.join(SERVE_KEYS)}" for k in raw if k not in SERVE_KEYS]
+    problems = [f"{_at(where, raw, k)}: serve.{k}: unknown key; allowed: {', '.join(SERVE_KEYS)}"
+                for k in raw if k not in SERVE_KEYS]
     opcua_options: dict[str, Any] = {}
-    http = _endpoint(raw.get("http"), "http", DEFAULT_HTTP_PORT, where, problems)
-    opcua = _endpoint(raw.get("opcua"), "opcua", DEFAULT_OPCUA_PORT, where, problems, extra=opcua_options)
+    http = _endpoint(raw.get("http"), "http", DEFAULT_HTTP_PORT, where, problems, raw)
+    opcua = _endpoint(raw.get("opcua"), "opcua", DEFAULT_OPCUA_PORT, where, problems, raw, extra=opcua_options)
     sparkplug = raw.get("sparkplug")
     if sparkplug is not None and not isinstance(sparkplug, Mapping):
-        problems.append(f"{where}: serve.sparkplug: is {sparkplug!r}; allowed: a mapping")
+        problems.append(f"{_at(where, raw, 'sparkplug')}: serve.sparkplug: is {sparkplug!r}; allowed: a mapping")
     access = raw.get("access")
     if access is not None and (not isinstance(access, str) or not access.strip()):
-        problems.append(f"{where}: serve.access: is {access!r}; allowed: a file name (relative: under the state dir)")
+        problems.append(f"{_at(where, raw, 'access')}: serve.access: is {access!r}; allowed: a file name "
+                        "(relative: under the state dir)")
     if problems:
         raise ServeError("\n".join(problems))
     return ServeConfig(http=http, opcua=opcua, access_file=Path(access) if access else None,

@@ -63,3 +63,26 @@ def test_the_access_file(tmp_path):
         load_access(tmp_path)
     with pytest.raises(ServeError, match="missing"):
         load_access(tmp_path / "none", create=False)
+
+
+def test_a_line_files_serve_section_with_its_lines(tmp_path):
+    import yaml
+
+    from edge.supervisor.line import load_line
+    from tools.demo import MAPS, write_line_file
+
+    path = write_line_file(tmp_path, MAPS["modbus"], "link-x", tmp_path / "state")
+    text = path.read_text() + ("serve:\n  http: {host: 127.0.0.1, port: 8081}\n  opcua:\n    port: 4841\n"
+                               "    anonymous: false\n")
+    path.write_text(text)
+    c = serve_config(load_line(path))
+    assert c.http == Endpoint("127.0.0.1", 8081) and c.opcua == Endpoint("127.0.0.1", 4841)
+    assert c.opcua_options == {"anonymous": False}
+    lines = text.splitlines()
+    path.write_text(text.replace("port: 8081", "port: http").replace("serve:\n", "serve:\n  web: 1\n"))
+    with pytest.raises(ServeError) as e:
+        serve_config(load_line(path))
+    n_serve = lines.index("serve:") + 1
+    assert f"{path}:{n_serve + 1}: serve.web: unknown key" in str(e.value)
+    assert f"{path}:{n_serve + 2}: serve.http.port: is 'http'" in str(e.value)
+    assert yaml.safe_load(path.read_text())["serve"]["web"] == 1
