@@ -14,7 +14,8 @@ The section (LineConfig.serve, a raw mapping; absent or empty: nothing is served
       sparkplug: {...}                        # Sparkplug B (edge/sparkplug), as it is
       access: access.json                     # the tokens file; relative: under the state dir (the default)
 
-The host is 127.0.0.1 unless the line file names another address; `--http-port` and `--opcua-port`
+`serve.http` takes what it does not say from the line file's `operator_page: {host, port}` (whose
+defaults are 127.0.0.1 and 8080). The host is 127.0.0.1 unless the line file names another address; `--http-port` and `--opcua-port`
 change only the port (0: a free port, printed when served); `--sparkplug-broker URL` sets
 `serve.sparkplug.broker` (edge/sparkplug/publisher.py `sparkplug_options` checks that mapping).
 
@@ -149,6 +150,14 @@ def serve_config(line, *, http_port: int | None = None, opcua_port: int | None =
     raw = getattr(line, "serve", None) or {}
     config = parse_serve(raw, getattr(line, "source", "line file"))
     http, opcua = config.http, config.opcua
+    page = getattr(line, "operator_page", None)  # the line file's older operator_page: {host, port}
+    if page is not None and isinstance(raw, Mapping):
+        given = raw.get("http")
+        given = given if isinstance(given, Mapping) else {}
+        if http is not None:  # serve.http's own keys first, then operator_page's
+            http = Endpoint(str(given.get("host", page.host)), int(given.get("port", page.port)))
+        elif http_port is not None:
+            http = Endpoint(page.host, page.port)
     if http_port is not None:
         http = Endpoint(http.host if http else DEFAULT_HOST, http_port)
     if opcua_port is not None:

@@ -86,3 +86,14 @@ def test_a_line_files_serve_section_with_its_lines(tmp_path):
     assert f"{path}:{n_serve + 1}: serve.web: unknown key" in str(e.value)
     assert f"{path}:{n_serve + 2}: serve.http.port: is 'http'" in str(e.value)
     assert yaml.safe_load(path.read_text())["serve"]["web"] == 1
+
+
+def test_serve_http_takes_the_operator_pages_address():
+    page = types.SimpleNamespace(host="10.0.0.5", port=9000)
+    line = types.SimpleNamespace(source="l.yaml", operator_page=page, serve={"http": True})
+    assert serve_config(line).http == Endpoint("10.0.0.5", 9000)
+    line.serve = {"http": {"port": 9100}}
+    assert serve_config(line).http == Endpoint("10.0.0.5", 9100)
+    line.serve = {}
+    assert serve_config(line).http is None and not serve_config(line).any  # operator_page alone serves nothing
+    assert serve_config(line, http_port=0).http == Endpoint("10.0.0.5", 0)
