@@ -2,11 +2,13 @@
 
 Each run is a fresh process (`python -m edge.cli grade --cells F --json`) started by a small
 wrapper that reports its only child's peak RSS (resource.getrusage(RUSAGE_CHILDREN)), so nothing
-else this test session ran counts. The cells are training rows resampled with new ids, written
-under pytest's tmp dir. The benchmark records wall time and, in extra_info, peak_rss_mb; the
-assertion is on memory, never on time. Measured (2 shared cores, 2026-11-29): 1 000 rows 241 MB /
-2.7 s, 10 000 rows 438 MB / 12 s, 100 000 rows 459 MB / 119 s (before streaming, issue 17:
-30 000 rows 4.0 GB, 100 000 rows 13.2 GB / 177 s).
+else this test session ran counts. The cells are the 800 held-out cells of tests/data drawn with
+replacement, new ids, written under pytest's tmp dir (rows the model was not fitted on). The
+benchmark records wall time and, in extra_info, peak_rss_mb; the assertion is on memory, never
+on time. Measured (2 shared cores, 2026-11-29, load 5-7 from other sessions): 10 000 rows
+263 MB, 2.4-3.5 s wall for 1.4-1.6 s of CPU (issue 19: float32 network, posterior as matrix
+products; was 438 MB / 12 s on training rows before issue 17's streaming and 336 MB / 5.8 s
+before issue 19). Before streaming (issue 17): 30 000 rows 4.0 GB, 100 000 rows 13.2 GB / 177 s.
 """
 
 import csv
@@ -22,7 +24,7 @@ from edge.grading.features import FEATURE_COLUMNS, feature_matrix, read_cells_cs
 
 pytestmark = pytest.mark.bench
 
-TRAIN_CSV = REPO_ROOT.parent / "shared" / "data" / "cells_train.csv"
+HELD_OUT = [REPO_ROOT / "tests" / "data" / name for name in ("cells_unseen.csv", "cells_unseen_seed11.csv")]
 PEAK_LIMIT_MB = 1024.0
 WRAPPER = (
     "import resource, subprocess, sys\n"
@@ -34,7 +36,7 @@ WRAPPER = (
 
 
 def write_cells(path, n: int) -> None:
-    x = feature_matrix(read_cells_csv(TRAIN_CSV))
+    x = np.vstack([feature_matrix(read_cells_csv(p)) for p in HELD_OUT])
     rng = np.random.default_rng(n)
     with path.open("w", newline="") as handle:
         out = csv.writer(handle)
