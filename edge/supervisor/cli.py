@@ -157,6 +157,11 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
             line = dataclasses.replace(line, rtcore_map=aimed(line.rtcore_map, port=args.plc_port),
                                        supervisor_map=aimed(line.supervisor_map, port=args.plc_port))
         paths = line.state_paths(override=args.state_dir)
+        from edge.lineview.serve import serve_config  # checked with the line file, before anything starts
+
+        serve = serve_config(line, http_port=getattr(args, "http_port", None),
+                             opcua_port=getattr(args, "opcua_port", None),
+                             sparkplug_broker=getattr(args, "sparkplug_broker", None))
         models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
     except (LineError, ValueError, ModelRefused) as exc:
         print(f"discharge-edge run: {exc}", file=sys.stderr)
@@ -191,7 +196,7 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
             core.stop()
         return 1
     try:
-        served = _serve(line, args, engine, paths.state_dir)
+        served = _serve(serve, line, args, engine, paths.state_dir)
     except (ValueError, OSError) as exc:  # ServeError: the serve section, the access file, a port in use
         print(f"discharge-edge run: serve: {exc}", file=sys.stderr)
         engine.close()
@@ -262,13 +267,10 @@ class _Served:
                 log.exception("stopping a server of the line")
 
 
-def _serve(line, args: argparse.Namespace, engine, state_dir: Path) -> _Served:
-    """Start what the line file's `serve:` and the port options ask for; nothing when neither does."""
-    from edge.lineview.serve import serve_config
-
+def _serve(config, line, args: argparse.Namespace, engine, state_dir: Path) -> _Served:
+    """Start what `config` (the line file's `serve:` and the options over it) asks for; nothing
+    when it asks for nothing."""
     served = _Served()
-    config = serve_config(line, http_port=getattr(args, "http_port", None), opcua_port=getattr(args, "opcua_port", None),
-                          sparkplug_broker=getattr(args, "sparkplug_broker", None))
     if not config.any:
         return served
     from edge.lineview.model import LineHub

@@ -161,3 +161,14 @@ def test_a_port_in_use_is_refused_with_exit_1(line, tmp_path, capsys):  # noqa: 
         code = cli.run(args, line=line, plc=MemoryPlc(line.supervisor_map), sleep=lambda s: None, clock=Clock())
     err = capsys.readouterr().err
     assert code == 1 and f"could not listen on 127.0.0.1:{port}" in err
+
+
+def test_a_bad_serve_section_refuses_the_line_before_anything_starts(line, tmp_path, capsys):  # noqa: F811
+    import dataclasses
+
+    bad = dataclasses.replace(line, serve={"http": {"port": "eighty"}})
+    args = parse("--line", str(line.source), "--state-dir", str(tmp_path / "state"), "--until-idle", "--no-tree")
+    code = cli.run(args, line=bad, plc=MemoryPlc(line.supervisor_map), sleep=lambda s: None, clock=Clock())
+    err = capsys.readouterr().err
+    assert code == 1 and "serve.http.port: is 'eighty'" in err
+    assert not (tmp_path / "state" / "supervisor.sqlite").exists()  # no store opened
