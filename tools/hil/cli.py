@@ -6,7 +6,8 @@ station built from rows of a cells file (format of ../shared/data/cells_train.cs
 columns), stepping in real time or `--time-scale` times faster. Every battery of the file is
 available to the bench's robot (the loading handshake: plc_tags/README.md); the stations start
 loaded with the rows from `--first-row` on, or empty with `--empty`. It runs until SIGINT/SIGTERM
-or `--seconds`. Any map with the roles serves (tools/hil/bench_map.py: tags by role, any markers
+or `--seconds`; `--priority P` runs the bench's threads at SCHED_FIFO P (below the core's 50: a
+bench sharing its cores with other load still answers as a PLC does). Any map with the roles serves (tools/hil/bench_map.py: tags by role, any markers
 a station, the plant's markers from the map's fixture or the even split). Exit codes: 0 served,
 1 a map it cannot serve (its problems, as `tags check` names them, or what the bench lacks) or a
 cells file too short for the stations, 2 a cells file it cannot read, 3 the plant died while
@@ -46,6 +47,9 @@ def register(subparsers) -> None:
     serve.add_argument("--port", type=int, default=None, help="TCP port (default: the map's; 0: any free port)")
     serve.add_argument("--time-scale", type=float, default=1.0, help="plant seconds per wall second")
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many wall seconds")
+    serve.add_argument("--priority", type=int, default=0, choices=range(0, 100), metavar="0..99",
+                       help="run the server's and the plant's threads at SCHED_FIFO this priority, below the "
+                            "core's 50, so other load does not starve the bench as it cannot starve a PLC (0: off)")
     serve.add_argument("--json", action="store_true")
     serve.set_defaults(func=cmd_serve)
 
@@ -88,7 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    bench.start(time_scale=args.time_scale, on_failure=lambda _exc: stop.set())
+    if args.priority:
+        server.serve_realtime(args.priority)
+    bench.start(time_scale=args.time_scale, on_failure=lambda _exc: stop.set(), priority=args.priority)
     endpoint = f"{server.tag_map.endpoint.host}:{server.port}"
     log.warning("HIL bench serving %s (%s) on %s, %d stations x %d zones x %d markers (%s), %d batteries "
                 "available, time scale %g", tag_map.source, tag_map.protocol.value, endpoint, n_stations,

@@ -42,6 +42,7 @@ test_plc_watchdog.py, test_bench_robot.py, test_bench_any_map.py, test_bench_map
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import replace
@@ -203,8 +204,9 @@ class HilBench:
             observe(self, dt_s)
 
     # -- paced in a thread ----------------------------------------------------------------------
-    def start(self, dt_s: float = 0.05, time_scale: float = 1.0, on_failure=None) -> None:
-        """Step every dt_s of plant time, `time_scale` plant seconds per wall second.
+    def start(self, dt_s: float = 0.05, time_scale: float = 1.0, on_failure=None, priority: int = 0) -> None:
+        """Step every dt_s of plant time, `time_scale` plant seconds per wall second; `priority`
+        1..99: the plant thread at SCHED_FIFO (a bench beside other load; refused: logged, run on).
 
         If a step raises, the plant is dead: the bench closes its PLC server (connections drop,
         new ones are refused: no live server over a dead plant), keeps the exception in
@@ -214,6 +216,11 @@ class HilBench:
         self._paced, self._last_scan_s = True, time.monotonic()
 
         def run():
+            if priority:
+                try:
+                    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # this thread only
+                except OSError as exc:
+                    log.warning("HIL bench: SCHED_FIFO %d refused for the plant thread: %s", priority, exc)
             next_s = time.monotonic()
             try:
                 while not self._stop.is_set():
