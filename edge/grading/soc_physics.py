@@ -49,6 +49,8 @@ _COL = {name: FEATURE_COLUMNS.index(name) for name in FEATURE_COLUMNS}
 _PAIRS_PER_PRODUCT = 48
 """(battery, offset) pairs per float32 product: 48 x 8 x 680 states stays under OpenBLAS's threshold for
 threads (m n k <= 262 144), whose spinning workers cost 2-10x the time on a loaded 2-core machine."""
+_ROWS_PER_BLOCK = 256
+"""Grid rows whose factor matrices are built at once: 256 x 14 x 680 states x 4 bytes, 9.7 MB."""
 _FAINT_WEIGHT = 1e-30
 """A battery's summed weight at or below this (best log-weight under about -69) is summed again, shifted."""
 
@@ -160,6 +162,30 @@ class SocPosterior:
         mean = s1 / s0
         return 100.0 * mean, 100.0 * np.sqrt(np.clip(s2 / s0 - mean * mean, 0.0, None))
 
+    def _row_factors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For grid rows (G,): phi (G, 8, K), the log-weight's factors of each prior state (scaled
+        drop u0, its rise du, u0^2, du^2, u0 du, then 1, SOH, SOH^2); q (G, 6, K), [1, a, b, a^2, ab,
+        b^2] with a the state's SOC less the row's mean over the states and b its rise; and that
+        mean (G,), float32 numbers in float64."""
+        scale = np.float32(self._drop_scale)
+        u0 = (self.drop_table_mv[rows] - np.float32(self._drop_centre_mv)) * scale  # (G, K) each
+        du = self._drop_rise_mv[rows] * scale
+        soc = self.soc_table[rows]
+        centre32 = soc.mean(axis=1, dtype=np.float64).astype(np.float32)
+        a = soc - centre32[:, None]
+        b = self._soc_rise[rows]
+        phi = np.empty((len(rows), 8, u0.shape[1]), dtype=np.float32)
+        np.multiply(u0, u0, out=phi[:, 0])
+        np.multiply(du, du, out=phi[:, 1])
+        np.multiply(u0, du, out=phi[:, 2])
+        phi[:, 3], phi[:, 4], phi[:, 5:] = u0, du, self._soh_rows
+        q = np.empty((len(rows), 6, u0.shape[1]), dtype=np.float32)
+        q[:, 0], q[:, 1], q[:, 2] = 1.0, a, b
+        np.multiply(a, a, out=q[:, 3])
+        np.multiply(a, b, out=q[:, 4])
+        np.multiply(b, b, out=q[:, 5])
+        return phi, q, centre32.astype(np.float64)
+
     def _moments(self, v_rest_v: np.ndarray, drop: np.ndarray, soh_est: np.ndarray, shift: np.ndarray,
                  best: bool = False) -> np.ndarray:
         """Per battery (n, 3): sum of weights, of weight x SOC, of weight x SOC^2 (SOC a fraction),
@@ -179,36 +205,21 @@ class SocPosterior:
         order = np.argsort(row, kind="stable")
         rows, starts = np.unique(row[order], return_index=True)
         ends = np.append(starts[1:], len(order))
-        scale = np.float32(self._drop_scale)
-        u0 = (self.drop_table_mv[rows] - np.float32(self._drop_centre_mv)) * scale  # (G, K) each
-        du = self._drop_rise_mv[rows] * scale
-        soc = self.soc_table[rows]
-        centre32 = soc.mean(axis=1, dtype=np.float64).astype(np.float32)  # (G,)
-        a = soc - centre32[:, None]
-        centre = centre32.astype(np.float64)
-        b = self._soc_rise[rows]
-        k = u0.shape[1]
-        phi = np.empty((len(rows), 8, k), dtype=np.float32)
-        np.multiply(u0, u0, out=phi[:, 0])
-        np.multiply(du, du, out=phi[:, 1])
-        np.multiply(u0, du, out=phi[:, 2])
-        phi[:, 3], phi[:, 4], phi[:, 5:] = u0, du, self._soh_rows
-        q = np.empty((len(rows), 6, k), dtype=np.float32)  # [1, a, b, a^2, ab, b^2]: SOC = c + a + t b
-        q[:, 0], q[:, 1], q[:, 2] = 1.0, a, b
-        np.multiply(a, a, out=q[:, 3])
-        np.multiply(a, b, out=q[:, 4])
-        np.multiply(b, b, out=q[:, 5])
         psi = psi[order]
         per_pair = np.zeros((len(pos), 6), dtype=np.float32)  # in `order`
-        buffer = np.empty((_PAIRS_PER_PRODUCT, k), dtype=np.float32)
-        for g, (start, end) in enumerate(zip(starts, ends)):
-            for lo in range(start, end, _PAIRS_PER_PRODUCT):
-                hi = min(end, lo + _PAIRS_PER_PRODUCT)
-                log_w = np.matmul(psi[lo:hi], phi[g], out=buffer[:hi - lo])
-                if best:
-                    per_pair[lo:hi, 0] = log_w.max(axis=1)
-                else:
-                    np.matmul(np.exp(log_w, out=log_w), q[g].T, out=per_pair[lo:hi])
+        centre = np.empty(len(rows))
+        buffer = np.empty((_PAIRS_PER_PRODUCT, len(self._prior_soh)), dtype=np.float32)
+        for first in range(0, len(rows), _ROWS_PER_BLOCK):
+            block = slice(first, first + _ROWS_PER_BLOCK)
+            phi, q, centre[block] = self._row_factors(rows[block])
+            for g, (start, end) in enumerate(zip(starts[block], ends[block])):
+                for lo in range(start, end, _PAIRS_PER_PRODUCT):
+                    hi = min(end, lo + _PAIRS_PER_PRODUCT)
+                    log_w = np.matmul(psi[lo:hi], phi[g], out=buffer[:hi - lo])
+                    if best:
+                        per_pair[lo:hi, 0] = log_w.max(axis=1)
+                    else:
+                        np.matmul(np.exp(log_w, out=log_w), q[g].T, out=per_pair[lo:hi])
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         per_pair = per_pair[back].astype(np.float64)
