@@ -125,13 +125,16 @@ class BenchLayout:
     markers_per_station: int
     marker_positions: tuple  # the plant's marker fractions along a module
     from_fixture: bool  # the positions follow the map's fixture (False: the even split)
+    scalars: frozenset = frozenset()  # keys whose served tag is one value (a one-station map's zone, ...)
 
     def has(self, key: str) -> bool:
         return key in self.served
 
     def to_served(self, values: dict) -> dict:
-        """Values keyed by role (default name) -> by served tag name; keys the map lacks are dropped."""
-        return {self.served[k]: v for k, v in values.items() if k in self.served}
+        """Values keyed by role (default name) -> by served tag name; keys the map lacks are dropped,
+        a one-element sequence for a scalar tag is its element."""
+        return {self.served[k]: (v[0] if k in self.scalars and isinstance(v, (tuple, list)) and len(v) == 1 else v)
+                for k, v in values.items() if k in self.served}
 
     def from_served(self, values: dict) -> dict:
         back = {name: key for key, name in self.served.items()}
@@ -171,5 +174,6 @@ def bench_layout(tag_map: TagMap, cells_per_module: int) -> BenchLayout:
         positions = plant_marker_positions(x_mm, zone, zones, cells_per_module)
     except ValueError as exc:
         raise ValueError(f"{tag_map.source}: fixture: {exc}") from exc
-    return BenchLayout(served, n_stations, zones, markers, positions, points is not None)
+    scalars = frozenset(k for k, name in served.items() if not tag_map.tag(name).is_array)
+    return BenchLayout(served, n_stations, zones, markers, positions, points is not None, scalars)
 

@@ -170,3 +170,38 @@ def bench_plant_layout(tag_map):
     from tools.hil.bench_map import bench_layout
 
     return bench_layout(tag_map, 6)
+
+
+CORE_ONLY = """\
+connection:
+  name: core-only
+  protocol: modbus
+  endpoint: {host: 127.0.0.1, port: 502}
+  timeout_s: 0.05
+scan_groups:
+  fast: 100
+tags:
+  - {name: marker_temp_degc, address: input_register:300, type: "REAL[4]", access: read, owner: rtcore, unit: degC, scan_group: fast}
+  - {name: zone_pressure_kpa, address: input_register:310, type: REAL, access: read, owner: rtcore, unit: kPa, scan_group: fast}
+  - {name: rtcore_heartbeat, address: holding_register:4000, type: DINT, access: write, owner: rtcore, unit: "",
+     limits: {min: 0, max: 2147483647}, safe_value: 0, scan_group: fast}
+  - {name: discharge_permit, address: coil:100, type: BOOL, access: write, owner: rtcore, unit: "", safe_value: false, scan_group: fast}
+  - {name: safe_state, address: coil:101, type: BOOL, access: write, owner: rtcore, unit: "", safe_value: true, scan_group: fast}
+"""
+
+
+def test_a_core_only_map_with_coils_at_100_and_101_runs_the_plant(tmp_path):
+    """One station, a scalar permit and safe state at coils 100/101, no supervisor tags: the PLC
+    program reads its defaults for the absent roles (no current, clamp 150 kPa) and the plant runs."""
+    path = tmp_path / "core_only.yaml"
+    path.write_text(CORE_ONLY)
+    tag_map = load_tag_map(path)
+    with open_server(tag_map) as server:
+        bench = HilBench(Plant(load_cells(default_cells_path(), limit=1), bench_plant_config(tag_map)), server)
+        for beat in range(1, 6):
+            server.set("rtcore_heartbeat", beat)
+            server.set("discharge_permit", True)
+            bench.step(0.1)
+        assert bench.steps == 5 and bench.failure is None
+        assert bench.command.pressure_kpa.tolist() == [[150.0]] and bench.command.current_a.tolist() == [0.0]
+        assert len(server.get("marker_temp_degc")) == 4 and server.get("zone_pressure_kpa") > 50.0  # clamping up to 150 (lag 0.5 s)
