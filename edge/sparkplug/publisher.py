@@ -149,7 +149,8 @@ class SparkplugPublisher:
                 diff[REPORT_SEQ] = seq
                 full = {**values, REPORT_SEQ: seq}
                 if sent is None and self._born:  # a station new in this session: its birth is its first report
-                    self._publish("DBIRTH", dev, self._metrics(DEVICE_METRICS, full, t_ms))
+                    # (kept for a resend as a DDATA of every metric, like any report)
+                    self._publish("DBIRTH", dev, self._metrics(DEVICE_METRICS, full, t_ms), window_as="DDATA")
                 else:
                     self._emit("DDATA", dev, self._metrics(DEVICE_METRICS, diff, t_ms))
                 self._report_seq[dev] = seq
@@ -177,8 +178,9 @@ class SparkplugPublisher:
         self.counts["stored"] += 1
 
     def _publish(self, message_type: str, device: str | None, metrics: list[Metric], *,
-                 window: bool = True) -> bool:
-        """Publish one message with the next seq (lock held); False when the session is gone."""
+                 window_as: str | None = None) -> bool:
+        """Publish one message with the next seq (lock held); False when the session is gone. A
+        report (NDATA, DDATA, or `window_as` one) is kept for `resend_s` in the resend window."""
         client = self._client
         if client is None:
             self._born = False
@@ -190,9 +192,10 @@ class SparkplugPublisher:
             return False
         self._seq = (self._seq + 1) % SEQ_MODULO
         self.counts[message_type] += 1
-        if window and message_type in ("NDATA", "DDATA"):
+        kept_as = window_as or message_type
+        if kept_as in ("NDATA", "DDATA"):
             now = time.monotonic()
-            self._window.append((now, Stored(message_type, device, tuple(metrics), len(data))))
+            self._window.append((now, Stored(kept_as, device, tuple(metrics), len(data))))
             while self._window and self._window[0][0] < now - self.s.resend_s:
                 self._window.popleft()
         if self._on_sent is not None:

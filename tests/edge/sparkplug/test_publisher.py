@@ -110,3 +110,35 @@ def test_the_line_files_mapping_gives_the_publishers_options():
     assert "serve.sparkplug.keepalive_s: is '5'" in text and "serve.sparkplug.broker: missing" in text
     with pytest.raises(ValueError, match="expected mqtt://"):
         sparkplug_options({"broker": "http://x"})
+
+
+def test_a_killed_line_is_declared_dead_by_its_will(broker):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edge.sparkplug.watch import PlantWatcher
+
+    root = Path(__file__).resolve().parents[3]
+    code = ("import sys, time; from edge.sparkplug.publisher import PublisherSettings, SparkplugPublisher; "
+            "from tests.edge.sparkplug.lines import line_snapshot; "
+            f"p = SparkplugPublisher(PublisherSettings({broker.url!r}, 'plant', 'line-k')); "
+            "p.offer(line_snapshot(0, line='line-k', stations=2)); p.start(); time.sleep(120)")
+    watcher = PlantWatcher(broker.url).start()
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        wait_for(lambda: (n := watcher.state.node("plant", "line-k")) is not None and n.online
+                 and len(n.devices) == 2, what="the child's births")
+        child.send_signal(signal.SIGKILL)  # no goodbye: the broker publishes the will
+        child.wait(10)
+        wait_for(lambda: not watcher.state.node("plant", "line-k").online, what="the will's NDEATH")
+        node = watcher.state.node("plant", "line-k")
+        assert (node.deaths, node.bdseq, node.stale_deaths) == (1, 0, 0)
+        assert not any(d.online for d in node.devices.values())
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        watcher.stop()

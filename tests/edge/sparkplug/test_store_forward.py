@@ -100,3 +100,31 @@ def _reports(watcher: PlantWatcher, line: str, device: str):
 
         return ReportCounter()
     return node.devices[device].reports
+
+
+def test_the_primary_host_leaving_and_coming_back_loses_nothing(broker):
+    from edge.sparkplug.watch import PlantState
+
+    plant = PlantState()  # the host's memory survives its MQTT session
+    watcher = PlantWatcher(broker.url, host_id="plant-host", state=plant).start()
+    pub = SparkplugPublisher(PublisherSettings(broker.url, "plant", "line-a", primary_host="plant-host"))
+    try:
+        wait_for(watcher.connected.is_set, what="the watcher")
+        pub.start()
+        wait_for(lambda: pub.stats()["born"], what="the births")
+        for k in range(20):
+            pub.offer(line_snapshot(k, stations=2))
+        watcher.stop()  # STATE offline: the line publishes NDEATH and stores what follows
+        wait_for(lambda: not pub.stats()["born"], what="the line to stop publishing")
+        for k in range(20, 40):
+            pub.offer(line_snapshot(k, stations=2))
+        assert pub.stats()["stored"] >= 2 * 20
+        watcher = PlantWatcher(broker.url, host_id="plant-host", state=plant).start()
+        wait_for(lambda: all(_reports(watcher, "line-a", f"station{i:03d}").contiguous == 40 for i in range(2)),
+                 what="reports 1..40 of both stations")
+    finally:
+        pub.stop()
+        watcher.stop()
+    node = plant.node("plant", "line-a")
+    assert node.births == 2  # its NDEATH came after the host left: the host may not have heard it
+    assert pub.stats()["dropped_messages"] == 0
