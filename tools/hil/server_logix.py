@@ -14,8 +14,9 @@ entry a program, then each program's, and each UDT's template (Get_Attribute_Lis
 Template_Read on class 0x6C, served here); every tag service (Read/Write Tag, fragmented,
 Read-Modify-Write for bits) is answered on the bytes the path names, by name or symbol instance,
 elements and members. Values are the controller's own codec's (edge/bus/codec.py
-`encode_cip`/`decode_cip`: BOOL, INT, UINT, DINT, UDINT, LINT, ULINT, REAL, LREAL; the Logix
-STRING not yet: refused naming the tag). A path the map cannot hold (a tag that is both a
+`encode_cip`/`decode_cip`: BOOL, INT, UINT, DINT, UDINT, LINT, ULINT, REAL, LREAL, and the Logix
+STRING, a structure at its predefined template 0x0FCE (LEN DINT, DATA SINT[82]) whose reads and
+writes carry 0x02A0 and its handle, as a tag or a UDT's member; one STRING a tag). A path the map cannot hold (a tag that is both a
 structure and a value, or two types) is refused naming the file and line. Tests:
 tests/tools/hil/test_server_logix_scopes.py, test_served_types.py.
 
@@ -50,12 +51,13 @@ from ethernetip.logix import tag_services
 from ethernetip.logix.logix_dispatcher import LogixDispatcher
 from ethernetip.logix.multi_service import SERVICE_CODE as _MULTIPLE_SERVICE
 from ethernetip.logix.multi_service import handle_multi_service
-from ethernetip.logix.tag_database import TagDatabase, TemplateMember
+from ethernetip.logix.tag_database import TagDatabase, TemplateDefinition, TemplateMember, TemplateMemberInfo
 from ethernetip.protocol.eip_adapter import EipAdapter
 
 from edge.bus.base import plant_raw, raw_to_eu
 from edge.bus.codec import CIP_TYPE_CODE, cip_bit, cip_size, cip_with_bit, decode_cip, encode_cip
 from edge.tagmap.addresses import parse_logix_path
+from edge.tagmap.model import LOGIX_STRING_CHARS
 from edge.tagmap import DataType, Protocol, TagMap
 from edge.tagmap.model import Value
 from tools.hil.server_common import BenchPlcServer
@@ -127,18 +129,19 @@ class _TagServices:
             return CipServiceResponse.error(service, CipStatus.error(*_BAD_SIZE))
         fits = self.reply_bytes - self.reply_bytes % tag.element_size  # whole elements only
         chunk = min(total - offset, fits)
-        reply = struct.pack("<H", tag.tag_type) + tag.get_data(start + offset, chunk)
+        reply = _type_bytes(tag) + tag.get_data(start + offset, chunk)
         if offset + chunk < total:  # the rest follows in the next fragment
             return CipServiceResponse(service_code=service | 0x80, status=CipStatus.error(_PARTIAL), data=reply)
         return CipServiceResponse.success(service, reply)
 
     def write(self, tag, service: int, data: bytes, element: int, fragmented: bool) -> CipServiceResponse:
-        head = 8 if fragmented else 4
+        type_bytes = _type_bytes(tag)  # a structure's (the STRING's) is 0x02A0 and its handle
+        head = (8 if fragmented else 4) + len(type_bytes) - 2
         if len(data) < head:
             return CipServiceResponse.error(service, CipStatus.error(0x13))
-        tag_type, count = struct.unpack_from("<HH", data, 0)
-        offset = struct.unpack_from("<I", data, 4)[0] if fragmented else 0
-        if tag_type != tag.tag_type:
+        tag_type, count = data[:len(type_bytes)], struct.unpack_from("<H", data, len(type_bytes))[0]
+        offset = struct.unpack_from("<I", data, len(type_bytes) + 2)[0] if fragmented else 0
+        if tag_type != type_bytes:
             return CipServiceResponse.error(service, CipStatus.error(*_BAD_TYPE))
         payload = data[head:]
         start, total = element * tag.element_size, count * tag.element_size
@@ -176,8 +179,24 @@ _GET_ATTRIBUTE_LIST = 0x03
 _TEMPLATE_READ = 0x4C
 _PROGRAM_SYMBOL_TYPE = 0x1068  # a program's entry in the controller's tag list (system bit set)
 _NO_TAG = 0x05  # "path destination unknown": no such tag, member or element
-_SERVED_TYPES = tuple(t for t in CIP_TYPE_CODE if t is not DataType.STRING)
-"""The atomic types the bench's Logix server holds (edge/bus/codec.py's wire forms); STRING not yet."""
+_SERVED_TYPES = tuple(CIP_TYPE_CODE)
+"""The types the bench's Logix server holds (edge/bus/codec.py's wire forms), the STRING included."""
+_STRING_ID = CIP_TYPE_CODE[DataType.STRING]  # the STRING's template instance and structure handle, 0x0FCE
+_STRUCT_REPLY = 0x02A0  # a structure's type in a reply or a write: 0x02A0, then its handle
+
+
+def _string_template() -> TemplateDefinition:
+    """The Logix STRING as a controller defines it: LEN DINT, DATA SINT[82], 88 bytes."""
+    return TemplateDefinition(
+        instance_id=_STRING_ID, name="ASCIISTRING82;n", struct_handle=_STRING_ID, member_count=2,
+        structure_size=cip_size(DataType.STRING),
+        members=[TemplateMemberInfo("LEN", CIP_TYPE_CODE[DataType.DINT], 1, 0, 4, 0),
+                 TemplateMemberInfo("DATA", 0xC2, LOGIX_STRING_CHARS, 4, 1, LOGIX_STRING_CHARS)])
+
+
+def _type_bytes(tag) -> bytes:
+    """The type word(s) of a read reply or a write request for `tag` (a view, or cm's Tag)."""
+    return getattr(tag, "type_bytes", None) or struct.pack("<H", tag.tag_type)
 
 
 class _Node:
@@ -204,6 +223,8 @@ class _Node:
     @property
     def symbol_type(self) -> int:
         dims = 1 if (self.count > 1 or self.indexed) else 0
+        if self.data_type is DataType.STRING:
+            return 0x8000 | _STRING_ID | dims << 13
         if self.members is not None:
             return 0x8000 | (self.template.instance_id & 0x0FFF) | dims << 13
         return (CIP_TYPE_CODE[self.data_type] & 0xFF) | dims << 13
@@ -223,6 +244,8 @@ class _View:
     def __init__(self, symbol: _Symbol, offset: int, node: _Node, elements: int):
         self.symbol, self.offset = symbol, offset
         self.tag_type, self.element_size = node.type_code, node.element_size
+        self.type_bytes = (struct.pack("<HH", _STRUCT_REPLY, _STRING_ID) if node.data_type is DataType.STRING
+                           else struct.pack("<H", node.type_code))
         self.data_size = elements * node.element_size
 
     def get_data(self, offset: int = 0, length: int | None = None) -> bytes:
@@ -268,6 +291,8 @@ class _Symbols:
     def __init__(self, tag_map: TagMap, templates: TagDatabase):
         self.source = tag_map.source
         self.templates = templates
+        # the predefined STRING at its own instance (0x0FCE), where a structure's member finds its size
+        templates._templates[_STRING_ID] = _string_template()
         self.roots: dict[tuple[str | None, str], _Node] = {}  # (program or None, lower name) -> node
         self.program_names: dict[str, str] = {}  # lower -> as the map spells it
         self.leaves: dict[str, tuple] = {}  # map tag name -> (root key, segments, bit, node)
@@ -294,6 +319,8 @@ class _Symbols:
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
         program, segments, bit = path.program, list(path.segments), path.bit
+        if tag.data_type is DataType.STRING and tag.count != 1:
+            raise ValueError(f"{where}: the bench serves one STRING a tag")
         if bit is not None and (tag.data_type is not DataType.BOOL or tag.count != 1):
             raise ValueError(f"{where}: a bit ({tag.address!r}) is one BOOL")
         leaf_type = DataType.DINT if bit is not None else tag.data_type  # the bench holds a bit in a DINT
@@ -329,7 +356,9 @@ class _Symbols:
                 code = 0x8000 | member.template.instance_id
                 members.append(TemplateMember(member.name, code, member.count, template_id=member.template.instance_id))
             else:
-                members.append(TemplateMember(member.name, CIP_TYPE_CODE[member.data_type], member.count))
+                members.append(TemplateMember(member.name, 0x8000 | _STRING_ID, member.count, template_id=_STRING_ID)
+                               if member.data_type is DataType.STRING else
+                               TemplateMember(member.name, CIP_TYPE_CODE[member.data_type], member.count))
         # pycomm3 takes the template's name up to ';' (Logix's "NAME;n..." form)
         node.template = self.templates.add_template(f"BENCH_{node.name.upper().replace(':', '_')};n", *members)
         offsets = {m.name: m.byte_offset for m in node.template.members}

@@ -1,6 +1,6 @@
 """The bench's servers serve every type of the tag map (edge/bus/codec.py's wire forms): UINT,
-UDINT, LINT, ULINT, LREAL, Modbus STRING(N) and bits of registers; on Logix the same numbers and
-a bit of a DINT, program-scoped and UDT members. Each value set on the plant side reads back
+UDINT, LINT, ULINT, LREAL, Modbus STRING(N) and bits of registers; on Logix the same numbers, the
+Logix STRING (program-scoped, and a UDT's member) and a bit of a DINT, program-scoped and UDT members. Each value set on the plant side reads back
 through the controller's bus, and each value the bus writes is what the plant side reads; a bit
 written by the bus (Modbus FC 22, CIP read-modify-write) leaves the register's other bits."""
 
@@ -56,6 +56,8 @@ LOGIX = """\
   - {name: gain, address: Panel.Gain, type: "LREAL[2]", access: write, owner: rtcore, unit: "", scan_group: fast,
      limits: {min: -1.0e+6, max: 1.0e+6}, safe_value: 0.0}
   - {name: run, address: Panel.Run, type: BOOL, access: write, owner: rtcore, unit: "", scan_group: fast, safe_value: false}
+  - {name: recipe, address: Program:Main.RecipeName, type: STRING, access: read, owner: rtcore, unit: "", scan_group: fast}
+  - {name: label, address: Panel.Label, type: STRING, access: write, owner: rtcore, unit: "", scan_group: fast, safe_value: ""}
 """
 PLANT_SIDE = {"count_u16": 65535, "total_u32": 4_000_000_000, "energy_wh": (-(2**62), 2**62 + 7),
               "voltage_v": 400.125, "recipe": "NMC-811", "door_open": True, "fan_on": True}

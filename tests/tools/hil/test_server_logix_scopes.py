@@ -67,9 +67,9 @@ def test_what_the_bench_cannot_hold_is_refused_naming_the_tag():
     with pytest.raises(ValueError, match=r"program_udt_logix.yaml:999: tag 'clash': 'Fixture.MarkerTemp' is DINT; "
                                          r"the same PLC tag is REAL"):
         LogixPlcServer(dataclasses.replace(tag_map, tags=(*tag_map.tags, as_dint)))
-    text = dataclasses.replace(first, name="recipe_name", address="Program:Recipe.Name", data_type=DataType.STRING,
-                               count=1, source_line=998)
-    with pytest.raises(ValueError, match=r":998: tag 'recipe_name': the bench's Logix server does not serve STRING"):
+    text = dataclasses.replace(first, name="recipe_names", address="Program:Recipe.Names", data_type=DataType.STRING,
+                               count=2, source_line=998)
+    with pytest.raises(ValueError, match=r":998: tag 'recipe_names': the bench serves one STRING a tag"):
         LogixPlcServer(dataclasses.replace(tag_map, tags=(*tag_map.tags, text)))
 
 
