@@ -46,9 +46,11 @@ RELAXATION_TERMS = ("drop_rest_to_relax60s_mV", "feat_r0p1s_mOhm", "feat_r1s_mOh
 PULSE_CHARGE_AH = 5.0 * 10.0 / 3600.0
 """Charge the arrival test's pulse removes: 5 A for 10 s."""
 _COL = {name: FEATURE_COLUMNS.index(name) for name in FEATURE_COLUMNS}
-_PAIRS_PER_PRODUCT = 48
-"""(battery, offset) pairs per float32 product: 48 x 8 x 680 states stays under OpenBLAS's threshold for
-threads (m n k <= 262 144), whose spinning workers cost 2-10x the time on a loaded 2-core machine."""
+_TERMS_PER_PRODUCT = 65536
+"""(battery, offset) pairs x prior states per float32 product (the shipped 680 states: 96 pairs; the
+products 96 x 8 x 680 and 96 x 680 x 6): below the size at which this OpenBLAS starts its threads
+(between 160 and 192 pairs of 680 here), whose workers cost 10-50x the time on a loaded 2-core
+machine; 48 pairs were 5 % slower, 128 no faster."""
 _ROWS_PER_BLOCK = 256
 """Grid rows whose factor matrices are built at once: 256 x 14 x 680 states x 4 bytes, 9.7 MB."""
 _FAINT_WEIGHT = 1e-30
@@ -208,13 +210,14 @@ class SocPosterior:
         psi = psi[order]
         per_pair = np.zeros((len(pos), 6), dtype=np.float32)  # in `order`
         centre = np.empty(len(rows))
-        buffer = np.empty((_PAIRS_PER_PRODUCT, len(self._prior_soh)), dtype=np.float32)
+        step = max(8, _TERMS_PER_PRODUCT // len(self._prior_soh))
+        buffer = np.empty((step, len(self._prior_soh)), dtype=np.float32)
         for first in range(0, len(rows), _ROWS_PER_BLOCK):
             block = slice(first, first + _ROWS_PER_BLOCK)
             phi, q, centre[block] = self._row_factors(rows[block])
             for g, (start, end) in enumerate(zip(starts[block], ends[block])):
-                for lo in range(start, end, _PAIRS_PER_PRODUCT):
-                    hi = min(end, lo + _PAIRS_PER_PRODUCT)
+                for lo in range(start, end, step):
+                    hi = min(end, lo + step)
                     log_w = np.matmul(psi[lo:hi], phi[g], out=buffer[:hi - lo])
                     if best:
                         per_pair[lo:hi, 0] = log_w.max(axis=1)
