@@ -345,7 +345,7 @@ def role_problems(tag_map: TagMap, process: Owner | None = None) -> list[MapProb
                        else f"name a tag {r.default_tag!r} or list the role under roles:")
                 out.append(MapProblem(source, lines.get(r.name, 1), None,
                                       f"no tag plays role {r.name!r} ({r.what}), which {' and '.join(needing)} "
-                                      f"needs; {how}"))
+                                      f"{'needs' if len(needing) == 1 else 'need'}; {how}"))
             continue
         playing[r.name] = tag
         players.setdefault(tag.name, []).append(r.name)

@@ -187,7 +187,7 @@ def test_a_map_without_the_pressures_is_refused_naming_the_role_and_file(tmp_pat
     problems = role_problems(tag_map)  # ... but neither process can run it
     missing = [p for p in problems if "'zone_pressure_kpa'" in p.message]
     assert len(missing) == 1 and missing[0].file == path and missing[0].line == 1
-    assert "which rtcore and supervisor needs" in missing[0].message
+    assert "which rtcore and supervisor need; name a tag" in missing[0].message
     assert str(missing[0]).startswith(f"{path}:1: no tag plays role 'zone_pressure_kpa'")
     assert any("'zone_pressure_kpa'" in p.message for p in role_problems(tag_map, Owner.RTCORE))
 
