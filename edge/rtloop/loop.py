@@ -160,7 +160,10 @@ def station_count(tag_map: TagMap, tags: LoopTags | None = None) -> int:
                          + ", ".join(f"{name} {count}" for name, count in counts.items()))
     if counts:
         return next(iter(counts.values()))
-    return tag_map.tag(tags.pressures).count
+    pressures = tag_map.tag(tags.pressures)
+    if pressures is None:
+        raise ValueError(f"{tag_map.source}: the real-time loop needs tag {tags.pressures!r}")
+    return pressures.count
 
 
 class RtLoop:

@@ -192,6 +192,16 @@ def test_a_map_without_the_pressures_is_refused_naming_the_role_and_file(tmp_pat
     assert any("'zone_pressure_kpa'" in p.message for p in role_problems(tag_map, Owner.RTCORE))
 
 
+def test_tags_check_refuses_a_map_without_the_pressures_naming_role_and_file(tmp_path, capsys):
+    from edge.cli import main
+
+    path = write(tmp_path, drop(BENCH, "zone_pressure_kpa"), "no_pressure.yaml")
+    assert main(["tags", "check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:1: no tag plays role 'zone_pressure_kpa'" in out
+    assert main(["tags", "check", str(REPO_ROOT / "plc_tags" / "hil_logix.yaml")]) == 0
+
+
 def test_a_map_holding_only_core_tags_needs_only_the_core_roles(tmp_path):
     text = BENCH
     for name in [t.name for t in load_tag_map(REPO_ROOT / "plc_tags" / "hil_logix.yaml").tags
