@@ -3,11 +3,12 @@
 Owns `load_line(path) -> LineConfig` and the dataclasses it fills: the PLC maps (loaded with
 `edge.tagmap.load_tag_map` and checked against the stations), stations and channels, the fixture
 geometry of each station (its common part must agree with the rtcore map's `fixture:` when the
-map has one; `rtcore run --line` gives the core the line's), routes per chemistry, model folders, limits, state
-dir, inbox, the operator page and `serve:` (kept as written, a mapping). The rtcore map must give
-the core its roles (edge/tagmap/roles.py `role_problems`). A file with any problem is refused whole: `LineError` lists every problem as
-`FILE:LINE: key.path: what is allowed`, like the tag maps. Keys and units:
-edge/supervisor/README.md. Tests: tests/edge/supervisor/test_line.py.
+map has one; `rtcore run --line` gives the core the line's), routes per chemistry, model
+folders, limits, state dir, inbox, the operator page and `serve:` (kept as written, a mapping).
+The rtcore map must give the core its roles (edge/tagmap/roles.py `role_problems`). A file with
+any problem is refused whole: `LineError` lists every problem as `FILE:LINE: key.path: what is
+allowed`, like the tag maps. Keys and units:
+edge/supervisor/README.md. Tests: tests/edge/supervisor/test_line.py, tests/edge/rtloop/test_roles_line.py.
 """
 
 from __future__ import annotations
