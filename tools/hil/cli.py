@@ -9,7 +9,8 @@ loaded with the rows from `--first-row` on, or empty with `--empty`. It runs unt
 or `--seconds`; `--priority P` runs the bench's threads at SCHED_FIFO P (below the core's 50: a
 bench sharing its cores with other load still answers as a PLC does). Any map with the roles serves (tools/hil/bench_map.py: tags by role, any markers
 a station, the plant's markers from the map's fixture or the even split). Exit codes: 0 served,
-1 a map it cannot serve (its problems, as `tags check` names them, or what the bench lacks) or a
+1 a map it cannot serve (its problems and its roles' problems, as `tags check` names them, or
+what the bench lacks) or a
 cells file too short for the stations, 2 a cells file it cannot read, 3 the plant died while
 serving (the server closes with it: never a live server over a dead plant; the cause on stderr);
 each a message through edge.cli's one input-error path, never a traceback. Tests: tests/tools/hil/test_server_bench.py,
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from edge.cli import EXIT_PROBLEM, INPUT_ERRORS, print_json, refuse, refuse_input
 from edge.tagmap import TagMapError, load_tag_map
+from edge.tagmap.roles import role_problems
 from tools.hil.bench_map import bench_layout
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return refuse(COMMAND, f"refusing to serve: the tag map has problems:\n{exc}", EXIT_PROBLEM)
     except INPUT_ERRORS as exc:  # not UTF-8
         return refuse_input(COMMAND, args.map, exc, EXIT_PROBLEM)
+    problems = role_problems(tag_map)  # what `tags check` refuses: a map its processes cannot run
+    if problems:
+        return refuse(COMMAND, "refusing to serve: the tag map's roles have problems:\n"
+                      + "\n".join(str(p) for p in problems), EXIT_PROBLEM)
     try:
         config = bench_plant_config(tag_map)
         n_stations = bench_layout(tag_map, config.cells_per_module).n_stations
@@ -88,7 +94,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return refuse(COMMAND, f"refusing to serve: {exc}", EXIT_PROBLEM)
     except OSError as exc:
         return refuse(COMMAND, f"cannot listen on {tag_map.endpoint.host}:{port}: {exc}", EXIT_PROBLEM)
-    bench = HilBench(Plant(cells, config, empty=args.empty), server, batteries=available)
+    try:
+        bench = HilBench(Plant(cells, config, empty=args.empty), server, batteries=available)
+    except ValueError as exc:  # what the bench's PLC cannot run (the robot cell's counts, ...): named, no traceback
+        server.close()
+        return refuse(COMMAND, f"refusing to serve: {exc}", EXIT_PROBLEM)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

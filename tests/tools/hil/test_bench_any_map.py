@@ -205,3 +205,16 @@ def test_a_core_only_map_with_coils_at_100_and_101_runs_the_plant(tmp_path):
         assert bench.steps == 5 and bench.failure is None
         assert bench.command.pressure_kpa.tolist() == [[150.0]] and bench.command.current_a.tolist() == [0.0]
         assert len(server.get("marker_temp_degc")) == 4 and server.get("zone_pressure_kpa") > 50.0  # clamping up to 150 (lag 0.5 s)
+
+
+def test_hil_serve_refuses_a_map_its_processes_cannot_run_naming_the_line(tmp_path, capsys):
+    from edge.cli import main
+
+    text = (REPO_ROOT / "plc_tags" / "hil_modbus.yaml").read_text()
+    path = tmp_path / "short_loaded_id.yaml"
+    path.write_text(text.replace("address: {table: input_register, address: 132}\n    type: DINT[8]",
+                                 "address: {table: input_register, address: 132}\n    type: DINT[7]"))
+    assert main(["hil", "serve", "--map", str(path), "--port", "0", "--seconds", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to serve: the tag map's roles have problems" in err
+    assert f"{path}:248: tag 'station_loaded_id': has 7 elements; role 'station_loaded_id' needs one per station (8)" in err
