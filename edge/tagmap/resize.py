@@ -1,11 +1,12 @@
 """A station-per-element map resized to another station count, and any map written back as YAML.
 
 `resized(tag_map, stations)` scales every per-station array of a map laid out like the bench's
-(plc_tags/hil_*.yaml: S = the count of `discharge_permit`, each per-station tag holding a whole
-number of elements per station: 4 markers, 2 zones, 1 output) to `stations`, keeping each tag's
-elements per station. Tags of the robot cell and the camera (`robot_*`, `vision_*`: one robot,
-its inbox slots) and scalars keep their size; `slots=` resizes the camera's arrays to that many
-inbox slots (S = the count of `vision_battery_id`). On Modbus the tags of each table are laid out again
+(plc_tags/hil_*.yaml: S = the station count of its roles, `roles.map_station_count`, each
+per-station tag holding a whole number of elements per station: 4 markers, 2 zones, 1 output) to
+`stations`, keeping each tag's elements per station. Tags of the robot cell and the camera (the
+robot's roles and the slot and terminal roles: one robot, its inbox slots) and scalars keep their
+size; `slots=` resizes the camera's arrays to that many inbox slots (K = the count of the role
+`vision_battery_id`). The map's `roles:` and its one-station `fixture:` carry over. On Modbus the tags of each table are laid out again
 in address order, keeping the map's gap between neighbours, so blocks the map keeps apart stay
 apart. `dump_tag_map(tag_map)` is the YAML text that `load_tag_map` reads back to an equal map:
 `discharge-edge demo --stations N` serves and runs a line of N stations through files like any
@@ -19,16 +20,22 @@ from dataclasses import replace
 import yaml
 
 from edge.tagmap.model import DataType, ModbusAddress, Protocol, Tag, TagMap
+from edge.tagmap.roles import ROLES, map_station_count, role_tag
 
-STATION_COUNT_TAG = "discharge_permit"
-SLOT_COUNT_TAG = "vision_battery_id"
-LINE_WIDE_PREFIXES = ("robot_", "vision_")
-"""Tags of the robot cell and its camera: one robot and its inbox slots, whatever the station count."""
+SLOT_COUNT_ROLE = "vision_battery_id"
+LINE_WIDE_ROLES = tuple(r.name for r in ROLES if r.name.startswith(("robot_", "vision_")))
+"""Roles of the robot cell and its camera: one robot and its inbox slots, whatever the station count."""
+SLOT_ROLES = tuple(r.name for r in ROLES if r.shape in ("slot", "terminal"))
 
 
-def per_station(tag: Tag, stations: int) -> bool:
-    """Whether `tag` holds a whole number of elements per station of a `stations`-station map."""
-    return tag.is_array and tag.count % stations == 0 and not tag.name.startswith(LINE_WIDE_PREFIXES)
+def _played_by(tag_map: TagMap, role_names) -> set[str]:
+    return {tag.name for tag in (role_tag(tag_map, name) for name in role_names) if tag is not None}
+
+
+def per_station(tag: Tag, stations: int, line_wide: set[str] = frozenset()) -> bool:
+    """Whether `tag` holds a whole number of elements per station of a `stations`-station map
+    (the tags in `line_wide`, the robot cell's and the camera's, never do)."""
+    return tag.is_array and tag.count % stations == 0 and tag.name not in line_wide
 
 
 def resized(tag_map: TagMap, stations: int, *, slots: int | None = None,
@@ -39,19 +46,18 @@ def resized(tag_map: TagMap, stations: int, *, slots: int | None = None,
     for name, value, required in (("stations", stations, True), ("slots", slots, False)):
         if (value is not None or required) and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{tag_map.source}: {name} must be a positive integer, got {value!r}")
-    slot_tag = tag_map.tag(SLOT_COUNT_TAG)
+    slot_tag = role_tag(tag_map, SLOT_COUNT_ROLE)
     if slots is not None and slot_tag is None:
-        raise ValueError(f"{tag_map.source}: no tag {SLOT_COUNT_TAG!r}, whose count is the map's inbox slot count")
-    counter = tag_map.tag(STATION_COUNT_TAG)
-    if counter is None:
-        raise ValueError(f"{tag_map.source}: no tag {STATION_COUNT_TAG!r}, whose count is the map's station count")
-    base = counter.count
+        raise ValueError(f"{tag_map.source}: no tag plays role {SLOT_COUNT_ROLE!r}, whose count is the map's "
+                         "inbox slot count")
+    base = map_station_count(tag_map)  # ValueError naming the file when the map has no station count
+    line_wide, slot_tags = _played_by(tag_map, LINE_WIDE_ROLES), _played_by(tag_map, SLOT_ROLES)
     types = types or {}
     tags = []
     for tag in tag_map.tags:
-        if per_station(tag, base):
+        if per_station(tag, base, line_wide):
             count = tag.count * stations // base
-        elif slots is not None and tag.name.startswith("vision_") and tag.count % slot_tag.count == 0:
+        elif slots is not None and tag.name in slot_tags and tag.count % slot_tag.count == 0:
             count = tag.count * slots // slot_tag.count
         else:
             count = tag.count
@@ -102,8 +108,15 @@ def dump_tag_map(tag_map: TagMap, header: str = "") -> str:
         "connection": {"name": tag_map.name, "protocol": tag_map.protocol.value, "endpoint": endpoint,
                        "timeout_s": tag_map.timeout_s},
         "scan_groups": {g.name: g.period_ms for g in tag_map.scan_groups},
-        "tags": [_tag_entry(t, tag_map.protocol) for t in tag_map.tags],
     }
+    if tag_map.roles:
+        document["roles"] = dict(tag_map.roles)
+    if tag_map.fixture is not None and not tag_map.fixture.even_split:
+        f = tag_map.fixture
+        document["fixture"] = {"station_pitch_mm": f.station_pitch_mm,
+                               "markers": [{"x_mm": m.x_mm, "y_mm": m.y_mm, "zone": m.zone} for m in f.markers],
+                               "zone_area_mm2": list(f.zone_area_mm2)}
+    document["tags"] = [_tag_entry(t, tag_map.protocol) for t in tag_map.tags]
     comments = "".join(f"# {line}\n" for line in header.splitlines())
     return comments + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 

@@ -59,9 +59,27 @@ def test_resized_modbus_tags_never_overlap_and_keep_their_order():
 def test_resized_refuses_a_bad_count_and_a_map_without_stations():
     with pytest.raises(ValueError, match="stations must be a positive integer, got 0"):
         resized(MAPS["logix"], 0)
-    bare = replace(MAPS["logix"], tags=tuple(t for t in MAPS["logix"].tags if t.name != "discharge_permit"))
-    with pytest.raises(ValueError, match="no tag 'discharge_permit'"):
+    station_tags = {"discharge_permit", "current_limit_pct", "station_safe_state", "zone_pressure_kpa"}
+    bare = replace(MAPS["logix"], tags=tuple(t for t in MAPS["logix"].tags if t.name not in station_tags))
+    with pytest.raises(ValueError, match="no tag plays role 'zone_pressure_kpa'"):
         resized(bare, 4)
+
+
+def test_a_map_of_other_names_resizes_by_its_roles_and_dumps_them(tmp_path):
+    renamed = {"discharge_permit": "Permit", "current_limit_pct": "ILimit", "station_safe_state": "StationSafe",
+               "vision_battery_id": "CamBatteryId", "robot_state": "RobotState"}
+    base = MAPS["logix"]
+    tags = tuple(replace(t, name=renamed.get(t.name, t.name)) for t in base.tags)
+    tag_map = replace(base, tags=tags, roles={role: name for role, name in renamed.items()})
+    big = resized(tag_map, 12, slots=6)
+    assert big.tag("Permit").count == 12 and big.tag("ILimit").count == 12
+    assert big.tag("CamBatteryId").count == 6 and big.tag("RobotState").count == 1
+    path = tmp_path / "renamed.yaml"
+    path.write_text(dump_tag_map(big))
+    back = load_tag_map(path)
+    assert dict(back.roles) == renamed
+    assert back.fixture == replace(base.fixture, line=back.fixture.line)  # the one-station fixture carries over
+    _same(back, big)
 
 
 @pytest.mark.parametrize("protocol", sorted(MAPS))
