@@ -6,7 +6,8 @@ which feeds a publisher from a `LineHub` subscription (edge/lineview/model.py).
 
 The session (Sparkplug 3.0):
 - Each connect takes the next `bdSeq` (0..255) and sets the MQTT will to NDEATH carrying it
-  (QoS 1, not retained); NBIRTH carries the same bdSeq, `Node Control/Rebirth` and every line
+  (QoS 1, not retained; kept in `bdseq_path` when given, so a restarted process goes on from
+  it); NBIRTH carries the same bdSeq, `Node Control/Rebirth` and every line
   metric, with `seq` 0; a DBIRTH per station follows, then DATA; `seq` counts every message of
   the node 0..255 and round again. A clean stop publishes NDEATH and disconnects.
 - With a primary host (`primary_host`), the node births only while the host's retained
@@ -31,10 +32,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import re
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,6 +71,28 @@ def node_id_of(line_name: str) -> str:
     return re.sub(r"[/+#]", "_", line_name.strip()) or "line"
 
 
+def read_bdseq(path: str | None) -> int:
+    """The last bdSeq a previous process used (-1: none, or no file), so the next session's is new:
+    a late NDEATH of the old session must not match the new birth."""
+    if path is None:
+        return -1
+    try:
+        return int(Path(path).read_text().strip()) % SEQ_MODULO
+    except (OSError, ValueError):
+        return -1
+
+
+def write_bdseq(path: str | None, bdseq: int) -> None:
+    if path is None:
+        return
+    tmp = Path(f"{path}.tmp")
+    try:
+        tmp.write_text(f"{bdseq}\n")
+        os.replace(tmp, path)
+    except OSError as exc:  # a full or read-only disk costs the restart's bdSeq, not the session
+        log.warning("sparkplug: cannot keep bdSeq in %s: %s", path, exc)
+
+
 @dataclass(frozen=True)
 class PublisherSettings:
     broker_url: str
@@ -81,6 +106,7 @@ class PublisherSettings:
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 5.0
     connect_timeout_s: float = 5.0
+    bdseq_path: str | None = None  # keeps the last bdSeq across restarts (e.g. <state dir>/sparkplug.bdseq)
 
     def __post_init__(self) -> None:
         parse_broker_url(self.broker_url)
@@ -115,7 +141,7 @@ class SparkplugPublisher:
         self._dev_sent: dict[str, dict[str, Any]] = {}
         self._report_seq: dict[str, int] = {}
         # the session
-        self._bdseq = -1
+        self._bdseq = read_bdseq(settings.bdseq_path)
         self._seq = 0
         self._born = False
         self._connected = False
@@ -270,6 +296,7 @@ class SparkplugPublisher:
         delay = self.s.reconnect_min_s
         while not self._stop.is_set():
             self._bdseq = (self._bdseq + 1) % SEQ_MODULO
+            write_bdseq(self.s.bdseq_path, self._bdseq)
             client = self._make_client(self._bdseq)
             self._session_over.clear()
             try:
@@ -418,7 +445,8 @@ def start_sparkplug(hub: Any, broker_url: str, group: str, node: str | None = No
 
 CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "broker": (str,), "group": (str,), "node": (str,), "primary_host": (str,), "keepalive_s": (int, float),
-    "buffer_max_messages": (int,), "buffer_max_bytes": (int,), "resend_window_s": (int, float)}
+    "buffer_max_messages": (int,), "buffer_max_bytes": (int,), "resend_window_s": (int, float),
+    "bdseq_path": (str,)}
 DEFAULT_GROUP = "plant"
 
 

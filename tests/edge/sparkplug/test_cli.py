@@ -87,6 +87,11 @@ def test_bad_usage_and_no_broker(capsys):
     assert "expected mqtt://" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser().parse_args(["plant", "watch", "--broker", "mqtt://127.0.0.1:1", "--count", "1", "--duration", "1"])
+    args = parser().parse_args(["plant", "watch", "--broker", "mqtt://127.0.0.1:1", "--json", "--duration", "0.3"])
+    assert args.func(args) == 1  # nothing listens on port 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["connected"] is False
+    assert "no broker reached at mqtt://127.0.0.1:1" in captured.err
 
 
 def _retained_state_seen(url: str) -> bool:

@@ -142,3 +142,20 @@ def test_a_killed_line_is_declared_dead_by_its_will(broker):
             child.kill()
             child.wait(10)
         watcher.stop()
+
+
+def test_bdseq_goes_on_across_a_restart_of_the_process(broker, tmp_path):
+    path = str(tmp_path / "sparkplug.bdseq")
+    rec = Recorder(broker.url)
+    try:
+        for _ in range(2):
+            pub = SparkplugPublisher(PublisherSettings(broker.url, "plant", "line-a", bdseq_path=path)).start()
+            wait_for(lambda: pub.stats()["born"], what="the births")
+            pub.stop()
+        wait_for(lambda: len(rec.of("NDEATH")) == 2, what="two NDEATH")
+        births = [{m.name: m.value for m in msg[3].metrics}[BDSEQ] for msg in rec.of("NBIRTH")]
+        deaths = [{m.name: m.value for m in msg[3].metrics}[BDSEQ] for msg in rec.of("NDEATH")]
+    finally:
+        rec.close()
+    assert births == deaths == [0, 1]
+    assert (tmp_path / "sparkplug.bdseq").read_text() == "1\n"
