@@ -6,8 +6,10 @@ engineering units with `get`/`set` (no write limits: a sensor may read out of ra
 values are retained, as a PLC retains its tags). `tag_map` is the served map aimed at the
 proxy's port: hand it to the controller. `serve_realtime(priority)` lets the server's thread (the
 protocol server and the proxy) answer at SCHED_FIFO: a bench sharing two cores with a CPU hog
-still answers as a PLC does, on its own CPU (tools/bench_soak.py). Tests:
-tests/tools/hil/test_server_modbus_limits.py, tests/edge/bus/test_contract.py.
+still answers as a PLC does, on its own CPU (tools/bench_soak.py, `hil serve --priority`).
+`close()` is idempotent (`closed`): the bench closes its server when the plant dies, the command
+line again on its way out. Tests: tests/tools/hil/test_server_modbus_limits.py,
+tests/edge/bus/test_contract.py, tests/tools/hil/test_bench_any_map.py.
 """
 
 from __future__ import annotations
