@@ -31,6 +31,7 @@ reports by `report_seq` and ignores the ones it already has. Reconnect waits 0.2
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import re
@@ -397,49 +398,63 @@ class SparkplugPublisher:
 
 
 class SparkplugHandle:
-    """A running publisher fed by a LineHub subscription; `stop()` ends both threads."""
+    """A running publisher fed by a LineHub subscription; `stop()` ends both threads. Without a
+    node id the publisher starts at the first snapshot, named after its line."""
 
-    def __init__(self, hub: Any, publisher: SparkplugPublisher):
-        self.publisher = publisher
+    def __init__(self, hub: Any, settings: PublisherSettings, *, named: bool):
+        self._settings = settings
+        self.publisher: SparkplugPublisher | None = SparkplugPublisher(settings) if named else None
         self._sub = hub.subscribe()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._feed, name=f"sparkplug-feed-{publisher.s.node}", daemon=True)
+        self._thread = threading.Thread(target=self._feed, name=f"sparkplug-feed-{settings.node}", daemon=True)
+
+    def _start(self, first: Any | None) -> None:
+        if self.publisher is not None:
+            if first is not None:
+                self.publisher.offer(first)
+            self.publisher.start()
+        self._thread.start()
 
     def _feed(self) -> None:
         while not self._stop.is_set():
             snapshot = self._sub.get(0.2)
-            if snapshot is not None and snapshot.seq > 0:
-                try:
-                    self.publisher.offer(snapshot)
-                except ValueError as exc:  # a value no metric can carry: say so, keep publishing
-                    self.publisher.counts["refused_snapshots"] += 1
-                    log.warning("sparkplug %s: snapshot %s refused: %s", self.publisher.s.node, snapshot.seq, exc)
+            if snapshot is None or snapshot.seq <= 0:
+                continue
+            if self.publisher is None:
+                named = dataclasses.replace(self._settings, node=node_id_of(snapshot.line or "line"))
+                self.publisher = SparkplugPublisher(named)
+                self.publisher.start()
+            try:
+                self.publisher.offer(snapshot)
+            except ValueError as exc:  # a value no metric can carry: say so, keep publishing
+                self.publisher.counts["refused_snapshots"] += 1
+                log.warning("sparkplug %s: snapshot %s refused: %s", self.publisher.s.node, snapshot.seq, exc)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._sub.close()
         self._thread.join(timeout_s)
-        self.publisher.stop(timeout_s)
+        if self.publisher is not None:
+            self.publisher.stop(timeout_s)
 
     def stats(self) -> dict[str, Any]:
-        return {**self.publisher.stats(), "snapshots_dropped": self._sub.dropped}
+        base = self.publisher.stats() if self.publisher is not None else {"node": None, "born": False}
+        return {**base, "snapshots_dropped": self._sub.dropped}
 
 
-def start_sparkplug(hub: Any, broker_url: str, group: str, node: str | None = None, *,
+def start_sparkplug(hub: Any, broker_url: str, group: str = "plant", node: str | None = None, *,
                     primary_host: str | None = None, **settings: Any) -> SparkplugHandle:
-    """Publish the line behind `hub` (a LineHub) as Sparkplug B node `node` (default: the line's
-    name, from the hub's latest snapshot) of `group` on the broker at `broker_url`. Returns the
-    handle; `handle.stop()` publishes NDEATH and ends its threads. Raises ValueError on a bad
-    URL or id (before any thread starts)."""
-    if node is None:
-        node = node_id_of(hub.latest().line or "line")
-    publisher = SparkplugPublisher(PublisherSettings(broker_url, group, node, primary_host=primary_host, **settings))
-    handle = SparkplugHandle(hub, publisher)
+    """Publish the line behind `hub` (a LineHub) as Sparkplug B node `node` of `group` on the
+    broker at `broker_url`. Without `node`, the line's name (from the hub's latest snapshot, or
+    the first one to come). Returns the handle; `handle.stop()` publishes NDEATH and ends its
+    threads. Raises ValueError on a bad URL, id or setting (before any thread starts)."""
     latest = hub.latest()
-    if latest.seq > 0:
-        publisher.offer(latest)
-    publisher.start()
-    handle._thread.start()
+    named = node is not None or latest.seq > 0
+    if node is None:
+        node = node_id_of(latest.line or "line")
+    handle = SparkplugHandle(hub, PublisherSettings(broker_url, group, node, primary_host=primary_host, **settings),
+                             named=named)
+    handle._start(latest if latest.seq > 0 else None)
     return handle
 
 

@@ -159,3 +159,17 @@ def test_bdseq_goes_on_across_a_restart_of_the_process(broker, tmp_path):
         rec.close()
     assert births == deaths == [0, 1]
     assert (tmp_path / "sparkplug.bdseq").read_text() == "1\n"
+
+
+def test_without_a_node_id_the_line_is_named_by_its_first_snapshot(broker):
+    rec = Recorder(broker.url)
+    hub = LineHub()  # nothing published yet: the name is not known at start
+    handle = start_sparkplug(hub, broker.url, "plant")
+    try:
+        assert handle.stats()["node"] is None
+        hub.publish(line_snapshot(0, line="line/7", stations=1))
+        wait_for(lambda: rec.of("DBIRTH") or len(rec.of("DDATA")) == 1, what="the line's first report")
+        assert {m[1] for m in rec.messages} == {"line_7"}
+    finally:
+        handle.stop()
+        rec.close()
