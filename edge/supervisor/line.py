@@ -5,10 +5,14 @@ Owns `load_line(path) -> LineConfig` and the dataclasses it fills: the PLC maps 
 geometry of each station (its common part must agree with the rtcore map's `fixture:` when the
 map has one; `rtcore run --line` gives the core the line's), routes per chemistry, model
 folders, limits, state dir, inbox, the operator page and `serve:` (kept as written, a mapping).
-The rtcore map must give the core its roles (edge/tagmap/roles.py `role_problems`). A file with
-any problem is refused whole: `LineError` lists every problem as `FILE:LINE: key.path: what is
-allowed`, like the tag maps. Keys and units:
-edge/supervisor/README.md. Tests: tests/edge/supervisor/test_line.py, tests/edge/rtloop/test_roles_line.py.
+The rtcore map must give the core its roles, the supervisor map the supervisor's
+(edge/tagmap/roles.py `role_problems`; the checks here find the supervisor's tags by role too). The
+file is read bounded (`edge.tagmap.checker.read_bounded_text`: a regular file only, at most 2 MiB,
+UTF-8 or refused with the line and byte offset), so a FIFO or a device is refused, never read. A
+file with any problem is refused whole: `LineError` lists every problem as `FILE:LINE: key.path:
+what is allowed`, like the tag maps. Keys and units: edge/supervisor/README.md.
+Tests: tests/edge/supervisor/test_line.py, test_line_input.py, test_flow_roles.py,
+tests/edge/rtloop/test_roles_line.py.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from edge.placement.vision import VisionRules
 from edge.rtloop.loop import LoopTags, station_count
 from edge.supervisor.historian import HistorySettings
 from edge.tagmap import Owner, TagMap, TagMapError, load_tag_map
-from edge.tagmap.roles import role_problems
-from edge.tagmap.checker import Node, read_yaml
+from edge.tagmap.roles import role_problems, role_tag
+from edge.tagmap.checker import Node, read_bounded_text, read_yaml
 from rtcore.spec import Fixture
 
 DEFAULT_MODELS_DIR = SHIPPED_MODELS_DIR
@@ -43,12 +47,13 @@ MAX_CELLS_PER_MODULE = 400
 DATABASE_FILE = "supervisor.sqlite"
 SOC_GAN_METADATA = "soc_gan.json"  # edge/grading/soc_model.py METADATA_FILE
 RL_POLICY_METADATA = "rl_policy.json"  # edge/strategy/policy.py METADATA_FILE
-# The supervisor's per-station tags: when a map has one, its count must be the station count.
+# The supervisor's per-station roles: when a map has a tag playing one, its count must be the station count.
 SUPERVISOR_STATION_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa",
                            "coolant_base_lpm", "station_voltage_v", "station_current_a")
 
 TOP_KEYS = {"name", "state_dir", "tiers", "maps", "rtcore_link", "stations", "channels", "fixture",
             "routes", "models", "limits", "inbox", "operator_page", "placement", "history", "serve"}
+EMPTY_YAML = "empty file; a tag map needs connection, scan_groups and tags"  # read_yaml's words for no document
 REQUIRED_TOP = ("name", "maps", "stations", "channels", "fixture", "routes", "limits")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -314,21 +319,18 @@ def _range(low, high, above) -> str:
 def load_line(path: str | Path) -> LineConfig:
     """Load and check one line file; raise `LineError` listing every problem."""
     path = Path(path).resolve()
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise LineError([LineProblem(path, 0, "the file", f"cannot read: {exc.strerror}")]) from exc
-    try:
-        empty = not raw.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise LineError([LineProblem(path, line, "the file", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
-                                                             f"offset {exc.start})")]) from None
+    try:  # a regular file of at most 2 MiB, UTF-8 (never blocks on a FIFO, never reads a device)
+        empty = not read_bounded_text(path).strip()
+    except TagMapError as exc:
+        raise LineError([LineProblem(path, p.line, "the file", p.message) for p in exc.problems]) from None
+    empty_problem = LineProblem(path, 1, "the file", "empty; a line file needs " + ", ".join(REQUIRED_TOP))
     if empty:
-        raise LineError([LineProblem(path, 1, "the file", "empty; a line file needs " + ", ".join(REQUIRED_TOP))])
+        raise LineError([empty_problem])
     try:
         document, yaml_problems = read_yaml(path)
     except TagMapError as exc:
+        if [p.message for p in exc.problems] == [EMPTY_YAML]:  # comments only: the line file's own words
+            raise LineError([empty_problem]) from None
         raise LineError([LineProblem(path, p.line, "the file", p.message) for p in exc.problems]) from exc
     read = _Reader(path)
     read.problems += [LineProblem(path, p.line, "the file", p.message) for p in yaml_problems]
@@ -425,6 +427,11 @@ def _check_map_sizes(read: _Reader, node: Node, rt: TagMap, sup: TagMap, layout:
     problems = role_problems(rt, Owner.RTCORE)
     for problem in problems:  # the core's roles (edge/tagmap/roles.py): missing, or of the wrong shape
         read.fail(line, "maps.rtcore", f"the tag map does not give the core its roles: {problem}")
+    for problem in role_problems(sup, Owner.SUPERVISOR):  # the supervisor's roles: missing, or unfit
+        if problem in problems:
+            continue  # one map for both processes: said for the core above
+        read.fail(read.line_of(node, "supervisor"), "maps.supervisor",
+                  f"the tag map does not give the supervisor its roles: {problem}")
     try:
         tags = LoopTags.for_map(rt)
     except ValueError:
@@ -444,11 +451,16 @@ def _check_map_sizes(read: _Reader, node: Node, rt: TagMap, sup: TagMap, layout:
         if s != layout.count:
             read.fail(line, "maps.rtcore", f"{rt.source.name} has {s} stations (its per-station tags); "
                       f"allowed: stations.count = {layout.count}")
-    for tag_name in SUPERVISOR_STATION_TAGS:
-        tag = sup.tag(tag_name)
+    for role_name in SUPERVISOR_STATION_TAGS:
+        tag = role_tag(sup, role_name)
         if tag is not None and tag.count != layout.count:
-            read.fail(read.line_of(node, "supervisor"), "maps.supervisor", f"{sup.source.name}: {tag_name} has "
-                      f"{tag.count} elements; allowed: stations.count = {layout.count}")
+            read.fail(read.line_of(node, "supervisor"), "maps.supervisor", f"{sup.source.name}: {_played(tag.name, role_name)} "
+                      f"has {tag.count} elements; allowed: stations.count = {layout.count}")
+
+
+def _played(tag_name: str, role_name: str) -> str:
+    """A tag named for the message: `tag` when it is the role's default name, else `tag (role r)`."""
+    return tag_name if tag_name == role_name else f"{tag_name} (role {role_name})"
 
 
 def _check_fixture_agrees(read: _Reader, top: Node, rt: TagMap, common: StationFixture, pitch: float) -> None:
@@ -665,12 +677,12 @@ def _load_limits(read: _Reader, top: Node, sup: TagMap | None) -> LineLimits | N
         warning = None
     current = read.number(node, "max_current_a", "limits.max_current_a", above=0.0, unit="A")
     coolant = read.number(node, "max_coolant_lpm", "limits.max_coolant_lpm", above=0.0, unit="L/min")
-    for key, value, tag_name, unit in (("max_current_a", current, "discharge_current_setpoint_a", "A"),
-                                       ("max_coolant_lpm", coolant, "coolant_base_lpm", "L/min")):
-        tag = sup.tag(tag_name) if sup is not None and value is not None else None
+    for key, value, role_name, unit in (("max_current_a", current, "discharge_current_setpoint_a", "A"),
+                                        ("max_coolant_lpm", coolant, "coolant_base_lpm", "L/min")):
+        tag = role_tag(sup, role_name) if sup is not None and value is not None else None
         if tag is not None and tag.limits is not None and value > tag.limits.max:
             read.fail(read.line_of(node, key), f"limits.{key}", f"is {value:g} {unit}; allowed: <= {tag.limits.max:g} "
-                      f"{unit}, the limit of {tag_name} in {sup.source.name}")
+                      f"{unit}, the limit of {_played(tag.name, role_name)} in {sup.source.name}")
             return None
     if None in (warning, limit, current, coolant) or not all(k in node for k in keys):
         return None
@@ -704,10 +716,10 @@ def _load_placement(read: _Reader, top: Node, sup: TagMap | None) -> Placement |
         return Placement() if "placement" not in top else None
     d = Placement()
     slots = read.integer(node, "slots", "placement.slots", d.slots, 1, 64)
-    tag = sup.tag("vision_battery_id") if sup is not None else None
+    tag = role_tag(sup, "vision_battery_id") if sup is not None else None
     if slots is not None and tag is not None and tag.count != slots:
         read.fail(read.line_of(node, "slots"), "placement.slots", f"is {slots}; allowed: {tag.count}, the count of "
-                  f"vision_battery_id in {sup.source.name}")
+                  f"{_played(tag.name, 'vision_battery_id')} in {sup.source.name}")
         slots = None
     terminals = {"positive": d.positive_mm, "negative": d.negative_mm}
     t_node = read.section(node, "terminals", "placement.terminals", {"positive", "negative"})

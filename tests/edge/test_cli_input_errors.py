@@ -73,8 +73,8 @@ COMMANDS = {
         "missing": "cannot open: No such file", "empty": ":1: empty file", "wrong_columns": ":1: no 'TYPE,SCOPE,NAME",
         "not_utf8": ":2: not UTF-8 text (byte 0xff", "directory": "cannot open: Is a directory"}),
     "run_line": (["run", "--line", "{}"], "yaml", 1, {
-        "missing": "cannot read: No such file", "empty": "empty", "wrong_columns": "missing",
-        "not_utf8": "not UTF-8", "directory": "cannot read: Is a directory"}),
+        "missing": "cannot read: No such file", "empty": ":1: the file: empty", "wrong_columns": "missing",
+        "not_utf8": ":2: the file: not UTF-8 text (byte 0xff", "directory": "not a regular file (a directory)"}),
 }
 
 NOT_YET: dict[tuple[str, str], str] = {}  # (command, kind) -> why a case cannot pass yet (strict xfail)

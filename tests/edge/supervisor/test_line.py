@@ -261,7 +261,7 @@ def test_a_line_file_that_is_not_utf8_is_refused_naming_the_line(tmp_path):
     path.write_bytes(b"name: x\n\xff\xfe caf\xe9\n")
     with pytest.raises(LineError) as err:
         load_line(path)
-    assert str(err.value) == f"{path}:2: the file: not UTF-8 text (byte 0xff at offset 8)"
+    assert str(err.value) == f"{path}:2: the file: not UTF-8 text (byte 0xff at offset 8); save the file as UTF-8"
 
 
 PLACEMENT = """\
