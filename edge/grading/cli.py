@@ -39,10 +39,11 @@ from edge.progress import add_progress_argument, progress_enabled, steps
 log = logging.getLogger(__name__)
 
 RESISTANCE = FEATURE_COLUMNS.index("feat_r0p1s_mOhm")
-GRADE_CHUNK_ROWS = 4 * CHUNK_ROWS
-"""Rows `grade_file` reads and predicts at a time: the posterior's cost per grid row is paid once a
-chunk (10 000 rows in one chunk: posterior 0.26 s of CPU, in 4 096-row chunks 0.42 s); its
-arrays stay near 60 MB at this size."""
+POSTERIOR_BATCH_ROWS = 4 * CHUNK_ROWS
+"""Rows whose physics posterior `grade_file` computes at once (the reader's chunks gathered): the
+posterior's cost per grid row is paid once a batch (10 000 rows in one batch: 0.26 s of CPU, in
+4 096-row chunks 0.42 s). Each reader chunk is still predicted on its own, with its own noise
+(seed 0, + 1 each 1 024 batteries), so the grades do not depend on this number."""
 
 
 def register(subparsers) -> None:
@@ -71,11 +72,25 @@ class _Graded:
     outside: list = field(default_factory=list)
 
     def add(self, model: SocModel, cell_ids: np.ndarray, x: np.ndarray, draws: int | None) -> None:
-        pred = model.predict(x, draws)
-        for name, values in (("cell_ids", cell_ids), ("soc", pred.soc_pct), ("lo", pred.lo_pct), ("hi", pred.hi_pct),
-                             ("soh", model.soh(x)), ("r0", x[:, RESISTANCE])):
-            getattr(self, name).append(np.asarray(values))
-        self.outside.extend(model.outside_training(x))
+        self.add_chunks(model, [(cell_ids, x)], draws)
+
+    def add_chunks(self, model: SocModel, chunks: list[tuple[np.ndarray, np.ndarray]], draws: int | None) -> None:
+        """Chunks of (cell_ids, feat_* rows): one posterior over all of them, then each chunk
+        predicted as `SocModel.predict` would predict it alone (its own noise draws)."""
+        if not chunks:
+            return
+        x_all = np.concatenate([x for _, x in chunks])
+        x_std_all = model.standardise(x_all)
+        soh_all = model.soh(x_all)
+        first = 0
+        for cell_ids, x in chunks:
+            rows = slice(first, first + len(x))
+            first += len(x)
+            pred = model.predict_standardised(x_std_all[rows], draws)
+            for name, values in (("cell_ids", cell_ids), ("soc", pred.soc_pct), ("lo", pred.lo_pct), ("hi", pred.hi_pct),
+                                 ("soh", soh_all[rows]), ("r0", x[:, RESISTANCE])):
+                getattr(self, name).append(np.asarray(values))
+        self.outside.extend(model.outside_training(x_all))
 
     def column(self, name: str) -> np.ndarray:
         return np.concatenate(getattr(self, name)) if getattr(self, name) else np.zeros(0)
@@ -91,17 +106,22 @@ def grade_cells(model: SocModel, cell_ids: np.ndarray, x: np.ndarray, config: Ti
 
 
 def grade_file(model: SocModel, path: Path, config: TierConfig, draws: int | None = None,
-               chunk_rows: int = GRADE_CHUNK_ROWS, progress: bool = False) -> dict:
-    """Grade a cells CSV read and predicted `chunk_rows` at a time: memory holds one chunk plus a
-    few numbers per battery. Raises CellsFileError (nothing graded) as read_cells_csv does. With
-    `progress`, a bar on stderr over the file's lines (rows graded, the rate and the time left)."""
-    graded, refused = _Graded(), ()
+               chunk_rows: int = CHUNK_ROWS, progress: bool = False) -> dict:
+    """Grade a cells CSV read and predicted `chunk_rows` at a time (the posterior over up to
+    POSTERIOR_BATCH_ROWS of them at once): memory holds a few chunks plus a few numbers per
+    battery. Raises CellsFileError (nothing graded) as read_cells_csv does. With `progress`, a bar
+    on stderr over the file's lines (rows graded, the rate and the time left)."""
+    graded, refused, pending = _Graded(), (), []
     with steps(_line_count(path) if progress else None, "grade", unit="row", enabled=progress) as bar:
         for table in iter_cells_csv(path, chunk_rows=chunk_rows):
             if len(table):
-                graded.add(model, table.cell_ids, feature_matrix(table), draws)
+                pending.append((table.cell_ids, feature_matrix(table)))
+            if sum(len(x) for _, x in pending) >= POSTERIOR_BATCH_ROWS:
+                graded.add_chunks(model, pending, draws)
+                pending = []
             bar.update(len(table) + len(table.refused) - len(refused))
             refused = table.refused
+        graded.add_chunks(model, pending, draws)
     return _report(model, graded, config, refused)
 
 

@@ -283,7 +283,11 @@ class SocModel:
 
         Batteries go through the generator `chunk_rows` at a time (the noise of chunk k is drawn
         with seed + k), so memory stays bounded for any batch."""
-        x_std = self.standardise(features)  # the posterior over every battery at once
+        return self.predict_standardised(self.standardise(features), n_draws, seed, chunk_rows)
+
+    def predict_standardised(self, x_std: np.ndarray, n_draws: int | None = None, seed: int = 0,
+                             chunk_rows: int = PREDICT_CHUNK_ROWS) -> SocPrediction:
+        """`predict` from the generator's standardised inputs (`standardise`: the posterior already run)."""
         parts = [self._predict_chunk(x_std[a:a + chunk_rows], n_draws, seed + k)
                  for k, a in enumerate(range(0, len(x_std), chunk_rows))] or [self._predict_chunk(x_std, n_draws, seed)]
         return SocPrediction(soc_pct=np.concatenate([p[0] for p in parts]), lo_pct=np.concatenate([p[1] for p in parts]),

@@ -59,3 +59,25 @@ def test_grades_of_800_held_out_cells_match_the_float64_era(graded):
     np.testing.assert_array_equal(got[:, 4], want[:, 4])  # every tier
     for key, value in golden["tiers"].items():
         assert graded["tiers"][key] == value, key
+
+
+def test_gathering_chunks_for_the_posterior_keeps_each_chunks_noise(tmp_path, monkeypatch):
+    """grade_file runs the posterior over several reader chunks at once (POSTERIOR_BATCH_ROWS) but
+    must predict each chunk with its own noise, as when each chunk went alone: 300 held-out rows
+    in chunks of 40, gathered or not, give the same grades (SOC to one 0.001 pp rounding step)."""
+    import edge.grading.cli as grading_cli
+
+    path = tmp_path / "cells.csv"
+    write_held_out(path)
+    lines = path.read_text().splitlines()[:301]
+    path.write_text("\n".join(lines) + "\n")
+    model = SocModel.load()
+    gathered = grade_file(model, path, TierConfig(), chunk_rows=40)
+    monkeypatch.setattr(grading_cli, "POSTERIOR_BATCH_ROWS", 1)
+    alone = grade_file(model, path, TierConfig(), chunk_rows=40)
+    a = np.array([[c["soc_pct"], c["soc_lo_pct"], c["soc_hi_pct"]] for c in gathered["cells"]])
+    b = np.array([[c["soc_pct"], c["soc_lo_pct"], c["soc_hi_pct"]] for c in alone["cells"]])
+    assert len(a) == 300 and np.abs(a - b).max() <= SOC_STEP_PCT + 1e-9
+    assert [c["tier"] for c in gathered["cells"]] == [c["tier"] for c in alone["cells"]]
+    whole = grade_file(model, path, TierConfig(), chunk_rows=4096)  # other chunks: other noise
+    assert np.abs(a[:, 0] - np.array([c["soc_pct"] for c in whole["cells"]])).max() > 0.01
