@@ -135,3 +135,33 @@ def test_a_watcher_that_comes_late_asks_for_a_rebirth_and_learns_every_value(bro
         if watcher is not None:
             watcher.stop()
         handle.stop()
+
+
+def test_two_line_processes_and_the_installed_command(broker):
+    """Two demo-like line processes on one Mosquitto; `python -m edge.cli plant watch` shows both."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    lines = [subprocess.Popen([sys.executable, "-m", "tests.edge.sparkplug.line_process", broker.url, name,
+                               str(n), "plant-host"], cwd=root, env=env) for name, n in (("line-a", 3), ("line-b", 2))]
+    try:
+        out = subprocess.run([sys.executable, "-m", "edge.cli", "plant", "watch", "--broker", broker.url,
+                              "--host-id", "plant-host", "--json", "--duration", "4"],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        for p in lines:
+            p.terminate()
+        for p in lines:
+            p.wait(20)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    shown = {line["node"]: line for line in result["lines"]}
+    assert set(shown) == {"line-a", "line-b"}
+    for name, n in (("line-a", 3), ("line-b", 2)):
+        assert shown[name]["online"] and shown[name]["births"] == 1
+        assert len(shown[name]["stations"]) == n
+        assert all(s["reports_missing"] == 0 and s["reports_received"] >= 2 for s in shown[name]["stations"].values())
