@@ -2,8 +2,9 @@
 
 Owns the location codes (`station_location`, `slot_location`, `REJECT_LANE`, `OUT_LANE`,
 `describe_location`), `NO_BATTERY`, the robot's states and fault codes (`RobotState`,
-`RobotFault`), the tag names (`ROBOT_WRITES`, `ROBOT_READS`) and `RobotHandshake`, a pure state
-machine over those tags (contract: S13.md section 1; the bench's robot: edge/batterymodel/plc.py
+`RobotFault`), the robot's role names (`ROBOT_WRITES`, `ROBOT_READS`: roles of edge/tagmap/roles.py;
+values are keyed by role, the flow maps each to the map's own tag) and `RobotHandshake`, a pure
+state machine over those tags (contract: S13.md section 1; the bench's robot: edge/batterymodel/plc.py
 `PlcRobot`). Tests: tests/edge/placement/test_robot.py.
 
 One move at a time:
@@ -46,7 +47,7 @@ lane (a discharged battery leaves the line)."""
 
 ROBOT_WRITES = ("robot_order_seq", "robot_order_pick", "robot_order_place", "robot_order_battery_id",
                 "robot_reset_seq")
-"""Written by the supervisor."""
+"""Written by the supervisor (role names; the map's tags may be named otherwise)."""
 ROBOT_READS = ("robot_ack_seq", "robot_done_seq", "robot_state", "robot_fault_code", "robot_holding_id")
 """Written by the PLC's robot."""
 

@@ -1,7 +1,8 @@
 """Vision through tags: one inbox slot's frame and the plausibility checks before anything moves.
 
 Owns `VisionRules` (what the fixture expects: terminal positions, tolerance, confidence, frame
-age), `SlotFrame` (one slot's frame as read from the vision_* tags, contract S13.md section 1),
+age), `SlotFrame` (one slot's frame as read from the vision_* roles' tags, keyed by role name,
+contract S13.md section 1),
 `FrameWatch` (when each slot's frame counter last moved: a fresh frame is one the supervisor saw
 arrive), `check_frame` and the typed `VisionVerdict` it returns: every figure (polarity,
 confidence, each terminal's offset from where the fixture expects it, the frame's age) and, when

@@ -3,10 +3,12 @@
 Owns `FlowEngine` (PackML, arrivals, assignment by tier, placement through vision and the robot
 (S13: slot -> station, clamp, discharge, station -> out lane; a refused battery slot -> reject
 lane), discharge per station, rest and rebound, records, resume), `FlowSettings`, `PlanSettings`,
-`FlowError` and the tags it needs (`REQUIRED_TAGS`, the robot cell's `PLACEMENT_TAGS`). Every station change and every queued battery goes into the `Store` first and
+`FlowError` and the roles it needs (`REQUIRED_TAGS`, the robot cell's `PLACEMENT_TAGS`: role names of
+edge/tagmap/roles.py; `flow_tags` finds the supervisor map's tag playing each, so a map of the
+PLC's own names runs with a `roles:` section). Every station change and every queued battery goes into the `Store` first and
 is acted on after (write before act); a battery is recorded exactly once (`DuplicateRecord` means
 done). Flow, tags and resume: edge/supervisor/README.md, "The flow".
-Tests: tests/edge/supervisor/test_flow.py, test_run_cli.py.
+Tests: tests/edge/supervisor/test_flow.py, test_flow_roles.py, test_run_cli.py.
 """
 
 from __future__ import annotations
@@ -45,20 +47,22 @@ from edge.supervisor.packml import Command, CommandReader, CommandRefused, PackM
 from edge.supervisor.placing import RobotCell
 from edge.supervisor.stations import StationState as St
 from edge.supervisor.store import DuplicateRecord, Store
-from edge.tagmap import Owner
-from edge.tagmap.roles import role
+from edge.tagmap import Owner, TagMap
+from edge.tagmap.roles import role, role_problems, role_tag
 from rtcore.spec import Flag
 
 log = logging.getLogger(__name__)
 
 
 def _role(name: str) -> str:
-    """The default tag name of role `name` (KeyError: not a role)."""
-    return role(name).default_tag
+    """Role `name` of the catalogue (KeyError: not a role)."""
+    return role(name).name
 
 
-# The flow's tags are roles of edge/tagmap/roles.py (`_role` refuses a name the catalogue lacks);
-# the flow reads them by the role's default tag name, so the supervisor's map names them so.
+# The flow's tags are roles of edge/tagmap/roles.py (`_role` refuses a name the catalogue lacks).
+# Inside the flow (and edge/placement, edge/supervisor/placing.py) values are keyed by role name;
+# the engine finds each role's tag in the supervisor map (`role_tag`: the map's `roles:` entry,
+# else the tag named like the role) and reads and writes the PLC under the map's own tag names.
 STATION_LOADED = _role("station_loaded_id")  # per station: the battery there (NO_BATTERY: empty)
 PRESSURE_TAG = _role("zone_pressure_kpa")  # per zone: the applied clamp (the clamp check before the permit)
 #: S13: the robot's order handshake, the camera per slot, the battery per station.
@@ -66,9 +70,15 @@ PLACEMENT_TAGS = tuple(map(_role, ROBOT_WRITES + ROBOT_READS + VISION_TAGS)) + (
 STRATEGY_TAGS = tuple(map(_role, ("discharge_current_setpoint_a", "fixture_pressure_setpoint_kpa", "coolant_base_lpm")))
 MEASURED_TAGS = tuple(map(_role, ("station_voltage_v", "station_current_a")))
 REQUIRED_TAGS = STRATEGY_TAGS + MEASURED_TAGS + (PRESSURE_TAG,) + PLACEMENT_TAGS
+"""The roles the flow does not run without (role names; the map's tags may be named otherwise)."""
 PER_STATION = MEASURED_TAGS + (STATION_LOADED,)
 PACKTAGS_READ = (_role("packml_command"), _role("packml_command_request"))  # used only when the map has both
 PACKTAGS_STATE = _role("packml_state")  # written only when the map has it
+READ_ROLES = tuple(dict.fromkeys(MEASURED_TAGS + (PRESSURE_TAG,) + PLACEMENT_TAGS))
+"""Read every scan (the robot's order fields too: the handshake reads back what it wrote)."""
+LIMIT_ROLES = {"max_current_a": ("discharge_current_setpoint_a", "A"),
+               "max_coolant_lpm": ("coolant_base_lpm", "L/min")}
+"""The line limits `FlowEngine.set_limit` may change, each with the role whose write it clips."""
 HISTORY_FILE = "strategy_history.sqlite"
 SECOND_LIFE_MIN_SOH = 0.7  # the grade sends a battery to second life when its SOH interval lies above
 HOLDING = frozenset({St.LOADING, St.CLAMPING, St.DISCHARGING, St.RESTING, St.DONE})
@@ -79,6 +89,25 @@ CONFIRM_SCANS = 3  # scans a station that does not show a battery just placed is
 
 class FlowError(RuntimeError):
     """The engine cannot start (a map without the tags it needs, a station the PLC disagrees on)."""
+
+
+def flow_tags(sup: TagMap) -> dict[str, str]:
+    """Role -> the supervisor map's tag name, for every role the flow uses that the map plays.
+    FlowError naming the file when a role in `REQUIRED_TAGS` has no tag, or when a tag playing one
+    of the flow's roles is unfit for it (type, access, size: `role_problems`, with file and line)."""
+    roles = REQUIRED_TAGS + PACKTAGS_READ + (PACKTAGS_STATE,)
+    tags = {r: t.name for r in roles if (t := role_tag(sup, r)) is not None}
+    missing = [r for r in REQUIRED_TAGS if r not in tags]
+    if missing:
+        raise FlowError(f"{sup.source}: the supervisor map lacks {', '.join(missing)}; the flow needs them "
+                        "(the robot cell's vision and order tags, strategy and measured tags per station; a tag "
+                        "of another name plays a role when the map lists it under roles:, plc_tags/README.md)")
+    ours = set(tags.values())
+    unfit = [p for p in role_problems(sup, Owner.SUPERVISOR) if p.tag in ours]
+    if unfit:
+        raise FlowError(f"{sup.source}: the supervisor map's tags do not fit the flow's roles: "
+                        + "; ".join(str(p) for p in unfit))
+    return tags
 
 
 @dataclass(frozen=True)
@@ -170,10 +199,8 @@ class FlowEngine:
         self.line, self.settings, self.models, self.core, self.clock = line, settings, models, core, clock
         self.n = line.stations.count
         sup = line.supervisor_map
-        missing = [t for t in REQUIRED_TAGS if sup.tag(t) is None]
-        if missing:
-            raise FlowError(f"{sup.source}: the supervisor map lacks {', '.join(missing)}; the flow needs them "
-                            "(the robot cell's vision and order tags, strategy and measured tags per station)")
+        self.tags = flow_tags(sup)  # role -> the map's tag name
+        self._role_of = {tag: r for r, tag in self.tags.items()}
         self.zones = line.stations.zones
         self.paths = line.state_paths(override=Path(state_dir))
         self.store = Store(self.paths.state_dir, self.n, clock=clock)
@@ -183,8 +210,8 @@ class FlowEngine:
         self.planner = planner or self._plan
         self.route = line.routes.for_chemistry(None)
         self.machine = PackMlMachine(self.store.line_state(), on_change=self.store.set_line_state)
-        self.packtags = all(sup.tag(t) is not None for t in PACKTAGS_READ)
-        self.packtags_state = sup.tag(PACKTAGS_STATE) is not None
+        self.packtags = all(r in self.tags for r in PACKTAGS_READ)
+        self.packtags_state = PACKTAGS_STATE in self.tags
         self.reader = CommandReader()
         self._drivers: dict[int, StationDriver] = {}
         self._job: _Job | None = None
@@ -338,7 +365,8 @@ class FlowEngine:
         if not self.packtags:
             return
         try:
-            values = {v.name: v for v in self.bus.read(list(PACKTAGS_READ), timeout_s=self.settings.bus_timeout_s)}
+            values = {self._role_of[v.name]: v for v in self.bus.read([self.tags[r] for r in PACKTAGS_READ],
+                                                                       timeout_s=self.settings.bus_timeout_s)}
         except BusError:
             return
         if not all(v.quality.usable for v in values.values()):
@@ -357,23 +385,26 @@ class FlowEngine:
         while self.machine.is_acting and self.machine.state is not State.EXECUTE:
             self.machine.state_complete()
 
+    def _tag(self, role_name: str):
+        """The supervisor map's tag playing `role_name`."""
+        return self.line.supervisor_map.tag(self.tags[role_name])
+
     def _read(self) -> dict[str, np.ndarray]:
-        """Every tag the flow reads, as float arrays (NaN where not readable); the per-station ones
-        have S elements, the zones S x zones."""
-        names = list(dict.fromkeys(MEASURED_TAGS + (PRESSURE_TAG,) + PLACEMENT_TAGS))
-        sizes = {n: self.line.supervisor_map.tag(n).count for n in names}
+        """Every role the flow reads, by role name, as float arrays (NaN where not readable); the
+        per-station ones have S elements, the zones S x zones."""
+        sizes = {r: self._tag(r).count for r in READ_ROLES}
         out = {}
         try:
-            answers = self.bus.read(names, timeout_s=self.settings.bus_timeout_s)
+            answers = self.bus.read([self.tags[r] for r in READ_ROLES], timeout_s=self.settings.bus_timeout_s)
         except BusError as exc:  # a lost PLC: nothing measured this scan; the core keeps protecting
             log.warning("PLC read failed: %s", exc)
             self._plc_read_problem = f"PLC read failed: {exc}"
-            return {n: np.full(sizes[n], np.nan) for n in names}
+            return {r: np.full(sizes[r], np.nan) for r in READ_ROLES}
         self._plc_read_problem = None
-        for v in answers:
+        for r, v in zip(READ_ROLES, answers):
             value = np.atleast_1d(np.asarray(v.value, float)) if v.quality.usable and v.value is not None else None
-            ok = value is not None and value.shape == (sizes[v.name],)
-            out[v.name] = value if ok else np.full(sizes[v.name], np.nan)
+            ok = value is not None and value.shape == (sizes[r],)
+            out[r] = value if ok else np.full(sizes[r], np.nan)
         return out
 
     # -- one station ---------------------------------------------------------------------------------------
@@ -735,8 +766,8 @@ class FlowEngine:
             return
 
     def _write(self, values) -> dict[str, np.ndarray]:
-        pressure = np.array([self.line.supervisor_map.tag("fixture_pressure_setpoint_kpa").safe_value[0]] * self.n, float)
-        coolant = np.array([self.line.supervisor_map.tag("coolant_base_lpm").safe_value[0]] * self.n, float)
+        pressure = np.array([self._tag("fixture_pressure_setpoint_kpa").safe_value[0]] * self.n, float)
+        coolant = np.array([self._tag("coolant_base_lpm").safe_value[0]] * self.n, float)
         for rec in self.store.stations():
             s = rec.station
             if rec.state in ON_STATION and rec.battery_id in self.batteries:
@@ -752,9 +783,9 @@ class FlowEngine:
         payload.update(self.cell.writes())
         if self.packtags_state:
             payload[PACKTAGS_STATE] = int(self.machine.state)
-        out["discharge_current_setpoint_a"] = current
         try:
-            results = self.bus.write(payload, timeout_s=self.settings.bus_timeout_s)
+            results = self.bus.write({self.tags[r]: v for r, v in payload.items()},
+                                     timeout_s=self.settings.bus_timeout_s)
         except BusError as exc:
             log.warning("PLC write failed: %s", exc)
             self._plc_write_problem = f"PLC write failed: {exc}"
