@@ -5,10 +5,9 @@ wrapper that reports its only child's peak RSS (resource.getrusage(RUSAGE_CHILDR
 else this test session ran counts. The cells are the 800 held-out cells of tests/data drawn with
 replacement, new ids, written under pytest's tmp dir (rows the model was not fitted on). The
 benchmark records wall time and, in extra_info, peak_rss_mb; the assertion is on memory, never
-on time. Measured (2 shared cores, 2026-11-29, load 5-7 from other sessions): 10 000 rows
-263 MB, 2.4-3.5 s wall for 1.4-1.6 s of CPU (issue 19: float32 network, posterior as matrix
-products; was 438 MB / 12 s on training rows before issue 17's streaming and 336 MB / 5.8 s
-before issue 19). Before streaming (issue 17): 30 000 rows 4.0 GB, 100 000 rows 13.2 GB / 177 s.
+on time. Measured (2 shared cores, 2026-11-29, load 4-5 from other sessions): 10 000 rows
+178 MB, 2.2-5.1 s wall for 1.6-2.2 s of CPU (issue 19: float32 network, posterior as matrix
+products; 50851db in the same runs: 245 MB, 6.7-12 s wall, 5.1-5.9 s of CPU). Before streaming (issue 17): 30 000 rows 4.0 GB, 100 000 rows 13.2 GB / 177 s.
 """
 
 import csv
