@@ -6,7 +6,10 @@ with `port=`/`host=` (applied with `TagMap.with_endpoint`) or hand over a map al
 bench server's `tag_map`). A map with no endpoint port is refused. `plc_values=` runs the loop on
 an in-memory PLC holding those values instead (no network; `bench rtcore`). The loop starts not
 armed; the state dir, if given, keeps its latches and events (and `rtcore.log`) as `rtcore run`
-does.
+does. `fixture=` is the station geometry the core uses (`LineConfig.rtcore_fixture()`, as
+`rtcore run --line` gives it); None: the map's `fixture:`, else the even split.
+`RtcoreHandle.spawn_line(line, ...)` spawns the core of a line file: its rtcore map, its link and
+its fixture.
 
 The process body installs its SIGTERM/SIGINT handlers first: either signal sets the loop's stop
 event, the loop ends at its next tick and writes the safe value of every rtcore output, and the
@@ -21,7 +24,7 @@ cannot stop or kill it.
 Every wait is a bounded poll of the link's status (`attach`, `wait_for`, `join`, `stop`), never a
 fixed sleep. A failure is an `RtcoreError` naming the link and, for a spawned core that died,
 its pid and exit code.
-Tests: tests/edge/rtloop/test_handle.py.
+Tests: tests/edge/rtloop/test_handle.py, test_handle_fixture.py.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Callable
 from edge.rtloop.link import LinkError, RtStatus, SupervisorSide, heartbeat_age_s
 from edge.rtloop.loop import LoopSettings
 from edge.tagmap import TagMap
-from rtcore.spec import Setpoints
+from rtcore.spec import Fixture, Setpoints
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +88,16 @@ class RtcoreHandle:
     @classmethod
     def spawn(cls, tag_map: TagMap, *, host: str | None = None, port: int | None = None, link: str | None = None,
               state_dir: Path | None = None, seconds: float | None = None, settings: LoopSettings | None = None,
-              plc_values: dict | None = None, **settings_fields) -> RtcoreHandle:
+              plc_values: dict | None = None, fixture: Fixture | None = None, **settings_fields) -> RtcoreHandle:
         """Start the loop in its own process; it does not wait for the link (see `attach`).
 
         `settings_fields` are LoopSettings fields (over `settings` if given); `seconds` ends the run
         by itself (None: until `stop`); `plc_values` (tag name -> value) runs it on an in-memory
-        PLC seeded with them instead of the map's endpoint."""
+        PLC seeded with them instead of the map's endpoint; `fixture` the line's station geometry
+        (None: the map's, else the even split)."""
+        if fixture is not None and not isinstance(fixture, Fixture):
+            raise TypeError(f"fixture must be an rtcore.spec.Fixture (LineConfig.rtcore_fixture()), got "
+                            f"{type(fixture).__name__}")
         settings = dataclasses.replace(settings or LoopSettings(), **settings_fields)
         if plc_values is None:
             tag_map = aimed(tag_map, host, port)
@@ -103,13 +110,23 @@ class RtcoreHandle:
         receive, send = ctx.Pipe(duplex=False)
         process = ctx.Process(target=_rtcore_child, name=f"rtcore-{link}",
                               args=(tag_map, link, seconds, settings, None if state_dir is None else str(state_dir),
-                                    plc_values, send))
+                                    plc_values, send, fixture))
         process.start()
         send.close()  # ours: the child holds the write end, so its death reads as EOF
-        log.info("rtcore: spawned pid %d on link %s against %s (%s)", process.pid, link, tag_map.source,
+        log.info("rtcore: spawned pid %d on link %s against %s (%s; fixture: %s)", process.pid, link, tag_map.source,
                  "in-memory PLC" if plc_values is not None else
-                 f"{tag_map.endpoint.host}:{tag_map.endpoint.port}")
+                 f"{tag_map.endpoint.host}:{tag_map.endpoint.port}",
+                 "the line's" if fixture is not None else "the map's" if tag_map.fixture is not None else "even split")
         return cls(link, process, receive)
+
+    @classmethod
+    def spawn_line(cls, line, *, tag_map: TagMap | None = None, link: str | None = None,
+                   **kwargs) -> RtcoreHandle:
+        """Spawn the core of a line file (`edge.supervisor.line.LineConfig`): its rtcore map (or
+        `tag_map`, the same map aimed elsewhere), its `rtcore_link` (or `link`) and its fixture
+        (`line.rtcore_fixture()`), as `rtcore run --line` runs it. Other arguments as `spawn`."""
+        return cls.spawn(tag_map if tag_map is not None else line.rtcore_map, link=link or line.rtcore_link,
+                         fixture=line.rtcore_fixture(), **kwargs)
 
     @classmethod
     def attach_only(cls, link: str, timeout_s: float = 0.0) -> RtcoreHandle:
@@ -333,7 +350,7 @@ def _describe(status: RtStatus | None) -> str:
 
 
 def _rtcore_child(tag_map: TagMap, link: str, seconds: float | None, settings: LoopSettings, state_dir: str | None,
-                  plc_values: dict | None, results) -> None:
+                  plc_values: dict | None, results, fixture: Fixture | None = None) -> None:
     """Body of a spawned rtcore process. SIGTERM and SIGINT end the loop at its next tick (installed
     before anything else); it writes its safe values and sends its summary."""
     import signal
@@ -371,6 +388,6 @@ def _rtcore_child(tag_map: TagMap, link: str, seconds: float | None, settings: L
     else:
         bus = open_bus(tag_map, Owner.RTCORE)
     summary = run_rtcore(bus, settings=settings, link_name=link, duration_s=seconds, stop=stop, latches=latches,
-                         events=events)
+                         events=events, fixture=fixture)
     results.send(summary)
     results.close()
