@@ -10,7 +10,8 @@ are listed under `refused` (line, cell_id, field, reason) and on stderr. Serves 
 the training cells at export (feature vs SOH, copula entropy in nats), read from the metadata.
 Exit codes: 0 done, 1 model refused, 2 bad input (also: every row refused).
 Tests: tests/edge/grading/test_grading_cli.py, tests/edge/grading/test_grading_refusals.py,
-tests/edge/grading/test_grading_bench.py.
+tests/edge/grading/test_grading_bench.py, tests/edge/grading/test_grading_golden.py (the grades of
+800 held-out cells against those before issue 19's speed work).
 """
 
 from __future__ import annotations
