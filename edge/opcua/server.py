@@ -41,12 +41,14 @@ start when the install did not make them: `discharge-edge opcua cert --dir DIR`)
 (edge/lineview/serve.py); a wrong pair, and any session over a channel without security, is
 refused at activation (BadUserAccessDenied). Anonymous is off; the line file's
 `serve: opcua: {anonymous: true}` lets an anonymous client over a secured channel read and browse
-(never call or write). Any client application certificate may open the secured channel; the user
-token decides what it may do.
+(never call or write). Any client application certificate may open the secured channel unless
+`trusted_clients` names a folder of them: then a session from any other certificate is refused
+at activation, whatever its token; the user token decides what a client may do.
 
 Options (`serve: opcua:` keys besides host and port): `anonymous` (bool, false),
 `certificate_dir` (folder; relative: under the state dir; default `opcua`), `max_alarms`
-(1..10000, 256). Tests: tests/edge/opcua/.
+(1..10000, 256), `trusted_clients` (folder of client certificates, .der/.pem/.crt; relative: under
+the state dir; default none: any). Tests: tests/edge/opcua/.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -73,7 +76,7 @@ from edge.opcua.certs import CertificateError, ensure_certificate
 
 log = logging.getLogger(__name__)
 
-OPTION_KEYS = ("anonymous", "certificate_dir", "max_alarms")
+OPTION_KEYS = ("anonymous", "certificate_dir", "max_alarms", "trusted_clients")
 DEFAULT_CERT_DIR = "opcua"
 DEFAULT_MAX_ALARMS = 256
 START_TIMEOUT_S = 30.0  # the first start makes an RSA key (about 2 s on the bench IPC)
@@ -100,6 +103,7 @@ class OpcuaOptions:
     anonymous: bool = False
     certificate_dir: Path | None = None  # None: <state dir>/opcua
     max_alarms: int = DEFAULT_MAX_ALARMS
+    trusted_clients: Path | None = None  # None: any client application certificate opens a secured channel
 
 
 def parse_options(options: Mapping[str, Any] | None, source: str = "line file") -> OpcuaOptions:
@@ -117,22 +121,55 @@ def parse_options(options: Mapping[str, Any] | None, source: str = "line file") 
     max_alarms = options.get("max_alarms", DEFAULT_MAX_ALARMS)
     if isinstance(max_alarms, bool) or not isinstance(max_alarms, int) or not 1 <= max_alarms <= 10000:
         problems.append(f"{source}: serve.opcua.max_alarms: is {max_alarms!r}; allowed: an integer 1..10000")
+    trusted = options.get("trusted_clients")
+    if trusted is not None and (not isinstance(trusted, str) or not trusted.strip()):
+        problems.append(f"{source}: serve.opcua.trusted_clients: is {trusted!r}; allowed: a folder of client "
+                        "certificates (.der, .pem; relative: under the state dir)")
     if problems:
         raise ServeError("\n".join(problems))
     return OpcuaOptions(anonymous=anonymous, certificate_dir=Path(cert_dir) if cert_dir else None,
-                        max_alarms=max_alarms)
+                        max_alarms=max_alarms, trusted_clients=Path(trusted) if trusted else None)
+
+
+def load_trusted_clients(folder: Path) -> dict[bytes, str]:
+    """The client application certificates in `folder` (*.der, *.pem): DER bytes -> file name.
+    ServeError when the folder is missing, holds none, or a file is no certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if not folder.is_dir():
+        raise ServeError(f"serve.opcua.trusted_clients: {folder} is not a folder; it holds the client "
+                         "certificates (.der, .pem) that may connect")
+    trusted: dict[bytes, str] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".der", ".pem", ".crt"):
+            continue
+        try:
+            data = path.read_bytes()
+            cert = (x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----")
+                    else x509.load_der_x509_certificate(data))
+        except (OSError, ValueError) as exc:
+            raise ServeError(f"serve.opcua.trusted_clients: {path}: not a certificate: {exc}") from None
+        trusted[cert.public_bytes(Encoding.DER)] = path.name
+    if not trusted:
+        raise ServeError(f"serve.opcua.trusted_clients: {folder} holds no certificate (.der, .pem, .crt); no "
+                         "client could connect")
+    return trusted
 
 
 # -- who may do what -------------------------------------------------------------------------------
 class _Users(UserManager):
     """user name = role, password = the role's token; nothing over a channel without security."""
 
-    def __init__(self, access: Access, anonymous: bool):
-        self.access, self.anonymous = access, anonymous
+    def __init__(self, access: Access, anonymous: bool, trusted: dict[bytes, str] | None = None):
+        self.access, self.anonymous, self.trusted = access, anonymous, trusted
 
     def get_user(self, iserver, username=None, password=None, certificate=None):
         if not certificate:  # the channel's peer certificate: none (b"" on asyncua's None channel) is no security
             log.warning("OPC UA: session refused: the channel has no security (Basic256Sha256 is required)")
+            return None
+        if self.trusted is not None and bytes(certificate) not in self.trusted:
+            log.warning("OPC UA: session refused: the client's application certificate is not in trusted_clients")
             return None
         if username is None and password is None:
             if self.anonymous:
@@ -511,6 +548,7 @@ class OpcuaServer:
                  line_name: str | None = None):
         self.hub, self.endpoint, self.access, self.cert_dir = hub, endpoint, access, cert_dir
         self.options, self.line_name = options, line_name
+        self.trusted = load_trusted_clients(options.trusted_clients) if options.trusted_clients else None
         self.port = endpoint.port
         self.certificate = None
         self._ready = threading.Event()
@@ -559,7 +597,7 @@ class OpcuaServer:
         if cert.days_left < 30:
             log.warning("OPC UA: the server certificate %s expires in %.0f days (renew: discharge-edge opcua cert "
                         "--dir %s --renew)", cert.cert_path, cert.days_left, self.cert_dir)
-        users = _Users(self.access, self.options.anonymous)
+        users = _Users(self.access, self.options.anonymous, self.trusted)
         server = Server(user_manager=users)
         await server.init()
         server.set_endpoint(Endpoint(self.endpoint.host, self.endpoint.port).url("opc.tcp"))
@@ -647,5 +685,7 @@ def start_opcua(hub: LineHub, host: str, port: int, *, access: Access, state_dir
     cert_dir = opts.certificate_dir or Path(DEFAULT_CERT_DIR)
     if not cert_dir.is_absolute():
         cert_dir = base / cert_dir
+    if opts.trusted_clients is not None and not opts.trusted_clients.is_absolute():
+        opts = dataclasses.replace(opts, trusted_clients=base / opts.trusted_clients)
     return OpcuaServer(hub, Endpoint(host, int(port)), access, cert_dir, opts, line_name=line_name).start(
         start_timeout_s)

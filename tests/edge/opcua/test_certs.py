@@ -90,14 +90,19 @@ def test_the_cert_command_makes_then_keeps(tmp_path, capsys):
 
 
 def test_options():
-    assert parse_options(None) == OpcuaOptions(False, None, DEFAULT_MAX_ALARMS)
-    got = parse_options({"anonymous": True, "certificate_dir": "/etc/discharge-edge/opcua", "max_alarms": 10})
+    assert parse_options(None) == OpcuaOptions(False, None, DEFAULT_MAX_ALARMS, None)
+    got = parse_options({"anonymous": True, "certificate_dir": "/etc/discharge-edge/opcua", "max_alarms": 10,
+                         "trusted_clients": "scada"})
     assert got.anonymous and str(got.certificate_dir) == "/etc/discharge-edge/opcua" and got.max_alarms == 10
+    assert str(got.trusted_clients) == "scada"
     with pytest.raises(ServeError) as exc:
-        parse_options({"anonymous": "yes", "certificate_dir": "", "max_alarms": 0, "policy": "None"}, "l.yaml")
+        parse_options({"anonymous": "yes", "certificate_dir": "", "max_alarms": 0, "policy": "None",
+                       "trusted_clients": 3}, "l.yaml")
     lines = str(exc.value).splitlines()
     assert lines == ["l.yaml: serve.opcua.policy: unknown key; allowed: host, port, anonymous, certificate_dir, "
-                     "max_alarms",
+                     "max_alarms, trusted_clients",
                      "l.yaml: serve.opcua.anonymous: is 'yes'; allowed: true or false",
                      "l.yaml: serve.opcua.certificate_dir: is ''; allowed: a folder (relative: under the state dir)",
-                     "l.yaml: serve.opcua.max_alarms: is 0; allowed: an integer 1..10000"]
+                     "l.yaml: serve.opcua.max_alarms: is 0; allowed: an integer 1..10000",
+                     "l.yaml: serve.opcua.trusted_clients: is 3; allowed: a folder of client certificates (.der, "
+                     ".pem; relative: under the state dir)"]

@@ -1,8 +1,8 @@
 """OPC UA's options on a hub fed by hand (no line): `anonymous: true` lets an anonymous client over
 Basic256Sha256 read but never command; the endpoints offered are Basic256Sha256 Sign and
 SignAndEncrypt only, for the user name token; the address space follows the hub (a station and an
-alarm appear, the alarm's node goes when it clears); a port in use is a ServeError; stop() closes
-the port."""
+alarm appear, the alarm's node goes when it clears); `trusted_clients` admits only the client
+certificates in its folder; a port in use is a ServeError; stop() closes the port."""
 
 from __future__ import annotations
 
@@ -105,3 +105,42 @@ def test_a_port_in_use_is_refused_and_stop_closes_the_port(access, certs, state_
     assert hub.subscribers() == 0
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", server.port)) != 0
+
+
+def test_trusted_clients_admit_only_their_certificates(access, certs, state_dir, tmp_path):
+    import shutil
+
+    from edge.opcua.certs import ensure_certificate
+
+    hub = LineHub()
+    hub.publish(snapshot())
+    with pytest.raises(ServeError, match="trusted_clients: .*missing-folder is not a folder"):
+        start_opcua(hub, "127.0.0.1", 0, access=access, state_dir=state_dir,
+                    options=options(certs, trusted_clients="missing-folder"))
+    (state_dir / "empty").mkdir()
+    with pytest.raises(ServeError, match="holds no certificate"):
+        start_opcua(hub, "127.0.0.1", 0, access=access, state_dir=state_dir,
+                    options=options(certs, trusted_clients="empty"))
+    ours, other = state_dir / "scada", tmp_path / "other"
+    ours.mkdir()
+    shutil.copy(certs["client"].cert_path, ours / "scada-client.der")
+    other.mkdir()
+    shutil.copy(ensure_certificate(tmp_path / "stranger", hostname="stranger").cert_path, other / "stranger.der")
+    results = {}
+    for name, folder in (("listed", "scada"), ("not_listed", str(other))):
+        server = start_opcua(hub, "127.0.0.1", 0, access=access, state_dir=state_dir,
+                             options=options(certs, trusted_clients=folder))
+        try:
+            async def work():
+                try:
+                    client = await connect(server.url, certs, user="operator", password=access.token("operator"))
+                except ua.UaStatusCodeError as exc:
+                    return type(exc).__name__
+                async with client:
+                    idx = await client.get_namespace_index("urn:discharge-edge:line-7")
+                    return await until(client.get_node(ua.NodeId("Line.PackMLState", idx)), "Idle")
+
+            results[name] = asyncio.run(work())
+        finally:
+            server.stop()
+    assert results == {"listed": "Idle", "not_listed": "BadUserAccessDenied"}
