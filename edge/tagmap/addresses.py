@@ -5,7 +5,8 @@ register 0..15, 0 the least significant), and the register-number notation as an
 the same zero-based address: five digits `4xxxx` (holding), `3xxxx` (input register), `1xxxx`
 (discrete input), `0xxxx` (coil), numbered from 1 (40001 = holding_register:0, 49999 =
 holding_register:9998), or six digits (400001 = holding_register:0 .. 465536 =
-holding_register:65535); a bit after a dot (`40021.3` = holding_register:20.3).
+holding_register:65535); a bit after a dot (`40021.3` = holding_register:20.3). A tag's last register
+or bit must be inside 0..65535 too (`REAL[5]` at 465535 is refused).
 
 Logix (`parse_logix_path`): a controller-scoped or program-scoped tag (`Program:Main.Tag`), an I/O
 module tag (`Local:3:I.Ch0Data`, `Rack1:1:O.Data[2]`), members of a structure or UDT
@@ -16,7 +17,7 @@ Overlaps (`check_address_overlaps`): Modbus tags whose registers or bits overlap
 register do not; a bit and a word on one register do); Logix tags on the same PLC data: the same
 path, one an element, member or bit of the other, or array ranges that meet. Each is refused on
 the later tag's line, naming the earlier tag and its line.
-Tests: tests/edge/tagmap/test_types.py, tests/edge/tagmap/test_load.py.
+Tests: tests/edge/tagmap/test_types.py, tests/edge/tagmap/test_load.py, tests/edge/tagmap/test_commissioning.py.
 """
 
 from __future__ import annotations
@@ -192,6 +193,10 @@ def parse_logix_path(text: object) -> LogixPath:
 
 
 # -- overlaps ---------------------------------------------------------------------------------------
+MODBUS_ADDRESSES = 65536
+"""Addresses in each Modbus table (0..65535): a tag's last register or bit is inside them."""
+
+
 def check_address_overlaps(check: Checker, tags: list[Tag], protocol: Protocol | None) -> None:
     """Record a problem for every tag whose data overlaps an earlier tag's (in map order)."""
     if protocol is Protocol.MODBUS:
@@ -205,7 +210,15 @@ def _check_modbus_overlaps(check: Checker, tags: list[Tag]) -> None:
     for order, tag in enumerate(tags):
         if isinstance(tag.address, ModbusAddress):
             start = tag.address.address
-            by_table[tag.address.table].append((start, start + tag.register_count, order, tag))
+            end = start + tag.register_count
+            if end > MODBUS_ADDRESSES:
+                unit = "bits" if tag.address.table.is_bits else "registers"
+                check.fail(tag.source_line, f"address {tag.address} with {tag.register_count} {unit} ends at "
+                                            f"{tag.address.table.value}:{end - 1}, past the last address 65535; "
+                                            f"allowed: a start of at most {MODBUS_ADDRESSES - tag.register_count}",
+                           tag.name)
+                continue
+            by_table[tag.address.table].append((start, end, order, tag))
     reported: set[str] = set()
     for table, spans in by_table.items():
         spans.sort(key=lambda s: s[:3])

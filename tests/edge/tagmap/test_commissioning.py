@@ -1,0 +1,59 @@
+"""Maps an engineer writes by hand for their own line, found wrong while commissioning: each
+refusal names file, line, tag and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.tagmap import TagMapError, load_tag_map
+
+pytestmark = pytest.mark.unit
+
+HEAD = """\
+connection:
+  name: line5
+  protocol: modbus
+  endpoint: {host: 127.0.0.1, port: 502}
+  timeout_s: 0.2
+scan_groups:
+  fast: 100
+tags:
+"""
+
+
+def write(tmp_path: Path, *entries: str) -> Path:
+    path = tmp_path / "line5.yaml"
+    path.write_text(HEAD + "".join(f"  - {e}\n" for e in entries))
+    return path
+
+
+READ = 'access: read, owner: rtcore, unit: "", scan_group: fast'
+WRITE = 'access: write, owner: rtcore, unit: "", scan_group: fast'
+
+
+@pytest.mark.parametrize("entry, last", [
+    ('{name: i_lim, address: "465535", type: "REAL[5]", ' + WRITE + ', limits: {min: 0, max: 100}, safe_value: 0}',
+     "holding_register:65543"),
+    ('{name: cycles, address: "input_register:65534", type: ULINT, ' + READ + '}', "input_register:65537"),
+    ('{name: run_ok, address: "coil:65533", type: "BOOL[5]", ' + WRITE + ', safe_value: false}', "coil:65537"),
+    ('{name: recipe, address: "input_register:65530", type: STRING(20), ' + READ + '}', "input_register:65539"),
+])
+def test_a_tag_running_past_the_last_modbus_address_is_refused(tmp_path, entry, last):
+    path = write(tmp_path, entry)
+    with pytest.raises(TagMapError) as caught:
+        load_tag_map(path)
+    (problem,) = caught.value.problems
+    assert problem.file == path and problem.line == 9
+    assert f"ends at {last}, past the last address 65535" in problem.message
+    assert "allowed: a start of at most" in problem.message
+
+
+def test_a_tag_ending_at_the_last_modbus_address_loads(tmp_path):
+    tag_map = load_tag_map(write(
+        tmp_path,
+        '{name: i_lim, address: "465527", type: "REAL[5]", ' + WRITE + ', limits: {min: 0, max: 100}, safe_value: 0}',
+        '{name: line_safe, address: "coil:65535", type: BOOL, ' + WRITE + ', safe_value: true}',
+        '{name: beat, address: "input_register:65534", type: DINT, ' + READ + '}'))
+    assert [t.address.address + t.register_count for t in tag_map.tags] == [65536, 65536, 65536]
