@@ -81,8 +81,8 @@ class _Graded:
         if not chunks:
             return
         x_all = np.concatenate([x for _, x in chunks])
-        x_std_all = model.standardise(x_all)
         soh_all = model.soh(x_all)
+        x_std_all = model.standardise(x_all, soh_all)
         first = 0
         for cell_ids, x in chunks:
             rows = slice(first, first + len(x))

@@ -245,17 +245,18 @@ class SocModel:
     def interval_level(self) -> float:
         return float(self.meta["prediction"]["interval_level"])
 
-    def generator_inputs(self, features: np.ndarray) -> np.ndarray:
-        """feat_* columns (n, 14) in feature_order -> (n, 16): plus the physics posterior's mean and sd."""
+    def generator_inputs(self, features: np.ndarray, soh: np.ndarray | None = None) -> np.ndarray:
+        """feat_* columns (n, 14) in feature_order -> (n, 16): plus the physics posterior's mean and sd.
+        `soh`: the SOH estimate of these rows (`soh`), when the caller has it already."""
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2 or features.shape[1] != len(FEATURE_COLUMNS):
             raise ValueError(f"features must be (n, {len(FEATURE_COLUMNS)}) in feature_order, got {features.shape}")
-        mean, sd = self.posterior.estimate(features, self._soh.predict(features))
+        mean, sd = self.posterior.estimate(features, self._soh.predict(features) if soh is None else soh)
         return np.column_stack([features, mean, sd])
 
-    def standardise(self, features: np.ndarray) -> np.ndarray:
-        """The generator's standardised inputs for feat_* columns (n, 14)."""
-        return (self.generator_inputs(features) - self._mean) / self._std
+    def standardise(self, features: np.ndarray, soh: np.ndarray | None = None) -> np.ndarray:
+        """The generator's standardised inputs for feat_* columns (n, 14) (`soh` as generator_inputs')."""
+        return (self.generator_inputs(features, soh) - self._mean) / self._std
 
     def draws(self, features: np.ndarray, n_draws: int | None = None, seed: int = 0) -> np.ndarray:
         """SOC draws in %, shape (n, n_draws): one generator pass over n * n_draws rows."""
