@@ -13,7 +13,8 @@ Value) under the request's own function code. pymodbus's server alone fails to d
 oversized read and answers function code 0x80, and takes 2000-coil writes. Every request is
 counted by function code in `requests` and every refusal in `refused`, so a test can show the
 controller's plan split within the limits. Tests: tests/tools/hil/test_server_modbus_limits.py,
-tests/edge/bus/test_contract.py, tests/edge/bus/test_request_plan.py.
+tests/edge/bus/test_contract.py, tests/edge/bus/test_request_plan.py; tags at the last addresses (coil 65535):
+tests/tools/hil/test_bench_high_addresses.py.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ def _limited(base: type, requests: Counter, refused: Counter) -> type:
     return Limited
 
 
+ADDRESSES = 65536  # of each Modbus table, 0..65535
+
+
 class ModbusPlcServer(BenchPlcServer):
     protocol_name = "modbus"
 
@@ -115,11 +119,14 @@ class ModbusPlcServer(BenchPlcServer):
             table = tag.address.table
             ends[table] = max(ends[table], tag.address.address + tag.register_count)
 
-        def bits(end: int) -> list[SimData]:  # count is in bits, stored 16 a register: whole registers
-            return [SimData(0, count=16 * (end // 16 + 1), values=False, datatype=SimType.BITS)]
+        # One block a table, its values a list and count 1: pymodbus's SimDevice check builds a block's
+        # values count x count times (a count of N coils took N^2 booleans: coils at 9000 took 690 MB
+        # and 6 s, a coil at 65535 a MemoryError), a list of N values of count 1 is N.
+        def bits(end: int) -> list[SimData]:  # bits, 16 a register: whole registers, at most 65536
+            return [SimData(0, count=1, values=[False] * min(16 * (end // 16 + 1), ADDRESSES), datatype=SimType.BITS)]
 
         def registers(end: int) -> list[SimData]:
-            return [SimData(0, count=end, values=0, datatype=SimType.REGISTERS)]
+            return [SimData(0, count=1, values=[0] * min(end, ADDRESSES), datatype=SimType.REGISTERS)]
 
         return SimDevice(id=0, simdata=(
             bits(ends[ModbusTable.COIL]), bits(ends[ModbusTable.DISCRETE_INPUT]),
