@@ -102,7 +102,9 @@ def read_input(path: str | Path, reader: Callable[..., T], *args: Any, exit_code
         raise InputError(input_error(path, exc), exit_code) from exc
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command` (a subcommand's name), only that subcommand is
+    loaded and registered, so running one command does not import every other's modules."""
     parser = argparse.ArgumentParser(
         prog="discharge-edge",
         description="Safe, fast discharge of retired lithium-ion battery modules.",
@@ -110,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log detail on stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     eps = list(entry_points(group=COMMAND_GROUP))
+    if command is not None and any(ep.name == command for ep in eps):
+        eps = [ep for ep in eps if ep.name == command]
     for ep in sorted(eps, key=lambda e: e.name):
         try:
             register = ep.load()
@@ -120,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         register(subparsers)
     return parser
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand named in `argv`: its first word that is not an option (None: help, or none)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def _register_unavailable(subparsers, name: str, target: str, exc: ImportError) -> None:
@@ -134,13 +143,14 @@ def _register_unavailable(subparsers, name: str, target: str, exc: ImportError) 
 
 def print_json(payload: dict[str, Any]) -> None:
     """Print one JSON object on stdout: the `--json` contract of every subcommand."""
-    json.dump(payload, sys.stdout, indent=2, sort_keys=False, allow_nan=False)
-    sys.stdout.write("\n")
+    # one write: json.dump writes each token, hundreds of thousands of calls on an unbuffered stdout
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,

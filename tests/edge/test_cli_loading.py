@@ -1,0 +1,57 @@
+"""The command line loads only the command it runs (edge/cli.py build_parser), and --json is one write."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edge import REPO_ROOT
+from edge.cli import _command_in, build_parser, print_json
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_command_is_the_first_word_that_is_not_an_option():
+    assert _command_in(["-v", "grade", "--cells", "x.csv"]) == "grade"
+    assert _command_in(["--help"]) is None and _command_in([]) is None
+
+
+def test_one_command_registers_alone_and_help_or_an_unknown_word_registers_all():
+    def names(parser):
+        return set(parser._subparsers._group_actions[0].choices)
+
+    every = names(build_parser())
+    assert {"grade", "run", "tags", "demo"} <= every
+    assert names(build_parser("grade")) == {"grade"}
+    assert names(build_parser("nosuch")) == every
+
+
+def test_running_grade_does_not_import_the_other_commands_modules():
+    code = ("import sys; from edge.cli import build_parser; build_parser('grade').parse_args(['grade', '--help'])")
+    probe = ("import sys, runpy\n"
+             "try:\n"
+             f"    exec({code!r})\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('edge.supervisor', 'tools', 'ortools', "
+             "'edge.hmi', 'asyncua'))))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_print_json_writes_one_object_in_one_write(monkeypatch):
+    writes = []
+
+    class Out(io.StringIO):
+        def write(self, text):
+            writes.append(text)
+            return super().write(text)
+
+    out = Out()
+    monkeypatch.setattr(sys, "stdout", out)
+    print_json({"batteries": list(range(1000)), "peak_temp_degc": 41.5})
+    assert len(writes) == 1
+    assert json.loads(out.getvalue()) == {"batteries": list(range(1000)), "peak_temp_degc": 41.5}
