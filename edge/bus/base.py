@@ -2,7 +2,7 @@
 
 `TagBus` is the public interface and does everything that is the same for every protocol:
 resolving names against the tag map, checking a write (owner, access, limits, type) before
-anything is sent, scaling raw <-> engineering units, timeouts on every call (the map's
+anything is sent (`check_write` gives that check alone, sending nothing), scaling raw <-> engineering units, timeouts on every call (the map's
 `timeout_s`, or the caller's: the real-time loop sizes its own from its period), and
 reconnecting: at once after a connection that served, then with a backoff that doubles to a cap.
 A backend (memory.py, modbus.py, logix.py) implements only the private raw part: `_connect`,
@@ -353,6 +353,18 @@ class TagBus(ABC):
             for i, (tag, _) in zip(positions, to_send):
                 results[i] = WriteResult(tag.name, items[i][1], answers[tag.name], now)
         return [results[i] for i in range(len(items))]
+
+    def check_write(self, name: str, value: Value) -> WriteResult:
+        """What `write` would make of (name, value), without sending anything or needing the PLC:
+        quality GOOD when the map lets this bus's owner write the value (a write tag it owns, of
+        the tag's type and shape, inside its limits), else the refusal `write` would answer
+        (BAD_UNKNOWN_TAG, REFUSED_ACCESS, REFUSED_OWNER, REFUSED_LIMITS) with why in `detail`.
+        The same check `write` makes before it sends (a caller that checks first, such as a
+        setpoint from the operator page, says why before anything is acted on)."""
+        tag, checked = self._checked_raw(name, value)
+        if tag is None:
+            return WriteResult(name, value, checked[0], time.time_ns(), checked[1])
+        return WriteResult(tag.name, value, Quality.GOOD, time.time_ns())
 
     def reconnect_now(self) -> None:
         """Let the next call try to connect at once, whatever the backoff says. The real-time

@@ -18,9 +18,10 @@ Roles: an operator may start, stop, hold, unhold, reset, clear, abort and acknow
 may also change a setpoint. A setpoint is one of the line's limits the flow's own write path
 applies every scan (`SETPOINTS`: `max_current_a` clips `discharge_current_setpoint_a`,
 `max_coolant_lpm` clips `coolant_base_lpm`); a new value must be a write the tag map allows to
-the supervisor for that tag (owner, access, limits: the bus's own check), and the flow's next
-`bus.write` checks it again; it lasts while the supervisor runs (a restart takes the line file's). Every command carried out or refused is an event in the store
-(`line_command`, with who and the role).
+the supervisor for that tag (owner, access, limits: `TagBus.check_write`), and the flow's next
+`bus.write` checks it again. `apply` gives it to `FlowEngine.set_limit`, which keeps it across a
+restart while the line file still has the value it overrode. Every command carried out or
+refused is an event in the store (`line_command`, with who and the role).
 Tests: tests/edge/lineview/test_model.py.
 """
 
@@ -531,27 +532,16 @@ def _acknowledge(engine, command: LineCommand, role: str) -> tuple[bool, str]:
 
 
 def _setpoint(engine, command: LineCommand) -> tuple[bool, str]:
-    from edge.tagmap import Access, Owner
+    """A line limit through the engine's public path (`FlowEngine.set_limit`: the map's own write
+    check, `TagBus.check_write`, then the store, then the flow's write path from the next scan)."""
+    from edge.supervisor.flow import LimitRefused
 
     if command.name not in SETPOINTS:
         return False, f"refused: setpoint {command.name!r} is unknown; allowed: {', '.join(SETPOINTS)}"
-    value = _num(command.value)
-    tag_name, unit = SETPOINTS[command.name]
-    if value is None or value < 0:
-        return False, f"refused: setpoint {command.name} = {command.value!r}; allowed: a finite number >= 0 {unit}"
-    tag = engine.line.supervisor_map.tag(tag_name)
-    if tag is None or tag.owner is not Owner.SUPERVISOR or tag.access is not Access.WRITE:
-        return False, (f"refused: {tag_name} is not a write of the supervisor in "
-                       f"{engine.line.supervisor_map.source}; the setpoint {command.name} is applied through it")
-    # the bus's own check of a write: ownership, access, type and the map's limits
-    checked_tag, checked = engine.bus._checked_raw(tag_name, (value,) * tag.count if tag.count > 1 else value)
-    if checked_tag is None:
-        return False, (f"refused: {command.name} = {value:g} {unit}: the write of {tag_name} "
-                       f"({engine.line.supervisor_map.source.name}, line {tag.source_line}): {checked[1]}")
-    before = float(getattr(engine.line.limits, command.name))
-    limits = dataclasses.replace(engine.line.limits, **{command.name: value})
-    engine.line = dataclasses.replace(engine.line, limits=limits)  # the flow clips every scan's write with it
-    engine.store.add_event("setpoint_changed", f"{command.name}: {before:g} -> {value:g} {unit} by {command.by or '?'}",
-                           data={"name": command.name, "before": before, "value": value, "unit": unit, "tag": tag_name,
-                                 "by": command.by})
+    role_name, unit = SETPOINTS[command.name]
+    try:
+        before, value = engine.set_limit(command.name, command.value, by=command.by or "")
+    except LimitRefused as exc:
+        return False, f"refused: {exc}"
+    tag_name = engine.tags.get(role_name, role_name)
     return True, f"{command.name}: {before:g} -> {value:g} {unit} (clips {tag_name} from the next scan)"

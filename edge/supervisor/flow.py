@@ -8,7 +8,9 @@ edge/tagmap/roles.py; `flow_tags` finds the supervisor map's tag playing each, s
 PLC's own names runs with a `roles:` section). Every station change and every queued battery goes into the `Store` first and
 is acted on after (write before act); a battery is recorded exactly once (`DuplicateRecord` means
 done). Flow, tags and resume: edge/supervisor/README.md, "The flow".
-Tests: tests/edge/supervisor/test_flow.py, test_flow_roles.py, test_run_cli.py.
+Line limits changed while the line runs: `FlowEngine.set_limit` (`LIMIT_ROLES`, `LimitRefused`).
+Tests: tests/edge/supervisor/test_flow.py, test_flow_roles.py, test_flow_limits.py, test_run_cli.py;
+the cost of `waiting()` and a scan at 2000 records: test_bench_flow.py.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ CONFIRM_SCANS = 3  # scans a station that does not show a battery just placed is
 
 class FlowError(RuntimeError):
     """The engine cannot start (a map without the tags it needs, a station the PLC disagrees on)."""
+
+
+class LimitRefused(ValueError):
+    """`FlowEngine.set_limit` refused a value; the message says why (naming the tag, file and line
+    when the tag map refuses it). Nothing was changed."""
 
 
 def flow_tags(sup: TagMap) -> dict[str, str]:
@@ -224,6 +231,10 @@ class FlowEngine:
         self._cell_of: dict[int, str] = {}
         self._cell_of_n = -1
         self.batteries = self._load_batteries()
+        self._recorded: set[str] = self.store.recorded_ids()  # kept by _record: never read back per scan
+        self._open = dict.fromkeys(c for c in self.batteries if c not in self._recorded)  # queued, not recorded
+        self._line_limits = dataclasses.asdict(line.limits)  # the line file's, which set_limit overrides
+        self._restore_limits()
         self.historian = Historian(self.paths.state_dir, self.n, self.zones, settings=line.history,
                                    thread=settings.history_thread)
         self.alarms = AlarmBook(self.paths.state_dir, clock=clock)
@@ -232,7 +243,7 @@ class FlowEngine:
         self._plc_write_problem: str | None = None
         self._historian_problem: str | None = None
         self._limits_now: tuple | None = None
-        self.restarts = sum(1 for e in self.store.events() if e.kind == "supervisor_start" and e.data.get("resume"))
+        self.restarts = sum(1 for e in self.store.events(kind="supervisor_start") if e.data.get("resume"))
         resume = bool(self.store.line_history() or self.batteries or any(
             r.state is not St.EMPTY for r in self.store.stations()))
         self.store.add_event("supervisor_start", "resumed from the store" if resume else "fresh start",
@@ -242,17 +253,96 @@ class FlowEngine:
 
     # -- batteries (queued rows are events of kind battery_queued) ------------------------------------
     def _load_batteries(self) -> dict[str, dict]:
-        out = {}
-        for e in self.store.events():
-            if e.kind == "battery_queued":
-                out[e.battery_id] = dict(e.data)
-        return out
+        return {e.battery_id: dict(e.data) for e in self.store.events(kind="battery_queued")}
 
     def waiting(self) -> list[str]:
-        """Queued batteries neither on a station nor recorded, in arrival order."""
+        """Queued batteries neither on a station nor recorded, in arrival order. Reads the S station
+        rows only: the queued batteries not recorded yet are kept in memory (from the store once at
+        start; each queue adds one, each record takes one), so the cost does not grow with the
+        records in the store."""
         on_station = {r.battery_id for r in self.store.stations() if r.battery_id}
-        recorded = {b.cell_id for b in self.store.batteries()}
-        return [c for c in self.batteries if c not in on_station and c not in recorded]
+        return [c for c in self._open if c not in on_station]
+
+    def recorded(self) -> frozenset[str]:
+        """The cell ids recorded (done, isolated or rejected), without reading the store."""
+        return frozenset(self._recorded)
+
+    # -- line limits changed while the line runs ---------------------------------------------------------
+    def set_limit(self, name: str, value: float, *, by: str = "") -> tuple[float, float]:
+        """Change one of the line's limits (`LIMIT_ROLES`: `max_current_a`, `max_coolant_lpm`);
+        returns (before, after). The flow's own write path applies it from the next scan: it clips
+        every station's current setpoint (and the drivers' ceiling) or base coolant. Checked first:
+        a finite number > 0, as in the line file, and a value the tag map lets the supervisor
+        write to the role's tag (`TagBus.check_write`: owner, access, type, the tag's limits);
+        `LimitRefused` says why and nothing changes. Written to the store before it is applied (a
+        `setpoint_changed` event: name, before, value, unit, tag, role, by, and the line file's
+        value it overrides), and kept across a restart while the line file still has that value
+        (a line file edited since wins: `setpoint_dropped`)."""
+        if name not in LIMIT_ROLES:
+            raise LimitRefused(f"limit {name!r} is unknown; allowed: {', '.join(LIMIT_ROLES)}")
+        role_name, unit = LIMIT_ROLES[name]
+        value = self._check_limit(name, value)
+        before = float(getattr(self.line.limits, name))
+        tag = self._tag(role_name)
+        self.store.add_event("setpoint_changed", f"{name}: {before:g} -> {value:g} {unit} by {by or '?'}",
+                             data={"name": name, "before": before, "value": value, "unit": unit, "tag": tag.name,
+                                   "role": role_name, "by": by, "line_value": self._line_limits[name]})
+        self._apply_limit(name, value)
+        log.info("limit %s: %g -> %g %s by %s", name, before, value, unit, by or "?")
+        return before, value
+
+    def _check_limit(self, name: str, value) -> float:
+        role_name, unit = LIMIT_ROLES[name]
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
+            raise LimitRefused(f"{name} = {value!r}; allowed: a finite number > 0 {unit}")
+        tag = self._tag(role_name)
+        check = self.bus.check_write(tag.name, (number,) * tag.count if tag.count > 1 else number)
+        if check.quality is not Quality.GOOD:
+            played = tag.name if tag.name == role_name else f"{tag.name} (role {role_name})"
+            raise LimitRefused(f"{name} = {number:g} {unit}: the write of {played} "
+                               f"({self.line.supervisor_map.source.name}, line {tag.source_line}) is refused: "
+                               f"{check.detail or check.quality.value}")
+        return number
+
+    def _apply_limit(self, name: str, value: float) -> None:
+        self.line = dataclasses.replace(self.line, limits=dataclasses.replace(self.line.limits, **{name: value}))
+        if name == "max_current_a":
+            for driver in self._drivers.values():
+                driver.max_a = value  # the driver's ceiling; its soft start and SOC go on
+            self._predicted.clear()  # predicted discharge times depend on it
+
+    def _restore_limits(self) -> None:
+        """The limits set while the line ran before (`set_limit`), applied again at start when the
+        line file still has the value each overrode and the map still allows it; else dropped (an
+        event saying why) and the line file's value holds."""
+        last: dict[str, dict] = {}
+        for e in self.store.events(kind="setpoint_changed"):
+            if e.data.get("name") in LIMIT_ROLES:
+                last[e.data["name"]] = e.data
+        for name, data in last.items():
+            unit = LIMIT_ROLES[name][1]
+            now = self._line_limits[name]
+            if data.get("line_value") != now:
+                why = (f"the line file's {name} is now {now:g} {unit} (it was {data.get('line_value')!r} when "
+                       f"{data.get('value')!r} was set); the line file's holds")
+            else:
+                try:
+                    value = self._check_limit(name, data.get("value"))
+                except LimitRefused as exc:
+                    why = f"{exc}; the line file's {now:g} {unit} holds"
+                else:
+                    self._apply_limit(name, value)
+                    self.store.add_event("setpoint_restored", f"{name}: {value:g} {unit} (set by "
+                                         f"{data.get('by') or '?'}) over the line file's {now:g} {unit}",
+                                         data={"name": name, "value": value, "unit": unit, "line_value": now})
+                    continue
+            self.store.add_event("setpoint_dropped", f"{name}: {why}", data={"name": name, "line_value": now,
+                                                                             "value": data.get("value")})
+            log.warning("limit %s not restored: %s", name, why)
 
     # -- the scan ------------------------------------------------------------------------------------------
     def command(self, cmd: Command) -> bool:
@@ -349,7 +439,7 @@ class FlowEngine:
     def needs_operator(self) -> str | None:
         """Why the line cannot go on by itself (Aborted: the operator clears it), else None."""
         if self.machine.state in (State.ABORTING, State.ABORTED):
-            trips = [e for e in self.store.events() if e.kind == "line_tripped"]
+            trips = self.store.events(kind="line_tripped")
             return trips[-1].text if trips else f"the line is {self.machine.state.label}"
         return None
 
@@ -636,6 +726,8 @@ class FlowEngine:
             log.info("battery %s recorded: %s", cell, outcome)
         except DuplicateRecord:
             log.info("battery %s already recorded (resume)", cell)
+        self._recorded.add(cell)
+        self._open.pop(cell, None)
 
     # -- placement: the robot's next move ---------------------------------------------------------------
     def _moved(self, result: MoveResult, values, now: float) -> None:
@@ -705,7 +797,7 @@ class FlowEngine:
                 self.cell.start(Move(station_location(rec.station), OUT_LANE, rec.data["plc_id"]), now)
                 self.store.update_station_data(rec.station, dict(rec.data, unload_ordered_s=now))
                 return
-        recorded = {b.cell_id for b in self.store.batteries()}
+        recorded = self._recorded
         on_station = {r.battery_id for r in recs if r.battery_id}
         candidates = []  # (slot, cell) that vision lets move
         for view in self.cell.slots:
@@ -838,7 +930,7 @@ class FlowEngine:
         return sorted(self.paths.inbox.glob("*.csv"))
 
     def _known(self) -> set[str]:
-        return set(self.batteries) | {b.cell_id for b in self.store.batteries()}
+        return set(self.batteries) | self._recorded
 
     def _reject_file(self, path: Path, why: str) -> None:
         target = self.paths.inbox / "rejected" / path.name
@@ -903,6 +995,7 @@ class FlowEngine:
                     "source": f"{path.name}:{int(lines[i])}"}
             self.store.add_event("battery_queued", f"battery {cell} queued (tier {tier})", battery_id=cell, data=data)
             self.batteries[cell] = dict(data)
+            self._open[cell] = None
             queued += 1
             if data["plc_id"] is None:
                 self._record(None, cell, {}, "rejected", self.clock(),
@@ -947,7 +1040,7 @@ class FlowEngine:
             "batteries_processed": len(records), "batteries_waiting": len(self.waiting()),
             "restarts": self.restarts, "model_versions": self.models.versions,
             "batteries": records,
-            "robot_moves": [dict(e.data, at=e.at) for e in self.store.events() if e.kind == "robot_move"],
+            "robot_moves": [dict(e.data, at=e.at) for e in self.store.events(kind="robot_move")],
             "stations": [{"station": r.station, "state": r.state.value, "battery_id": r.battery_id}
                          for r in self.store.stations()],
             "alarms_active": [a.to_dict() for a in self.alarms.active()],

@@ -2,7 +2,8 @@
 
 Owns `Store`: the line's PackML state and its history, each station's current state (station,
 state, battery id, since, data) and its history, the battery records (one per cell id, never
-two), and events. Every change is committed and fsynced (`PRAGMA synchronous=FULL` in WAL
+two; `recorded_ids` gives the ids without decoding a record), and events (`events(kind=)` decodes
+only those of a kind). Every change is committed and fsynced (`PRAGMA synchronous=FULL` in WAL
 mode) before the call returns, so the caller acts only on what is on disk: a supervisor killed
 with SIGKILL and started again finds every change it acted on. Writes take the database's
 write lock first (`BEGIN IMMEDIATE`), so a check and its write are one step even with another
@@ -286,6 +287,13 @@ class Store:
         rows = self._db.execute("SELECT cell_id, recorded_at, record, model_versions FROM batteries ORDER BY id")
         return [BatteryRecord(c, at, json.loads(r), json.loads(m)) for c, at, r, m in rows]
 
+    def recorded_ids(self) -> set[str]:
+        """The cell ids that have their record (no record is read or decoded)."""
+        return {row[0] for row in self._db.execute("SELECT cell_id FROM batteries")}
+
+    def recorded_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM batteries").fetchone()[0])
+
     # -- events -----------------------------------------------------------------------------------
     def add_event(self, kind: str, text: str, *, station: int | None = None, battery_id: str | None = None,
                   data: Mapping[str, Any] | None = None, at: float | None = None) -> int:
@@ -296,9 +304,12 @@ class Store:
                                 (self._at(at), kind, text, station, battery_id, payload))
             return int(cursor.lastrowid)
 
-    def events(self, after_id: int = 0) -> list[Event]:
-        rows = self._db.execute("SELECT id, at, kind, text, station, battery_id, data FROM events WHERE id > ? "
-                                "ORDER BY id", (after_id,))
+    def events(self, after_id: int = 0, kind: str | None = None) -> list[Event]:
+        """Events after `after_id` in order; only those of `kind` when given (the others are not
+        decoded)."""
+        query = "SELECT id, at, kind, text, station, battery_id, data FROM events WHERE id > ?"
+        rows = (self._db.execute(query + " ORDER BY id", (after_id,)) if kind is None
+                else self._db.execute(query + " AND kind = ? ORDER BY id", (after_id, kind)))
         return [Event(i, at, k, t, s, b, json.loads(d)) for i, at, k, t, s, b, d in rows]
 
     # -- helpers ----------------------------------------------------------------------------------
