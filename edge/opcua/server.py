@@ -31,7 +31,8 @@ Commands: each method and each setpoint write becomes `hub.submit(LineCommand, r
 role check and the scan loop's `apply` decide (the PackML machine, the alarm book, the setpoint
 through the tag map's own write check: there is no other write path). Refused: a Bad status
 (BadUserAccessDenied: the role may not; BadInvalidState: PackML refused; BadInvalidArgument: no
-such alarm; BadOutOfRange: a setpoint the map refuses; BadTimeout: the scan loop did not answer)
+such alarm; BadOutOfRange: a setpoint the map refuses; BadTimeout: the scan loop did not take it
+within `COMMAND_TIMEOUT_S`, 1.5 s, and it was withdrawn, never carried out later)
 with the reason as the method's output argument `Message` and in `LastCommand/Message`.
 
 Security: endpoints Basic256Sha256 with Sign and with SignAndEncrypt only; the server's certificate
@@ -80,7 +81,9 @@ OPTION_KEYS = ("anonymous", "certificate_dir", "max_alarms", "trusted_clients")
 DEFAULT_CERT_DIR = "opcua"
 DEFAULT_MAX_ALARMS = 256
 START_TIMEOUT_S = 30.0  # the first start makes an RSA key (about 2 s on the bench IPC)
-SUBMIT_WORKERS = 4  # commands waiting for the scan loop at once (each waits at most the hub's timeout)
+SUBMIT_WORKERS = 4  # commands waiting for the scan loop at once (each waits at most 2 x COMMAND_TIMEOUT_S)
+COMMAND_TIMEOUT_S = 1.5  # the scan loop takes a command within this or it is withdrawn (BadTimeout): the
+#                          answer comes within 3 s, before a client's own request timeout (asyncua's: 4 s)
 UNITS_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
 #: unit -> (UNECE common code, display name, description)
 UNITS = {"A": ("AMP", "A", "ampere"), "degC": ("CEL", "°C", "degree Celsius"), "%": ("P1", "%", "percent"),
@@ -456,7 +459,7 @@ class _Space:
                                    "engineer's user name and token is needed)")
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.pool, self.hub.submit, command, role)
+            result = await loop.run_in_executor(self.pool, self.hub.submit, command, role, COMMAND_TIMEOUT_S)
         status = _status_of(result, command, role)
         if self.idx is not None:
             for key, value in (("command", result.command), ("ok", result.ok), ("message", result.message),

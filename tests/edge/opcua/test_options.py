@@ -2,7 +2,8 @@
 Basic256Sha256 read but never command; the endpoints offered are Basic256Sha256 Sign and
 SignAndEncrypt only, for the user name token; the address space follows the hub (a station and an
 alarm appear, the alarm's node goes when it clears); `trusted_clients` admits only the client
-certificates in its folder; a port in use is a ServeError; stop() closes the port."""
+certificates in its folder; with no scan loop a command is answered BadTimeout and withdrawn; a
+port in use is a ServeError; stop() closes the port."""
 
 from __future__ import annotations
 
@@ -144,3 +145,25 @@ def test_trusted_clients_admit_only_their_certificates(access, certs, state_dir,
         finally:
             server.stop()
     assert results == {"listed": "Idle", "not_listed": "BadUserAccessDenied"}
+
+
+def test_a_command_the_scan_loop_does_not_take_is_withdrawn(access, certs, state_dir):
+    hub = LineHub()  # nobody carries out commands: the scan loop is stuck or gone
+    hub.publish(snapshot())
+    server = start_opcua(hub, "127.0.0.1", 0, access=access, state_dir=state_dir, options=options(certs))
+    try:
+        async def work():
+            client = await connect(server.url, certs, user="operator", password=access.token("operator"))
+            async with client:
+                idx = await client.get_namespace_index("urn:discharge-edge:line-7")
+                node = lambda path: client.get_node(ua.NodeId(path, idx))  # noqa: E731
+                await until(node("Line.PackMLState"), "Idle")
+                res = await call_raw(client, node("Line").nodeid, node("Line.Start").nodeid)
+                return res.StatusCode.name, res.OutputArguments[0].Value
+
+        status, message = asyncio.run(work())
+    finally:
+        server.stop()
+    assert status == "BadTimeout"
+    assert message == "not carried out: the scan loop did not take it within 1.5 s (is the line running?)"
+    assert hub.waiting_commands() == 0  # withdrawn: a later scan never carries it out
