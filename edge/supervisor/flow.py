@@ -322,8 +322,12 @@ class FlowEngine:
         last: dict[str, dict] = {}
         for e in self.store.events(kind="setpoint_changed"):
             if e.data.get("name") in LIMIT_ROLES:
-                last[e.data["name"]] = e.data
-        for name, data in last.items():
+                last[e.data["name"]] = e
+        for e in self.store.events(kind="setpoint_dropped"):
+            if e.data.get("name") in last and e.id > last[e.data["name"]].id:
+                del last[e.data["name"]]  # dropped at an earlier start: said once
+        for name, event in last.items():
+            data = event.data
             unit = LIMIT_ROLES[name][1]
             now = self._line_limits[name]
             if data.get("line_value") != now:

@@ -131,6 +131,9 @@ def test_a_line_file_changed_since_wins_over_the_limit_set(rig):
     (dropped,) = engine.store.events(kind="setpoint_dropped")
     assert "the line file's max_current_a is now 10 A (it was 15.0 when 0.5 was set)" in dropped.text
     assert not engine.store.events(kind="setpoint_restored")
+    engine = rig.kill()  # dropped once: the next start neither restores nor drops it again
+    assert engine.line.limits.max_current_a == 10.0
+    assert len(engine.store.events(kind="setpoint_dropped")) == 1 and not engine.store.events(kind="setpoint_restored")
 
 
 def test_a_limit_the_map_no_longer_allows_is_dropped_at_restart(rig):
