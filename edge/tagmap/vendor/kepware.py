@@ -17,8 +17,9 @@ Low/High -> scaling gain and offset, the scaled range -> limits; Negate Value ->
 gain; Eng Units -> unit; Description -> description. Kepware-only columns (Respect Data Type 0,
 Scaled Data Type, Clamp Low/High on) are counted by value in the report; a Square Root scaling
 and types with no map type skip the tag, named. Map-only fields (owner, safe value, byte order:
-Kepware's word order is a device property, the endpoint) are listed by the export as not carried.
-Tests: tests/edge/tagmap/vendor/test_kepware.py.
+Kepware's word order is a device property, the endpoint, the map's `roles:` and `fixture:`) are
+listed by the export as not carried.
+Tests: tests/edge/tagmap/vendor/test_kepware.py, test_commissioning_vendor.py.
 """
 
 from __future__ import annotations
@@ -199,8 +200,8 @@ def _access(tag: DraftTag, record: dict, report: ImportReport) -> None:
         tag.access = "write"
         if access == "WO":
             report.unmapped("Client Access", "WO")
-    else:
-        report.unmapped("Client Access", record.get("Client Access", ""))
+    elif access:  # another value is counted; none (no such column, a blank cell) leaves access missing
+        report.unmapped("Client Access", record["Client Access"])
 
 
 def _scan_rate(tag: DraftTag, record: dict, report: ImportReport, origin: str) -> None:
@@ -281,6 +282,10 @@ def write_kepware(tag_map: TagMap) -> tuple[str, dict]:
         row = _row(tag, periods[tag.scan_group], tag_map.protocol, lost)
         out.write(",".join(_quote(row[c]) if c in ("Tag Name", "Address", "Description") or _needs_quotes(row[c])
                            else row[c] for c in COLUMNS) + "\r\n")
+    if tag_map.roles:  # a tag's role travels only in its name (a tag named as its role's default)
+        lost["roles"] = [f"{role} = {name}" for role, name in tag_map.roles.items()]
+    if tag_map.fixture is not None:
+        lost["fixture"] = ["fixture"]
     connection = ["host", "port", "timeout_s"] + (["unit_id"] if tag_map.protocol is Protocol.MODBUS else ["route"])
     report = {
         "tags": len(tag_map.tags),

@@ -5,18 +5,18 @@ program tag into map tags: an atomic tag or array of an atomic type is one map t
 multi-dimensional array read flat, element count the product); a UDT (from the L5X's
 DataTypes), or TIMER/COUNTER/CONTROL, is expanded into a map tag per visible member (a BIT member
 is a BOOL at `Tag.Member`), an array of structures into one per element and member
-(`Cells[3].Temp`); a type with no map type (SINT, module-defined, Add-On Instruction, a UDT a CSV
+(`Cells[3].Temp`; an array of structures of 2 or 3 dimensions is skipped, named: a map's Logix
+path takes one index); a type with no map type (SINT, module-defined, Add-On Instruction, a UDT a CSV
 does not define) is reported and skipped, named. Program tags live at `Program:<Program>.<Tag>`
 and are named `<Program>_<Tag>`. An alias is imported at its own path; its type comes from its
 target when the target is a known tag (a `Tag.5` bit of an integer: BOOL); else the type is left
 for the user. ExternalAccess Read Only (or a constant) is access `read`; Read/Write says only that
 a client may write, so access is left for the user; None cannot be reached and is skipped.
-Tests: tests/edge/tagmap/vendor/test_studio5000.py.
+Tests: tests/edge/tagmap/vendor/test_studio5000.py, test_commissioning_vendor.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -155,8 +155,13 @@ class LogixTags:
                 "only the L5X holds; a module-defined or Add-On Instruction type)")
             self.report.unsupported(datatype, path, origin, reason)
             return
-        elements = [""] if not dims else ["[" + ",".join(map(str, i)) + "]"
-                                          for i in itertools.product(*(range(n) for n in dims))]
+        if len(dims) > 1:  # Grid[0,1].Val: the map's Logix paths take one index (edge/tagmap/addresses.py)
+            self.report.skip(origin, path, f"an array of {datatype} of {len(dims)} dimensions "
+                                           f"({' x '.join(map(str, dims))}): a map addresses an element by one "
+                                           "index, so its members cannot be mapped; make it one-dimensional in "
+                                           "the controller, or alias the members you need")
+            return
+        elements = [""] if not dims else [f"[{i}]" for i in range(dims[0])]
         visible = [m for m in members if not m.hidden]
         self.hidden_members += (len(members) - len(visible)) * len(elements)
         if path == top and self._leaves(datatype, dims) > MAX_ELEMENTS_EXPANDED:

@@ -1,0 +1,71 @@
+"""Vendor files in shapes the shipped examples do not have, as an engineer's own exports come:
+an L5X with a two-dimensional array of a UDT, a Kepware CSV without the optional columns, and the
+export of a map with `roles:` and `fixture:`. Nothing written that `tags check` then refuses,
+nothing dropped silently, nothing reported that was not there."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from edge import REPO_ROOT
+from edge.cli import main
+from edge.tagmap.addresses import parse_logix_path
+
+pytestmark = pytest.mark.integration
+
+L5X = """\
+<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<RSLogix5000Content SchemaRevision="1.0" SoftwareRevision="35.00" TargetName="Line7" TargetType="Controller">
+<Controller Use="Target" Name="Line7">
+<DataTypes>
+<DataType Name="UDT_C" Family="NoFamily" Class="User"><Members>
+<Member Name="Val" DataType="REAL" Dimension="0" Radix="Float" Hidden="false" ExternalAccess="Read/Write"/>
+</Members></DataType>
+</DataTypes>
+<Tags>
+<Tag Name="Grid" TagType="Base" DataType="UDT_C" Dimensions="2 3" ExternalAccess="Read/Write"/>
+<Tag Name="Row" TagType="Base" DataType="UDT_C" Dimensions="2" ExternalAccess="Read/Write"/>
+<Tag Name="Flat" TagType="Base" DataType="DINT" Dimensions="4 5" ExternalAccess="Read/Write"/>
+</Tags>
+</Controller>
+</RSLogix5000Content>
+"""
+
+
+def test_a_two_dimensional_udt_array_is_skipped_named_not_written_as_a_path_the_map_refuses(tmp_path, capsys):
+    source, out = tmp_path / "line7.L5X", tmp_path / "line7.yaml"
+    source.write_text(L5X)
+    main(["tags", "import", "studio5000", str(source), "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    tags = yaml.safe_load(out.read_text())["tags"]
+    for tag in tags:
+        parse_logix_path(tag["address"])  # was Grid[0,0].Val: refused by tags check
+    assert [(t["address"], t["type"]) for t in tags] == [("Row[0].Val", "REAL"), ("Row[1].Val", "REAL"),
+                                                          ("Flat", "DINT[20]")]
+    (skipped,) = result["skipped"]
+    assert skipped["name"] == "Grid" and skipped["origin"].endswith("line7.L5X:10")
+    assert "2 dimensions (2 x 3)" in skipped["reason"]
+
+
+def test_a_kepware_csv_without_client_access_reports_no_column_it_does_not_have(tmp_path, capsys):
+    source, out = tmp_path / "min.csv", tmp_path / "min.yaml"
+    source.write_text('Tag Name,Address,Data Type\r\n"Core.Beat","300025",Long\r\n"Ipc.Beat","400001",Long\r\n')
+    main(["tags", "import", "kepware", str(source), "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["unmapped_columns"] == {}  # was: 'Client Access' not carried, '' x2
+    assert result["missing_count"]["access"] == 2  # what the file lacks is what the map misses
+
+
+def test_the_export_names_roles_and_fixture_as_not_carried(tmp_path, capsys):
+    source = REPO_ROOT / "plc_tags" / "line1_logix.yaml"  # roles: (17) and fixture:
+    main(["tags", "export", "kepware", str(source), "--out", str(tmp_path / "line1.csv"), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    roles = result["not_carried"]["roles"]
+    assert roles["count"] == 17 and "robot_order_seq = robot_order" in roles["names"]
+    assert result["not_carried"]["fixture"]["count"] == 1
+    main(["tags", "export", "kepware", str(source), "--out", str(tmp_path / "line1.csv")])
+    text = capsys.readouterr().out
+    assert "no Kepware column for roles: 17" in text and "no Kepware column for fixture: 1" in text
