@@ -71,6 +71,9 @@ def read_kepware(path: Path, protocol: Protocol | None = None) -> DraftMap:
             continue
         record = dict(zip(header, (cell.strip() for cell in row)))
         records.append((rows.line_num, record))
+        for cell in (c.strip() for c in row[len(header):]):
+            if cell:  # a cell beyond the header's columns: no column to carry it
+                report.unmapped("(a cell beyond the header's columns)", cell)
         for column in extra:
             if record.get(column):
                 report.unmapped(column, record[column])

@@ -85,6 +85,10 @@ class LogixTags:
     hidden_members: int = 0
 
     def add(self, tag: LogixTag) -> None:
+        builtin = tag.datatype.upper()
+        if builtin != tag.datatype and (builtin in LOGIX_TO_MAP or builtin in LOGIX_BUILTIN_MEMBERS
+                                        or builtin in NO_COUNTERPART):
+            tag.datatype = builtin  # Logix type names are case-insensitive: 'dint' is DINT
         self.known[tag.path] = tag
         if tag.kind == "Alias":
             return  # after every base tag is known: `add_aliases`

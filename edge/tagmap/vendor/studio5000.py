@@ -11,7 +11,8 @@ The L5X (an export of the controller) is read for Controller/DataTypes (UDT memb
 on their host), Controller/Tags/Tag and Controller/Programs/Program/Tags/Tag (Name, TagType,
 DataType, Dimensions, ExternalAccess, Constant, AliasFor, Description). It is parsed by expat with
 line numbers; a DOCTYPE or entity declaration is refused (no entity expansion). What becomes of
-each tag: edge/tagmap/vendor/logix.py. Tests: tests/edge/tagmap/vendor/test_studio5000.py.
+each tag: edge/tagmap/vendor/logix.py. Tests: tests/edge/tagmap/vendor/test_studio5000.py,
+test_commissioning_vendor.py.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def read_studio_csv(path: Path, text: str | None = None) -> DraftMap:
             continue
         record = dict(zip(header, (c.strip() for c in row)))
         origin = f"{path}:{rows.line_num}"
+        for cell in (c.strip() for c in row[len(header):]):
+            if cell:  # a cell beyond the header's columns: no column to carry it
+                report.unmapped("(a cell beyond the header's columns)", cell)
         report.vendor_rows += 1
         kind = record.get("TYPE", "").upper()
         if kind == "COMMENT":

@@ -69,3 +69,29 @@ def test_the_export_names_roles_and_fixture_as_not_carried(tmp_path, capsys):
     main(["tags", "export", "kepware", str(source), "--out", str(tmp_path / "line1.csv")])
     text = capsys.readouterr().out
     assert "no Kepware column for roles: 17" in text and "no Kepware column for fixture: 1" in text
+
+
+STUDIO_CSV = (
+    'remark,"CSV-Import-Export"\r\n0.3\r\nTYPE,SCOPE,NAME,DESCRIPTION,DATATYPE,SPECIFIER,ATTRIBUTES\r\n'
+    'TAG,Main,MixedCase,"","dint","","(RADIX := Decimal, ExternalAccess := Read/Write)"\r\n'
+    'TAG,,Extra,"","REAL","","(RADIX := Float, ExternalAccess := Read/Write)",EXTRA_COL\r\n'
+)
+
+
+def test_a_studio5000_csv_lowercase_type_is_read_and_a_cell_past_the_header_is_reported(tmp_path, capsys):
+    source, out = tmp_path / "hand.csv", tmp_path / "hand.yaml"
+    source.write_text(STUDIO_CSV, newline="")
+    main(["tags", "import", "studio5000", str(source), "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert [(t["address"], t["type"]) for t in yaml.safe_load(out.read_text())["tags"]] == [
+        ("Program:Main.MixedCase", "DINT"), ("Extra", "REAL")]  # 'dint' was skipped as an undefined type
+    assert result["skipped"] == []
+    assert result["unmapped_columns"]["(a cell beyond the header's columns)"]["values"] == {"EXTRA_COL": 1}
+
+
+def test_a_kepware_cell_past_the_header_is_reported(tmp_path, capsys):
+    source, out = tmp_path / "k.csv", tmp_path / "k.yaml"
+    source.write_text('Tag Name,Address,Data Type\r\n"Core.Beat","300025",Long,historian\r\n', newline="")
+    main(["tags", "import", "kepware", str(source), "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["unmapped_columns"]["(a cell beyond the header's columns)"]["values"] == {"historian": 1}
