@@ -172,3 +172,55 @@ def test_the_line_file_refuses_a_supervisor_map_without_a_role(tmp_path):
     messages = [str(p) for p in err.value.problems]
     assert any(": maps.supervisor: the tag map does not give the supervisor its roles: " in m
                and "no tag plays role 'robot_holding_id'" in m for m in messages), messages
+
+
+LINE1 = """\
+name: line1
+maps:
+  rtcore: {map}
+  supervisor: {map}
+stations: {{count: 4, zones: 1, markers: 6}}
+channels: {{A: [0, 1], B: [2, 3]}}
+fixture:
+  station_pitch_mm: 300.0
+  markers:
+    - {{x_mm: 30.0, y_mm: 30.0, zone: 0}}
+    - {{x_mm: 90.0, y_mm: 30.0, zone: 0}}
+    - {{x_mm: 150.0, y_mm: 30.0, zone: 0}}
+    - {{x_mm: 30.0, y_mm: 90.0, zone: 0}}
+    - {{x_mm: 90.0, y_mm: 90.0, zone: 0}}
+    - {{x_mm: 150.0, y_mm: 90.0, zone: 0}}
+  zone_area_mm2: [21600.0]
+routes:
+  default: recycling
+  chemistries:
+    NMC: {{cutoff_v_per_cell: 2.5, second_life_floor_v_per_cell: 3.0, recycling_floor_v_per_cell: 2.7}}
+models: {{soc_gan: {models}, rl_policy: {models}}}
+limits: {{warning_degc: 45.0, temp_limit_degc: 55.0, max_current_a: 10.0, max_coolant_lpm: 12.0}}
+"""
+
+
+def test_the_shipped_line1_logix_map_runs_the_flow_under_its_own_names(models, tmp_path):
+    """plc_tags/line1_logix.yaml names its robot, camera and loaded-battery tags its own way (17 of
+    them under roles:): the flow used to refuse it (FlowError); now it starts, scans, and writes
+    the robot's (empty) order and no current to the PLC's own tags."""
+    path = tmp_path / "line1.yaml"
+    path.write_text(LINE1.format(map=REPO_ROOT / "plc_tags" / "line1_logix.yaml",
+                                 models=REPO_ROOT / "models" / "shipped"))
+    line = load_line(path)
+    plc = MemoryPlc(line.supervisor_map)
+    plc.set("loaded_battery", (NO_BATTERY,) * 4)
+    plc.set("camera_battery_id", (NO_BATTERY,) * 4)
+    engine = FlowEngine(line, tmp_path / "state", models, plc=plc, planner=plan_default)
+    try:
+        assert engine.tags["robot_order_seq"] == "robot_order" and engine.tags["station_loaded_id"] == "loaded_battery"
+        assert engine.start() and engine.machine.state is State.EXECUTE
+        assert (plc.get("robot_pick"), plc.get("robot_battery")) == (0, 0)  # the MemoryPlc's zeros
+        for _ in range(3):
+            engine.scan()
+        assert (plc.get("robot_pick"), plc.get("robot_place"), plc.get("robot_battery")) == (-1, -1, NO_BATTERY)
+        assert tuple(plc.get("discharge_current_setpoint_a")) == (0.0,) * 4
+        assert engine._plc_read_problem is None and engine._plc_write_problem is None
+        assert engine.idle() and engine.waiting() == []
+    finally:
+        engine.close()
