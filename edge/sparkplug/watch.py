@@ -14,7 +14,9 @@ ones that change.
 Rules kept (Sparkplug 3.0): NBIRTH makes a node online with its bdSeq and seq 0 and its devices
 offline until their DBIRTH; NDEATH makes the node and its devices dead only when its bdSeq is
 the birth's (an older session's will is counted stale and ignored); DDEATH makes a device dead;
-a metric marked is_historical is counted but does not overwrite the live value.
+a metric marked is_historical is counted but does not overwrite the live value. A DBIRTH whose
+report_seq is under the highest seen means the line's process restarted and numbers from 1
+again: the station's count starts anew, the earlier totals kept (`numbering_restarts`).
 Tests: tests/edge/sparkplug/test_watch.py, test_store_forward.py.
 """
 
@@ -78,11 +80,16 @@ class DeviceState:
     reports: ReportCounter = field(default_factory=ReportCounter)
     births: int = 0
     deaths: int = 0
+    numbering_restarts: int = 0  # a DBIRTH's report_seq under the highest seen: the line's process restarted
+    earlier_received: int = 0  # reports counted before the last numbering restart
+    earlier_missing: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"online": self.online, "metrics": dict(self.metrics), "reports_received": self.reports.received,
                 "reports_highest": self.reports.highest, "reports_missing": self.reports.missing,
-                "reports_duplicate": self.reports.duplicates, "births": self.births, "deaths": self.deaths}
+                "reports_duplicate": self.reports.duplicates, "numbering_restarts": self.numbering_restarts,
+                "earlier_reports_received": self.earlier_received, "earlier_reports_missing": self.earlier_missing,
+                "births": self.births, "deaths": self.deaths}
 
 
 @dataclass
@@ -179,6 +186,12 @@ class PlantState:
                 dev.online = True
                 dev.births += 1
                 dev.metrics = dict(values)
+                first = values.get(REPORT_SEQ)
+                if first is not None and int(first) < dev.reports.highest:  # a new process numbers from 1
+                    dev.earlier_received += dev.reports.received
+                    dev.earlier_missing += dev.reports.missing
+                    dev.numbering_restarts += 1
+                    dev.reports = ReportCounter()
             else:
                 dev.metrics.update(values)
             for m in decoded.metrics:

@@ -57,3 +57,16 @@ def test_the_report_counter_counts_each_number_once_and_the_holes():
     for n in (1, 2, 5, 3, 3, 7):
         r.add(n)
     assert (r.received, r.highest, r.missing, r.duplicates, r.contiguous) == (5, 7, 2, 1, 3)
+
+
+def test_a_restarted_line_process_numbers_from_1_and_the_count_starts_anew():
+    state = PlantState()
+    born(state, bdseq=0)
+    for n in (2, 3):
+        send(state, "DDATA", [Metric("report_seq", DataType.UINT64, n)], n, "station000")
+    born(state, bdseq=1)  # a new process: its DBIRTH carries report 1 again
+    dev = state.node("plant", "line-a").devices["station000"]
+    assert (dev.numbering_restarts, dev.earlier_received, dev.reports.received) == (1, 3, 1)
+    assert dev.reports.duplicates == 0
+    born(state, bdseq=2)  # a new session of the same process (report 1 is its latest): no restart
+    assert dev.numbering_restarts == 1 and dev.reports.duplicates == 1
