@@ -7,9 +7,9 @@ exactly one imported tag's last name part is the default, and no map tag has the
 itself, the draft lists `roles: {role: that tag}`. A tag playing a role (so named, or by its
 default name) takes the role's process as its owner and, when the file did not say, the role's
 access: both are what the role means, not a guess. Nothing else is guessed: a role with no such
-tag stays for the user to name: `unplayed_roles` lists the roles required by the processes that
+tag, or two tags of the default's name in other groups (a note names them), stays for the user to name: `unplayed_roles` lists the roles required by the processes that
 own tags in the draft which no tag plays (`tags check` names them on line 1). Without edge.tagmap.roles (an older
-build) nothing is guessed. Tests: tests/edge/tagmap/vendor/test_kepware.py.
+build) nothing is guessed. Tests: tests/edge/tagmap/vendor/test_kepware.py, test_commissioning_vendor.py.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def guess_roles(draft, leaves: dict[str, str]) -> dict[str, str]:
         found = by_leaf.get(default, [])
         if len(found) == 1:
             roles[role.name] = found[0]
+        elif len(found) > 1:  # which one plays it is the user's to say: named, not guessed
+            draft.report.notes.append(f"role {role.name}: {len(found)} tags end in its name ({', '.join(found)}); "
+                                      f"list the one that plays it under roles:")
     return roles
 
 

@@ -95,3 +95,15 @@ def test_a_kepware_cell_past_the_header_is_reported(tmp_path, capsys):
     main(["tags", "import", "kepware", str(source), "--out", str(out), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert result["unmapped_columns"]["(a cell beyond the header's columns)"]["values"] == {"historian": 1}
+
+
+def test_two_tags_ending_in_a_roles_name_are_named_not_guessed(tmp_path, capsys):
+    source, out = tmp_path / "two.csv", tmp_path / "two.yaml"
+    source.write_text('Tag Name,Address,Data Type,Client Access,Scan Rate\r\n'
+                      '"A.marker_temp_degc","300001[4]",Float Array,RO,100\r\n'
+                      '"B.marker_temp_degc","300101[4]",Float Array,RO,100\r\n', newline="")
+    main(["tags", "import", "kepware", str(source), "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert "marker_temp_degc" not in result["roles"]
+    assert ("role marker_temp_degc: 2 tags end in its name (A__marker_temp_degc, B__marker_temp_degc); "
+            "list the one that plays it under roles:") in result["notes"]
