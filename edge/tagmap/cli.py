@@ -12,11 +12,12 @@
 - `tags read --map F TAG...` and `tags watch --map F TAG... [--every S] [--count N]`: live values
   with quality, unit and time; a TAG is a tag, `tag[i]` or a role; only reads (live.py's
   docstring has the output, the JSON and the exit codes: 0 read, 1 a tag read with a bad
-  quality, 2 a map or TAG refused, 3 no answer from the PLC; Ctrl-C ends a watch with 0).
+  quality, 2 a map or TAG refused, 3 no answer from the PLC; Ctrl-C ends a watch with 0). `--every`
+  is at least 0.01 s, a map's fastest scan group.
 - `--endpoint HOST:PORT` aims a map at another PLC (the bench on 127.0.0.1, a spare controller).
 - `tags import` and `tags export` (Kepware, Studio 5000) register from edge/tagmap/vendor_cli.py.
 
-Tests: tests/edge/tagmap/test_cli.py, test_live.py, test_live_units.py,
+Tests: tests/edge/tagmap/test_cli.py, test_live.py, test_live_units.py, test_commissioning.py,
 tests/edge/test_cli_input_errors.py.
 """
 
@@ -63,7 +64,7 @@ def register(subparsers) -> None:
     read.set_defaults(func=run_read)
     watch = actions.add_parser("watch", help="read live tags every S seconds until --count or Ctrl-C; never writes")
     _live_arguments(watch, "print JSON lines: one object a sample, as it is taken")
-    watch.add_argument("--every", type=float, default=1.0, metavar="S", help="seconds between samples (default 1)")
+    watch.add_argument("--every", type=float, default=1.0, metavar="S", help="seconds between samples (default 1; at least 0.01)")
     watch.add_argument("--count", type=int, default=None, metavar="N", help="stop after N samples (default: Ctrl-C)")
     watch.set_defaults(func=run_watch)
     vendor_cli.register(actions)  # tags import, tags export
@@ -183,9 +184,16 @@ def run_read(args: argparse.Namespace) -> int:
     return 0 if all(r.quality.usable for r in readings) else EXIT_PROBLEM
 
 
+MIN_EVERY_S = 0.01
+"""The shortest --every: a map's fastest scan group (10 ms)."""
+
+
 def run_watch(args: argparse.Namespace) -> int:
     if not _positive(args.every) or (args.count is not None and args.count < 1):
         return refuse("tags watch", "--every must be positive seconds and --count at least 1")
+    if args.every < MIN_EVERY_S:  # 1e-9 read ~1900 times a second: a PLC's comms, not a watch
+        return refuse("tags watch", f"--every {args.every:g} s is faster than a map's fastest scan group; "
+                                    f"allowed: {MIN_EVERY_S:g} s or more")
     opened = _open_live(args, "tags watch")
     if isinstance(opened, int):
         return opened

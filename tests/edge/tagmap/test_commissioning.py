@@ -57,3 +57,13 @@ def test_a_tag_ending_at_the_last_modbus_address_loads(tmp_path):
         '{name: line_safe, address: "coil:65535", type: BOOL, ' + WRITE + ', safe_value: true}',
         '{name: beat, address: "input_register:65534", type: DINT, ' + READ + '}'))
     assert [t.address.address + t.register_count for t in tag_map.tags] == [65536, 65536, 65536]
+
+
+def test_watch_refuses_an_every_faster_than_a_scan_group(capsys):
+    from edge import REPO_ROOT
+    from edge.cli import main
+
+    hil = str(REPO_ROOT / "plc_tags" / "hil_modbus.yaml")
+    assert main(["tags", "watch", "--map", hil, "--every", "1e-9", "plc_heartbeat"]) == 2  # read ~1900/s before
+    err = capsys.readouterr().err
+    assert "--every 1e-09 s is faster than a map's fastest scan group; allowed: 0.01 s or more" in err
