@@ -72,14 +72,17 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _accepted(function, **kwargs):
-    """The keywords `function` takes (a server of another package whose signature may grow)."""
-    import inspect
+def _check_serve_options(config, line) -> None:
+    """The OPC UA and Sparkplug B options of `serve:` checked with the line file, before the models
+    and the store load (ValueError naming the file and the key)."""
+    if config.opcua is not None:
+        from edge.opcua.server import parse_options
 
-    params = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
+        parse_options(config.opcua_options, str(line.source))
+    if config.sparkplug is not None:
+        from edge.sparkplug.publisher import sparkplug_options
+
+        sparkplug_options(config.sparkplug, f"{line.source}: serve.sparkplug")
 
 
 def _port_or_zero(text: str) -> int:
@@ -162,6 +165,7 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         serve = serve_config(line, http_port=getattr(args, "http_port", None),
                              opcua_port=getattr(args, "opcua_port", None),
                              sparkplug_broker=getattr(args, "sparkplug_broker", None))
+        _check_serve_options(serve, line)
         models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
     except (LineError, ValueError, ModelRefused) as exc:
         print(f"discharge-edge run: {exc}", file=sys.stderr)
@@ -293,22 +297,18 @@ def _serve(config, line, args: argparse.Namespace, engine, state_dir: Path) -> _
             print(f"discharge-edge run: operator page on {page.url} (tokens of the roles: {access.path})",
                   file=sys.stderr)
         if config.opcua is not None:
-            try:
-                from edge.opcua.server import start_opcua
-            except ImportError as exc:
-                raise ValueError(f"OPC UA asked for ({config.opcua.host}:{config.opcua.port}) but edge.opcua is "
-                                 f"not available: {exc}") from None
-            server = start_opcua(served.hub, config.opcua.host, config.opcua.port,
-                                 **_accepted(start_opcua, access=access, state_dir=state_dir,
-                                             options=config.opcua_options))
-            served._stops.append(getattr(server, "stop", None) or server.close)
-            url = getattr(server, "url", None) or config.opcua.url("opc.tcp")
+            from edge.opcua.server import start_opcua
+
+            server = start_opcua(served.hub, config.opcua.host, config.opcua.port, access=access,
+                                 state_dir=state_dir, options=config.opcua_options, line_name=line.name)
+            served._stops.append(server.stop)
+            url = server.url
             served.urls["opcua"] = url
             print(f"discharge-edge run: OPC UA on {url}", file=sys.stderr)
         if config.sparkplug is not None:
             from edge.sparkplug.publisher import sparkplug_options, start_sparkplug
 
-            options = sparkplug_options(config.sparkplug, f"{getattr(line, 'source', 'line file')}: serve.sparkplug")
+            options = sparkplug_options(config.sparkplug, f"{line.source}: serve.sparkplug")
             handle = start_sparkplug(served.hub, **options)
             served._stops.append(handle.stop)
             served.urls["sparkplug"] = options["broker_url"]
