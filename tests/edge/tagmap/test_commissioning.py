@@ -67,3 +67,38 @@ def test_watch_refuses_an_every_faster_than_a_scan_group(capsys):
     assert main(["tags", "watch", "--map", hil, "--every", "1e-9", "plc_heartbeat"]) == 2  # read ~1900/s before
     err = capsys.readouterr().err
     assert "--every 1e-09 s is faster than a map's fastest scan group; allowed: 0.01 s or more" in err
+
+
+def test_the_logix_span_tree_finds_the_same_earlier_tag_as_comparing_every_pair():
+    """The overlap check looks earlier Logix tags up in a tree (8000 members of one UDT array took
+    27 s compared pair by pair, 2.8 s now); on random paths it names the same earlier tag."""
+    import random
+
+    from edge.tagmap.addresses import _logix_meet, _SpanNode, parse_logix_path
+
+    rng = random.Random(15)
+    names = ["Cell", "cell", "Stn", "Data"]
+    members = ["Temp", "Volt", "Status", "Hist"]
+    checked = 0
+    for _round in range(40):
+        root, earlier = _SpanNode(), []
+        for order in range(60):
+            path = rng.choice(names)
+            if rng.random() < 0.7:
+                path += f"[{rng.randrange(6)}]"
+            for _depth in range(rng.randrange(3)):
+                path += "." + rng.choice(members) + (f"[{rng.randrange(4)}]" if rng.random() < 0.4 else "")
+            if rng.random() < 0.2:
+                path += f".{rng.randrange(3)}"
+            count = 1 if rng.random() < 0.6 else rng.randrange(1, 5)
+            try:
+                _scope, parts = parse_logix_path(path).span(count)
+            except ValueError:
+                continue
+            expected = next(((o, p) for o, s, p in earlier if _logix_meet(s, parts)), None)
+            found = root.first_meeting(parts)
+            assert (found[0] if found else None) == (expected[0] if expected else None), (path, expected, found)
+            checked += found is not None
+            root.insert(parts, (order, path))
+            earlier.append((order, parts, path))
+    assert checked > 500  # the random maps overlap often enough to test the rule
