@@ -105,6 +105,10 @@ def register(subparsers) -> None:
                       help="with --serve: OPC UA's port on 127.0.0.1 (default %(default)s; 0: a free one)")
     demo.add_argument("--sparkplug-broker", default=None, metavar="URL",
                       help="the supervisor publishes the line as a Sparkplug B node to this broker (mqtt://HOST[:PORT])")
+    demo.add_argument("--sparkplug-node", default=None, metavar="ID",
+                      help="its node id (default: the line's name; two demos on one broker need two)")
+    demo.add_argument("--sparkplug-primary-host", default=None, metavar="ID",
+                      help="wait for this primary host's STATE online (e.g. `plant watch --host-id ID`)")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo")
     demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     demo.set_defaults(func=run_demo)
@@ -436,6 +440,10 @@ def run_demo(args: argparse.Namespace) -> int:
             print("discharge-edge demo: OPC UA not served: edge.opcua is not installed in this tree", file=sys.stderr)
     if args.sparkplug_broker:
         argv += ["--sparkplug-broker", args.sparkplug_broker]
+        for option, value in (("--sparkplug-node", args.sparkplug_node),
+                              ("--sparkplug-primary-host", args.sparkplug_primary_host)):
+            if value:
+                argv += [option, value]
     served: dict[str, str] = {}
     supervisor = SupervisorProcess(argv, out)
     clock_pairs: list[tuple[float, float]] = []  # (the supervisor's clock, plant time)

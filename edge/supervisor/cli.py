@@ -69,7 +69,26 @@ def register(subparsers) -> None:
     parser.add_argument("--sparkplug-broker", default=None, metavar="URL",
                         help="publish the line as a Sparkplug B edge node to this broker (mqtt://HOST[:PORT]); "
                              "the line file's serve.sparkplug gives the rest (group, node...)")
+    parser.add_argument("--sparkplug-node", default=None, metavar="ID",
+                        help="the Sparkplug B edge node id (default: serve.sparkplug.node, else the line's name); "
+                             "two lines on one broker need two ids")
+    parser.add_argument("--sparkplug-primary-host", default=None, metavar="ID",
+                        help="wait for this primary host's STATE online before publishing (the plant's consumer, "
+                             "e.g. `plant watch --host-id ID`): with it no report is lost across a broker restart")
     parser.set_defaults(func=run)
+
+
+def _with_sparkplug_ids(config, args: argparse.Namespace):
+    """`--sparkplug-node` and `--sparkplug-primary-host` over the line file's serve.sparkplug."""
+    given = {key: value for key, value in (("node", getattr(args, "sparkplug_node", None)),
+                                           ("primary_host", getattr(args, "sparkplug_primary_host", None)))
+             if value is not None}
+    if not given:
+        return config
+    if config.sparkplug is None:
+        raise ValueError("--sparkplug-node and --sparkplug-primary-host need a broker: --sparkplug-broker URL "
+                         "or the line file's serve.sparkplug.broker")
+    return dataclasses.replace(config, sparkplug={**config.sparkplug, **given})
 
 
 def _check_serve_options(config, line) -> None:
@@ -165,6 +184,7 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         serve = serve_config(line, http_port=getattr(args, "http_port", None),
                              opcua_port=getattr(args, "opcua_port", None),
                              sparkplug_broker=getattr(args, "sparkplug_broker", None))
+        serve = _with_sparkplug_ids(serve, args)
         _check_serve_options(serve, line)
         models = load_line_models(line.models.soc_gan_dir, line.models.rl_policy_dir)
     except (LineError, ValueError, ModelRefused) as exc:
@@ -309,11 +329,15 @@ def _serve(config, line, args: argparse.Namespace, engine, state_dir: Path) -> _
             from edge.sparkplug.publisher import sparkplug_options, start_sparkplug
 
             options = sparkplug_options(config.sparkplug, f"{line.source}: serve.sparkplug")
+            options.setdefault("bdseq_path", str(state_dir / "sparkplug.bdseq"))  # a restart never reuses bdSeq 0
             handle = start_sparkplug(served.hub, **options)
             served._stops.append(handle.stop)
             served.urls["sparkplug"] = options["broker_url"]
+            from edge.sparkplug.publisher import node_id_of
+
+            node = options.get("node") or node_id_of(line.name)
             print(f"discharge-edge run: Sparkplug B to {options['broker_url']} (group {options['group']}, node "
-                  f"{handle.publisher.s.node})", file=sys.stderr)
+                  f"{node})", file=sys.stderr)
     except BaseException:
         served.stop()
         raise

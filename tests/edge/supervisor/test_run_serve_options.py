@@ -24,3 +24,19 @@ def test_a_misspelt_serve_option_is_refused_naming_the_line_file_before_anything
     err = capsys.readouterr().err
     assert str(path) in err and says in err, err
     assert not (tmp_path / "state").exists()  # refused before the store or the access file is made
+
+
+def test_sparkplug_ids_from_the_command_line_go_over_the_line_files_and_need_a_broker():
+    import argparse
+
+    from edge.lineview.serve import ServeConfig
+    from edge.supervisor.cli import _with_sparkplug_ids
+
+    args = argparse.Namespace(sparkplug_node="line-b", sparkplug_primary_host="plant-host")
+    config = _with_sparkplug_ids(ServeConfig(sparkplug={"broker": "mqtt://127.0.0.1:1883", "node": "line-a"}), args)
+    assert config.sparkplug == {"broker": "mqtt://127.0.0.1:1883", "node": "line-b", "primary_host": "plant-host"}
+    with pytest.raises(ValueError, match="need a broker"):
+        _with_sparkplug_ids(ServeConfig(), args)
+    untouched = ServeConfig(sparkplug={"broker": "mqtt://127.0.0.1:1883"})
+    assert _with_sparkplug_ids(untouched, argparse.Namespace(sparkplug_node=None, sparkplug_primary_host=None)) \
+        is untouched
