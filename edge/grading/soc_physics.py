@@ -24,17 +24,30 @@ Tables: per grid point of a uniform voltage grid and prior state, SOC and OCV dr
 products and one exp per pair of battery and offset (see `estimate`): 10 000 batteries 0.26 s of
 CPU, was 1.37 s (the per-state gathers); within 2e-5 pp of the previous sum, and of a float64
 reference within 1e-3 pp in tests, with every prior state (the previous sum skipped those more
-than 5 SOH spreads away). Tests: tests/edge/grading/test_grading_soc_physics.py, tests/edge/grading/test_grading_fast_reader.py.
+than 5 SOH spreads away). The sum's grid rows are split between POSTERIOR_THREADS threads.
+The tables (20.7 MB for the shipped 680 states, 0.13-0.25 s of CPU to build) are kept in a cache
+folder by `posterior_tables` (edge.grading.soc_model: the checkout's build/grading/), keyed by
+everything they depend on. Tests: tests/edge/grading/test_grading_soc_physics.py,
+tests/edge/grading/test_grading_fast_reader.py, tests/edge/grading/test_grading_tables.py.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from edge.grading import electrochem
 from edge.grading.electrochem import solve_windows
 from edge.grading.features import FEATURE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 SOC_GRID = np.linspace(0.0, 1.0, 2001)
 V_GRID_LO_V, V_GRID_HI_V, V_GRID_STEP_V = 2.4, 4.3, 0.0005
@@ -53,7 +66,15 @@ products 96 x 8 x 680 and 96 x 680 x 6): below the size at which this OpenBLAS s
 machine; 48 pairs were 5 % slower, 128 no faster."""
 _ROWS_PER_BLOCK = 256
 """Grid rows whose factor matrices are built at once: 256 x 14 x 680 states x 4 bytes, 9.7 MB."""
+TABLES_PREFIX = "posterior_tables_"
+TABLES_KEPT = 4
+"""Tables files kept in the cache folder (the newest): one per physics a model folder holds."""
 _FAINT_WEIGHT = 1e-30
+POSTERIOR_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+"""Threads the posterior's sum runs on (its grid rows split between them): numpy's products and exp
+release the GIL, so two cores take about half the time when both are free."""
+_PAIRS_PER_THREAD = 4096
+"""Fewer (battery, offset) pairs than this a thread: not worth a thread's start."""
 """A battery's summed weight at or below this (best log-weight under about -69) is summed again, shifted."""
 
 
@@ -66,6 +87,73 @@ def relaxation_terms(features: np.ndarray) -> np.ndarray:
         1e3 * (x[:, _COL["feat_v_p5s_V"]] - x[:, _COL["feat_v_p10s_V"]]),
         x[:, _COL["feat_t_cell_C"]],
     ])
+
+
+def build_tables(params: PhysicsParams) -> np.ndarray:
+    """(2, len(V_GRID), n states) float32: the SOC (fraction) at each grid voltage of each prior
+    state's OCV curve, and the OCV drop (mV) the arrival test's pulse makes from there."""
+    n = len(params.prior_lli)
+    tables = np.empty((2, n, len(V_GRID)), dtype=np.float32)
+    ageing = np.array([params.prior_lli, params.prior_lam_ne, params.prior_lam_pe], dtype=float)[:, :, None]
+    windows = solve_windows(*ageing)  # each field (n, 1)
+    curves = windows.ocv_v(SOC_GRID[None, :])  # (n, len(SOC_GRID)), rising with SOC
+    for k in range(n):
+        soc = np.interp(V_GRID, curves[k], SOC_GRID)
+        tables[0, k] = soc
+        pulse_soc = params.pulse_charge_ah / windows.cap_ah[k, 0]
+        tables[1, k] = 1e3 * (V_GRID - np.interp(soc - pulse_soc, SOC_GRID, curves[k]))
+    return tables.transpose(0, 2, 1).copy()
+
+
+def tables_key(params: PhysicsParams) -> str:
+    """What the tables are a function of: the physics parameters, this module's and the electrode
+    model's source, numpy's version (np.interp's rounding). Any change gives another key."""
+    digest = hashlib.sha256(json.dumps(params.as_dict(), sort_keys=True).encode())
+    for module in (__file__, electrochem.__file__):
+        digest.update(Path(module).read_bytes())
+    digest.update(np.__version__.encode())
+    return digest.hexdigest()[:32]
+
+
+def posterior_tables(params: PhysicsParams, cache_dir: Path | None = None) -> np.ndarray:
+    """`build_tables`, kept in `cache_dir` as `posterior_tables_<tables_key>.npy` (20.7 MB for the
+    shipped 680 states; built in 0.13-0.25 s of CPU, read in ~0.01 s): a missing, unreadable or
+    malformed file is built again and replaced atomically (a temporary file, then a rename), and a
+    folder that cannot be written leaves the tables in memory only. Only the newest
+    TABLES_KEPT files stay. The first `SocModel.load()` (any grade) makes the shipped model's."""
+    if cache_dir is None:
+        return build_tables(params)
+    path = Path(cache_dir) / f"{TABLES_PREFIX}{tables_key(params)}.npy"
+    shape = (2, len(V_GRID), len(params.prior_lli))
+    try:
+        tables = np.load(path, allow_pickle=False)
+        if tables.shape == shape and tables.dtype == np.float32 and np.isfinite(tables).all():
+            return tables
+        log.warning("%s: posterior tables of shape %s %s, expected %s float32 and finite: built again",
+                    path, tables.shape, tables.dtype, shape)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, EOFError) as exc:
+        log.warning("%s: posterior tables unreadable (%s): built again", path, exc)
+    tables = build_tables(params)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when writing (its import costs a few ms)
+
+        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.save(out, tables, allow_pickle=False)
+            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from the line's other users
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        for old in sorted(path.parent.glob(TABLES_PREFIX + "*.npy"), key=lambda p: p.stat().st_mtime)[:-TABLES_KEPT]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.info("posterior tables not kept in %s (%s): built each run", cache_dir, exc)
+    return tables
 
 
 @dataclass(frozen=True)
@@ -105,35 +193,23 @@ class PhysicsParams:
 class SocPosterior:
     """Posterior mean and sd of SOC (%) from rest voltage, relaxation and SOH estimate."""
 
-    def __init__(self, params: PhysicsParams):
+    def __init__(self, params: PhysicsParams, cache_dir: Path | None = None):
+        """`cache_dir`: where the tables are kept between runs (`posterior_tables`); None builds them."""
         self.params = params
         n = len(params.prior_lli)
         # float32 tables, one row a grid point and one column a prior state (the rows a battery's
-        # candidate OCVs fall on are what `_moments` reads): SOC and pulse drop at each grid point,
-        # and their rises to the next point. SOC to ~1e-5 pp, far below the +-10 mV offset's reach.
-        soc_kv = np.empty((n, len(V_GRID)), dtype=np.float32)
-        drop_kv = np.empty((n, len(V_GRID)), dtype=np.float32)
-        ageing = np.array([params.prior_lli, params.prior_lam_ne, params.prior_lam_pe], dtype=float)[:, :, None]
-        windows = solve_windows(*ageing)  # each field (n, 1)
-        curves = windows.ocv_v(SOC_GRID[None, :])  # (n, len(SOC_GRID)), rising with SOC
-        for k in range(n):
-            soc = np.interp(V_GRID, curves[k], SOC_GRID)
-            soc_kv[k] = soc
-            pulse_soc = params.pulse_charge_ah / windows.cap_ah[k, 0]
-            drop_kv[k] = 1e3 * (V_GRID - np.interp(soc - pulse_soc, SOC_GRID, curves[k]))
-        self.soc_table = soc_kv.T.copy()  # (V, n)
-        self.drop_table_mv = drop_kv.T.copy()
-        self._soc_rise = np.zeros_like(self.soc_table)
-        np.subtract(self.soc_table[1:], self.soc_table[:-1], out=self._soc_rise[:-1])
-        self._drop_rise_mv = np.zeros_like(self.drop_table_mv)
-        np.subtract(self.drop_table_mv[1:], self.drop_table_mv[:-1], out=self._drop_rise_mv[:-1])
+        # candidate OCVs fall on are what `_moments` reads): SOC and pulse drop at each grid point
+        # (their rises to the next point are taken per row, in `_row_factors`). SOC to ~1e-5 pp,
+        # far below the +-10 mV offset's reach.
+        tables = posterior_tables(params, cache_dir)
+        self.soc_table, self.drop_table_mv = tables[0], tables[1]  # (V, n) each
         self._prior_soh = np.asarray(params.prior_soh)
         self._offsets_v = np.linspace(-params.hyst_half_width_v, params.hyst_half_width_v, params.hyst_points)
         # The expanded squares of `_moments` keep their float32 digits when their terms are small:
         # the scaled drop is centred on the middle of its range, SOH on the prior's mean (and SOC on
         # each grid point's mean over the states, in `_moments`).
         self._drop_scale = np.sqrt(0.5) / params.relax_sd_mv
-        self._drop_centre_mv = 0.5 * (float(drop_kv.min()) + float(drop_kv.max()))
+        self._drop_centre_mv = 0.5 * (float(self.drop_table_mv.min()) + float(self.drop_table_mv.max()))
         self._soh_centre = float(self._prior_soh.mean())
         soh = self._prior_soh - self._soh_centre
         self._soh_rows = np.array([np.ones(n), soh, soh * soh], dtype=np.float32)  # rows 5..7 of phi
@@ -170,12 +246,14 @@ class SocPosterior:
         b^2] with a the state's SOC less the row's mean over the states and b its rise; and that
         mean (G,), float32 numbers in float64."""
         scale = np.float32(self._drop_scale)
-        u0 = (self.drop_table_mv[rows] - np.float32(self._drop_centre_mv)) * scale  # (G, K) each
-        du = self._drop_rise_mv[rows] * scale
+        following = np.minimum(rows + 1, len(V_GRID) - 1)  # the last row's rise is 0
+        drop, drop_next = self.drop_table_mv[rows], self.drop_table_mv[following]  # (G, K) each
+        u0 = (drop - np.float32(self._drop_centre_mv)) * scale
+        du = np.subtract(drop_next, drop, out=drop_next) * scale
         soc = self.soc_table[rows]
         centre32 = soc.mean(axis=1, dtype=np.float64).astype(np.float32)
         a = soc - centre32[:, None]
-        b = self._soc_rise[rows]
+        b = np.subtract(self.soc_table[following], soc)
         phi = np.empty((len(rows), 8, u0.shape[1]), dtype=np.float32)
         np.multiply(u0, u0, out=phi[:, 0])
         np.multiply(du, du, out=phi[:, 1])
@@ -205,24 +283,20 @@ class SocPosterior:
                                -d * d - 0.5 * inv_var * soh * soh + shift[battery], inv_var * soh,
                                np.full(len(pos), -0.5 * inv_var)]).astype(np.float32)
         order = np.argsort(row, kind="stable")
-        rows, starts = np.unique(row[order], return_index=True)
+        sorted_rows = row[order]
+        starts = np.flatnonzero(np.concatenate((sorted_rows[:1] == sorted_rows[:1], sorted_rows[1:] != sorted_rows[:-1])))
+        rows = sorted_rows[starts]
         ends = np.append(starts[1:], len(order))
         psi = psi[order]
         per_pair = np.zeros((len(pos), 6), dtype=np.float32)  # in `order`
         centre = np.empty(len(rows))
-        step = max(8, _TERMS_PER_PRODUCT // len(self._prior_soh))
-        buffer = np.empty((step, len(self._prior_soh)), dtype=np.float32)
-        for first in range(0, len(rows), _ROWS_PER_BLOCK):
-            block = slice(first, first + _ROWS_PER_BLOCK)
-            phi, q, centre[block] = self._row_factors(rows[block])
-            for g, (start, end) in enumerate(zip(starts[block], ends[block])):
-                for lo in range(start, end, step):
-                    hi = min(end, lo + step)
-                    log_w = np.matmul(psi[lo:hi], phi[g], out=buffer[:hi - lo])
-                    if best:
-                        per_pair[lo:hi, 0] = log_w.max(axis=1)
-                    else:
-                        np.matmul(np.exp(log_w, out=log_w), q[g].T, out=per_pair[lo:hi])
+        # the grid rows split between threads at about half the pairs each (numpy's products and
+        # exp run without the GIL); each thread's rows are disjoint, so are its outputs
+        threads = max(1, min(POSTERIOR_THREADS, len(order) // _PAIRS_PER_THREAD))
+        cuts = [0, *np.searchsorted(ends, [len(order) * (i + 1) // threads for i in range(threads - 1)]).tolist(),
+                len(rows)]
+        in_parallel([lambda a=a, b=b: self._sum_rows(slice(a, b), rows, starts, ends, psi, per_pair, centre, best)
+                      for a, b in zip(cuts, cuts[1:])])
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         per_pair = per_pair[back].astype(np.float64)
@@ -234,3 +308,44 @@ class SocPosterior:
         m2 = per_pair[:, 3] + 2.0 * t * per_pair[:, 4] + t * t * per_pair[:, 5]  # sum w (a + t b)^2
         raw = np.column_stack([m0, m1 + c * m0, m2 + 2.0 * c * m1 + c * c * m0])
         return raw.reshape(n, h, 3).sum(axis=1)
+
+    def _sum_rows(self, span: slice, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, psi: np.ndarray,
+                  per_pair: np.ndarray, centre: np.ndarray, best: bool) -> None:
+        """`_moments`' sum over the grid rows rows[span] (their pairs psi[starts[i]:ends[i]]): per
+        pair, into per_pair, the 6 moments (with `best`, the largest log-weight in column 0), and
+        each row's SOC centre into centre[span]."""
+        step = max(8, _TERMS_PER_PRODUCT // len(self._prior_soh))
+        buffer = np.empty((step, len(self._prior_soh)), dtype=np.float32)
+        for first in range(span.start, span.stop, _ROWS_PER_BLOCK):
+            block = slice(first, min(span.stop, first + _ROWS_PER_BLOCK))
+            phi, q, centre[block] = self._row_factors(rows[block])
+            for g, (start, end) in enumerate(zip(starts[block].tolist(), ends[block].tolist())):
+                phi_g, q_t = phi[g], q[g].T
+                for lo in range(start, end, step):
+                    hi = min(end, lo + step)
+                    log_w = np.matmul(psi[lo:hi], phi_g, out=buffer[:hi - lo])
+                    if best:
+                        per_pair[lo:hi, 0] = log_w.max(axis=1)
+                    else:
+                        np.matmul(np.exp(log_w, out=log_w), q_t, out=per_pair[lo:hi])
+
+
+def in_parallel(tasks: list) -> None:
+    """Run the callables, the first in this thread and each other in a thread of its own; the
+    first exception raised by any is raised here once all have ended."""
+    errors: list[BaseException] = []
+
+    def guarded(task) -> None:
+        try:
+            task()
+        except BaseException as exc:  # handed to the caller
+            errors.append(exc)
+
+    workers = [threading.Thread(target=guarded, args=(task,), daemon=True) for task in tasks[1:]]
+    for worker in workers:
+        worker.start()
+    guarded(tasks[0])
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
