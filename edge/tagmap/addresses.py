@@ -68,8 +68,11 @@ def parse_modbus_address(raw: object) -> ModbusAddress:
     match = _MODBUS_NUMBER_RE.match(text)
     if not match:
         if isinstance(raw, int) and 1 <= raw <= 9999:
+            written = int(f"{raw:o}")  # YAML reads an unquoted 01001 as the octal number 513
+            octal = (f"; written {written:05d} unquoted, YAML read it as an octal number: quote it, "
+                     f"'{written:05d}' = coil:{written - 1}") if raw >= 8 and 1 <= written <= 9999 else ""
             raise ValueError(f"address is {raw}: a coil number needs its leading zeros, quoted: "
-                             f"'{raw:05d}' = coil:{raw - 1}")
+                             f"'{raw:05d}' = coil:{raw - 1}{octal}")
         raise ValueError(f"address is {raw!r}; allowed: {MODBUS_SPELLINGS}")
     digits, bit_raw = match.groups()
     table = MODBUS_TABLE_DIGIT.get(digits[0])

@@ -5,7 +5,7 @@ Owns the role catalogue `ROLES` (one `Role` each: name, default tag, the process
 whether it is required, access, shape, kind), `role_tag`, `role_problems`, `role_notes`,
 `map_station_count`, the fixture (`MapFixture`, `even_split_fixture`) and the parsing of a map's
 `roles:` and `fixture:` sections (`load_roles`, `load_fixture`, called by load.py).
-Tests: tests/edge/tagmap/test_roles.py; the loop on renamed tags: tests/edge/rtloop/test_roles_loop.py.
+Tests: tests/edge/tagmap/test_roles.py, test_commissioning.py; the loop on renamed tags: tests/edge/rtloop/test_roles_loop.py.
 
 A map may have a top-level `roles:` mapping, role name -> tag name. A role not listed there is
 played by the tag named like the role's default tag (today's names, which are the role names),
@@ -420,6 +420,7 @@ def load_roles(check: Checker, top: Node, tags: list[Tag]) -> RoleTable:
         check.fail(line, "roles must be a mapping of role name -> tag name")
         return RoleTable()
     names = {t.name for t in tags}
+    refused = {e.get("name") for e in top.get("tags") or () if isinstance(e, dict)} - names  # their own lines say why
     table = RoleTable()
     for name, tag_name in raw.items():
         at = raw.key_lines[name]
@@ -427,6 +428,8 @@ def load_roles(check: Checker, top: Node, tags: list[Tag]) -> RoleTable:
             check.fail(at, f"roles: unknown role {name!r}; allowed: {', '.join(BY_NAME)}")
         elif not isinstance(tag_name, str) or not tag_name:
             check.fail(at, f"roles: {name} is {tag_name!r}; allowed: the name of a tag of this map")
+        elif tag_name in refused:
+            continue  # a tag of the map refused on its own line: not 'which the map lacks'
         elif tag_name not in names:
             check.fail(at, f"roles: {name} names tag {tag_name!r}, which the map lacks", tag_name)
         else:

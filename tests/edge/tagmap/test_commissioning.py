@@ -102,3 +102,17 @@ def test_the_logix_span_tree_finds_the_same_earlier_tag_as_comparing_every_pair(
             root.insert(parts, (order, path))
             earlier.append((order, parts, path))
     assert checked > 500  # the random maps overlap often enough to test the rule
+
+
+ROLES_HEAD = HEAD.replace("tags:\n", "roles:\n  plc_heartbeat: plc_beat\ntags:\n")
+
+
+def test_an_unquoted_coil_number_read_as_octal_is_named_as_written(tmp_path):
+    path = tmp_path / "octal.yaml"
+    path.write_text(ROLES_HEAD + '  - {name: plc_beat, address: 01001, type: BOOL, ' + READ + '}\n')
+    with pytest.raises(TagMapError) as caught:
+        load_tag_map(path)
+    (problem,) = caught.value.problems  # not also 'roles: plc_heartbeat names tag plc_beat, which the map lacks'
+    assert problem.line == 11 and problem.tag == "plc_beat"
+    assert problem.message == ("address is 513: a coil number needs its leading zeros, quoted: '00513' = coil:512; "
+                               "written 01001 unquoted, YAML read it as an octal number: quote it, '01001' = coil:1000")
