@@ -8,7 +8,9 @@ value; vendor types with no map type and every skipped row, named) and what the 
 map's line: the lines `tags check` names for it. Exit 0 when the map passes `tags check`, 1 when
 something is missing, 2 for an input it cannot read (edge.cli's one path) or an --out that is the
 vendor file. Export writes a Kepware tag CSV of a map the loader accepts (exit 1 and its problems
-when it does not, as `tags check`; roles are not asked: a partial map exports too) and lists the map fields Kepware has no column for. `--json` prints one JSON object. Tests: tests/edge/tagmap/vendor/test_vendor_cli.py.
+when it does not, as `tags check`; roles are not asked: a partial map exports too; exit 2 for an --out that is the map) and lists the map
+fields Kepware has no column for. `--json` prints one JSON object. Tests:
+tests/edge/tagmap/vendor/test_vendor_cli.py, test_commissioning_vendor.py.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     except INPUT_ERRORS as exc:  # not UTF-8: one line naming the file and byte, exit 1 as `tags check`
         raise InputError(input_error(args.map, exc), EXIT_PROBLEM) from exc
+    if args.out.exists() and args.out.resolve() == Path(args.map).resolve():
+        raise InputError(f"--out {args.out} is the map itself; write the CSV to another file")  # it overwrote the map
     text, report = write_kepware(tag_map)
     try:
         args.out.write_text(text, newline="")

@@ -107,3 +107,12 @@ def test_two_tags_ending_in_a_roles_name_are_named_not_guessed(tmp_path, capsys)
     assert "marker_temp_degc" not in result["roles"]
     assert ("role marker_temp_degc: 2 tags end in its name (A__marker_temp_degc, B__marker_temp_degc); "
             "list the one that plays it under roles:") in result["notes"]
+
+
+def test_the_export_refuses_to_write_over_the_map_it_exports(tmp_path, capsys):
+    path = tmp_path / "line1.yaml"
+    text = (REPO_ROOT / "plc_tags" / "line1_logix.yaml").read_text()
+    path.write_text(text)
+    assert main(["tags", "export", "kepware", str(path), "--out", str(path)]) == 2
+    assert path.read_text() == text  # was overwritten by the CSV
+    assert f"--out {path} is the map itself; write the CSV to another file" in capsys.readouterr().err
