@@ -11,14 +11,18 @@ the training cells at export (feature vs SOH, copula entropy in nats), read from
 Exit codes: 0 done, 1 model refused, 2 bad input (also: every row refused).
 Tests: tests/edge/grading/test_grading_cli.py, tests/edge/grading/test_grading_refusals.py,
 tests/edge/grading/test_grading_bench.py, tests/edge/grading/test_grading_golden.py (the grades of
-800 held-out cells against those before issue 19's speed work).
+800 held-out cells against those before issue 19's speed work), tests/edge/grading/test_grading_report_json.py
+(`report_json`, the --json text).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import json
+import math
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +117,7 @@ def grade_file(model: SocModel, path: Path, config: TierConfig, draws: int | Non
     battery. Raises CellsFileError (nothing graded) as read_cells_csv does. With `progress`, a bar
     on stderr over the file's lines (rows graded, the rate and the time left)."""
     graded, refused, pending = _Graded(), (), []
-    with steps(_line_count(path) if progress else None, "grade", unit="row", enabled=progress) as bar:
+    with steps(_line_count(path), "grade", unit="row") if progress else nullcontext(_NO_BAR) as bar:
         for table in iter_cells_csv(path, chunk_rows=chunk_rows):
             if len(table):
                 pending.append((table.cell_ids, feature_matrix(table)))
@@ -186,6 +190,49 @@ def _report(model: SocModel, graded: _Graded, config: TierConfig, refused: tuple
     }
 
 
+class _NoBar:
+    """What `steps` gives when the bar is off, without making one (tqdm's lock imports multiprocessing)."""
+
+    @staticmethod
+    def update(n: int = 1) -> None:
+        pass
+
+
+_NO_BAR = _NoBar()
+_CELL_KEYS = ("cell_id", "soc_pct", "soc_lo_pct", "soc_hi_pct", "soh_est", "tier", "out_of_domain")
+_CELL_TYPES = (int, float, float, float, float, int, list)
+_CELL_TEXT = ('    {{\n      "cell_id": {0!r},\n      "soc_pct": {1!r},\n      "soc_lo_pct": {2!r},\n'
+              '      "soc_hi_pct": {3!r},\n      "soh_est": {4!r},\n      "tier": {5!r},\n      "out_of_domain": {6}\n    }}')
+
+
+def report_json(report: dict) -> str:
+    """`json.dumps(report, indent=2, allow_nan=False)` (edge.cli.print_json's text), with the cells
+    formatted by one template each: 0.02 s for 10 000 batteries where json's indented encoder, all
+    Python, takes 0.09 s. Anything the template is not sure of (a key, a type, a value that is not
+    finite) goes through json.dumps whole."""
+    cells = report.get("cells")
+    if not isinstance(cells, list) or not all(_plain_cell(c) for c in cells):
+        return json.dumps(report, indent=2, allow_nan=False)
+    marker = "@cells, formatted apart@"
+    head = json.dumps({**report, "cells": marker}, indent=2, allow_nan=False)
+    body = ",\n".join([_CELL_TEXT.format(*(c[k] for k in _CELL_KEYS[:6]), _names_json(c["out_of_domain"]))
+                        for c in cells])
+    return head.replace(json.dumps(marker), "[\n" + body + "\n  ]" if cells else "[]", 1)
+
+
+def _plain_cell(cell) -> bool:
+    return (isinstance(cell, dict) and tuple(cell) == _CELL_KEYS
+            and all(type(cell[k]) is t for k, t in zip(_CELL_KEYS, _CELL_TYPES))
+            and all(math.isfinite(cell[k]) for k in _CELL_KEYS[1:5])
+            and all(type(name) is str for name in cell["out_of_domain"]))
+
+
+def _names_json(names: list[str]) -> str:
+    if not names:
+        return "[]"
+    return "[\n" + ",\n".join("        " + json.dumps(name) for name in names) + "\n      ]"
+
+
 def _print_text(report: dict) -> None:
     level = int(round(100 * report["soc_interval_level"]))
     print(f"{'cell_id':>8} {'soc_pct':>8} {f'{level}% interval':>17} {'soh_est':>8} {'tier':>4}")
@@ -226,9 +273,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"discharge-edge grade: {args.cells}:{refusal['line']}: cell_id {refusal['cell_id']}: refused: "
               f"{refusal['reason']}", file=sys.stderr)
     if args.json:
-        from edge.cli import print_json
-
-        print_json(report)
+        sys.stdout.write(report_json(report) + "\n")  # edge.cli.print_json's text, made faster
+        sys.stdout.flush()
     else:
         _print_text(report)
     return 0

@@ -373,7 +373,8 @@ class _RowParser:
             ids = np.array([int(text) for text in fields[self.id_index]], dtype=np.int64)
         except (ValueError, OverflowError):
             return None
-        if np.unique(ids).size != n or any(cell in self.seen for cell in ids.tolist()):
+        ordered = np.sort(ids)  # not np.unique: it imports numpy.ma (25 ms of a grade's start)
+        if (ordered[1:] == ordered[:-1]).any() or any(cell in self.seen for cell in ids.tolist()):
             return None
         for j in range(width):
             if j == self.id_index or j in self.bad_optional:

@@ -117,7 +117,7 @@ def assign_tiers(criteria: dict[str, np.ndarray], config: TierConfig = TierConfi
         raise ValueError(f"{n} batteries cannot fill {config.n_tiers} tiers")
     soc = values[:, names.index(soc_key)]
     labels = kmeans_1d(soc, config.n_tiers, config.kmeans_iterations)
-    present = np.unique(labels)
+    present = np.flatnonzero(np.bincount(labels, minlength=config.n_tiers))  # np.unique imports numpy.ma
     labels = np.searchsorted(present, labels)  # drop empty clusters
     k = len(present)
     centre_rows, weights = np.zeros(k, dtype=int), np.zeros((k, len(names)))
