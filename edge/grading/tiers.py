@@ -47,9 +47,22 @@ class TierResult:
     reassigned: bool
 
 
+def quantiles(values: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """`np.quantile(values, qs)` (linear, the same numbers) without its import of numpy.ma (25 ms
+    of a grade's start): the order statistics and numpy's interpolation, from the upper one when
+    the fraction is at least 0.5."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    pos = np.asarray(qs, dtype=float) * (len(ordered) - 1)
+    below = np.floor(pos).astype(np.int64)
+    frac = pos - below
+    a, b = ordered[below], ordered[np.minimum(below + 1, len(ordered) - 1)]
+    diff = b - a
+    return np.where(frac >= 0.5, b - diff * (1 - frac), a + diff * frac)
+
+
 def kmeans_1d(values: np.ndarray, k: int, iterations: int) -> np.ndarray:
     """Labels 0..k-1 of a 1-D k-means started at the quantiles (deterministic)."""
-    centres = np.quantile(values, (np.arange(k) + 0.5) / k)
+    centres = quantiles(values, (np.arange(k) + 0.5) / k)
     labels = np.zeros(len(values), dtype=int)
     for _ in range(iterations):
         labels = np.argmin(np.abs(values[:, None] - centres[None, :]), axis=1)

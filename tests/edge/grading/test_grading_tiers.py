@@ -93,3 +93,16 @@ def test_bad_settings_are_refused():
         assign_tiers({"soh": np.ones(5)})
     with pytest.raises(ValueError, match="cannot fill"):
         assign_tiers({"soc_pct": np.arange(3.0)}, TierConfig(n_tiers=4))
+
+
+def test_quantiles_are_numpys():
+    from edge.grading.tiers import quantiles
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 7, 100, 1001):
+        values = rng.normal(50, 20, n)
+        for k in (1, 2, 3, 4, 7):
+            qs = (np.arange(k) + 0.5) / k
+            np.testing.assert_array_equal(quantiles(values, qs), np.quantile(values, qs))
+    ties = np.array([1.0, 1.0, 2.0, 2.0, 2.0, 9.0])
+    np.testing.assert_array_equal(quantiles(ties, [0.0, 0.3, 0.5, 1.0]), np.quantile(ties, [0.0, 0.3, 0.5, 1.0]))
