@@ -12,7 +12,7 @@ several noise draws, in % SOC) and the SOH estimate (edge.grading.soh_model) sto
 same metadata. The posterior's tables are kept under TABLES_DIR and made in a thread while
 the session opens. The posterior runs once over every battery of a `predict` call (its cost per
 grid row is shared); a chunk of `PREDICT_CHUNK_ROWS` batteries draws its noise at once and goes through
-onnxruntime in calls of at most `RUN_ROWS` rows; the median and the interval's quantiles come
+onnxruntime in calls of at most `RUN_ROWS` rows, chunks in turn on GENERATOR_THREADS threads; the median and the interval's quantiles come
 from one `np.partition` of the draws (`quantiles_by_partition`, the numbers of np.quantile).
 edge never imports models/: it reads the files export.py wrote; the integrity rules are
 edge/onnx_model.py's.
@@ -23,6 +23,7 @@ tests/models/test_soc_gan.py (parity).
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ import numpy as np
 from edge import REPO_ROOT
 from edge.limits import SHIPPED_MODELS_DIR
 from edge.grading.features import FEATURE_COLUMNS
-from edge.grading.soc_physics import DERIVED_COLUMNS, PhysicsParams, SocPosterior, in_parallel
+from edge.grading.soc_physics import DERIVED_COLUMNS, POSTERIOR_THREADS, PhysicsParams, SocPosterior, in_parallel
 from edge.grading.soh_model import SohModel
 from edge.grading.metadata_checks import (
     check_io,
@@ -75,9 +76,12 @@ RUN_ROWS = 16384
 """Generator rows (batteries x draws) per onnxruntime call: its buffers grow with the rows of a call
 (65 536 rows: about 270 MB), so a chunk goes through in slices of this many; the same numbers."""
 
-SESSION_THREADS = 2
-"""onnxruntime threads for the generator (without spinning, edge.onnx_model): 640 000 rows in 0.25 s
-against 0.32 s on one thread when a core is free, the same CPU time and no slower when none is."""
+SESSION_THREADS = 1
+"""onnxruntime's own threads for the generator: one; `predict` runs chunks on GENERATOR_THREADS
+threads instead (onnxruntime's run releases the GIL; the noise, the repeat and the quantiles of a
+chunk go along). 640 000 rows through one onnxruntime thread: 0.27-0.29 s of CPU; through two
+intra-op threads 0.30-0.41 s of CPU and no faster at a load of 2."""
+GENERATOR_THREADS = POSTERIOR_THREADS
 
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # before anyone imports onnxruntime: see quiet_onnxruntime
 
@@ -306,8 +310,20 @@ class SocModel:
     def predict_standardised(self, x_std: np.ndarray, n_draws: int | None = None, seed: int = 0,
                              chunk_rows: int = PREDICT_CHUNK_ROWS) -> SocPrediction:
         """`predict` from the generator's standardised inputs (`standardise`: the posterior already run)."""
-        parts = [self._predict_chunk(x_std[a:a + chunk_rows], n_draws, seed + k)
-                 for k, a in enumerate(range(0, len(x_std), chunk_rows))] or [self._predict_chunk(x_std, n_draws, seed)]
+        firsts = range(0, len(x_std), chunk_rows)
+        if len(firsts) < 2:
+            parts = [self._predict_chunk(x_std, n_draws, seed)]
+        else:  # chunks taken in turn by GENERATOR_THREADS threads; each chunk's numbers are its own
+            parts = [None] * len(firsts)
+            turns = itertools.count()
+
+            def work() -> None:
+                for k in iter(turns.__next__, None):
+                    if k >= len(firsts):
+                        return
+                    parts[k] = self._predict_chunk(x_std[firsts[k]:firsts[k] + chunk_rows], n_draws, seed + k)
+
+            in_parallel([work] * min(GENERATOR_THREADS, len(firsts)))
         return SocPrediction(soc_pct=np.concatenate([p[0] for p in parts]), lo_pct=np.concatenate([p[1] for p in parts]),
                              hi_pct=np.concatenate([p[2] for p in parts]), level=self.interval_level)
 

@@ -122,3 +122,22 @@ def test_unseen_population_accuracy_and_coverage(model, name, measured_rmse_pp):
     assert rmse == pytest.approx(measured_rmse_pp, abs=0.01)
     assert rmse < 1.94
     assert 0.7 <= np.mean((soc >= pred.lo_pct) & (soc <= pred.hi_pct)) <= 0.9
+
+
+def test_chunks_on_two_threads_predict_what_one_thread_predicts(monkeypatch):
+    from edge.grading import soc_model
+
+    model = SocModel.load()
+    rng = np.random.default_rng(11)
+    low, high = (np.asarray(model.meta["domain"][k]) for k in ("min", "max"))
+    x = low + rng.uniform(0, 1, (2600, len(low))) * (high - low)  # 3 chunks of 1024, the last short
+    x_std = model.standardise(x)
+    monkeypatch.setattr(soc_model, "GENERATOR_THREADS", 1)
+    one = model.predict_standardised(x_std, n_draws=16)
+    monkeypatch.setattr(soc_model, "GENERATOR_THREADS", 2)
+    two = model.predict_standardised(x_std, n_draws=16)
+    for a, b in ((one.soc_pct, two.soc_pct), (one.lo_pct, two.lo_pct), (one.hi_pct, two.hi_pct)):
+        np.testing.assert_array_equal(a, b)
+    assert len(one.soc_pct) == 2600 and np.ptp(one.soc_pct) > 20
+    chunk2 = model.predict_standardised(x_std[2048:], n_draws=16, seed=2)  # chunk k: seed + k
+    np.testing.assert_array_equal(chunk2.soc_pct, two.soc_pct[2048:])
