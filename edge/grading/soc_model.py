@@ -72,7 +72,7 @@ MAX_PRIOR_STATES = 4096
 """Prior ageing states of the physics posterior: its tables are 2 x 4 bytes x 3801 per state."""
 PREDICT_CHUNK_ROWS = 1024
 """Batteries per noise draw (chunk k's noise is drawn with seed + k): the predictions depend on it."""
-RUN_ROWS = 16384
+RUN_ROWS = 8192
 """Generator rows (batteries x draws) per onnxruntime call: its buffers grow with the rows of a call
 (65 536 rows: about 270 MB), so a chunk goes through in slices of this many; the same numbers."""
 
