@@ -2,8 +2,8 @@
 
 `hil serve` + `rtcore run` (both as commands, each its own process, over 127.0.0.1 on a free
 port) on plc_tags/examples/line12x3_modbus.yaml (12 stations x 3 markers, coils from 100,
-holding registers from 1000) and plc_tags/examples/program_udt_logix.yaml (program-scoped tags and
-UDT members): the core ticks, never latches LINK_LOST, and its outputs reach the served PLC (its
+holding registers from 1000), plc_tags/examples/program_udt_logix.yaml (program-scoped tags and
+UDT members) and plc_tags/examples/line5x5_modbus.yaml (a line's own names, coils at 9000 and 65535): the core ticks, never latches LINK_LOST, and its outputs reach the served PLC (its
 heartbeat, and once armed the permits). A plant whose step raises closes the PLC server (the
 bench) and ends `hil serve` with exit 3 and the cause on stderr.
 """
@@ -114,7 +114,7 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "edge.cli", *args]
 
 
-@pytest.mark.parametrize("example", ["line12x3_modbus.yaml", "program_udt_logix.yaml"])
+@pytest.mark.parametrize("example", ["line12x3_modbus.yaml", "program_udt_logix.yaml", "line5x5_modbus.yaml"])
 def test_hil_serve_and_rtcore_run_on_the_example(example, tmp_path):
     path = on_port(example, free_port(), tmp_path)
     tag_map = load_tag_map(path)
