@@ -195,8 +195,8 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         from edge.rtloop.handle import RtcoreError, RtcoreHandle
 
         if args.spawn_rtcore:
-            core = RtcoreHandle.spawn(line.rtcore_map, link=line.rtcore_link, state_dir=paths.state_dir / "rtcore",
-                                      time_scale=args.time_scale)
+            core = RtcoreHandle.spawn_line(line, state_dir=paths.state_dir / "rtcore",  # with the line's fixture
+                                           time_scale=args.time_scale)
             core.attach(10.0)
             if args.start:  # a core this run started: --start is the operator's arm too
                 core.arm(timeout_s=5.0)
