@@ -279,10 +279,11 @@ class SocPosterior:
         soh = soh_est[battery] - self._soh_centre
         inv_var = 1.0 / self.params.soh_sd ** 2
         # psi . phi_k = -(u0 + t du - d)^2 - (soh - soh_k)^2 / (2 sd^2) + shift
-        psi = np.column_stack([np.full(len(pos), -1.0), -t * t, -2.0 * t, 2.0 * d, 2.0 * t * d,
-                               -d * d - 0.5 * inv_var * soh * soh + shift[battery], inv_var * soh,
-                               np.full(len(pos), -0.5 * inv_var)]).astype(np.float32)
-        order = np.argsort(row, kind="stable")
+        psi = np.empty((len(pos), 8), dtype=np.float32)  # each column computed in float64, then rounded
+        psi[:, 0], psi[:, 1], psi[:, 2], psi[:, 3], psi[:, 4] = -1.0, -t * t, -2.0 * t, 2.0 * d, 2.0 * t * d
+        psi[:, 5], psi[:, 6], psi[:, 7] = -d * d - 0.5 * inv_var * soh * soh + shift[battery], inv_var * soh, -0.5 * inv_var
+        # the grid rows fit int16 (V_GRID's 3 801 points), whose stable argsort is a radix sort: the same order
+        order = np.argsort(row.astype(np.int16) if len(V_GRID) < 2 ** 15 else row, kind="stable")
         sorted_rows = row[order]
         starts = np.flatnonzero(np.concatenate((sorted_rows[:1] == sorted_rows[:1], sorted_rows[1:] != sorted_rows[:-1])))
         rows = sorted_rows[starts]
