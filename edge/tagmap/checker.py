@@ -190,6 +190,14 @@ def _reader_refusal(path: Path, text: str, exc: yaml.YAMLError) -> TagMapError:
                                    f"not valid YAML at offset {offset}: {what}")])
 
 
+def _shown(value: Any) -> str:
+    """A refused value as a message shows it: `nothing` for an empty `key:`, else short."""
+    if value is None:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class Checker:
     """Collects problems while turning located YAML into the frozen model."""
 
@@ -202,7 +210,8 @@ class Checker:
 
     def mapping(self, value: Any, line: int, what: str, allowed: set[str], tag: str | None = None) -> Node | None:
         if not isinstance(value, Node):
-            self.fail(line, f"{what} must be a mapping", tag)
+            keys = f" of {', '.join(sorted(allowed))}" if allowed else ""
+            self.fail(line, f"{what} must be a mapping{keys}, got {_shown(value)}", tag)
             return None
         for key in value:
             if key not in allowed:

@@ -5,7 +5,7 @@ problem found, each naming the file, the line, the tag and what is allowed. The 
 `roles:` and `fixture:` sections are read by edge/tagmap/roles.py and refused when they are
 wrong on their own; a role the map lacks is not a load problem but `roles.role_problems`'s (what
 `tags check` and `rtcore run` refuse). The fields are documented in plc_tags/README.md.
-Tests: tests/edge/tagmap/test_load.py, test_roles.py.
+Tests: tests/edge/tagmap/test_load.py, test_roles.py, test_commissioning.py.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def load_tag_map(path: str | Path) -> TagMap:
     roles = load_roles(check, top, tags)
     fixture = load_fixture(check, top)
     if problems or connection is None:
+        if not problems:  # never a refusal without its reason
+            check.fail(top.key_lines.get("connection", 1), "connection is not usable")
         raise TagMapError(sorted(problems, key=lambda p: p.line))
     name, protocol, endpoint, timeout_s = connection
     tag_map = TagMap(name, protocol, endpoint, timeout_s, tuple(groups), tuple(tags), path, roles=roles,
@@ -54,9 +56,9 @@ def load_tag_map(path: str | Path) -> TagMap:
 
 
 def _load_connection(check: Checker, top: Node):
-    raw = top.get("connection")
-    if raw is None:
-        return None
+    if "connection" not in top:
+        return None  # reported as a missing top-level key
+    raw = top["connection"]
     conn = check.mapping(raw, top.key_lines["connection"], "connection", CONNECTION_KEYS)
     if conn is None:
         return None
@@ -94,10 +96,14 @@ def _load_connection(check: Checker, top: Node):
 
 
 def _load_scan_groups(check: Checker, top: Node) -> list[ScanGroup]:
-    raw = top.get("scan_groups")
-    if raw is None:
+    if "scan_groups" not in top:
+        return []  # reported as a missing top-level key
+    raw = top["scan_groups"]  # `scan_groups:` with nothing after it is None: refused as no mapping
+    if not isinstance(raw, Node):
+        check.fail(top.key_lines["scan_groups"], "scan_groups must be a mapping of name: period in ms, like "
+                                                 "{fast: 100, slow: 1000}")
         return []
-    groups = check.mapping(raw, top.key_lines["scan_groups"], "scan_groups", set(raw) if isinstance(raw, dict) else set())
+    groups = check.mapping(raw, top.key_lines["scan_groups"], "scan_groups", set(raw))
     if groups is None:
         return []
     out = []
@@ -115,9 +121,9 @@ def _load_scan_groups(check: Checker, top: Node) -> list[ScanGroup]:
 
 
 def _load_tags(check: Checker, top: Node, protocol: Protocol | None, groups: set[str]) -> list[Tag]:
-    raw = top.get("tags")
-    if raw is None:
-        return []
+    if "tags" not in top:
+        return []  # reported as a missing top-level key
+    raw = top["tags"]  # `tags:` with nothing after it is None: refused as an empty list (it loaded, 0 tags)
     if not isinstance(raw, list) or not raw:
         check.fail(top.key_lines["tags"], "tags must be a non-empty list of tag entries")
         return []

@@ -116,3 +116,27 @@ def test_an_unquoted_coil_number_read_as_octal_is_named_as_written(tmp_path):
     assert problem.line == 11 and problem.tag == "plc_beat"
     assert problem.message == ("address is 513: a coil number needs its leading zeros, quoted: '00513' = coil:512; "
                                "written 01001 unquoted, YAML read it as an octal number: quote it, '01001' = coil:1000")
+
+
+CONNECTION = HEAD[:HEAD.index("scan_groups:")]
+ONE_TAG = '  - {name: beat, address: "input_register:0", type: DINT, ' + READ + '}\n'
+
+
+@pytest.mark.parametrize("text, line, message", [
+    # `connection:` with nothing under it: refused with no problem at all (exit 1, not a word)
+    ("connection:\nscan_groups:\n  fast: 100\ntags:\n" + ONE_TAG, 1,
+     "connection must be a mapping of endpoint, name, protocol, timeout_s, got nothing"),
+    # `tags:` with nothing under it: 'OK, 0 tags'
+    (CONNECTION + "scan_groups:\n  fast: 100\ntags:\n", 8, "tags must be a non-empty list of tag entries"),
+    (CONNECTION + "scan_groups:\ntags:\n" + ONE_TAG.replace("fast", "slow"), 6,
+     "scan_groups must be a mapping of name: period in ms, like {fast: 100, slow: 1000}"),
+    (CONNECTION.replace("endpoint: {host: 127.0.0.1, port: 502}", "endpoint: 127.0.0.1:502")
+     + "scan_groups:\n  fast: 100\ntags:\n" + ONE_TAG, 4,
+     "connection.endpoint must be a mapping of host, port, route, unit_id, got '127.0.0.1:502'"),
+])
+def test_an_empty_or_flat_section_is_refused_naming_its_line_and_form(tmp_path, text, line, message):
+    path = tmp_path / "sections.yaml"
+    path.write_text(text)
+    with pytest.raises(TagMapError) as caught:
+        load_tag_map(path)
+    assert (caught.value.problems[0].line, caught.value.problems[0].message) == (line, message)
