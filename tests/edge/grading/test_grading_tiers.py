@@ -106,3 +106,13 @@ def test_quantiles_are_numpys():
             np.testing.assert_array_equal(quantiles(values, qs), np.quantile(values, qs))
     ties = np.array([1.0, 1.0, 2.0, 2.0, 2.0, 9.0])
     np.testing.assert_array_equal(quantiles(ties, [0.0, 0.3, 0.5, 1.0]), np.quantile(ties, [0.0, 0.3, 0.5, 1.0]))
+
+
+def test_median_columns_are_numpys():
+    from edge.grading.tiers import median_columns
+
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 3, 4, 9, 100, 101):
+        values = rng.normal(50, 20, (n, 3))
+        values[: n // 3, 1] = 7.25  # ties
+        np.testing.assert_array_equal(median_columns(values), np.median(values, axis=0))
