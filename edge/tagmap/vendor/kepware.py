@@ -97,6 +97,11 @@ def read_kepware(path: Path, protocol: Protocol | None = None) -> DraftMap:
             if tag.scan_group is not None:
                 draft.scan_groups[tag.scan_group] = int(tag.scan_group[len("scan_"):-len("ms")])
     draft.scan_groups = dict(sorted(draft.scan_groups.items(), key=lambda kv: kv[1]))
+    modbus = sum(1 for _, r in records if MODBUS_RE.match(r.get("Address", "")))
+    if records and not draft.tags and (modbus * 2 > len(records)) != (protocol is Protocol.MODBUS):
+        other = Protocol.MODBUS if protocol is Protocol.LOGIX else Protocol.LOGIX
+        report.notes.append(f"no row imported as {protocol.value}, and {modbus} of {len(records)} addresses are "
+                            f"Modbus: the file is a {other.value} device's; import it with --protocol {other.value}")
     apply_roles(draft, leaves)
     return draft
 

@@ -116,3 +116,14 @@ def test_the_export_refuses_to_write_over_the_map_it_exports(tmp_path, capsys):
     assert main(["tags", "export", "kepware", str(path), "--out", str(path)]) == 2
     assert path.read_text() == text  # was overwritten by the CSV
     assert f"--out {path} is the map itself; write the CSV to another file" in capsys.readouterr().err
+
+
+def test_a_kepware_file_imported_with_the_other_protocol_says_which(tmp_path, capsys):
+    source, out = tmp_path / "modbus.csv", tmp_path / "m.yaml"
+    source.write_text('Tag Name,Address,Data Type\r\n"Core.Beat","300025",Long\r\n"Ipc.Beat","400001",Long\r\n', newline="")
+    assert main(["tags", "import", "kepware", str(source), "--out", str(out), "--protocol", "logix", "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["tag_count"] == 0 and len(result["skipped"]) == 2
+    assert ("no row imported as logix, and 2 of 2 addresses are Modbus: the file is a modbus device's; import it "
+            "with --protocol modbus") in result["notes"]
+    assert any("tags must be a non-empty list" in p["message"] for p in result["check_problems"]), result
