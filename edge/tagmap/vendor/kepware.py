@@ -30,6 +30,7 @@ import math
 import re
 from pathlib import Path
 
+from edge.tagmap.addresses import parse_logix_path
 from edge.tagmap.model import ModbusAddress, ModbusTable, Protocol, TagMap
 from edge.tagmap.vendor.draft import DraftMap, DraftTag, ImportReport, read_vendor_text, unique_name
 from edge.tagmap.vendor.roles_guess import apply_roles
@@ -134,6 +135,11 @@ def _tag(origin: str, record: dict, protocol: Protocol, report: ImportReport, ta
         match = LOGIX_RE.match(address_text)
         if not match or not address_text:
             report.skip(origin, vendor_name, f"address {address_text!r} is not a Logix tag path")
+            return None
+        try:  # a path the map refuses (Grid[0,1].Val: one index an element) is named now, not after filling it in
+            parse_logix_path(match["path"])
+        except ValueError as exc:
+            report.skip(origin, vendor_name, f"the map cannot address it: {exc}")
             return None
         count = int(match["cols"] or 1) * int(match["rows"] or 1)
         if base in ("", "default"):

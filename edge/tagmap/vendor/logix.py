@@ -21,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from edge.tagmap.addresses import parse_logix_path
 from edge.tagmap.vendor.draft import DraftTag, ImportReport, unique_name
 from edge.tagmap.vendor.types import LOGIX_BUILTIN_MEMBERS, LOGIX_TO_MAP, NO_COUNTERPART, map_type
 
@@ -105,7 +106,7 @@ class LogixTags:
             type_name, count = self.resolve(tag.alias_for, tag.scope)
             access = "read" if tag.access == "Read Only" else None
             draft = self._draft(tag.path, type_name, count, tag.description, access, tag.origin)
-            if type_name is None:
+            if draft is not None and type_name is None:
                 self.report.notes.append(f"{tag.origin}: alias {tag.path} -> {tag.alias_for}: the target's type "
                                          "is not in the file (an I/O module's?); the type is left for you")
 
@@ -201,7 +202,12 @@ class LogixTags:
             return
         self._draft(path, type_name, count, description, access, origin)
 
-    def _draft(self, path, type_name, count, description, access, origin) -> DraftTag:
+    def _draft(self, path, type_name, count, description, access, origin) -> DraftTag | None:
+        try:  # the map's Logix path rules (edge/tagmap/addresses.py): named now, not after filling it in
+            parse_logix_path(path)
+        except ValueError as exc:
+            self.report.skip(origin, path, f"the map cannot address it: {exc}")
+            return None
         wanted = map_name(path)
         name = unique_name(wanted, self.taken)
         if name != wanted:

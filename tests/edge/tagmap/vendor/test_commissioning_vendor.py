@@ -127,3 +127,15 @@ def test_a_kepware_file_imported_with_the_other_protocol_says_which(tmp_path, ca
     assert ("no row imported as logix, and 2 of 2 addresses are Modbus: the file is a modbus device's; import it "
             "with --protocol modbus") in result["notes"]
     assert any("tags must be a non-empty list" in p["message"] for p in result["check_problems"]), result
+
+
+def test_a_kepware_logix_path_the_map_refuses_is_skipped_named(tmp_path, capsys):
+    source, out = tmp_path / "grid.csv", tmp_path / "grid.yaml"
+    source.write_text('Tag Name,Address,Data Type,Client Access\r\n"G","Grid[0,1].Val",Float,RO\r\n'
+                      '"OK","Data[2]",Long,RO\r\n', newline="")
+    main(["tags", "import", "kepware", str(source), "--out", str(out), "--protocol", "logix", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert [t["address"] for t in yaml.safe_load(out.read_text())["tags"]] == ["Data[2]"]  # Grid[0,1].Val was written
+    (skipped,) = result["skipped"]
+    assert skipped["name"] == "G" and skipped["origin"].endswith("grid.csv:2")
+    assert skipped["reason"].startswith("the map cannot address it: address 'Grid[0,1].Val'")
