@@ -270,7 +270,7 @@ class _Records:
                 if got is None:
                     break
                 line, row = got
-            if not skip_blank or any(c.strip() for c in row):
+            if not skip_blank or (row and row[0].strip()) or any(c.strip() for c in row):  # mostly the first field
                 out.append((line, row))
         return out
 
@@ -357,8 +357,7 @@ class _RowParser:
         if fast is None:
             return self.parse(rows)
         values, ids = fast
-        for cell, (line, _) in zip(ids.tolist(), rows):
-            self.seen[cell] = line
+        self.seen.update(zip(ids.tolist(), [line for line, _ in rows]))
         return self._finish(rows, values, ids, {})
 
     def _columns(self, rows: list[tuple[int, list[str]]]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -374,7 +373,7 @@ class _RowParser:
         except (ValueError, OverflowError):
             return None
         ordered = np.sort(ids)  # not np.unique: it imports numpy.ma (25 ms of a grade's start)
-        if (ordered[1:] == ordered[:-1]).any() or any(cell in self.seen for cell in ids.tolist()):
+        if (ordered[1:] == ordered[:-1]).any() or not self.seen.keys().isdisjoint(ids.tolist()):
             return None
         for j in range(width):
             if j == self.id_index or j in self.bad_optional:
