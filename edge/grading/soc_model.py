@@ -284,13 +284,24 @@ class SocModel:
         return self._draws_std(self.standardise(features), n_draws, seed)
 
     def _draws_std(self, x_std: np.ndarray, n_draws: int | None, seed: int) -> np.ndarray:
-        """`draws` from the standardised generator inputs (n, 16)."""
+        """`draws` from the standardised generator inputs (n, 16). The rows go through onnxruntime
+        in slices of about RUN_ROWS, each slice's inputs written into the same two small buffers
+        (the noise drawn on from one generator: the numbers of one draw of the whole chunk)."""
         n_draws = self._n_draws(n_draws)
-        x = np.repeat(x_std.astype(self._dtype), n_draws, axis=0)
-        noise = np.random.default_rng(seed).standard_normal((len(x), self._noise_dim)).astype(self._dtype)
-        step = max(n_draws, RUN_ROWS // n_draws * n_draws)
-        out = np.concatenate([self._session.run(None, {"features_std": x[a:a + step], "noise": noise[a:a + step]})[0]
-                              for a in range(0, len(x), step)] or [np.zeros((0, 1), self._dtype)])
+        batteries = max(1, RUN_ROWS // n_draws)
+        x32 = np.asarray(x_std, dtype=self._dtype)
+        rng = np.random.default_rng(seed)
+        rows = min(len(x32), batteries) * n_draws
+        features = np.empty((rows, x32.shape[1]), dtype=self._dtype)
+        noise = np.empty((rows, self._noise_dim), dtype=np.float64)
+        out = np.empty((len(x32) * n_draws, 1), dtype=self._dtype)
+        for first in range(0, len(x32), batteries):
+            part = x32[first:first + batteries]
+            size = len(part) * n_draws
+            features[:size].reshape(len(part), n_draws, -1)[...] = part[:, None, :]  # np.repeat's rows
+            rng.standard_normal(out=noise[:size])
+            feed = {"features_std": features[:size], "noise": noise[:size].astype(self._dtype, copy=False)}
+            out[first * n_draws:first * n_draws + size] = self._session.run(None, feed)[0]
         return out.reshape(-1, n_draws)
 
     def _n_draws(self, n_draws: int | None) -> int:
