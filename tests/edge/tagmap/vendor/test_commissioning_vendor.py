@@ -139,3 +139,43 @@ def test_a_kepware_logix_path_the_map_refuses_is_skipped_named(tmp_path, capsys)
     (skipped,) = result["skipped"]
     assert skipped["name"] == "G" and skipped["origin"].endswith("grid.csv:2")
     assert skipped["reason"].startswith("the map cannot address it: address 'Grid[0,1].Val'")
+
+
+def nested_l5x(levels: int, members: int) -> str:
+    """UDT U0 of `members` REALs, U(k) of `members` U(k-1)s, and one tag of the outermost."""
+    types = ['<DataType Name="U0" Family="NoFamily" Class="User"><Members>' + "".join(
+        f'<Member Name="V{i}" DataType="REAL" Dimension="0" Hidden="false" ExternalAccess="Read/Write"/>'
+        for i in range(members)) + "</Members></DataType>"]
+    for k in range(1, levels):
+        types.append(f'<DataType Name="U{k}" Family="NoFamily" Class="User"><Members>' + "".join(
+            f'<Member Name="M{i}" DataType="U{k - 1}" Dimension="0" Hidden="false" ExternalAccess="Read/Write"/>'
+            for i in range(members)) + "</Members></DataType>")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<RSLogix5000Content TargetName="X" TargetType="Controller">\n'
+            '<Controller Use="Target" Name="X">\n<DataTypes>\n' + "\n".join(types) + "\n</DataTypes>\n<Tags>\n"
+            f'<Tag Name="Big" TagType="Base" DataType="U{levels - 1}" ExternalAccess="Read/Write"/>\n'
+            "</Tags>\n</Controller>\n</RSLogix5000Content>\n")
+
+
+def test_nested_udts_are_counted_once_a_type(tmp_path):
+    """5 UDTs of 10 members, each of the one before: 10^5 map tags. Counting member by member
+    took 10^5 steps (7 levels: 8 s; 9 levels, a 9 kB L5X: minutes); counted once a type, 5 steps."""
+    from edge.tagmap.vendor.logix import LogixTags
+    from edge.tagmap.vendor.studio5000 import read_studio5000
+
+    counted = []
+    original = LogixTags._leaves
+
+    def counting(self, datatype, dims, depth=0):
+        counted.append(datatype)
+        return original(self, datatype, dims, depth)
+
+    source = tmp_path / "nested.L5X"
+    source.write_text(nested_l5x(5, 10))  # counted member by member: 111 111 steps
+    LogixTags._leaves = counting
+    try:
+        draft = read_studio5000(source)
+    finally:
+        LogixTags._leaves = original
+    assert draft.tags == [] and len(counted) < 200, len(counted)
+    (skipped,) = draft.report.skipped
+    assert skipped["name"] == "Big" and "1 elements of U4: 100000 map tags, more than 4096" in skipped["reason"]
