@@ -21,8 +21,8 @@ the weights are the two likelihoods. The result is the posterior mean and standa
 of SOC, in %: two derived state parameters the SOC generator takes beside the feat_* columns.
 Tables: per grid point of a uniform voltage grid and prior state, SOC and OCV drop. The sum over
 (state, battery, offset), about 143 million terms for 10 000 batteries, is two float32 matrix
-products and one exp per pair of battery and offset (see `estimate`): 10 000 batteries 0.26 s of
-CPU, was 1.37 s (the per-state gathers); within 2e-5 pp of the previous sum, and of a float64
+products and one exp per pair of battery and offset (see `estimate`): 10 000 batteries 0.19-0.25 s
+of CPU, was 1.37 s (the per-state gathers); within 2e-5 pp of the previous sum, and of a float64
 reference within 1e-3 pp in tests, with every prior state (the previous sum skipped those more
 than 5 SOH spreads away). The sum's grid rows are split between POSTERIOR_THREADS threads.
 The tables (20.7 MB for the shipped 680 states, 0.13-0.25 s of CPU to build) are kept in a cache

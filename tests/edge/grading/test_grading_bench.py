@@ -7,7 +7,10 @@ replacement, new ids, written under pytest's tmp dir (rows the model was not fit
 benchmark records wall time and, in extra_info, peak_rss_mb; the assertion is on memory, never
 on time. Measured (2 shared cores, 2026-11-29, load 4-5 from other sessions): 10 000 rows
 178 MB, 2.2-5.1 s wall for 1.6-2.2 s of CPU (issue 19: float32 network, posterior as matrix
-products; 50851db in the same runs: 245 MB, 6.7-12 s wall, 5.1-5.9 s of CPU). Before streaming (issue 17): 30 000 rows 4.0 GB, 100 000 rows 13.2 GB / 177 s.
+products; 50851db in the same runs: 245 MB, 6.7-12 s wall, 5.1-5.9 s of CPU). Later the same day
+(tables kept in build/grading, two threads, report_json): 169 MB, 0.72-1.0 s wall for 1.0-1.1 s of
+CPU at a load of 1.9, 1.1-1.4 s at a load of 3. Before streaming (issue 17): 30 000 rows 4.0 GB,
+100 000 rows 13.2 GB / 177 s.
 """
 
 import csv
