@@ -27,6 +27,10 @@ from edge.tagmap.vendor.types import LOGIX_BUILTIN_MEMBERS, LOGIX_TO_MAP, NO_COU
 
 MAX_ELEMENTS_EXPANDED = 4096
 """An array of structures is expanded element by element up to this many map tags per Logix tag."""
+MAX_IMPORTED_TAGS = 20_000
+"""Map tags an import writes at most; a Logix tag that would pass it is skipped, named (60 tags of
+a UDT of 64 x 64 members, a 16 kB L5X, made 245 760 map tags: 14 s, 580 MB, a 13.5 MB map that
+no loader reads). A map is at most 2 MiB (edge/tagmap/checker.py): about 8000 tags."""
 
 INTEGER_TYPES = {"SINT", "INT", "DINT", "LINT", "USINT", "UINT", "UDINT", "ULINT"}
 
@@ -151,6 +155,12 @@ class LogixTags:
         return known.members if known is not None and not known.string else None
 
     def _expand(self, path, datatype, dims, description, access, origin, top) -> None:
+        if path == top and self._leaves(datatype, dims) <= MAX_ELEMENTS_EXPANDED \
+                and len(self.tags) + self._leaves(datatype, dims) > MAX_IMPORTED_TAGS:
+            self.report.skip(origin, path, f"{self._leaves(datatype, dims)} map tags more would pass "
+                                           f"{MAX_IMPORTED_TAGS} in all (a map is at most 2 MiB, about 8000 tags); "
+                                           "import one program's tags, or map the members you need by hand")
+            return
         type_name = self._atomic(datatype)
         if type_name is not None:
             self._typed(path, datatype, type_name, math.prod(dims) if dims else 1, description, access, origin)

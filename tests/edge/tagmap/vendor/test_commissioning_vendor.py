@@ -179,3 +179,19 @@ def test_nested_udts_are_counted_once_a_type(tmp_path):
     assert draft.tags == [] and len(counted) < 200, len(counted)
     (skipped,) = draft.report.skipped
     assert skipped["name"] == "Big" and "1 elements of U4: 100000 map tags, more than 4096" in skipped["reason"]
+
+
+def test_an_l5x_that_would_pass_20000_map_tags_stops_at_whole_tags_named(tmp_path):
+    """Six tags of a UDT of 64 x 64 members: 24 576 map tags (60 such tags, a 16 kB L5X, made
+    245 760: 14 s, 580 MB and a 13.5 MB map no loader reads)."""
+    from edge.tagmap.vendor.studio5000 import read_studio5000
+
+    text = nested_l5x(2, 64).replace(
+        '<Tag Name="Big" TagType="Base" DataType="U1" ExternalAccess="Read/Write"/>',
+        "".join(f'<Tag Name="T{i}" TagType="Base" DataType="U1" ExternalAccess="Read/Write"/>\n' for i in range(6)))
+    source = tmp_path / "wide.L5X"
+    source.write_text(text)
+    draft = read_studio5000(source)
+    assert len(draft.tags) == 4 * 4096 and {t.address.split(".")[0] for t in draft.tags} == {"T0", "T1", "T2", "T3"}
+    assert [s["name"] for s in draft.report.skipped] == ["T4", "T5"]
+    assert "4096 map tags more would pass 20000 in all" in draft.report.skipped[0]["reason"]
