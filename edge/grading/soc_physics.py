@@ -70,12 +70,12 @@ TABLES_PREFIX = "posterior_tables_"
 TABLES_KEPT = 4
 """Tables files kept in the cache folder (the newest): one per physics a model folder holds."""
 _FAINT_WEIGHT = 1e-30
+"""A battery's summed weight at or below this (best log-weight under about -69) is summed again, shifted."""
 POSTERIOR_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 """Threads the posterior's sum runs on (its grid rows split between them): numpy's products and exp
 release the GIL, so two cores take about half the time when both are free."""
 _PAIRS_PER_THREAD = 4096
 """Fewer (battery, offset) pairs than this a thread: not worth a thread's start."""
-"""A battery's summed weight at or below this (best log-weight under about -69) is summed again, shifted."""
 
 
 def relaxation_terms(features: np.ndarray) -> np.ndarray:
@@ -149,7 +149,8 @@ def posterior_tables(params: PhysicsParams, cache_dir: Path | None = None) -> np
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        for old in sorted(path.parent.glob(TABLES_PREFIX + "*.npy"), key=lambda p: p.stat().st_mtime)[:-TABLES_KEPT]:
+        kept = sorted(path.parent.glob(TABLES_PREFIX + "*.npy"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-TABLES_KEPT]:
             old.unlink(missing_ok=True)
     except OSError as exc:
         log.info("posterior tables not kept in %s (%s): built each run", cache_dir, exc)
@@ -281,11 +282,12 @@ class SocPosterior:
         # psi . phi_k = -(u0 + t du - d)^2 - (soh - soh_k)^2 / (2 sd^2) + shift
         psi = np.empty((len(pos), 8), dtype=np.float32)  # each column computed in float64, then rounded
         psi[:, 0], psi[:, 1], psi[:, 2], psi[:, 3], psi[:, 4] = -1.0, -t * t, -2.0 * t, 2.0 * d, 2.0 * t * d
-        psi[:, 5], psi[:, 6], psi[:, 7] = -d * d - 0.5 * inv_var * soh * soh + shift[battery], inv_var * soh, -0.5 * inv_var
+        psi[:, 5] = -d * d - 0.5 * inv_var * soh * soh + shift[battery]
+        psi[:, 6], psi[:, 7] = inv_var * soh, -0.5 * inv_var
         # the grid rows fit int16 (V_GRID's 3 801 points), whose stable argsort is a radix sort: the same order
         order = np.argsort(row.astype(np.int16) if len(V_GRID) < 2 ** 15 else row, kind="stable")
         sorted_rows = row[order]
-        starts = np.flatnonzero(np.concatenate((sorted_rows[:1] == sorted_rows[:1], sorted_rows[1:] != sorted_rows[:-1])))
+        starts = np.flatnonzero(np.diff(sorted_rows, prepend=-1))  # where each grid row's pairs begin
         rows = sorted_rows[starts]
         ends = np.append(starts[1:], len(order))
         psi = psi[order]
