@@ -52,6 +52,7 @@ function renderStations(s) {
     const tr = document.createElement("tr");
     tr.dataset.station = st.index;
     tr.dataset.state = st.state;
+    tr.dataset.isolated = String(!!st.isolated);  // red whatever the state says (a core cause bit)
     cell(tr, st.index, "num");
     cell(tr, st.channel || "–");
     cell(tr, st.state + (st.isolated && st.state !== "isolated" ? " (isolated)" : ""), "state");
