@@ -9,7 +9,9 @@ reported (the L5X has them). Descriptions use Logix's `$` escapes ($Q, $$, $N, $
 
 The L5X (an export of the controller) is read for Controller/DataTypes (UDT members, BIT members
 on their host), Controller/Tags/Tag and Controller/Programs/Program/Tags/Tag (Name, TagType,
-DataType, Dimensions, ExternalAccess, Constant, AliasFor, Description). It is parsed by expat with
+DataType, Dimensions, ExternalAccess, Constant, AliasFor, Description, and Comments: a member's or
+bit's own comment, `Operand` after the tag's path, is that map tag's description, or is reported
+when no map tag has that path). It is parsed by expat with
 line numbers; a DOCTYPE or entity declaration is refused (no entity expansion). What becomes of
 each tag: edge/tagmap/vendor/logix.py. Tests: tests/edge/tagmap/vendor/test_studio5000.py,
 test_commissioning_vendor.py.
@@ -210,6 +212,7 @@ def read_l5x(path: Path, text: str | None = None) -> DraftMap:
     collector = LogixTags(report, types)
     scopes = [("", controller)] + [(p.attrib.get("Name", ""), p)
                                    for p in (controller.find("Programs") or _Node("", {}, 0)).all("Program")]
+    comments = []  # (tag path + operand, text): a member's or bit's own comment
     for scope, owner in scopes:
         for node in (owner.find("Tags") or _Node("", {}, 0)).all("Tag"):
             report.vendor_rows += 1
@@ -218,13 +221,24 @@ def read_l5x(path: Path, text: str | None = None) -> DraftMap:
             if a.get("Usage") == "InOut":
                 report.skip(origin, a.get("Name", ""), "an InOut program parameter holds a reference, no data")
                 continue
-            collector.add(LogixTag(
+            tag = LogixTag(
                 name=a.get("Name", ""), scope=scope, datatype=a.get("DataType", ""), dims=_dims(a.get("Dimensions", "")),
                 origin=origin, description=_description(node), access=a.get("ExternalAccess", "Read/Write"),
                 constant=a.get("Constant", "false") == "true", alias_for=a.get("AliasFor", ""),
-                kind=a.get("TagType", "Base")))
+                kind=a.get("TagType", "Base"))
+            collector.add(tag)
+            for comment in (node.find("Comments") or _Node("", {}, 0)).all("Comment"):
+                comments.append((tag.path + comment.attrib.get("Operand", ""), " ".join((comment.text or "").split())))
+    tags = collector.finish()
+    by_address = {t.address.lower(): t for t in tags}
+    for address, text in comments:  # as Logix Designer shows it: the instance's comment before the type's
+        target = by_address.get(address.lower())
+        if target is not None and text:
+            target.description = text
+        elif text:
+            report.unmapped("Comment (an operand not imported as its own tag)", address)
     name = controller.attrib.get("Name") or Path(path).stem
-    return _draft(path, name, collector.finish(), report)
+    return _draft(path, name, tags, report)
 
 
 def _dims(text: str) -> tuple[int, ...]:

@@ -195,3 +195,19 @@ def test_an_l5x_that_would_pass_20000_map_tags_stops_at_whole_tags_named(tmp_pat
     assert len(draft.tags) == 4 * 4096 and {t.address.split(".")[0] for t in draft.tags} == {"T0", "T1", "T2", "T3"}
     assert [s["name"] for s in draft.report.skipped] == ["T4", "T5"]
     assert "4096 map tags more would pass 20000 in all" in draft.report.skipped[0]["reason"]
+
+
+def test_an_l5x_member_comment_is_its_map_tags_description(tmp_path, capsys):
+    text = L5X.replace(
+        '<Tag Name="Row" TagType="Base" DataType="UDT_C" Dimensions="2" ExternalAccess="Read/Write"/>',
+        '<Tag Name="Row" TagType="Base" DataType="UDT_C" Dimensions="2" ExternalAccess="Read/Write">'
+        '<Description><![CDATA[the row]]></Description><Comments>'
+        '<Comment Operand="[1].VAL"><![CDATA[second cell, degC]]></Comment>'
+        '<Comment Operand=".Nope"><![CDATA[a typo]]></Comment></Comments></Tag>')
+    source, out = tmp_path / "comments.L5X", tmp_path / "comments.yaml"
+    source.write_text(text)
+    main(["tags", "import", "studio5000", str(source), "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    described = {t["address"]: t.get("description") for t in yaml.safe_load(out.read_text())["tags"]}
+    assert described["Row[1].Val"] == "second cell, degC" and described["Row[0].Val"] == "the row"  # was dropped
+    assert result["unmapped_columns"]["Comment (an operand not imported as its own tag)"]["values"] == {"Row.Nope": 1}
