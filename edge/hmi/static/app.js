@@ -7,6 +7,7 @@ const $ = (sel) => document.querySelector(sel);
 let token = null;
 let role = null;
 let last = null;
+let linkLive = false;  // the event stream is open: the values are the line's, and commands can reach it
 
 function takeTokenFromUrl() {
   // http://127.0.0.1:8080/#token=... : the fragment never reaches the server's logs
@@ -88,7 +89,7 @@ function renderAlarms(s) {
       b.type = "button";
       b.className = "ack";
       b.textContent = "Acknowledge";
-      b.disabled = !role;
+      b.disabled = !role || !linkLive;
       b.addEventListener("click", () => send({ command: "acknowledge", alarm_id: a.id }));
       td.appendChild(b);
     }
@@ -126,7 +127,7 @@ function render(s) {
   st.textContent = s.packml_state;
   st.dataset.state = s.packml_state;
   for (const b of document.querySelectorAll("button.cmd")) {
-    b.disabled = !role || !(s.allowed_commands || []).includes(b.dataset.command);
+    b.disabled = !role || !linkLive || !(s.allowed_commands || []).includes(b.dataset.command);
   }
   const batch = s.batch;
   const p = $("#batch-progress");
@@ -164,7 +165,11 @@ async function send(body) {
 function connect() {
   const conn = $("#conn");
   const es = new EventSource("/api/events");
-  const live = (on, text) => { conn.dataset.live = String(on); document.body.dataset.live = String(on); conn.textContent = text; };
+  const live = (on, text) => {
+    linkLive = on;
+    conn.dataset.live = String(on); document.body.dataset.live = String(on); conn.textContent = text;
+    if (!on && last) render(last);  // the commands off, the state greyed: nothing claims the line is so now
+  };
   es.addEventListener("open", () => live(true, "live"));
   es.addEventListener("error", () => live(false, "reconnecting… (values shown are not live)"));
   es.addEventListener("snapshot", (ev) => render(JSON.parse(ev.data)));

@@ -30,7 +30,8 @@ def page(tmp_path):
     hub.publish(LineSnapshot(line="line-x", packml_state="Execute", mode="Production", time_s=100.0,
                              stations=(station(0, "discharging"), station(1, "discharging", cause=("OVER_TEMP",)),
                                        station(2, "isolated", cause=("OVER_TEMP",)), station(3, "empty")),
-                             alarms=(), batch=BatchView(recorded=0, total=3, waiting=0), packml_state_number=6))
+                             alarms=(), batch=BatchView(recorded=0, total=3, waiting=0), packml_state_number=6,
+                             allowed_commands=("stop", "hold", "abort")))
     server = start_page(hub, Endpoint("127.0.0.1", 0), load_access(tmp_path / "state"))
     try:
         yield server
@@ -56,3 +57,32 @@ def test_an_isolated_station_is_red_whatever_its_state(page, chromium, tmp_path)
     assert rows[2]["background"] == RED_ROW, rows[2]
     assert rows[1]["state_color"] == rows[2]["state_color"] == "rgb(179, 38, 30)"  # --bad
     assert rows[0]["background"] != RED_ROW and rows[3]["background"] != RED_ROW
+
+
+def test_a_page_whose_server_is_gone_claims_no_state_and_offers_no_command(page, chromium, tmp_path):  # noqa: F811
+    token = page_token(tmp_path)
+    browser = Browser(chromium, tmp_path / "profile", f"{page.url}#token={token}")
+    try:
+        browser.wait("document.querySelector('#role').dataset.role === 'operator' && "
+                     "!document.querySelector('button[data-command=hold]').disabled")
+        live = browser.eval(LOOK_JS)
+        page.stop()  # the supervisor goes away
+        browser.wait("document.body.dataset.live === 'false'", 30)
+        gone = browser.eval(LOOK_JS)
+        browser.screenshot(tmp_path / "gone.png")
+    finally:
+        browser.close()
+    assert live["packml_bg"] == "rgb(31, 122, 58)" and live["enabled"] == ["hold", "stop", "abort"]
+    assert gone["packml_bg"] != live["packml_bg"], "a dead line's page does not show a green Execute"
+    assert gone["enabled"] == [], "no command offered to a line the page cannot reach"
+    assert "not live" in gone["conn"] and gone["conn_weight"] == "700"
+
+
+def page_token(tmp_path) -> str:
+    return load_access(tmp_path / "state").tokens["operator"]
+
+
+LOOK_JS = """({packml_bg: getComputedStyle(document.querySelector('#packml-state')).backgroundColor,
+  enabled: [...document.querySelectorAll('button.cmd')].filter(b => !b.disabled).map(b => b.dataset.command),
+  conn: document.querySelector('#conn').textContent,
+  conn_weight: getComputedStyle(document.querySelector('#conn')).fontWeight})"""
