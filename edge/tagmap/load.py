@@ -39,7 +39,7 @@ def load_tag_map(path: str | Path) -> TagMap:
         check.fail(1, f"missing top-level key {key!r}")
     connection = _load_connection(check, top)
     groups = _load_scan_groups(check, top)
-    tags = _load_tags(check, top, connection[1] if connection else None, {g.name for g in groups})
+    tags = _load_tags(check, top, connection[1] if connection else _protocol_of(top), {g.name for g in groups})
     roles = load_roles(check, top, tags)
     fixture = load_fixture(check, top)
     if problems or connection is None:
@@ -53,6 +53,16 @@ def load_tag_map(path: str | Path) -> TagMap:
     if declared:
         raise TagMapError(sorted(declared, key=lambda p: p.line))
     return tag_map
+
+
+def _protocol_of(top: Node) -> Protocol | None:
+    """The protocol the file names, also when its connection has other problems (a missing host):
+    its tags' addresses are checked against it (they were not checked at all)."""
+    connection = top.get("connection")
+    try:
+        return Protocol(connection.get("protocol")) if isinstance(connection, dict) else None
+    except ValueError:
+        return None  # reported by _load_connection
 
 
 def _load_connection(check: Checker, top: Node):

@@ -6,7 +6,7 @@ addresses.py. Types: BOOL, INT, UINT, DINT, UDINT, LINT, ULINT, REAL, LREAL, arr
 `STRING(N)`, N characters in N/2 registers. A BOOL may be a bit of a register
 (`holding_register:20.3`, written with FC 22 mask write) or of a Logix integer (`Status.5`,
 written with CIP Read-Modify-Write); either is a scalar.
-Tests: tests/edge/tagmap/test_load.py, tests/edge/tagmap/test_types.py.
+Tests: tests/edge/tagmap/test_load.py, tests/edge/tagmap/test_types.py, test_commissioning.py.
 """
 
 from __future__ import annotations
@@ -57,13 +57,18 @@ def load_tag(check: Checker, entry: Any, protocol: Protocol | None, groups: set[
     missing = [key for key in REQUIRED_KEYS if key not in entry]
     for key in missing:
         check.fail(line, f"missing {key!r}", label)
-    if missing:
-        return None
-    if not NAME_RE.match(str(name)):
-        check.fail(line, "name must be an identifier (letters, digits, _; not starting with a digit)", label)
 
     def at(key: str) -> int:
         return entry.key_lines.get(key, line)
+
+    if missing:
+        if "type" in entry and "address" in entry:  # named now, not once the missing keys are filled in
+            data_type, count, _chars = _type(check, entry["type"], at("type"), protocol, label)
+            access = check.enum(Access, entry["access"], at("access"), "access", label) if "access" in entry else None
+            _address(check, entry["address"], at("address"), protocol, data_type, count, access, label)
+        return None
+    if not NAME_RE.match(str(name)):
+        check.fail(line, "name must be an identifier (letters, digits, _; not starting with a digit)", label)
 
     data_type, count, chars = _type(check, entry.get("type"), at("type"), protocol, label)
     access = check.enum(Access, entry.get("access"), at("access"), "access", label)

@@ -140,3 +140,26 @@ def test_an_empty_or_flat_section_is_refused_naming_its_line_and_form(tmp_path, 
     with pytest.raises(TagMapError) as caught:
         load_tag_map(path)
     assert (caught.value.problems[0].line, caught.value.problems[0].message) == (line, message)
+
+
+def test_a_tag_missing_a_key_still_has_its_address_checked(tmp_path):
+    """An imported map lacks owners; its address problems came only once every owner was filled in."""
+    path = write(tmp_path, '{name: flags, address: "input_register:0", type: "BOOL[4]", access: read, unit: "", '
+                           'scan_group: fast}')
+    with pytest.raises(TagMapError) as caught:
+        load_tag_map(path)
+    messages = [p.message for p in caught.value.problems]
+    assert messages[0] == "missing 'owner'"
+    assert messages[1].startswith("type BOOL cannot live in input_register")
+
+
+def test_a_map_without_its_host_still_has_its_addresses_checked(tmp_path):
+    """An imported map has no host until --endpoint or the user gives one; its tags' addresses
+    went unchecked until then (the protocol was taken only from a connection without problems)."""
+    path = tmp_path / "nohost.yaml"
+    path.write_text(write(tmp_path, '{name: flags, address: "input_register:0", type: "BOOL[4]", ' + READ + '}')
+                    .read_text().replace("endpoint: {host: 127.0.0.1, port: 502}", "endpoint: {}"))
+    with pytest.raises(TagMapError) as caught:
+        load_tag_map(path)
+    assert [(p.line, p.message[:40]) for p in caught.value.problems] == [
+        (4, "connection.endpoint.host must be a host "), (9, "type BOOL cannot live in input_register;")]
