@@ -175,17 +175,19 @@ def served_urls(log_path: Path) -> dict[str, str]:
     return urls
 
 
-def _announce(urls: dict[str, str], state_dir: Path) -> None:
+def _announce(urls: dict[str, str], state_dir: Path, before: dict[str, str]) -> dict[str, str]:
+    """Print the addresses in `urls` not already printed as they are in `before`; the next `before`."""
     token = ""
     try:
         token = json.loads((state_dir / "access.json").read_text()).get("operator", "")
     except (OSError, ValueError):
         pass
-    if "http" in urls:
+    if "http" in urls and urls["http"] != before.get("http"):
         print(f"discharge-edge demo: operator page {urls['http']}" + (f"#token={token}" if token else "")
               + f" (tokens: {state_dir / 'access.json'})", file=sys.stderr)
-    if "opcua" in urls:
+    if "opcua" in urls and urls["opcua"] != before.get("opcua"):
         print(f"discharge-edge demo: OPC UA {urls['opcua']}", file=sys.stderr)
+    return {**before, **urls}
 
 
 # -- what the bench measured (its truth) ---------------------------------------------------------------------
@@ -479,8 +481,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 if args.serve:
                     now_served = served_urls(out / "supervisor.log")
                     if now_served and now_served != served:
-                        served = now_served
-                        _announce(served, state_dir)
+                        served = _announce(now_served, state_dir, served)
                 since = time.monotonic() - sup_started
                 if args.crash_supervisor_at is not None and crash is None and since >= args.crash_supervisor_at:
                     if supervisor.running:

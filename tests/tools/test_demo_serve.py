@@ -1,0 +1,38 @@
+"""tools/demo.py --serve: what the demo prints of the supervisor's addresses (from OUT/supervisor.log),
+each once: the page's line with the operator's token, OPC UA's when it comes up; a restarted
+supervisor's new address printed again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tools.demo import _announce, served_urls
+
+pytestmark = pytest.mark.unit
+
+
+def test_each_address_is_announced_once_and_again_only_when_it_changes(tmp_path, capsys):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "access.json").write_text(json.dumps({"operator": "tok-op", "engineer": "tok-en"}))
+    log = tmp_path / "supervisor.log"
+    log.write_text("--- start 1: run\ndischarge-edge run: operator page on http://127.0.0.1:8080/\n")
+    seen: dict[str, str] = {}
+    seen = _announce(served_urls(log), state, seen)
+    with log.open("a") as f:
+        f.write("discharge-edge run: OPC UA on opc.tcp://127.0.0.1:4840/\n")
+    seen = _announce(served_urls(log), state, seen)
+    seen = _announce(served_urls(log), state, seen)  # nothing new
+    with log.open("a") as f:
+        f.write("--- start 2: run\ndischarge-edge run: operator page on http://127.0.0.1:8081/\n"
+                "discharge-edge run: OPC UA on opc.tcp://127.0.0.1:4840/\n")
+    seen = _announce(served_urls(log), state, seen)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"discharge-edge demo: operator page http://127.0.0.1:8080/#token=tok-op (tokens: {state / 'access.json'})",
+        "discharge-edge demo: OPC UA opc.tcp://127.0.0.1:4840/",
+        f"discharge-edge demo: operator page http://127.0.0.1:8081/#token=tok-op (tokens: {state / 'access.json'})",
+    ]
+    assert seen == {"http": "http://127.0.0.1:8081/", "opcua": "opc.tcp://127.0.0.1:4840/"}
