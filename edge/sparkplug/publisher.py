@@ -416,9 +416,15 @@ class SparkplugHandle:
         self._thread.start()
 
     def _feed(self) -> None:
-        while not self._stop.is_set():
+        """Offer each snapshot; once stopping, those still queued (the line's last: an Aborting, its
+        alarm) are offered before the thread ends, so they go out before the NDEATH."""
+        while True:
             snapshot = self._sub.get(0.2)
-            if snapshot is None or snapshot.seq <= 0:
+            if snapshot is None:
+                if self._stop.is_set():
+                    return
+                continue
+            if snapshot.seq <= 0:
                 continue
             if self.publisher is None:
                 named = dataclasses.replace(self._settings, node=node_id_of(snapshot.line or "line"))
@@ -432,8 +438,9 @@ class SparkplugHandle:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        self._sub.close()
-        self._thread.join(timeout_s)
+        self._sub.close()  # get() still hands out what is queued, then None at once
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
         if self.publisher is not None:
             self.publisher.stop(timeout_s)
 
