@@ -11,9 +11,10 @@ edge.grading.soc_physics -> the generator's inputs -> median and calibrated inte
 several noise draws, in % SOC) and the SOH estimate (edge.grading.soh_model) stored in the
 same metadata. The posterior's tables are kept under TABLES_DIR and made in a thread while
 the session opens. The posterior runs once over every battery of a `predict` call (its cost per
-grid row is shared); a chunk of `PREDICT_CHUNK_ROWS` batteries draws its noise at once and goes through
-onnxruntime in calls of at most `RUN_ROWS` rows, chunks in turn on GENERATOR_THREADS threads; the median and the interval's quantiles come
-from one `np.partition` of the draws (`quantiles_by_partition`, the numbers of np.quantile).
+grid row is shared); a chunk of `PREDICT_CHUNK_ROWS` batteries draws its noise at once and goes
+through onnxruntime in calls of at most `RUN_ROWS` rows, chunks in turn on up to GENERATOR_THREADS
+threads (edge.grading.soc_physics.threads_now); the median and the interval's quantiles come from
+one `np.partition` of the draws (`quantiles_by_partition`, the numbers of np.quantile).
 edge never imports models/: it reads the files export.py wrote; the integrity rules are
 edge/onnx_model.py's.
 Tests: tests/edge/grading/test_grading_soc_model.py, tests/edge/grading/test_grading_metadata.py,
@@ -33,7 +34,8 @@ import numpy as np
 from edge import REPO_ROOT
 from edge.limits import SHIPPED_MODELS_DIR
 from edge.grading.features import FEATURE_COLUMNS
-from edge.grading.soc_physics import DERIVED_COLUMNS, POSTERIOR_THREADS, PhysicsParams, SocPosterior, in_parallel
+from edge.grading.soc_physics import (DERIVED_COLUMNS, POSTERIOR_THREADS, PhysicsParams, SocPosterior, in_parallel,
+                                      threads_now)
 from edge.grading.soh_model import SohModel
 from edge.grading.metadata_checks import (
     check_io,
@@ -324,7 +326,7 @@ class SocModel:
         firsts = range(0, len(x_std), chunk_rows)
         if len(firsts) < 2:
             parts = [self._predict_chunk(x_std, n_draws, seed)]
-        else:  # chunks taken in turn by GENERATOR_THREADS threads; each chunk's numbers are its own
+        else:  # chunks taken in turn by up to GENERATOR_THREADS threads (threads_now); each chunk's numbers are its own
             parts = [None] * len(firsts)
             turns = itertools.count()
 
@@ -334,7 +336,7 @@ class SocModel:
                         return
                     parts[k] = self._predict_chunk(x_std[firsts[k]:firsts[k] + chunk_rows], n_draws, seed + k)
 
-            in_parallel([work] * min(GENERATOR_THREADS, len(firsts)))
+            in_parallel([work] * min(threads_now(GENERATOR_THREADS), len(firsts)))
         return SocPrediction(soc_pct=np.concatenate([p[0] for p in parts]), lo_pct=np.concatenate([p[1] for p in parts]),
                              hi_pct=np.concatenate([p[2] for p in parts]), level=self.interval_level)
 

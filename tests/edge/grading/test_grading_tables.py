@@ -73,10 +73,15 @@ def test_a_file_in_the_way_of_the_folder_leaves_the_tables_in_memory(tmp_path):
 def test_the_sum_on_two_threads_is_the_sum_on_one(monkeypatch):
     posterior = SocPosterior(params())
     x, soh = cells(3000)
+    monkeypatch.setattr(sp, "threads_now", lambda cap: cap)  # whatever else runs on the machine
     monkeypatch.setattr(sp, "POSTERIOR_THREADS", 1)
     one = posterior.estimate(x, soh)
     monkeypatch.setattr(sp, "POSTERIOR_THREADS", 2)
+    started = []
+    real_parallel = sp.in_parallel
+    monkeypatch.setattr(sp, "in_parallel", lambda tasks: (started.append(len(tasks)), real_parallel(tasks)))
     two = posterior.estimate(x, soh)
+    assert started and set(started) == {2}  # each sum (and the faint batteries' again) on two threads
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])
     assert np.ptp(one[0]) > 30
@@ -93,3 +98,19 @@ def test_in_parallel_runs_every_task_and_raises_the_first_error():
     with pytest.raises(ValueError, match="task 2 failed"):
         in_parallel([lambda: done.append(4), fail])
     assert 4 in done
+
+
+@pytest.mark.parametrize("text, cap, expected", [
+    ("0.52 0.40 0.31 1/120 4242\n", 2, 2),   # this thread alone runs: a core is free
+    ("3.10 2.90 2.50 2/120 4242\n", 2, 1),   # another task runs: one thread
+    ("3.10 2.90 2.50 5/120 4242\n", 4, 1),
+    ("0.52 0.40 0.31 1/120 4242\n", 1, 1),
+    ("garbled\n", 2, 2),                      # unreadable: the cap
+])
+def test_threads_now_reads_the_running_tasks(tmp_path, monkeypatch, text, cap, expected):
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text(text)
+    monkeypatch.setattr(sp, "LOADAVG_FILE", str(loadavg))
+    assert sp.threads_now(cap) == expected
+    monkeypatch.setattr(sp, "LOADAVG_FILE", str(tmp_path / "missing"))
+    assert sp.threads_now(cap) == cap
