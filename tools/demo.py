@@ -20,7 +20,7 @@
    the PLC. The core keeps protecting the line meanwhile; what it did is in the JSON.
 5. `--serve` (issue 18): the supervisor serves the operator page on http://127.0.0.1:8080/ and OPC UA
    on opc.tcp://127.0.0.1:4840 (when edge.opcua is installed) while the batch runs; `--http-port`
-   and `--opcua-port` change them (0: a free port). The page's address is printed with the
+   and `--opcua-port` change them (0: a free port, chosen once: a restarted supervisor serves on the same). The page's address is printed with the
    operator's token in its fragment (#token=..., from OUT/state/access.json) once it is up.
    `--sparkplug-broker URL`: the supervisor publishes the line as a Sparkplug B node there.
 6. The report (tools/demo_report.py): OUT/batch.json (what `--json` prints), OUT/records/<cell>.json,
@@ -144,6 +144,25 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         if not 0 <= getattr(args, name) <= 65535:
             return f"--{name.replace('_', '-')} {getattr(args, name)}: allowed: a TCP port 0..65535 (0: a free one)"
     return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` now (the kernel's choice)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_ports(http_port: int, opcua_port: int) -> tuple[int, int]:
+    """The ports every supervisor start serves on: a 0 (a free one) chosen once here, so a supervisor
+    restarted after --crash-supervisor-at serves where the first did (the operator's page reconnects,
+    a SCADA client finds it again) rather than on another free port."""
+    http_port = http_port or free_port()
+    while not opcua_port or opcua_port == http_port:
+        opcua_port = free_port()
+    return http_port, opcua_port
 
 
 def opcua_available() -> bool:
@@ -435,9 +454,10 @@ def run_demo(args: argparse.Namespace) -> int:
             "--scan-s", f"{SUPERVISOR_SCAN_S:g}", "--rest-s", f"{args.rest_s:g}",
             "--simulations", str(args.simulations), "--plan-seconds", f"{args.plan_seconds:g}"]
     if args.serve:
-        argv += ["--http-port", str(args.http_port)]
+        http_port, opcua_port = serve_ports(args.http_port, args.opcua_port)
+        argv += ["--http-port", str(http_port)]
         if opcua_available():
-            argv += ["--opcua-port", str(args.opcua_port)]
+            argv += ["--opcua-port", str(opcua_port)]
         else:
             print("discharge-edge demo: OPC UA not served: edge.opcua is not installed in this tree", file=sys.stderr)
     if args.sparkplug_broker:

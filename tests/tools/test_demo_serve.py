@@ -36,3 +36,16 @@ def test_each_address_is_announced_once_and_again_only_when_it_changes(tmp_path,
         f"discharge-edge demo: operator page http://127.0.0.1:8081/#token=tok-op (tokens: {state / 'access.json'})",
     ]
     assert seen == {"http": "http://127.0.0.1:8081/", "opcua": "opc.tcp://127.0.0.1:4840/"}
+
+
+def test_a_free_port_is_chosen_once_for_every_supervisor_start():
+    import socket
+
+    from tools.demo import serve_ports
+
+    http_port, opcua_port = serve_ports(0, 0)
+    assert 1024 <= http_port <= 65535 and 1024 <= opcua_port <= 65535
+    for port in (http_port, opcua_port):  # free: a restarted supervisor can listen there again
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+    assert serve_ports(8080, 4840) == (8080, 4840)
