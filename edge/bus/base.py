@@ -9,7 +9,9 @@ A backend (memory.py, modbus.py, logix.py) implements only the private raw part:
 `_disconnect`, `_read_raw`, `_write_raw`.
 
 Results are values, not exceptions: every read or write returns one result per tag with a
-`Quality`. A lost connection or a timeout raises `BusError` (the caller's cue to go safe).
+`Quality` (and, where a backend says why, its `detail`: a backend answers a tag with a value, a
+bare `Quality` or a `BadAnswer` carrying both). A lost connection or a timeout raises
+`BusError` (the caller's cue to go safe).
 
 Request plans. `plan_read(names)` and `plan_write(names)` resolve the names and build the
 backend's requests (Modbus: the request list within the protocol's limits; Logix: the request
@@ -74,6 +76,16 @@ class WriteResult:
     value: Value | None  # what was asked, in engineering units
     quality: Quality  # GOOD = the PLC accepted it
     timestamp_ns: int
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BadAnswer:
+    """A backend's answer for one tag that carries no value, with why (for a person): what
+    `_read_raw`/`_write_raw` give where a bare `Quality` would leave the reader guessing (Logix: the
+    PLC's type named beside the map's). The bus hands `detail` on in TagValue/WriteResult."""
+
+    quality: Quality
     detail: str = ""
 
 
@@ -319,6 +331,8 @@ class TagBus(ABC):
             answer = raw[tag.name]
             if isinstance(answer, Quality):
                 out.append(TagValue(name, None, answer, now))
+            elif isinstance(answer, BadAnswer):
+                out.append(TagValue(name, None, answer.quality, now, answer.detail))
             else:
                 value, quality = raw_to_eu(tag, answer)
                 out.append(TagValue(name, value, quality, now))
@@ -351,7 +365,9 @@ class TagBus(ABC):
                 answers = self._call(self._write_raw, (to_send, requests), deadline)
             now = time.time_ns()
             for i, (tag, _) in zip(positions, to_send):
-                results[i] = WriteResult(tag.name, items[i][1], answers[tag.name], now)
+                answer = answers[tag.name]
+                quality, detail = (answer.quality, answer.detail) if isinstance(answer, BadAnswer) else (answer, "")
+                results[i] = WriteResult(tag.name, items[i][1], quality, now, detail)
         return [results[i] for i in range(len(items))]
 
     def check_write(self, name: str, value: Value) -> WriteResult:
@@ -458,13 +474,14 @@ class TagBus(ABC):
         return None
 
     @abstractmethod
-    def _read_raw(self, tags: list[Tag], requests, deadline: float) -> dict[str, Value | Quality]:
-        """Raw values (or a BAD quality) by tag name, for every tag asked; `requests` is
-        `_plan_requests(tags)`'s, or None (plan them)."""
+    def _read_raw(self, tags: list[Tag], requests, deadline: float) -> dict[str, "Value | Quality | BadAnswer"]:
+        """Raw values (or a BAD quality, bare or as a BadAnswer with why) by tag name, for every
+        tag asked; `requests` is `_plan_requests(tags)`'s, or None (plan them)."""
 
     @abstractmethod
-    def _write_raw(self, items: list[tuple[Tag, Value]], requests, deadline: float) -> dict[str, Quality]:
-        """Send raw values; GOOD or a BAD quality by tag name; `requests` as for `_read_raw`."""
+    def _write_raw(self, items: list[tuple[Tag, Value]], requests, deadline: float) -> dict[str, "Quality | BadAnswer"]:
+        """Send raw values; GOOD or a BAD quality (bare or a BadAnswer) by tag name; `requests`
+        as for `_read_raw`."""
 
 
 @dataclass(frozen=True, eq=False)

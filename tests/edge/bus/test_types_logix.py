@@ -42,6 +42,10 @@ tags:
   - {name: lamp, address: DL4.In.Status.6, type: BOOL, access: write, owner: rtcore, unit: "", scan_group: fast, safe_value: false}
   - {name: out2, address: "Rack1:1:O.Data[2]", type: INT, access: write, owner: rtcore, unit: "", scan_group: fast,
      limits: {min: 0, max: 100}, safe_value: 0}
+  - {name: volts_v, address: Program:Main.Meas.Volts, type: "REAL[4]", access: read, owner: rtcore, unit: V, scan_group: fast}
+  - {name: cntrl_cmd, address: PackTags.Command.CntrlCmd, type: DINT, access: read, owner: rtcore, unit: "", scan_group: fast}
+  - {name: flags, address: "Panel.Flags[2]", type: "BOOL[6]", access: read, owner: rtcore, unit: "", scan_group: fast}
+  - {name: batch, address: Panel.Batch, type: STRING, access: read, owner: rtcore, unit: "", scan_group: fast}
 """
 
 
@@ -92,27 +96,63 @@ def test_the_memory_backend_carries_every_new_type(tag_map):
         assert bus.safe_values()["recipe"] == ""
 
 
+# A controller's tag list as pycomm3 uploads it: a tag's `dimensions`; a structure's template in
+# `data_type` (`internal_tags`: each member's type, `array` its element count, 0 a scalar; a
+# member of a structure type carries its own template); a BOOL member is a bit (`bit`, no array).
 def atomic(data_type: str, dims: int = 0) -> dict:
     return {"tag_type": "atomic", "data_type": data_type, "data_type_name": data_type, "dimensions": [dims, 0, 0]}
 
 
-def struct(name: str, dims: int = 0) -> dict:
-    return {"tag_type": "struct", "data_type": {"name": name}, "data_type_name": name, "dimensions": [dims, 0, 0]}
+def template(name: str, members: dict | None) -> dict:
+    return {"name": name, **({} if members is None else {"internal_tags": members})}
 
 
+def struct(name: str, dims: int = 0, members: dict | None = None) -> dict:
+    return {"tag_type": "struct", "data_type": template(name, members), "data_type_name": name, "dimensions": [dims, 0, 0]}
+
+
+def member(data_type: str, array: int = 0) -> dict:
+    if data_type == "BOOL":
+        return {"tag_type": "atomic", "data_type": "BOOL", "data_type_name": "BOOL", "bit": 0, "offset": 0}
+    return {"tag_type": "atomic", "data_type": data_type, "data_type_name": data_type, "array": array, "offset": 0}
+
+
+def struct_member(name: str, members: dict, array: int = 0) -> dict:
+    return {"tag_type": "struct", "data_type": template(name, members), "data_type_name": name, "array": array, "offset": 0}
+
+
+STRING_MEMBERS = {"LEN": member("DINT"), "DATA": member("SINT", 82)}
 PLC_TAGS = {
     "Counts": atomic("UINT", 3),
     "Program:Main.Level": atomic("UINT"),
     "Program:Main.Energy": atomic("LINT", 2),
     "Serial": atomic("ULINT"),
     "Program:Main.Total": atomic("UDINT"),
-    "Local:3:I": struct("AB:1756_IF8:I:0"),
-    "Cell": struct("CellUdt", 8),
-    "Recipe": struct("STRING"),
+    "Local:3:I": struct("AB:1756_IF8:I:0", members={"Fault": member("DINT"), "Ch0Data": member("LREAL")}),
+    "Cell": struct("CellUdt", 8, {"Temp": member("REAL"), "Volts": member("REAL")}),
+    "Recipe": struct("STRING", members=STRING_MEMBERS),
     "STATUS": atomic("DINT"),  # Logix names are case-insensitive
-    "DL4": struct("DL4Udt"),
-    "Rack1:1:O": struct("AB:1756_OB16:O:0"),
+    "DL4": struct("DL4Udt", members={"In": struct_member("DL4In", {"Status": member("INT")})}),
+    "Rack1:1:O": struct("AB:1756_OB16:O:0", members={"Data": member("INT", 4)}),
+    "Program:Main.Meas": struct("MeasUdt", members={"Volts": member("REAL", 4)}),
+    "PackTags": struct("PackTagsUdt", members={"Command": struct_member("PackCommand", {"CntrlCmd": member("DINT")})}),
+    "Panel": struct("PanelUdt", members={"flags": member("DWORD", 1), "Batch": struct_member("STRING", STRING_MEMBERS)}),
 }
+
+
+def with_member(plc_tags: dict, path: tuple[str, ...], definition: dict | None) -> dict:
+    """A copy of `plc_tags` with the member at `path` (tag, member, ...) replaced (None: removed)."""
+    import copy
+
+    out = copy.deepcopy(plc_tags)
+    members = out[path[0]]["data_type"]["internal_tags"]
+    for name in path[1:-1]:
+        members = members[name]["data_type"]["internal_tags"]
+    if definition is None:
+        del members[path[-1]]
+    else:
+        members[path[-1]] = definition
+    return out
 
 
 def test_the_tag_list_check_accepts_a_matching_controller(tag_map):
@@ -121,8 +161,8 @@ def test_the_tag_list_check_accepts_a_matching_controller(tag_map):
 
 @pytest.mark.parametrize("name,plc_name,definition,words", [
     ("counts", "Counts", atomic("UINT", 2), "has 2 elements, the map needs 3"),
-    ("counts", "Counts", atomic("INT", 3), "is INT, the map says UINT"),
-    ("energy_wh", "Program:Main.Energy", atomic("ULINT", 2), "is ULINT, the map says LINT"),
+    ("counts", "Counts", atomic("INT", 3), "is INT[3], the map says UINT[3]"),
+    ("energy_wh", "Program:Main.Energy", atomic("ULINT", 2), "is ULINT[2], the map says LINT[2]"),
     ("serial", "Serial", atomic("LREAL"), "is LREAL, the map says ULINT"),
     ("recipe", "Recipe", struct("STRING_20"), "is STRING_20, the map says STRING"),
     ("recipe", "Recipe", atomic("DINT"), "is DINT, the map says STRING"),
@@ -149,3 +189,55 @@ def test_a_bit_beyond_the_integer_is_named(tmp_path):
     tag = load_tag_map(path).tag("b20")
     assert type_problem(tag, {"Flags": atomic("INT")}) == "b20: PLC tag 'Flags' is INT, 16 bits; the map asks bit 20"
     assert type_problem(tag, {"Flags": atomic("DINT")}) == ""
+
+
+@pytest.mark.parametrize("name,path,definition,problem", [
+    # controller scope, an element of a UDT array: the member's type and size, the UDT named
+    ("cell_temp_degc", ("Cell", "Temp"), member("DINT"),
+     "PLC member 'Cell[3].Temp' of CellUdt is DINT, the map says REAL"),
+    ("cell_temp_degc", ("Cell", "Temp"), None,
+     "PLC tag 'Cell' is CellUdt, which has no member 'Temp'; its members: Volts"),
+    # program scope
+    ("volts_v", ("Program:Main.Meas", "Volts"), member("DINT", 4),
+     "PLC member 'Program:Main.Meas.Volts' of MeasUdt is DINT[4], the map says REAL[4]"),
+    ("volts_v", ("Program:Main.Meas", "Volts"), member("REAL", 2),
+     "PLC member 'Program:Main.Meas.Volts' of MeasUdt has 2 elements, the map needs 4"),
+    ("volts_v", ("Program:Main.Meas", "Volts"), member("REAL"),
+     "PLC member 'Program:Main.Meas.Volts' of MeasUdt has 1 elements, the map needs 4"),
+    # nested structures, an I/O module's, an element of a member array
+    ("cntrl_cmd", ("PackTags", "Command", "CntrlCmd"), member("INT"),
+     "PLC member 'PackTags.Command.CntrlCmd' of PackCommand is INT, the map says DINT"),
+    ("cntrl_cmd", ("PackTags", "Command"), member("DINT"),
+     "PLC member 'PackTags.Command' of PackTagsUdt is DINT, not a structure; the map asks its member 'CntrlCmd' "
+     "(PackTags.Command.CntrlCmd)"),
+    ("voltage_v", ("Local:3:I", "Ch0Data"), member("REAL"),
+     "PLC member 'Local:3:I.Ch0Data' of AB:1756_IF8:I:0 is REAL, the map says LREAL"),
+    ("out2", ("Rack1:1:O", "Data"), member("INT", 2),
+     "PLC member 'Rack1:1:O.Data' of AB:1756_OB16:O:0 has 2 elements, the map needs 3"),
+    # a bit of a nested member; a STRING member; BOOLs in 32-bit words
+    ("lamp", ("DL4", "In", "Status"), member("REAL"),
+     "PLC member 'DL4.In.Status' of DL4In is REAL; a bit (DL4.In.Status.6) needs an integer"),
+    ("batch", ("Panel", "Batch"), member("DINT"), "PLC member 'Panel.Batch' of PanelUdt is DINT, the map says STRING"),
+    ("flags", ("Panel", "flags"), member("BOOL"), "PLC member 'Panel.flags' of PanelUdt has 1 elements, the map needs 8"),
+    ("flags", ("Panel", "flags"), member("DINT", 1), "PLC member 'Panel.flags' of PanelUdt is DINT[1], the map says BOOL[6]"),
+])
+def test_a_udt_members_type_and_size_come_from_its_template(tag_map, name, path, definition, problem):
+    """The controller's templates (uploaded with the tag list) type every member: a member of
+    another type or size is named with its real type (was: any member passed, and was read as the
+    map's type)."""
+    assert type_problem(tag_map.tag(name), with_member(PLC_TAGS, path, definition)) == f"{name}: {problem}"
+
+
+def test_a_udt_element_past_the_array_and_a_member_of_a_value_are_named(tag_map):
+    cell = tag_map.tag("cell_temp_degc")
+    assert type_problem(cell, {**PLC_TAGS, "Cell": struct("CellUdt", 3, {"Temp": member("REAL")})}) == \
+        "cell_temp_degc: PLC tag 'Cell' is CellUdt[3]; the map asks element 3 (Cell[3].Temp)"
+    assert type_problem(cell, {**PLC_TAGS, "Cell": atomic("REAL", 8)}) == \
+        "cell_temp_degc: PLC tag 'Cell' is REAL[8], not a structure; the map asks its member 'Temp' (Cell[3].Temp)"
+
+
+def test_a_structure_without_its_template_in_the_list_is_left_to_the_read(tag_map):
+    """A tag list that lacks a structure's members cannot type them: not judged here (the read's
+    own type, pycomm3's `type`, is checked on every read: test_logix_udt_types.py)."""
+    plc_tags = {**PLC_TAGS, "Cell": struct("CellUdt", 8)}
+    assert type_problem(tag_map.tag("cell_temp_degc"), plc_tags) == ""
