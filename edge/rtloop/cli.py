@@ -17,9 +17,17 @@ WATCHDOG=1 while the tick count grows, a STATUS= line, and STOPPING=1 on the way
 marker, hottest °C, the current limit, permit, coolant, relief) and the decoded line flags
 (`--json` keeps the numbers and bit fields) and exits 1 when no core runs or it is dead; `reset`
 arms (clears every latch), `reset --station S` clears one station.
-Exit codes: 0 done, 1 a problem (no core, bad map or line file, reset not carried out), 3 already
-running. Tests: tests/edge/rtloop/test_cli.py, test_lifecycle.py, tests/edge/ops/test_rtcore_notify.py,
-tests/edge/rtloop/test_status_table.py.
+Exit codes (RUN_EXIT_CODES, also in `rtcore run --help`): 0 done, 1 a problem (no core, bad map
+or line file, reset not carried out), 3 already running, 4 (`run`) stopped without its safe
+values written: the PLC did not take them at the stop (gone, refusing), so the outputs' state is
+unknown, whatever the core last wrote; only the PLC's own watchdog on the core's heartbeat
+(plc_tags/README.md) stops the stations. The summary says `"safe_values_written": false`, stderr
+and the log say it in words. Under systemd (deploy/discharge-edge-rtcore.service) Restart=always
+restarts the unit after any exit it did not ask for, 4 included (the unit lists no
+RestartPreventExitStatus=); after a `systemctl stop` the unit is left failed with status 4 in the
+journal (systemd labels it NOPERMISSION, the LSB name of 4: read it as this code).
+Tests: tests/edge/rtloop/test_cli.py, test_lifecycle.py, test_run_exit_code.py,
+tests/edge/ops/test_rtcore_notify.py, tests/edge/rtloop/test_status_table.py.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import logging.handlers
 import math
 import signal
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -42,6 +51,16 @@ from edge.rtloop.service import EventLog, InstanceLock, LatchStore, default_stat
 log = logging.getLogger(__name__)
 DEFAULT_LINK = "discharge-edge-rtcore"
 EXIT_ALREADY_RUNNING = 3
+EXIT_SAFE_VALUES_NOT_WRITTEN = 4
+"""`rtcore run` stopped, but the PLC did not take the safe values: the outputs' state is unknown."""
+RUN_EXIT_CODES = (
+    (0, "stopped (--seconds, SIGTERM, SIGINT) with every output's safe value written"),
+    (1, "a problem: a bad map or line file, a map without the core's roles, an unusable link or state dir"),
+    (EXIT_ALREADY_RUNNING, "an rtcore already runs on this link (nothing touched)"),
+    (EXIT_SAFE_VALUES_NOT_WRITTEN, "stopped, but the PLC did not take the safe values (gone or refusing): the "
+                                   "outputs' state is unknown; only the PLC's watchdog on the core's heartbeat "
+                                   "stops the stations. Check the outputs at the PLC"),
+)
 LOG_FILE = "rtcore.log"
 LOG_FILE_BYTES = 8 << 20
 RESET_WAIT_S = 3.0  # how long `reset` waits to see the core carry it out
@@ -50,7 +69,9 @@ RESET_WAIT_S = 3.0  # how long `reset` waits to see the core carry it out
 def register(subparsers) -> None:
     rt = subparsers.add_parser("rtcore", help="run the real-time process, or talk to a running one")
     actions = rt.add_subparsers(dest="rtcore_command", metavar="ACTION", required=True)
-    run = actions.add_parser("run", help="run the real-time loop against the map's PLC")
+    run = actions.add_parser("run", help="run the real-time loop against the map's PLC",
+                             formatter_class=argparse.RawDescriptionHelpFormatter,
+                             epilog="exit codes:\n" + "\n".join(_wrap_code(c, text) for c, text in RUN_EXIT_CODES))
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--map", type=Path, help="tag map of the PLC")
     source.add_argument("--line", type=Path, help="the line file: its rtcore map, link and state dir")
@@ -70,6 +91,10 @@ def register(subparsers) -> None:
         sub.add_argument("--link", default=DEFAULT_LINK)
         sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=func)
+
+
+def _wrap_code(code: int, text: str) -> str:
+    return textwrap.fill(text, width=79, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -193,13 +218,22 @@ def _run(args: argparse.Namespace, state_dir: Path, stop: threading.Event) -> in
     except (LinkError, ValueError) as exc:
         log.error("rtcore: cannot run: %s", exc)
         return 1
+    written = summary.get("safe_values_written") is True
     if stop.is_set():
-        log.info("rtcore: stopped by %s; safe values written", getattr(stop, "signal", "a signal"))
+        log.info("rtcore: stopped by %s; safe values %s", getattr(stop, "signal", "a signal"),
+                 "written" if written else "NOT written")
     if args.json:
         print_json(summary)
     else:
         for key, value in summary.items():
             print(f"{key:20s} {value}")
+    if not written:
+        why = ("the PLC did not take the safe values at the stop: the outputs' state is unknown (what the core last "
+               "wrote, or older); only the PLC's watchdog on the core's heartbeat stops the stations. Check the "
+               f"outputs at the PLC ({tag_map.endpoint.host}:{tag_map.endpoint.port}, {tag_map.source})")
+        log.error("rtcore: %s", why)
+        print(f"discharge-edge rtcore run: {why}; exit {EXIT_SAFE_VALUES_NOT_WRITTEN}", file=sys.stderr)
+        return EXIT_SAFE_VALUES_NOT_WRITTEN
     return 0
 
 
