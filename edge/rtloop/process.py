@@ -10,8 +10,11 @@ areas; station s at x = s x station_pitch_mm), or a fixture handed in (the line 
 without `fixture:` gets the even split (`roles.even_split_fixture`, documented in
 plc_tags/README.md: marker i in zone i // (N/Z), markers 50 mm apart, a 150 x 200 mm module
 shared by its zones), and the start logs that it does. When the run ends (duration, stop event,
-a signal, an exception) every output is written at its safe value.
-Tests: tests/edge/rtloop/ (test_roles_loop.py: a map of other names and its own fixture).
+a signal, an exception) every output is written at its safe value, with a connect attempt of its
+own whatever the bus's backoff says (a PLC back by then takes them); the summary's
+`safe_values_written` says whether the PLC took them (`rtcore run` exits 4 when not).
+Tests: tests/edge/rtloop/ (test_roles_loop.py: a map of other names and its own fixture;
+test_stop_reconnect.py: the stop's attempt; test_run_exit_code.py: the exit code).
 """
 
 from __future__ import annotations
@@ -135,6 +138,7 @@ def run_rtcore(bus: TagBus, *, tags: LoopTags | None = None, settings: LoopSetti
         summary = loop.run(duration_s=duration_s, stop=stop)
     finally:
         try:
+            bus.reconnect_now()  # the stop's write gets its connect attempt, whatever the backoff says
             written = loop.write_safe_values()
             if events is not None:
                 events.append("stop", text="safe values written" if written else "safe values NOT written")
