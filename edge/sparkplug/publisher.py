@@ -152,6 +152,7 @@ class SparkplugPublisher:
         self._buffer = StoreBuffer(settings.buffer_max_messages, settings.buffer_max_bytes)
         self._window: collections.deque[tuple[float, Stored]] = collections.deque()
         self.counts = collections.Counter()
+        self._births_sent: collections.deque[bytes] = collections.deque(maxlen=8)  # our NBIRTHs, as sent
 
     # -- intake ----------------------------------------------------------------------------------------
     def offer(self, snapshot: Any) -> None:
@@ -213,6 +214,8 @@ class SparkplugPublisher:
             self._born = False
             return False
         data = encode_payload(metrics, seq=self._seq)
+        if message_type == "NBIRTH":
+            self._births_sent.append(data)  # before it can come back to us
         info = client.publish(topic_of(self.s.group, message_type, self.s.node, device), data, qos=0)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self._born = False
@@ -348,6 +351,7 @@ class SparkplugPublisher:
             return
         self._connected = True
         client.subscribe(topic_of(self.s.group, "NCMD", self.s.node), qos=0)
+        client.subscribe(topic_of(self.s.group, "NBIRTH", self.s.node), qos=0)  # another node of our id?
         if self.s.primary_host is not None:
             self._host_online = False
             client.subscribe(state_topic(self.s.primary_host), qos=1)
@@ -375,6 +379,15 @@ class SparkplugPublisher:
                     client.publish(topic_of(self.s.group, "NDEATH", self.s.node), death, qos=1)
                     self._born = False
                     self._session_over.set()
+            return
+        if msg.topic == topic_of(self.s.group, "NBIRTH", self.s.node):
+            if msg.payload not in self._births_sent:  # not ours: two lines publish as one node
+                self.counts["foreign_births"] += 1
+                if self.counts["foreign_births"] in (1, 10, 100) or self.counts["foreign_births"] % 1000 == 0:
+                    log.error("sparkplug %s: another edge node publishes as %s/%s (%d births not ours): a plant "
+                              "sees the two lines as one; give each line its own node id (serve.sparkplug.node, "
+                              "--sparkplug-node)", self.s.node, self.s.group, self.s.node,
+                              self.counts["foreign_births"])
             return
         try:
             decoded = decode_payload(msg.payload)
