@@ -12,7 +12,7 @@ Exit codes: 0 done, 1 model refused, 2 bad input (also: every row refused).
 Tests: tests/edge/grading/test_grading_cli.py, tests/edge/grading/test_grading_refusals.py,
 tests/edge/grading/test_grading_bench.py, tests/edge/grading/test_grading_golden.py (the grades of
 800 held-out cells against those before issue 19's speed work), tests/edge/grading/test_grading_report_json.py
-(`report_json`, the --json text).
+(`report_json`, the --json text; `one_blas_thread`).
 """
 
 from __future__ import annotations
@@ -192,6 +192,30 @@ def _report(model: SocModel, graded: _Graded, config: TierConfig, refused: tuple
     }
 
 
+_BLAS_THREAD_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                        "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+
+def one_blas_thread() -> None:
+    """OpenBLAS's own threads off for this process (the command's; best effort, nothing if numpy's
+    BLAS is another). grade's products are small (the posterior keeps under the size OpenBLAS
+    threads at) or memory-bound (the SOH ridge's 10 000 x 119, the tiers' covariance), and after a
+    threaded call its worker spins on the other core for a while: grade at 10 000 rows took 1.22-1.49 s
+    of CPU with the pool, 1.10-1.20 s without (OPENBLAS_NUM_THREADS=1), the same JSON."""
+    try:
+        import ctypes
+
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1] and ".so" in line}
+        for path in sorted(paths):
+            library = ctypes.CDLL(path)
+            setter = next((getattr(library, name) for name in _BLAS_THREAD_SETTERS if hasattr(library, name)), None)
+            if setter is not None:
+                setter(1)
+    except (OSError, ValueError, AttributeError, ImportError):
+        pass
+
+
 class _NoBar:
     """What `steps` gives when the bar is off, without making one (tqdm's lock imports multiprocessing)."""
 
@@ -204,7 +228,8 @@ _NO_BAR = _NoBar()
 _CELL_KEYS = ("cell_id", "soc_pct", "soc_lo_pct", "soc_hi_pct", "soh_est", "tier", "out_of_domain")
 _CELL_TYPES = (int, float, float, float, float, int, list)
 _CELL_TEXT = ('    {{\n      "cell_id": {0!r},\n      "soc_pct": {1!r},\n      "soc_lo_pct": {2!r},\n'
-              '      "soc_hi_pct": {3!r},\n      "soh_est": {4!r},\n      "tier": {5!r},\n      "out_of_domain": {6}\n    }}')
+              '      "soc_hi_pct": {3!r},\n      "soh_est": {4!r},\n      "tier": {5!r},\n'
+              '      "out_of_domain": {6}\n    }}')
 
 
 def report_json(report: dict) -> str:
@@ -273,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"discharge-edge grade: {exc}", file=sys.stderr)
         return 2
+    one_blas_thread()
     try:
         model = SocModel.load(args.model_dir)
     except ModelIntegrityError as exc:

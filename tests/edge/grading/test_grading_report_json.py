@@ -1,4 +1,4 @@
-"""edge.grading.cli.report_json: the text json.dumps(indent=2) would print, the cells by a template."""
+"""edge.grading.cli: report_json (the text json.dumps(indent=2) would print, the cells by a template) and one_blas_thread."""
 
 import json
 
@@ -43,3 +43,18 @@ def test_a_value_that_is_not_finite_is_refused_as_json_dumps_refuses_it(report):
     bad = {**report, "cells": [{**report["cells"][0], "soh_est": float("nan")}]}
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         report_json(bad)
+
+
+def test_one_blas_thread_turns_openblas_threads_off():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from edge.grading.cli import one_blas_thread
+
+    before = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["internal_api"] == "openblas"]
+    if not before:
+        pytest.skip("numpy's BLAS is not OpenBLAS here")
+    try:
+        one_blas_thread()
+        assert [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["internal_api"] == "openblas"] == \
+            [1] * len(before)
+    finally:
+        threadpoolctl.threadpool_limits(limits=max(before), user_api="blas")
