@@ -461,7 +461,8 @@ class RtLoop:
     def write_safe_values(self, timeout_s: float | None = None) -> bool:
         """The stop: every output this owner drives at its safe value, with one more heartbeat.
 
-        Tried twice (a late answer drops the connection; the second try reconnects at once).
+        Tried twice, each try connecting at once if the link is down (a late answer drops the
+        connection; the reconnect backoff does not delay the stop).
         Returns True when the PLC took them."""
         values = self._safe_values()
         plan = self._write_plan
@@ -470,6 +471,7 @@ class RtLoop:
         self.tick_count += 1
         timeout_s = timeout_s if timeout_s is not None else max(self.bus.tag_map.timeout_s, self._timeout_s)
         for attempt in (1, 2):
+            self.bus.reconnect_now()  # each try gets its connect attempt, whatever the reconnect backoff says
             try:
                 refused = [r.name for r in self.bus.write(plan, timeout_s=timeout_s) if r.quality is not Quality.GOOD]
             except BusError as exc:

@@ -138,8 +138,7 @@ def run_rtcore(bus: TagBus, *, tags: LoopTags | None = None, settings: LoopSetti
         summary = loop.run(duration_s=duration_s, stop=stop)
     finally:
         try:
-            bus.reconnect_now()  # the stop's write gets its connect attempt, whatever the backoff says
-            written = loop.write_safe_values()
+            written = loop.write_safe_values()  # each try connects at once, whatever the backoff says
             if events is not None:
                 events.append("stop", text="safe values written" if written else "safe values NOT written")
         finally:

@@ -419,6 +419,10 @@ def _check_tags(tag_map: TagMap, reader: LiveReader, report: LiveReport) -> None
             report.problems.append(MapProblem(tag_map.source, tag.source_line, tag.name,
                                               f"the PLC at {endpoint} refuses {tag.address} ({tag.count} x {tag.data_type.value})"))
             continue
+        if value.quality is Quality.BAD_TYPE:  # the read's own type check (the tag list's may be older)
+            report.problems.append(MapProblem(tag_map.source, tag.source_line, tag.name,
+                                              value.detail or f"the PLC's {tag.address} is not {tag.type_text}"))
+            continue
         if tag.access is not Access.READ or value.value is None:
             continue
         inputs += 1

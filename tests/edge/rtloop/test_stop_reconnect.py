@@ -4,7 +4,7 @@ Seen while reproducing the exit-code trial (test_run_exit_code.py): with the PLC
 blind time, both tries of the stop's write ended at once in "not connected; next attempt in 2.00
 s" without trying to connect. A PLC back by then (a link down for a while, up again as the
 operator stops the core) would have been left with the core's last outputs, and `rtcore run`
-would exit 4 for a write it never tried. `run_rtcore` lets the stop's write connect at once.
+would exit 4 for a write it never tried. `RtLoop.write_safe_values` lets each try of the stop's write connect at once.
 """
 
 from __future__ import annotations

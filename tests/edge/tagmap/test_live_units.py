@@ -97,3 +97,28 @@ def test_watch_without_a_count_ends_only_by_the_plc_or_the_caller(monkeypatch):
     with pytest.raises(NoAnswer):
         watch(reader, 0.5, None, lambda *_: None, sleep=clock.sleep)
     assert len(reader.read_at) == 4
+
+
+def test_a_read_refused_for_its_type_is_a_live_problem_even_when_the_tag_list_saw_nothing():
+    from edge.bus.base import TagValue
+    from edge.tagmap.live import LiveReport, _check_tags
+
+    tag_map = load_tag_map(REPO_ROOT / "plc_tags" / "hil_logix.yaml")
+    detail = "the PLC's ZonePressure is REAL[16], the map says DINT[16]"
+
+    class Reader:  # the tag list blinded (no remote problems), the read's own check speaks
+        endpoint = "127.0.0.1:44818"
+
+        def remote_problems(self):
+            return []
+
+        def read_tags(self, names):
+            bad = names[0] == "zone_pressure_kpa"
+            return [TagValue(names[0], None if bad else 1, Quality.BAD_TYPE if bad else Quality.GOOD, 0,
+                             detail if bad else "")]
+
+    report = LiveReport()
+    _check_tags(tag_map, Reader(), report)
+    flagged = [p for p in report.problems if p.tag == "zone_pressure_kpa"]
+    assert len(flagged) == 1 and flagged[0].message == detail
+    assert flagged[0].line == tag_map.tag("zone_pressure_kpa").source_line
