@@ -194,6 +194,22 @@ def served_urls(log_path: Path) -> dict[str, str]:
     return urls
 
 
+def supervisor_said(log_path: Path, most: int = 3) -> list[str]:
+    """The supervisor's own last messages (`discharge-edge run: ...`) of its last start in
+    OUT/supervisor.log: why it ended, when it ended early."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    said: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("--- start "):
+            said = []
+        elif line.startswith("discharge-edge run: "):
+            said.append(line)
+    return said[-most:]
+
+
 def _announce(urls: dict[str, str], state_dir: Path, before: dict[str, str]) -> dict[str, str]:
     """Print the addresses in `urls` not already printed as they are in `before`; the next `before`."""
     token = ""
@@ -516,6 +532,9 @@ def run_demo(args: argparse.Namespace) -> int:
                 if not supervisor.running:
                     break
             exit_code = supervisor.finish(timeout_s=10.0)
+            if exit_code:  # say why here: the operator should not have to open OUT/supervisor.log
+                print(f"discharge-edge demo: the supervisor ended with exit code {exit_code}"
+                      + "".join(f"\n  {line}" for line in supervisor_said(out / "supervisor.log")), file=sys.stderr)
             status = rt.status()
             rt_final = _core_snapshot(status, plant.t_s)
             rt_summary = rt.stop(timeout_s=15.0)  # SIGTERM: the core writes its safe values and ends

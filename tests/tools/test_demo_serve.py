@@ -49,3 +49,16 @@ def test_a_free_port_is_chosen_once_for_every_supervisor_start():
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
     assert serve_ports(8080, 4840) == (8080, 4840)
+
+
+def test_why_the_supervisor_ended_is_taken_from_its_last_start(tmp_path):
+    from tools.demo import supervisor_said
+
+    log = tmp_path / "supervisor.log"
+    log.write_text("--- start 1: run\ndischarge-edge run: line demo, 8 stations\n"
+                   "--- start 2: run\nINFO edge.bus.base: connected\n"
+                   "ERROR:    [Errno 98] error while attempting to bind on address ('127.0.0.1', 18080)\n"
+                   "discharge-edge run: serve: the operator page could not listen on 127.0.0.1:18080 (uvicorn exit 3)\n")
+    assert supervisor_said(log) == [
+        "discharge-edge run: serve: the operator page could not listen on 127.0.0.1:18080 (uvicorn exit 3)"]
+    assert supervisor_said(tmp_path / "none.log") == []
