@@ -64,15 +64,17 @@ def test_a_page_whose_server_is_gone_claims_no_state_and_offers_no_command(page,
     browser = Browser(chromium, tmp_path / "profile", f"{page.url}#token={token}")
     try:
         browser.wait("document.querySelector('#role').dataset.role === 'operator' && "
+                     "document.body.dataset.live === 'true' && "
                      "!document.querySelector('button[data-command=hold]').disabled")
-        live = browser.eval(LOOK_JS)
+        # looked at while live (on a loaded host the stream may drop and come back meanwhile)
+        live = browser.wait(f"document.body.dataset.live === 'true' && {LOOK_JS}")
         page.stop()  # the supervisor goes away
         browser.wait("document.body.dataset.live === 'false'", 30)
         gone = browser.eval(LOOK_JS)
         browser.screenshot(tmp_path / "gone.png")
     finally:
         browser.close()
-    assert live["packml_bg"] == "rgb(31, 122, 58)" and live["enabled"] == ["hold", "stop", "abort"]
+    assert live["packml_bg"] == "rgb(31, 122, 58)" and live["enabled"] == ["hold", "stop", "abort"], live
     assert gone["packml_bg"] != live["packml_bg"], "a dead line's page does not show a green Execute"
     assert gone["enabled"] == [], "no command offered to a line the page cannot reach"
     assert "not live" in gone["conn"] and gone["conn_weight"] == "700"
