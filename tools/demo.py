@@ -1,7 +1,8 @@
 """`discharge-edge demo`: the main job on the embedded default, the whole product on the HIL bench.
 
 1. The bench serves plc_tags/hil_modbus.yaml (or the Logix map, `--protocol logix`) on 127.0.0.1
-   (a free port). Its 8 stations start empty; its robot holds the first `--modules` rows of
+   (a free port; its server thread at SCHED_FIFO `--bench-priority`, 40, below the core's 50, as a
+   PLC of its own answers whatever else the machine runs). Its 8 stations start empty; its robot holds the first `--modules` rows of
    `--cells` (their truth) and loads them on the supervisor's request (the loading handshake).
    Battery `--short-module` of the batch (its row, from 0) has an internal short in a cell (a hot
    cell) from `--short-onset-s` after it is loaded, on whichever station takes it. The plant runs `--time-scale` plant seconds per wall
@@ -65,6 +66,7 @@ MAX_SLOTS = 64  # the line file's bound on placement.slots
 BENCH_DT_S = 0.5  # the plant's step, plant seconds (a fifth of a core tick at x25)
 TRACE_EVERY_S = 5.0  # plant seconds between the report's samples
 SUPERVISOR_SCAN_S = 0.2  # wall seconds between the supervisor's scans
+BENCH_PRIORITY = 40  # SCHED_FIFO of the bench PLC server's thread: below the core's 50, above normal load
 
 
 def register(subparsers) -> None:
@@ -72,6 +74,9 @@ def register(subparsers) -> None:
     demo.add_argument("--cells", type=Path, default=None, help="cells CSV (default ../shared/data/cells_train.csv)")
     demo.add_argument("--modules", type=int, default=16, help="the batch: the file's first N rows (default 16)")
     demo.add_argument("--protocol", choices=sorted(MAPS), default="modbus")
+    demo.add_argument("--bench-priority", type=int, default=BENCH_PRIORITY, choices=range(0, 100), metavar="0..99",
+                      help="the bench PLC server's thread at SCHED_FIFO this priority, below the core's 50, as a "
+                           "PLC of its own would answer beside other load (default %(default)s; 0: normal)")
     demo.add_argument("--robot-cycle-s", type=float, default=ROBOT_CYCLE_S,
                       help=f"the bench robot's pick-and-place cycle, plant seconds (default {ROBOT_CYCLE_S:g}; "
                            "0 = instant placement)")
@@ -457,6 +462,8 @@ def run_demo(args: argparse.Namespace) -> int:
     warning_degc = strategy.station_limits().warning_degc
 
     server = open_server(tag_map)
+    if args.bench_priority:  # refused (no permission): logged, and the bench answers at normal priority
+        server.serve_realtime(args.bench_priority)
     placeholders = cells.select([i % len(cells) for i in range(n_stations)])
     short_battery = None if args.short_module < 0 else int(np.asarray(cells["cell_id"], float)[args.short_module])
     shorts = () if short_battery is None else (
