@@ -195,10 +195,13 @@ def test_the_page_shows_the_line_and_acknowledging_clears_the_alarm(served, chro
     assert sorted(rows) == list(range(8))
     shown_busy = [r for r in rows.values() if r["state"] == "discharging"]
     assert shown_busy, "the page shows a discharging station"
+    currents = []
     for r in shown_busy:
         station, channel, state, battery, tier, soc, temp, current, cause = r["cells"]
         assert battery in cells and int(tier) == rig.engine.batteries[battery]["tier"]
-        assert 0.0 < float(soc) <= 100.0 and float(temp) == 30.0 and float(current) > 0.0
+        assert 0.0 < float(soc) <= 100.0 and float(temp) == 30.0 and float(current) >= 0.0
+        currents.append(float(current))
+    assert max(currents) > 0.0  # a station that has just begun may still show 0.00 A (its ramp): not all
     iso = rows[s]
     assert iso["state"] == "isolated" and "OVER_TEMP" in iso["cells"][8] and iso["cells"][3] in cells
     assert iso["cells"][7] == "–"  # no current tracked on an isolated station
