@@ -90,6 +90,7 @@ def test_anonymous_reads_but_never_commands_and_the_space_follows_the_hub(access
     assert hub.waiting_commands() == 0  # nothing reached the scan loop's queue
 
 
+@pytest.mark.slow  # 10 s: two server starts; in make test-slow
 def test_a_port_in_use_is_refused_and_stop_closes_the_port(access, certs, state_dir):
     hub = LineHub()
     with socket.socket() as taken:
@@ -108,6 +109,7 @@ def test_a_port_in_use_is_refused_and_stop_closes_the_port(access, certs, state_
         assert probe.connect_ex(("127.0.0.1", server.port)) != 0
 
 
+@pytest.mark.slow  # 11 s: three client handshakes; in make test-slow
 def test_trusted_clients_admit_only_their_certificates(access, certs, state_dir, tmp_path):
     import shutil
 

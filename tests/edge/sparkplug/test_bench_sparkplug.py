@@ -19,6 +19,7 @@ def test_the_benchmark_counts_every_report_and_measures(mosquitto_installed, tmp
     assert result["publisher"]["dropped_messages"] == 0
 
 
+@pytest.mark.slow  # 8 s; in make test-slow
 def test_the_benchmark_across_a_broker_restart_counts_every_report(mosquitto_installed, tmp_path):
     result = run_bench(stations=8, duration_s=5.0, restart_at_s=2.0, folder=tmp_path)
     assert result["broker_restarted_at_s"] == 2.0

@@ -27,6 +27,7 @@ STATIONS = 4
 LINES = ("line-a", "line-b")
 
 
+@pytest.mark.slow  # 8 s; in make test-slow (the two-demo test there too)
 def test_no_report_of_two_lines_is_lost_across_a_broker_restart(broker):
     watcher = PlantWatcher(broker.url, host_id="plant-host").start()
     pubs = {line: SparkplugPublisher(PublisherSettings(broker.url, "plant", line, primary_host="plant-host",

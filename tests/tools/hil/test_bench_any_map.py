@@ -114,7 +114,9 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "edge.cli", *args]
 
 
-@pytest.mark.parametrize("example", ["line12x3_modbus.yaml", "program_udt_logix.yaml", "line5x5_modbus.yaml"])
+@pytest.mark.parametrize("example", ["line12x3_modbus.yaml",  # 7 s each: the other two in make test-slow
+                                     pytest.param("program_udt_logix.yaml", marks=pytest.mark.slow),
+                                     pytest.param("line5x5_modbus.yaml", marks=pytest.mark.slow)])
 def test_hil_serve_and_rtcore_run_on_the_example(example, tmp_path):
     path = on_port(example, free_port(), tmp_path)
     tag_map = load_tag_map(path)
