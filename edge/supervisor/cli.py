@@ -238,6 +238,7 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
         if after_scan is not None:
             after_scan()
 
+    summary = None
     try:
         if args.start and not engine.start():
             print(f"discharge-edge run: PackML start refused in {engine.machine.state.label}", file=sys.stderr)
@@ -256,6 +257,8 @@ def run(args: argparse.Namespace, *, line=None, plc=None, after_scan=None, sleep
             summary["served"] = served.urls
     finally:
         served.stop()
+        if served.sparkplug is not None and summary is not None:  # counted after NDEATH, the last message
+            summary["sparkplug"] = served.sparkplug.stats()
         notifier.stopping()
         notifier.close()
         engine.close()
@@ -281,6 +284,7 @@ class _Served:
         self.hub = None
         self.report_path: str | None = None
         self.urls: dict[str, str] = {}
+        self.sparkplug = None  # the publisher's handle: its counts go in run's summary
         self._stops: list[Callable[[], None]] = []
 
     def stop(self) -> None:
@@ -331,6 +335,7 @@ def _serve(config, line, args: argparse.Namespace, engine, state_dir: Path) -> _
             options = sparkplug_options(config.sparkplug, f"{line.source}: serve.sparkplug")
             options.setdefault("bdseq_path", str(state_dir / "sparkplug.bdseq"))  # a restart never reuses bdSeq 0
             handle = start_sparkplug(served.hub, **options)
+            served.sparkplug = handle
             served._stops.append(handle.stop)
             served.urls["sparkplug"] = options["broker_url"]
             from edge.sparkplug.publisher import node_id_of

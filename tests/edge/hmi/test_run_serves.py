@@ -142,7 +142,12 @@ def test_run_publishes_sparkplug_to_a_broker(line, tmp_path, capsys):  # noqa: F
             wait_for(lambda: recorder.of("NDEATH"), 20, "NDEATH at the end of the run")
         finally:
             recorder.close()
-    assert json.loads(out.out)["served"] == {"sparkplug": broker.url}
+    summary = json.loads(out.out)
+    assert summary["served"] == {"sparkplug": broker.url}
+    sent = summary["sparkplug"]  # the publisher's own counts, to check a consumer's against
+    assert sent["node"] == "hil-bench" and sent["born"] is False and sent["dropped_messages"] == 0
+    assert sent["NBIRTH"] == 1 and sent["DBIRTH"] == 8 and sent["snapshots_dropped"] == 0
+    assert sent["buffer_max_messages"] == 20_000  # the bound the README states
     assert f"Sparkplug B to {broker.url}" in out.err
     births = recorder.of("NBIRTH")
     assert len(births) == 1 and births[0][1] == "hil-bench"
