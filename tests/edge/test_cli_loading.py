@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -55,3 +56,18 @@ def test_print_json_writes_one_object_in_one_write(monkeypatch):
     print_json({"batteries": list(range(1000)), "peak_temp_degc": 41.5})
     assert len(writes) == 1
     assert json.loads(out.getvalue()) == {"batteries": list(range(1000)), "peak_temp_degc": 41.5}
+
+
+def test_grade_runs_numpy_with_one_blas_thread_and_other_commands_keep_theirs():
+    probe = ("import os, sys\n"
+             "os.environ.pop('OPENBLAS_NUM_THREADS', None)\n"
+             "from edge.cli import main\n"
+             "try:\n"
+             "    main([sys.argv[1], '--cells', 'nowhere.csv'])\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "print(os.environ.get('OPENBLAS_NUM_THREADS'))\n")
+    for command, want in (("grade", "1"), ("plan", "None")):
+        done = subprocess.run([sys.executable, "-c", probe, command], capture_output=True, text=True, cwd=REPO_ROOT,
+                              timeout=120, env={k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"})
+        assert done.stdout.split()[0] == want, (command, done.stdout, done.stderr)
