@@ -6,13 +6,13 @@ while the scans go on."""
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 
 from edge.hmi.server import start_page
 from edge.lineview.model import LineHub, apply, snapshot_of
 from edge.lineview.serve import Endpoint, load_access
+from tests.edge.lineview.driving import drive_while_scanning
 from tests.edge.supervisor.conftest import line, models  # noqa: F401 (fixtures)
 from tests.edge.supervisor.test_flow import Rig, currents
 
@@ -34,27 +34,7 @@ class Served:
     def drive(self, work, timeout_scans: int = 3000, scan_wait_s: float = 0.02):
         """Run `work()` on a thread while scanning here (`scan_wait_s` between scans, answering
         commands at once); returns its result or raises its error."""
-        out: dict = {}
-
-        def run():
-            try:
-                out["result"] = work()
-            except BaseException as exc:
-                out["error"] = exc
-
-        t = threading.Thread(target=run, name="client")
-        t.start()
-        for _ in range(timeout_scans):
-            self.scan()
-            if self.hub.wait_for_command(scan_wait_s):
-                continue
-            if not t.is_alive():
-                break
-        t.join(30)
-        assert not t.is_alive(), "the client did not finish"
-        if "error" in out:
-            raise out["error"]
-        return out.get("result")
+        return drive_while_scanning(self.scan, self.hub, work, max_scans=timeout_scans, scan_wait_s=scan_wait_s)
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from edge import REPO_ROOT
 from rtcore.spec import Flag
 from tests.edge.hmi.conftest import run_batch
 from tests.edge.supervisor.test_flow import currents
+from tests.browser import headless_chromium
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +33,7 @@ websocket = pytest.importorskip("websocket")  # websocket-client, in the test ex
 
 @pytest.fixture(scope="module")
 def chromium():
-    done = subprocess.run(["bash", str(REPO_ROOT / "tools" / "ensure_chromium.sh")], capture_output=True, text=True,
-                          timeout=900)
-    if done.returncode != 0:
-        pytest.skip(f"no headless Chromium: {done.stderr.strip()[-300:]}")
-    return done.stdout.strip().splitlines()[-1]
+    return headless_chromium()
 
 
 class Browser:

@@ -6,7 +6,6 @@ rig (the store's SQLite connections belong to the scan thread)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from edge.lineview.model import LineHub, apply, snapshot_of
 from edge.lineview.serve import load_access
 from edge.opcua.certs import ensure_certificate
+from tests.edge.lineview.driving import drive_while_scanning
 
 
 @pytest.fixture(scope="session")
@@ -83,27 +83,8 @@ class Driven:
         self.published[snap.seq] = snap
 
     def drive(self, work, max_scans: int = 4000, scan_wait_s: float = 0.02):
-        out: dict = {}
-
-        def run():
-            try:
-                out["result"] = asyncio.run(work())
-            except BaseException as exc:  # noqa: BLE001 (raised in the test's thread)
-                out["error"] = exc
-
-        t = threading.Thread(target=run, name="opcua-client")
-        t.start()
-        for _ in range(max_scans):
-            self.scan()
-            if self.hub.wait_for_command(scan_wait_s):
-                continue
-            if not t.is_alive():
-                break
-        t.join(30)
-        assert not t.is_alive(), "the client did not finish"
-        if "error" in out:
-            raise out["error"]
-        return out.get("result")
+        return drive_while_scanning(self.scan, self.hub, lambda: asyncio.run(work()), max_scans=max_scans,
+                                    scan_wait_s=scan_wait_s, name="opcua-client")
 
 
 async def session_without_security(url: str, user: str, password: str) -> dict:

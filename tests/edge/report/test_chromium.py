@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from edge import REPO_ROOT
 from edge.report import write_report
+from tests.browser import headless_chromium
 
 from .conftest import CELLS
 
@@ -34,11 +34,7 @@ window.addEventListener('load', () => {
 
 @pytest.fixture(scope="module")
 def chromium():
-    done = subprocess.run(["bash", str(REPO_ROOT / "tools" / "ensure_chromium.sh")], capture_output=True, text=True,
-                          timeout=900)
-    if done.returncode != 0:
-        pytest.skip(f"no headless Chromium: {done.stderr.strip()[-300:]}")
-    return done.stdout.strip().splitlines()[-1]
+    return headless_chromium()
 
 
 def browse(chromium: str, page, *args: str) -> subprocess.CompletedProcess:
