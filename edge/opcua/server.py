@@ -7,7 +7,7 @@ address space. The server's asyncio loop runs in its own thread ("opcua"); it on
 (`subscribe()`, bounded, newest wins) and queues commands on it (`hub.submit`, run on a small
 thread pool so the loop never blocks): the scan loop stays the one thread that drives the PLC.
 
-Address space (namespace `urn:discharge-edge:LINE`, string node ids `Line...`), built at the
+Address space (namespace `urn:discharge-edge:line:LINE`, string node ids `Line...`), built at the
 first snapshot that names the line:
 
     Objects/Line                Name, PackMLState, PackMLStateNumber, UnitMode, AllowedCommands, TimeS [s], Seq
@@ -354,7 +354,7 @@ class _Space:
 
     async def build(self, line: str) -> None:
         self.line = line
-        self.idx = await self.server.register_namespace(f"urn:discharge-edge:{line}")
+        self.idx = await self.server.register_namespace(f"urn:discharge-edge:line:{line}")
         objects = self.server.nodes.objects
         self.line_node = line_node = await self._object(objects, "Line", "Line")
         for key, var in LINE_VARS.items():
@@ -380,7 +380,7 @@ class _Space:
         self.stations_node = await self._folder(line_node, "Line.Stations", "Stations")
         self.alarms_node = await self._folder(line_node, "Line.Alarms", "Alarms")
         await self._var(self.alarms_node, "Line.Alarms.ActiveCount", _Var("ActiveCount", ua.VariantType.Int32), 0)
-        log.info("OPC UA: line %s in namespace %d (urn:discharge-edge:%s)", line, self.idx, line)
+        log.info("OPC UA: line %s in namespace %d (urn:discharge-edge:line:%s)", line, self.idx, line)
 
     async def _station(self, index: int) -> str:
         prefix = self.stations.get(index)

@@ -58,7 +58,7 @@ def test_anonymous_reads_but_never_commands_and_the_space_follows_the_hub(access
             out["endpoint_urls"] = {e.EndpointUrl for e in endpoints}
             client = await connect(server.url, certs)  # anonymous, SignAndEncrypt
             async with client:
-                idx = await client.get_namespace_index("urn:discharge-edge:line-7")
+                idx = await client.get_namespace_index("urn:discharge-edge:line:line-7")
                 node = lambda path: client.get_node(ua.NodeId(path, idx))  # noqa: E731
                 out["state"] = await until(node("Line.PackMLState"), "Idle")
                 out["alarm"] = await until(node("Line.Alarms.41.Message"), ALARM.message)
@@ -140,7 +140,7 @@ def test_trusted_clients_admit_only_their_certificates(access, certs, state_dir,
                 except ua.UaStatusCodeError as exc:
                     return type(exc).__name__
                 async with client:
-                    idx = await client.get_namespace_index("urn:discharge-edge:line-7")
+                    idx = await client.get_namespace_index("urn:discharge-edge:line:line-7")
                     return await until(client.get_node(ua.NodeId("Line.PackMLState", idx)), "Idle")
 
             results[name] = asyncio.run(work())
@@ -157,7 +157,7 @@ def test_a_command_the_scan_loop_does_not_take_is_withdrawn(access, certs, state
         async def work():
             client = await connect(server.url, certs, user="operator", password=access.token("operator"))
             async with client:
-                idx = await client.get_namespace_index("urn:discharge-edge:line-7")
+                idx = await client.get_namespace_index("urn:discharge-edge:line:line-7")
                 node = lambda path: client.get_node(ua.NodeId(path, idx))  # noqa: E731
                 await until(node("Line.PackMLState"), "Idle")
                 res = await call_raw(client, node("Line").nodeid, node("Line.Start").nodeid)

@@ -70,7 +70,7 @@ def test_the_operator_reads_the_line_and_holds_and_unholds_it(driven, served, ac
     async def work():
         client = await connect(served.url, certs, user="operator", password=access.token("operator"))
         async with client:
-            idx = await client.get_namespace_index("urn:discharge-edge:hil-bench")
+            idx = await client.get_namespace_index("urn:discharge-edge:line:hil-bench")
             node = lambda path: client.get_node(ua.NodeId(path, idx))  # noqa: E731
             seen = {"state": await until(node("Line.PackMLState"), "Execute"),
                     "number": await node("Line.PackMLStateNumber").read_value(),
@@ -142,7 +142,7 @@ def test_an_alarm_is_a_node_and_the_operator_acknowledges_it(driven, served, acc
     async def work():
         client = await connect(served.url, certs, user="operator", password=access.token("operator"))
         async with client:
-            idx = await client.get_namespace_index("urn:discharge-edge:hil-bench")
+            idx = await client.get_namespace_index("urn:discharge-edge:line:hil-bench")
             node = lambda path: client.get_node(ua.NodeId(path, idx))  # noqa: E731
             p = f"Line.Alarms.{alarm.id}"
             seen = {"key": await until(node(f"{p}.Key"), alarm.key), "state": await node(f"{p}.State").read_value(),
@@ -186,7 +186,7 @@ def test_refused_clients_and_a_refused_command(driven, served, access, certs):
         client = await connect(served.url, certs, user="operator", password=access.token("operator"),
                                mode=ua.MessageSecurityMode.Sign)
         async with client:
-            idx = await client.get_namespace_index("urn:discharge-edge:hil-bench")
+            idx = await client.get_namespace_index("urn:discharge-edge:line:hil-bench")
             node = lambda path: client.get_node(ua.NodeId(path, idx))  # noqa: E731
             out["state"] = await until(node("Line.PackMLState"), "Stopped")
             res = await call_raw(client, node("Line").nodeid, node("Line.Unhold").nodeid)
@@ -217,7 +217,7 @@ def test_only_an_engineer_writes_a_setpoint(driven, served, access, certs):
     async def write(role: str, value: float):
         client = await connect(served.url, certs, user=role, password=access.token(role))
         async with client:
-            idx = await client.get_namespace_index("urn:discharge-edge:hil-bench")
+            idx = await client.get_namespace_index("urn:discharge-edge:line:hil-bench")
             sp = client.get_node(ua.NodeId("Line.Setpoints.MaxCurrentA", idx))
             await until(sp, 15.0)
             try:
