@@ -55,6 +55,7 @@ def test_writer_cost_per_scan_at_64_stations(benchmark, tmp_path):
     h.close()
 
 
+@pytest.mark.slow  # 14 s: a line-hour of samples written; in make test-slow
 def test_database_size_per_battery_and_per_line_hour(benchmark, tmp_path):
     """Two hours of a 64-station line at one scan a second, with events; size of history.sqlite."""
     store = Store(tmp_path, N, clock=lambda: 0.0)
