@@ -33,7 +33,7 @@ from edge.placement.vision import VisionRules
 from edge.rtloop.loop import LoopTags, station_count
 from edge.supervisor.historian import HistorySettings
 from edge.tagmap import Owner, TagMap, TagMapError, load_tag_map
-from edge.tagmap.roles import role_problems, role_tag
+from edge.tagmap.roles import DEFAULT_STATION_PITCH_MM, MarkerSpot, role_problems, role_tag
 from edge.tagmap.checker import Node, read_bounded_text, read_yaml
 from rtcore.spec import Fixture
 
@@ -110,15 +110,8 @@ class Channel:
 
 
 @dataclass(frozen=True)
-class MarkerPoint:
-    x_mm: float  # in the station's own coordinates
-    y_mm: float
-    zone: int  # the station's zone, 0..zones-1
-
-
-@dataclass(frozen=True)
 class StationFixture:
-    markers: tuple[MarkerPoint, ...]
+    markers: tuple[MarkerSpot, ...]  # the one marker type of a station fixture, the map's too
     zone_area_mm2: tuple[float, ...]
 
 
@@ -472,9 +465,9 @@ def _check_fixture_agrees(read: _Reader, top: Node, rt: TagMap, common: StationF
         return
     line, node = read.line_of(top, "fixture"), top["fixture"]
     where = f"{rt.source}:{core.line}"
-    ours = [(m.x_mm, m.y_mm, m.zone) for m in core.markers]
-    theirs = [(m.x_mm, m.y_mm, m.zone) for m in common.markers]
-    if theirs != ours:
+    if common.markers != core.markers:
+        ours = [(m.x_mm, m.y_mm, m.zone) for m in core.markers]
+        theirs = [(m.x_mm, m.y_mm, m.zone) for m in common.markers]
         read.fail(read.line_of(node, "markers"), "fixture.markers", f"are {theirs}; the rtcore map's fixture ({where}) "
                   f"has {ours}; the two must agree")
     if list(common.zone_area_mm2) != list(core.zone_area_mm2):
@@ -553,7 +546,7 @@ def _load_station_fixture(read: _Reader, node: Node, path: str, layout: StationL
             if None in (x, y, zone):
                 ok = False
             else:
-                markers.append(MarkerPoint(x, y, zone))
+                markers.append(MarkerSpot(x, y, zone))
     areas = []
     if not isinstance(areas_raw, list) or len(areas_raw) != layout.zones:
         n = len(areas_raw) if isinstance(areas_raw, list) else areas_raw
@@ -576,7 +569,7 @@ def _load_fixture(read: _Reader, top: Node, layout: StationLayout | None):
     node = read.section(top, "fixture", "fixture", keys, ("markers", "zone_area_mm2"))
     if node is None or layout is None:
         return (), 0.0, None
-    pitch = read.number(node, "station_pitch_mm", "fixture.station_pitch_mm", 250.0, above=0.0, unit="mm")
+    pitch = read.number(node, "station_pitch_mm", "fixture.station_pitch_mm", DEFAULT_STATION_PITCH_MM, above=0.0, unit="mm")
     common = _load_station_fixture(read, node, "fixture", layout)
     fixtures = [common] * layout.count
     overrides = read.section(node, "stations", "fixture.stations",
