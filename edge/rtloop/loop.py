@@ -49,7 +49,7 @@ from edge.bus import BusError, Quality, TagBus
 from edge.rtloop.link import RtSide, RtStatus
 from edge.rtloop.stats import TickStats
 from edge.tagmap import Tag, TagMap
-from edge.tagmap.roles import BY_NAME, role_tag
+from edge.tagmap.roles import BY_NAME, per_station_count, role_tag
 from rtcore.spec import EXTERNAL_FAULTS, Flag
 
 log = logging.getLogger(__name__)
@@ -150,16 +150,10 @@ def station_count(tag_map: TagMap, tags: LoopTags | None = None) -> int:
     them has one zone a station (the layout before stations had zones). A scalar permit alone may
     stand for every station of a line. `tags`: the map's roles when None (LoopTags.for_map)."""
     tags = LoopTags.for_map(tag_map, tags)
-    counts = {}
-    for name in (tags.current_limit, tags.station_safe_state, tags.permit):
-        tag = tag_map.tag(name) if name else None
-        if tag is not None and (tag.is_array or name != tags.permit):
-            counts[name] = tag.count
-    if len(set(counts.values())) > 1:
-        raise ValueError(f"{tag_map.source}: the per-station tags disagree on the station count: "
-                         + ", ".join(f"{name} {count}" for name, count in counts.items()))
-    if counts:
-        return next(iter(counts.values()))
+    counted = per_station_count(tag_map, *(tag_map.tag(name) if name else None
+                                           for name in (tags.current_limit, tags.station_safe_state, tags.permit)))
+    if counted is not None:
+        return counted
     pressures = tag_map.tag(tags.pressures)
     if pressures is None:
         raise ValueError(f"{tag_map.source}: the real-time loop needs tag {tags.pressures!r}")

@@ -3,8 +3,9 @@ the station fixture a map may carry.
 
 Owns the role catalogue `ROLES` (one `Role` each: name, default tag, the process that owns it,
 whether it is required, access, shape, kind), `role_tag`, `role_problems`, `role_notes`,
-`map_station_count`, the fixture (`MapFixture`, `even_split_fixture`) and the parsing of a map's
-`roles:` and `fixture:` sections (`load_roles`, `load_fixture`, called by load.py).
+`map_station_count` (over `per_station_count`, which the core's `station_count` shares), the
+fixture (`MapFixture`, `even_split_fixture`) and the parsing of a map's `roles:` and `fixture:`
+sections (`load_roles`, `load_fixture`, called by load.py).
 Tests: tests/edge/tagmap/test_roles.py, test_commissioning.py; the loop on renamed tags: tests/edge/rtloop/test_roles_loop.py.
 
 A map may have a top-level `roles:` mapping, role name -> tag name. A role not listed there is
@@ -216,20 +217,28 @@ def role_tag_name(tag_map: TagMap, role_name: str) -> str | None:
     return tag.name if tag is not None else None
 
 
-def map_station_count(tag_map: TagMap) -> int:
-    """S: the count of the per-station roles (current limit, station safe state, permit array),
-    which must agree; a map with none of them has one zone a station. ValueError naming the file
-    when they disagree or the map has no pressure role either."""
+def per_station_count(tag_map: TagMap, current_limit: Tag | None, station_safe_state: Tag | None,
+                      permit: Tag | None) -> int | None:
+    """S from the per-station tags given (a scalar current limit or station-safe tag: one station;
+    a scalar permit alone may stand for every station of a line), which must agree (ValueError
+    naming the file and the tags); None when none of them counts stations."""
     counts = {}
-    for name in STATION_COUNT_ROLES:
-        tag = role_tag(tag_map, name)
-        if tag is not None and (tag.is_array or name != "discharge_permit"):
+    for tag, is_permit in ((current_limit, False), (station_safe_state, False), (permit, True)):
+        if tag is not None and (tag.is_array or not is_permit):
             counts[tag.name] = tag.count
     if len(set(counts.values())) > 1:
         raise ValueError(f"{tag_map.source}: the per-station tags disagree on the station count: "
                          + ", ".join(f"{name} {count}" for name, count in counts.items()))
-    if counts:
-        return next(iter(counts.values()))
+    return next(iter(counts.values())) if counts else None
+
+
+def map_station_count(tag_map: TagMap) -> int:
+    """S: the count of the per-station roles (current limit, station safe state, permit array),
+    which must agree; a map with none of them has one zone a station. ValueError naming the file
+    when they disagree or the map has no pressure role either."""
+    counted = per_station_count(tag_map, *(role_tag(tag_map, name) for name in STATION_COUNT_ROLES))
+    if counted is not None:
+        return counted
     pressures = role_tag(tag_map, "zone_pressure_kpa")
     if pressures is None:
         raise ValueError(f"{tag_map.source}: no tag plays role 'zone_pressure_kpa' (the zone pressures) and no "
@@ -514,5 +523,5 @@ def _markers(check: Checker, node: Node, line: int, zones: int | None) -> list[M
 
 
 __all__ = ["BY_NAME", "EVEN_SPLIT", "EvenSplit", "MapFixture", "MarkerSpot", "ROLES", "Role", "RoleTable",
-           "declared_problems", "even_split_fixture", "load_fixture", "load_roles", "map_station_count", "role",
-           "role_notes", "role_problems", "role_tag", "role_tag_name", "station_fixture"]
+           "declared_problems", "even_split_fixture", "load_fixture", "load_roles", "map_station_count",
+           "per_station_count", "role", "role_notes", "role_problems", "role_tag", "role_tag_name", "station_fixture"]
