@@ -34,7 +34,7 @@ from edge.rtloop.loop import LoopTags, station_count
 from edge.supervisor.historian import HistorySettings
 from edge.tagmap import Owner, TagMap, TagMapError, load_tag_map
 from edge.tagmap.roles import DEFAULT_STATION_PITCH_MM, MarkerSpot, role_problems, role_tag
-from edge.tagmap.checker import Node, read_bounded_text, read_yaml
+from edge.tagmap.checker import Node, read_yaml
 from rtcore.spec import Fixture
 
 DEFAULT_MODELS_DIR = SHIPPED_MODELS_DIR
@@ -53,7 +53,6 @@ SUPERVISOR_STATION_TAGS = ("discharge_current_setpoint_a", "fixture_pressure_set
 
 TOP_KEYS = {"name", "state_dir", "tiers", "maps", "rtcore_link", "stations", "channels", "fixture",
             "routes", "models", "limits", "inbox", "operator_page", "placement", "history", "serve"}
-EMPTY_YAML = "empty file; a tag map needs connection, scan_groups and tags"  # read_yaml's words for no document
 REQUIRED_TOP = ("name", "maps", "stations", "channels", "fixture", "routes", "limits")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -313,18 +312,9 @@ def load_line(path: str | Path) -> LineConfig:
     """Load and check one line file; raise `LineError` listing every problem."""
     path = Path(path).resolve()
     try:  # a regular file of at most 2 MiB, UTF-8 (never blocks on a FIFO, never reads a device)
-        empty = not read_bounded_text(path).strip()
+        document, yaml_problems = read_yaml(path, empty="empty; a line file needs " + ", ".join(REQUIRED_TOP))
     except TagMapError as exc:
         raise LineError([LineProblem(path, p.line, "the file", p.message) for p in exc.problems]) from None
-    empty_problem = LineProblem(path, 1, "the file", "empty; a line file needs " + ", ".join(REQUIRED_TOP))
-    if empty:
-        raise LineError([empty_problem])
-    try:
-        document, yaml_problems = read_yaml(path)
-    except TagMapError as exc:
-        if [p.message for p in exc.problems] == [EMPTY_YAML]:  # comments only: the line file's own words
-            raise LineError([empty_problem]) from None
-        raise LineError([LineProblem(path, p.line, "the file", p.message) for p in exc.problems]) from exc
     read = _Reader(path)
     read.problems += [LineProblem(path, p.line, "the file", p.message) for p in yaml_problems]
     if not isinstance(document, Node):

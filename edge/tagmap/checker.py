@@ -154,9 +154,13 @@ def _check_events(text: str) -> None:
             depth -= 1
 
 
-def read_yaml(path: Path) -> tuple[Any, list[MapProblem]]:
+EMPTY_MAP = "empty file; a tag map needs connection, scan_groups and tags"
+
+
+def read_yaml(path: Path, empty: str = EMPTY_MAP) -> tuple[Any, list[MapProblem]]:
     """Located YAML from a bounded file (`read_bounded_text`): no anchors or aliases, no deep
-    nesting. TagMapError naming the file and line for anything refused."""
+    nesting. TagMapError naming the file and line for anything refused; `empty` is the problem
+    of a file with no document (blank, or comments only)."""
     text = read_bounded_text(path)
     problems: list[MapProblem] = []
     loader = None
@@ -165,7 +169,7 @@ def read_yaml(path: Path) -> tuple[Any, list[MapProblem]]:
         loader = _LOADER(text)
         node = loader.get_single_node()
         if node is None:
-            raise TagMapError([MapProblem(path, 1, None, "empty file; a tag map needs connection, scan_groups and tags")])
+            raise TagMapError([MapProblem(path, 1, None, empty)])
         return to_python(loader, node, problems, path), problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
