@@ -4,8 +4,8 @@
 `Checker` collects `MapProblem`s (file, line, tag, what is allowed) instead of stopping at the
 first.
 
-Bounded input (`read_bounded_text`, which `read_yaml` reads through): only a regular file is
-opened for reading (a FIFO, a device such as /dev/zero, a directory or a socket is refused
+Bounded input (`read_regular_bytes`, under `read_bounded_text`, which `read_yaml` reads
+through; the vendor imports read through it too): only a regular file is opened for reading (a FIFO, a device such as /dev/zero, a directory or a socket is refused
 before a byte is read; the open never blocks), at most MAX_YAML_BYTES (2 MiB) are read, and text
 that is not UTF-8 is refused naming the line and the byte offset. The YAML itself may not use
 anchors or aliases (`&a`, `*a`, `<<: *a`): an alias bomb of 9 levels x 9 aliases (9^9 nodes
@@ -79,24 +79,34 @@ MAX_YAML_DEPTH = 64
 """Nested mappings and lists deeper than this are refused (a tag map is 4 deep)."""
 
 
-def read_bounded_text(path: Path, limit_bytes: int = MAX_YAML_BYTES) -> str:
-    """The UTF-8 text of a regular file of at most `limit_bytes`; TagMapError naming the file
-    otherwise (not a regular file, too large, not UTF-8 with its line and byte offset). Never
-    blocks on a FIFO, never reads a device."""
-    def refuse(line: int, message: str):
-        return TagMapError([MapProblem(path, line, None, message)])
+class NotARegularFile(OSError):
+    """A path that is a directory, a FIFO, a device or a socket: `kind` says which."""
 
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise refuse(0, f"cannot read: {exc.strerror}") from exc
+    def __init__(self, path: Path, kind: str):
+        super().__init__(f"{path}: not a regular file ({kind})")
+        self.kind = kind
+
+
+class FileTooLarge(ValueError):
+    """A file over the reader's bound; `size_bytes` None when it grew past it while read."""
+
+    def __init__(self, path: Path, size_bytes: int | None, limit_bytes: int):
+        self.size_text = str(size_bytes) if size_bytes is not None else f"more than {limit_bytes}"  # bytes
+        super().__init__(f"{path}: {self.size_text} bytes; the limit is {limit_bytes} bytes")
+        self.size_bytes, self.limit_bytes = size_bytes, limit_bytes
+
+
+def read_regular_bytes(path: Path, limit_bytes: int) -> bytes:
+    """The bytes of a regular file of at most `limit_bytes`. Never blocks on a FIFO (opened
+    non-blocking, checked before a read), never reads a device. NotARegularFile, FileTooLarge, or
+    the OSError of the open or the read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise refuse(0, f"not a regular file ({_file_kind(info.st_mode)}); a tag map or line file is a "
-                            "regular file, and nothing else is read")
+            raise NotARegularFile(path, _file_kind(info.st_mode))
         if info.st_size > limit_bytes:
-            raise refuse(0, f"{info.st_size} bytes; the limit is {limit_bytes} bytes")
+            raise FileTooLarge(path, info.st_size, limit_bytes)
         os.set_blocking(fd, True)
         chunks, size = [], 0
         while size <= limit_bytes:
@@ -106,12 +116,28 @@ def read_bounded_text(path: Path, limit_bytes: int = MAX_YAML_BYTES) -> str:
             chunks.append(chunk)
             size += len(chunk)
         if size > limit_bytes:  # grew while we read
-            raise refuse(0, f"more than {limit_bytes} bytes; the limit is {limit_bytes} bytes")
-    except OSError as exc:
-        raise refuse(0, f"cannot read: {exc.strerror}") from exc
+            raise FileTooLarge(path, None, limit_bytes)
     finally:
         os.close(fd)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def read_bounded_text(path: Path, limit_bytes: int = MAX_YAML_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `limit_bytes` (`read_regular_bytes`);
+    TagMapError naming the file otherwise (not a regular file, too large, not UTF-8 with its line
+    and byte offset)."""
+    def refuse(line: int, message: str):
+        return TagMapError([MapProblem(path, line, None, message)])
+
+    try:
+        raw = read_regular_bytes(path, limit_bytes)
+    except NotARegularFile as exc:
+        raise refuse(0, f"not a regular file ({exc.kind}); a tag map or line file is a regular file, and nothing "
+                        "else is read") from None
+    except FileTooLarge as exc:
+        raise refuse(0, f"{exc.size_text} bytes; the limit is {limit_bytes} bytes") from None
+    except OSError as exc:
+        raise refuse(0, f"cannot read: {exc.strerror}") from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -15,15 +15,14 @@ Tests: tests/edge/tagmap/vendor/test_draft.py, test_kepware.py, test_studio5000.
 from __future__ import annotations
 
 import errno
-import os
 import re
-import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from edge.tagmap.checker import FileTooLarge, NotARegularFile, read_regular_bytes
 from edge.tagmap.model import Protocol
 
 MAX_VENDOR_BYTES = 64 * 1024 * 1024
@@ -220,19 +219,16 @@ def _entry(tag: DraftTag) -> dict:
 
 
 def read_vendor_text(path: Path) -> str:
-    """The text of a vendor file; OSError (not a regular file, too big) or UnicodeDecodeError."""
-    info = os.stat(path)  # before opening: opening a FIFO blocks until a writer comes
-    if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device?)", str(path))
-    with open(path, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device?)", str(path))
-        if info.st_size > MAX_VENDOR_BYTES:
-            raise ValueError(f"{path}: {info.st_size} bytes; an import reads at most {MAX_VENDOR_BYTES}")
-        data = handle.read(MAX_VENDOR_BYTES + 1)
+    """The text of a vendor file (`read_regular_bytes`: never blocks on a FIFO, never reads a
+    device); OSError (not a regular file), ValueError (too big, empty) or UnicodeDecodeError."""
+    try:
+        data = read_regular_bytes(path, MAX_VENDOR_BYTES)
+    except NotARegularFile as exc:
+        if exc.kind == "a directory":
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path)) from None
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device?)", str(path)) from None
+    except FileTooLarge as exc:
+        raise ValueError(f"{path}: {exc.size_text} bytes; an import reads at most {MAX_VENDOR_BYTES}") from None
     if not data.strip():
         raise ValueError(f"{path}:1: empty file")
     return data.decode("utf-8-sig")
