@@ -4,14 +4,14 @@
 `Checker` collects `MapProblem`s (file, line, tag, what is allowed) instead of stopping at the
 first.
 
-Bounded input (`read_regular_bytes`, under `read_bounded_text`, which `read_yaml` reads
-through; the vendor imports read through it too): only a regular file is opened for reading
-(a FIFO, a device such as /dev/zero, a directory or a socket is refused before a byte is read;
-the open never blocks), at most MAX_YAML_BYTES (2 MiB) are read, and text that is not UTF-8
-is refused naming the line and the byte offset. The YAML itself may not use anchors or aliases
-(`&a`, `*a`, `<<: *a`): an alias bomb of 9 levels x 9 aliases (9^9 nodes from a few hundred bytes) is refused at its first anchor, from the event stream, before anything
-is composed or expanded. Nesting deeper than MAX_YAML_DEPTH is refused the same way. libyaml
-parses when PyYAML has it (CSafeLoader).
+Bounded input (`read_regular_bytes`, under `read_bounded_text`, which `read_yaml` reads through; the
+vendor imports read through it too): only a regular file is opened for reading (a FIFO, a device
+such as /dev/zero, a directory or a socket is refused before a byte is read; the open never blocks),
+at most MAX_YAML_BYTES (2 MiB) are read, and text that is not UTF-8 is refused naming the line and
+the byte offset. The YAML itself may not use anchors or aliases (`&a`, `*a`, `<<: *a`): an alias
+bomb of 9 levels x 9 aliases (9^9 nodes from a few hundred bytes) is refused at its first anchor,
+from the event stream, before anything is composed or expanded. Nesting deeper than MAX_YAML_DEPTH
+is refused the same way. libyaml parses when PyYAML has it (CSafeLoader).
 Tests: tests/edge/tagmap/test_load.py, tests/edge/tagmap/test_yaml_limits.py.
 """
 
