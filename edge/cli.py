@@ -2,7 +2,10 @@
 
 Subcommands are the entry points of group `discharge_edge.commands` (pyproject.toml); each
 names a `register(subparsers)` function that adds its parser and sets `func`. The table keeps
-edge/ from importing tools/ while tools/ still adds commands (hil, bench, demo).
+edge/ from importing tools/ while tools/ still adds commands (hil, bench, demo). The command being
+run is looked up first in this distribution's own entry_points.txt (`_own_command`), so a run does
+not pay importlib.metadata's scan of every installed package; help and other packages' commands
+go through importlib.metadata.
 
 Conventions every subcommand keeps: with `--json` it prints exactly one JSON object on standard
 output (units in the key names); progress and logs go to standard error; the exit code is 0 on
@@ -22,18 +25,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
 COMMAND_GROUP = "discharge_edge.commands"
+DISTRIBUTION = "discharge_edge"
+"""This project's distribution: its own commands are looked up in its entry_points.txt first."""
 
 EXIT_PROBLEM = 1
 """The job ran and found a problem (a map with errors, an invalid instance, a refused model)."""
@@ -116,19 +121,74 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log detail on stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    eps = list(entry_points(group=COMMAND_GROUP))
-    if command is not None and any(ep.name == command for ep in eps):
-        eps = [ep for ep in eps if ep.name == command]
-    for ep in sorted(eps, key=lambda e: e.name):
+    own = _own_command(command) if command is not None else None
+    if own is not None:
+        commands = [own]
+    else:
+        from importlib.metadata import entry_points  # 30-40 ms: imported only to list every command
+
+        eps = list(entry_points(group=COMMAND_GROUP))
+        if command is not None and any(ep.name == command for ep in eps):
+            eps = [ep for ep in eps if ep.name == command]
+        commands = sorted(((ep.name, ep.value) for ep in eps), key=lambda pair: pair[0])
+    for name, target in commands:
         try:
-            register = ep.load()
+            register = _load_target(target)
         except ImportError as exc:
             # One broken plug-in must not take the whole command line down (the operator may
             # need `tags check` to diagnose it); invoking the broken command names the cause.
-            _register_unavailable(subparsers, ep.name, ep.value, exc)
+            _register_unavailable(subparsers, name, target, exc)
             continue
         register(subparsers)
     return parser
+
+
+def _own_command(command: str) -> tuple[str, str] | None:
+    """(name, 'module:function') of `command` when this project's distribution declares it: read
+    from the first DISTRIBUTION metadata folder on sys.path, as importlib.metadata would find it,
+    without importing importlib.metadata (30-40 ms of `grade`'s second). None when the command is
+    not ours, or the metadata cannot be read (build_parser then asks importlib.metadata)."""
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:  # a zip, a folder gone
+            continue
+        for name in names:
+            stem, dot, kind = name.rpartition(".")
+            if kind in ("dist-info", "egg-info") and stem.split("-")[0].lower() == DISTRIBUTION:
+                return _entry_point(Path(folder or ".", name, "entry_points.txt"), command)
+    return None
+
+
+def _entry_point(path: Path, command: str) -> tuple[str, str] | None:
+    """(command, target) from the COMMAND_GROUP section of an entry_points.txt; None when absent."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError):
+        return None
+    section = None
+    for line in lines:
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+        elif section == COMMAND_GROUP and "=" in line:
+            name, _, target = line.partition("=")
+            if name.strip() == command:
+                return command, target.strip()
+    return None
+
+
+def _load_target(target: str):
+    """The object an entry point's 'module:attr.attr' names (EntryPoint.load's rule); ImportError
+    when the module or the attribute is missing."""
+    module_name, _, attrs = target.partition(":")
+    obj = importlib.import_module(module_name.strip())
+    for attr in filter(None, attrs.strip().split(".")):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError as exc:
+            raise ImportError(f"{module_name.strip()} has no {attrs.strip()!r}") from exc
+    return obj
 
 
 def _command_in(argv: list[str]) -> str | None:

@@ -71,3 +71,40 @@ def test_grade_runs_numpy_with_one_blas_thread_and_other_commands_keep_theirs():
         done = subprocess.run([sys.executable, "-c", probe, command], capture_output=True, text=True, cwd=REPO_ROOT,
                               timeout=120, env={k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"})
         assert done.stdout.split()[0] == want, (command, done.stdout, done.stderr)
+
+
+def test_own_commands_are_read_from_the_distribution_as_importlib_metadata_lists_them():
+    from importlib.metadata import entry_points
+
+    from edge.cli import COMMAND_GROUP, _own_command
+
+    listed = {ep.name: ep.value for ep in entry_points(group=COMMAND_GROUP)}
+    assert len(listed) >= 15
+    for name, target in listed.items():
+        assert _own_command(name) == (name, target)
+    assert _own_command("nosuch") is None
+
+
+def test_running_a_command_does_not_import_importlib_metadata():
+    probe = ("import sys\n"
+             "from edge.cli import build_parser\n"
+             "build_parser('tags')\n"
+             "print('importlib.metadata' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd="/", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
+
+
+def test_an_entry_point_whose_module_or_function_is_missing_is_a_command_that_names_it(tmp_path, monkeypatch, capsys):
+    from edge import cli
+
+    info = tmp_path / "discharge_edge-9.9.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text("[discharge_edge.commands]\n"
+                                           "gone = edge.no_such_module:register\n"
+                                           "typo = edge.grading.cli:registr\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    for name, cause in (("gone", "edge.no_such_module"), ("typo", "registr")):
+        args = cli.build_parser(name).parse_args([name])
+        assert args.func(args) == 2
+        assert cause in capsys.readouterr().err
