@@ -24,9 +24,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = ["add_progress_argument", "progress_enabled", "steps", "time_budget"]
 
@@ -35,11 +36,21 @@ MIN_INTERVAL_S = 0.5
 BUDGET_TICK_S = 0.25
 
 
-class _Bar(tqdm):
-    """tqdm without its monitor thread (a thread left behind outlives the command's work; the
-    bars here are redrawn by their own updates or by `time_budget`'s clock)."""
+_BAR_CLASS: list = []
 
-    monitor_interval = 0
+
+def _bar_class() -> type:
+    """tqdm without its monitor thread (a thread left behind outlives the command's work; the
+    bars here are redrawn by their own updates or by `time_budget`'s clock). tqdm is imported
+    here, at the first bar, not with this module: 20 ms a command that shows none pays (grade --json)."""
+    if not _BAR_CLASS:
+        from tqdm import tqdm
+
+        class _Bar(tqdm):
+            monitor_interval = 0
+
+        _BAR_CLASS.append(_Bar)
+    return _BAR_CLASS[0]
 
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +67,7 @@ def progress_enabled(args: argparse.Namespace) -> bool:
 
 
 def _bar(total: float | None, desc: str, unit: str, enabled: bool, file: IO[str] | None, **kwargs: Any) -> tqdm:
-    return _Bar(total=total, desc=desc, unit=unit, disable=not enabled, file=file or sys.stderr, leave=True,
+    return _bar_class()(total=total, desc=desc, unit=unit, disable=not enabled, file=file or sys.stderr, leave=True,
                 mininterval=MIN_INTERVAL_S, dynamic_ncols=True, **kwargs)
 
 

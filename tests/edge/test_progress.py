@@ -63,3 +63,18 @@ def test_a_disabled_time_budget_starts_no_thread_and_writes_nothing():
     with time_budget(5.0, "quiet", enabled=False, file=out):
         assert threading.active_count() == before
     assert out.getvalue() == ""
+
+
+def test_tqdm_is_imported_at_the_first_bar_not_with_the_module():
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "import edge.progress as progress\n"
+             "before = 'tqdm' in sys.modules\n"
+             "with progress.steps(3, 'x', enabled=False) as bar:\n"
+             "    bar.update()\n"
+             "print(before, 'tqdm' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
