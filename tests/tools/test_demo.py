@@ -80,6 +80,7 @@ def some_rows(tmp_path, rows=ROWS):
     return path
 
 
+@pytest.mark.slow  # 34 s: in CI's slow suite, keeping `make test` well under its 10 minutes
 def test_a_batch_with_a_hot_cell_and_a_supervisor_killed_mid_batch(tmp_path):
     out = tmp_path / "out"
     done = demo("--cells", str(some_rows(tmp_path)), "--modules", "5", "--short-module", "0",
