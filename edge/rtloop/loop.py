@@ -112,6 +112,10 @@ LOOP_ROLES = {"temps": "marker_temp_degc", "pressures": "zone_pressure_kpa", "he
 REQUIRED_FIELDS = ("temps", "pressures", "heartbeat")
 
 
+MODULE_SETTLE_MIN_TICKS = 2
+"""The change tick and the next: a loaded id and temperatures read one PLC update apart."""
+
+
 @dataclass(frozen=True)
 class LoopSettings:
     period_s: float = 0.1  # wall-clock period of the tick
@@ -123,17 +127,21 @@ class LoopSettings:
     link_blind_s: float = 0.25  # consecutive bus misses tolerated this long before LINK_LOST (< the PLC's watchdog)
     request_share: float = 0.4  # each bus call (read, write) may take this share of the period ...
     # ... and never more than the map's timeout_s: read + write fit in 80 % of the period
+    module_settle_s: float = 1.0  # plant seconds after a module change during which the station's
+    # thermal history restarts every tick (at least MODULE_SETTLE_MIN_TICKS ticks): see `settle_ticks`
 
     def __post_init__(self) -> None:
         checks = (("period_s", self.period_s > 0), ("time_scale", self.time_scale > 0),
                   ("link_blind_s", 0 <= self.link_blind_s < 60), ("request_share", 0 < self.request_share <= 0.5),
                   ("overrun_streak_limit", self.overrun_streak_limit >= 1),
+                  ("module_settle_s", 0 <= self.module_settle_s <= 60),
                   ("plc_heartbeat_stale_ticks", self.plc_heartbeat_stale_ticks >= 0),
                   ("status_every_ticks", self.status_every_ticks >= 1))
         for name, ok in checks:
             if not (ok and math.isfinite(float(getattr(self, name)))):
                 raise ValueError(f"LoopSettings.{name}: {getattr(self, name)!r} is out of range "
                                  "(period_s, time_scale > 0; link_blind_s in [0, 60); request_share in (0, 0.5]; "
+                                 "module_settle_s in [0, 60]; "
                                  "overrun_streak_limit, status_every_ticks >= 1)")
 
     def blind_ticks(self) -> int:
@@ -142,6 +150,21 @@ class LoopSettings:
 
     def request_timeout_s(self, tag_map: TagMap) -> float:
         return min(tag_map.timeout_s, self.request_share * self.period_s)
+
+    def settle_ticks(self) -> int:
+        """Ticks, from the one that sees a station's new module, at which its thermal history
+        restarts: module_settle_s of plant time, and never fewer than MODULE_SETTLE_MIN_TICKS.
+
+        The loaded id and the temperatures are separate tags, in separate requests, and the PLC
+        may update them between the two: a tick can see the new id with the old module's
+        temperatures (or the new module's markers may still be reaching its temperature). Primed
+        with those, the history saw the real temperatures a tick later as a rise of tens of
+        degrees: relief opened on a cold station and, with the module resting above the
+        strategy's relief_release_degc (an ambient of 35 degC against 33), held forever, so the
+        clamp never reached its pressure (CI, stop 24: a demo that waited until killed). Restarting
+        on the following ticks too primes it with settled readings. The over-temperature limit
+        does not depend on the history: it protects the station throughout."""
+        return max(MODULE_SETTLE_MIN_TICKS, math.ceil(self.module_settle_s / (self.period_s * self.time_scale) - 1e-9))
 
 
 def station_count(tag_map: TagMap, tags: LoopTags | None = None) -> int:
@@ -241,6 +264,8 @@ class RtLoop:
                              f"loop reads one per station ({s})")
         self._loaded_ids: np.ndarray | None = None
         self._new_modules: tuple[int, ...] = ()
+        self._settle_ticks = self.settings.settle_ticks()
+        self._settling = np.zeros(s, dtype=np.int64)  # per station: ticks its history still restarts
         base = optional(tags.coolant_base)
         if base is not None and self._coolant is not None and base.count != self._coolant.count:
             raise ValueError(f"{source}: {base.name!r} has {base.count} elements, {self._coolant.name!r} "
@@ -303,8 +328,7 @@ class RtLoop:
             self._fault(fault.flag, fault.why)
         else:
             try:
-                for station in self._new_modules:
-                    self.kernel.restart_station_history(station)
+                self._restart_settling()
                 self.kernel.tick(temps, pressures)
             except Exception as exc:  # the loop must not die: this is what the EXCEPTION fault is for
                 log.exception("rtcore tick raised")
@@ -314,6 +338,18 @@ class RtLoop:
         self._check_latches()
         self.tick_count += 1
         return int(self.kernel.flags)
+
+    def _restart_settling(self) -> None:
+        """Restart the thermal history of each station with a new module, on this tick and the
+        next ones of its settle time (LoopSettings.settle_ticks)."""
+        settling = self._settling
+        for station in self._new_modules:
+            settling[station] = self._settle_ticks
+        if not settling.any():  # the usual tick: nothing allocated
+            return
+        for station in np.flatnonzero(settling).tolist():
+            self.kernel.restart_station_history(station)
+            settling[station] -= 1
 
     def _read_inputs(self) -> tuple[np.ndarray, np.ndarray]:
         values = self.bus.read(self._read_plan, timeout_s=self._timeout_s)

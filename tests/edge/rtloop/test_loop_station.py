@@ -309,6 +309,45 @@ def test_a_new_module_restarts_its_stations_thermal_history(plc, kernel_class, t
     assert all(relief[z] == 0.0 for z in range(Z) if z not in zones_of(3))
 
 
+@pytest.mark.parametrize("first", ["id", "temperatures"])
+@pytest.mark.parametrize("ticks_apart", [1, 3])
+def test_a_new_module_whose_id_and_temperatures_arrive_ticks_apart_opens_no_relief(plc, kernel_class, first,
+                                                                                    ticks_apart):
+    """The loaded id and the temperatures are separate requests: a tick may see one without the
+    other (CI, stop 24: relief opened on a cold station and held it; its clamp never closed)."""
+    plc.set("station_loaded_id", (-1,) * S)
+    bus = open_bus(HIL_MAP, Owner.RTCORE, plc=plc)
+    setpoints = Setpoints(relief_release_degc=33.0)  # held relief would release only below 33 °C
+    settings = LoopSettings(module_settle_s=0.5)  # 5 ticks at 0.1 s
+    loop = RtLoop(bus, build_kernel(HIL_MAP, LoopTags(), 0.1, setpoints, kernel_class=kernel_class),
+                  settings=settings)
+    loop.arm("test")
+    tick(plc, loop, 30)
+    if first == "id":
+        ids = list(plc.get("station_loaded_id"))
+        ids[3] = 17
+        plc.set("station_loaded_id", ids)
+        tick(plc, loop, ticks_apart)
+        _place_warm_module(plc, loop, 3, None)
+    else:
+        _place_warm_module(plc, loop, 3, None)
+        tick(plc, loop, ticks_apart)
+        ids = list(plc.get("station_loaded_id"))
+        ids[3] = 17
+        plc.set("station_loaded_id", ids)
+    tick(plc, loop, 60)
+    assert not loop.kernel.station_safe.any()
+    assert all(v == 0.0 for v in plc.get("relief_second_kpa")) and all(v == 0.0 for v in plc.get("relief_first_kpa"))
+
+
+def test_settle_ticks_cover_the_change_tick_and_the_next_and_the_settle_time():
+    assert LoopSettings().settle_ticks() == 10  # 1 s of plant time at 0.1 s
+    assert LoopSettings(time_scale=25.0).settle_ticks() == 2  # 1 s of plant time is under a tick
+    assert LoopSettings(module_settle_s=0.0).settle_ticks() == 2
+    with pytest.raises(ValueError, match="module_settle_s"):
+        LoopSettings(module_settle_s=-1.0)
+
+
 def test_a_loaded_id_tag_of_the_wrong_size_is_refused(plc, kernel_class):
     bus = open_bus(HIL_MAP, Owner.RTCORE, plc=plc)
     tags = LoopTags(loaded_module="marker_temp_degc")  # N elements, not one per station
