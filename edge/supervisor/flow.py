@@ -527,7 +527,9 @@ class FlowEngine:
                 self._placed(s, cell, data, values, now, None)
         elif state is St.CLAMPING:
             self.current_a[s] = 0.0
-            self._clamping(s, cell, data, values, now)
+            relief = (_finite(status.station_relief_max_kpa[s])
+                      if status is not None and len(status.station_relief_max_kpa) > s else float("nan"))
+            self._clamping(s, cell, data, values, now, relief)
         elif state is St.DISCHARGING:
             self._discharging(s, cell, data, values, hot, now, dt, execute, _permitted(status, s))
         elif state is St.RESTING:
@@ -593,10 +595,27 @@ class FlowEngine:
             self._record(None, cell, dict(vision=data.get("vision"), slot=data.get("slot"),
                                           placement=data.get("placement")), "rejected", now, reason=why)
 
-    def _clamping(self, s: int, cell: str, data: dict, values, now: float) -> None:
-        """No current until every zone of the station holds the tier's clamp (within the tolerance)."""
+    def _clamping(self, s: int, cell: str, data: dict, values, now: float, relief_kpa: float) -> None:
+        """No current until every zone of the station holds the tier's clamp (within the tolerance).
+        A clamp not reached within placement.clamp_timeout_s does not wait forever: the battery is
+        recorded rejected with the pressures read and the core's relief on the station, and the
+        station goes to fault (its alarm) with the battery on it, for the operator to clear."""
         zones = values[PRESSURE_TAG][s * self.zones:(s + 1) * self.zones]
         floor = data["clamp_kpa"] * (1.0 - self.line.placement.clamp_tolerance_pct / 100.0)
+        waited_s = now - data.get("clamp_started_s", now)
+        if not (zones.size and np.isfinite(zones).all() and (zones >= floor).all()) \
+                and waited_s >= self.line.placement.clamp_timeout_s:
+            read = ", ".join(f"{z:.1f}" for z in zones.tolist())
+            relief = f"; the core's relief on the station {relief_kpa:.0f} kPa" if math.isfinite(relief_kpa) else ""
+            limit_s = self.line.placement.clamp_timeout_s
+            why = (f"clamp: {data['clamp_kpa']:.0f} kPa not reached in {waited_s:.0f} s "
+                   f"(placement.clamp_timeout_s {limit_s:g}); zones read [{read}] kPa{relief}")
+            log.error("station %d: battery %s: %s: station to fault, battery rejected", s, cell, why)
+            self.store.add_event("clamp_failed", f"station {s}: battery {cell}: {why}", station=s, battery_id=cell)
+            self._record(s, cell, data, "rejected", now, reason=why)
+            self.store.set_station(s, St.FAULT, cell, dict(data, reason=why))
+            self.tiers.need(f"station {s} fault")
+            return
         if zones.size and np.isfinite(zones).all() and (zones >= floor).all():
             keep = {k: data[k] for k in ("plc_id", "slot", "channel", "vision", "placement")}
             data = dict(keep, clamped_s=now, clamp_kpa=data["clamp_kpa"], clamp_measured_kpa=[round(float(z), 2) for z in zones],

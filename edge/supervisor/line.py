@@ -149,6 +149,7 @@ class Placement:
     retries: int = 1
     vision_frames: int = 3  # fresh frames refused in a row before a battery goes to the reject lane
     clamp_tolerance_pct: float = 5.0  # a zone is clamped at >= setpoint x (1 - this / 100)
+    clamp_timeout_s: float = 60.0  # a clamp not reached in this long: the station to fault, the battery rejected
 
     def vision_rules(self) -> VisionRules:
         return VisionRules(self.positive_mm, self.negative_mm, self.tolerance_mm, self.min_confidence_pct,
@@ -689,7 +690,7 @@ def _load_operator_page(read: _Reader, top: Node) -> OperatorPage | None:
 
 
 PLACEMENT_KEYS = {"slots", "terminals", "tolerance_mm", "min_confidence_pct", "max_frame_age_s", "ack_timeout_s",
-                  "motion_timeout_s", "retries", "vision_frames", "clamp_tolerance_pct"}
+                  "motion_timeout_s", "retries", "vision_frames", "clamp_tolerance_pct", "clamp_timeout_s"}
 
 
 def _load_placement(read: _Reader, top: Node, sup: TagMap | None) -> Placement | None:
@@ -727,6 +728,8 @@ def _load_placement(read: _Reader, top: Node, sup: TagMap | None) -> Placement |
         vision_frames=read.integer(node, "vision_frames", "placement.vision_frames", d.vision_frames, 1, 100),
         clamp_tolerance_pct=read.number(node, "clamp_tolerance_pct", "placement.clamp_tolerance_pct",
                                         d.clamp_tolerance_pct, above=0.0, high=50.0, unit="%"),
+        clamp_timeout_s=read.number(node, "clamp_timeout_s", "placement.clamp_timeout_s", d.clamp_timeout_s,
+                                    above=0.0, high=3600.0, unit="s"),
     )
     if slots is None or None in values.values() or None in terminals.values():
         return None

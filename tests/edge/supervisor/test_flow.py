@@ -81,11 +81,13 @@ class FakeCore:
         self.permit = [True] * N
         self.hot_degc = [30.0] * N
         self.safe_cause = 0  # the line latch (0: not latched)
+        self.relief_kpa = [0.0] * N  # the largest relief over each station's zones
         self.sent = []
 
     def status(self):
         return RtStatus(n_stations=N, station_cause=tuple(self.cause), station_hot_degc=tuple(self.hot_degc),
                         station_permit=tuple(self.permit), station_current_limit_frac=(1.0,) * N,
+                        station_relief_max_kpa=tuple(self.relief_kpa),
                         safe_state=bool(self.safe_cause), safe_cause=self.safe_cause)
 
     def send_setpoints(self, setpoints):
@@ -105,6 +107,7 @@ class StandIn:
         self.soc0 = soc
         self.tripped: set[int] = set()  # cells whose module the PLC has cut off (a weak cell): no current
         self.pressure_kpa = np.zeros(N * ZONES)
+        self.relief_kpa = np.zeros(N)  # taken off each station's clamp (the core's relief valves)
         self.current_a = np.zeros(N)
         self.camera = InboxCamera([], 4, camera, faults)
         self.world = BenchWorld(self.camera, [NO_BATTERY] * N, self._load, lambda s: None, clock=lambda: self.t)
@@ -132,6 +135,7 @@ class StandIn:
                                                "robot_order_battery_id", "robot_reset_seq")}
         setpoint = np.asarray(self.plc.get("discharge_current_setpoint_a"), float)
         clamp = np.repeat(np.asarray(self.plc.get("fixture_pressure_setpoint_kpa"), float), ZONES)
+        clamp = np.maximum(0.0, clamp - np.repeat(self.relief_kpa, ZONES))
         busy = (setpoint > 0) | (self.current_a > 0)
         hold = self.robot.scan(values, busy, dt_s) if dt_s > 0 else np.zeros(N, bool)
         self.camera.step(dt_s if dt_s > 0 else 1e-9)
@@ -390,6 +394,28 @@ def test_a_station_that_shows_its_battery_a_scan_after_the_robots_done_is_still_
     records = assert_recorded_once(rig, cells)
     assert all(b.record["outcome"] == "done" for b in records)
     assert not any(e.kind == "battery_refused" for e in rig.engine.store.events())
+
+
+def test_a_clamp_that_never_closes_rejects_its_battery_and_faults_the_station_after_the_timeout(rig):
+    """Relief held open on station 0 (CI, stop 24: the core's relief on a module resting above its
+    release temperature) keeps the clamp at 0 kPa: the flow does not wait forever."""
+    rig.plant.relief_kpa[0] = rig.core.relief_kpa[0] = 200.0
+    cells = rig.inbox("batch.csv", range(1, 4))
+    started(rig)
+    rig.run_until(rig.engine.idle)
+    records = {b.cell_id: b.record for b in assert_recorded_once(rig, cells)}
+    rejected = [r for r in records.values() if r["outcome"] == "rejected"]
+    assert len(rejected) == 1 and rejected[0]["station"] == 0
+    timeout_s = rig.line.placement.clamp_timeout_s
+    assert rejected[0]["reason"].startswith(f"clamp: 150 kPa not reached in {timeout_s:.0f} s")
+    assert rejected[0]["reason"].endswith("zones read [0.0, 0.0] kPa; the core's relief on the station 200 kPa")
+    assert sum(r["outcome"] == "done" for r in records.values()) == 2
+    station0 = rig.engine.store.stations()[0]
+    assert station0.state is St.FAULT and station0.battery_id == rejected[0]["cell_id"]
+    assert not any(r.state is St.CLAMPING for r in rig.engine.store.stations())
+    assert any(a.key == "station.0.fault" for a in rig.engine.alarms.active())
+    assert [e.kind for e in rig.engine.store.events() if e.station == 0].count("clamp_failed") == 1
+    assert not rig.plant.violations, "no current before a clamp"
 
 
 def test_a_reversed_and_a_low_confidence_battery_go_to_the_reject_lane_with_the_reason(faulty):

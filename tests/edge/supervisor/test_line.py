@@ -288,7 +288,7 @@ def test_the_placement_section_loads_and_feeds_vision_and_the_robot(tmp_path):
     rules, timeouts = p.vision_rules(), p.timeouts()
     assert (rules.tolerance_mm, rules.min_confidence_pct, rules.max_frame_age_s) == (2.5, 85.0, 1.5)
     assert (timeouts.ack_timeout_s, timeouts.motion_timeout_s, timeouts.retries) == (3.0, 20.0, 2)
-    assert (p.vision_frames, p.clamp_tolerance_pct) == (4, 4.0)
+    assert (p.vision_frames, p.clamp_tolerance_pct, p.clamp_timeout_s) == (4, 4.0, 60.0)
     assert load_line(write(tmp_path, BASE, "bare.yaml")).placement.tolerance_mm == 3.0  # the contract's defaults
 
 
@@ -304,6 +304,7 @@ def test_a_bad_placement_section_is_refused_with_file_line_and_key(tmp_path):
         f"{path}:{at['negative:']}: placement.terminals.negative.x_mm: is 'far'; allowed: a finite number in mm",
         f"{path}:{at['tolerance_mm:']}: placement.tolerance_mm: is 0 mm; allowed: > 0 and <= 100",
         f"{path}:{at['retries:']}: placement.retries: is 11; allowed: an integer 0..10",
-        f"{path}:{at['bogus:']}: placement.bogus: unknown key; allowed: ack_timeout_s, clamp_tolerance_pct, "
-        "max_frame_age_s, min_confidence_pct, motion_timeout_s, retries, slots, terminals, tolerance_mm, vision_frames",
+        f"{path}:{at['bogus:']}: placement.bogus: unknown key; allowed: ack_timeout_s, clamp_timeout_s, "
+        "clamp_tolerance_pct, max_frame_age_s, min_confidence_pct, motion_timeout_s, retries, slots, terminals, "
+        "tolerance_mm, vision_frames",
     ], key=lambda p: int(p.split(":")[1]))
