@@ -47,11 +47,11 @@ BENCH_DIR := build/bench
 bench: build
 	@mkdir -p $(BENCH_DIR)
 	@out=$(BENCH_DIR)/bench-$$(date +%Y%m%d-%H%M%S).json; \
-	if $(PY) -m edge.cli bench all --json > $$out.part; then \
+	if $(PY) -m edge.cli bench all --out $$out.part --compare $(BENCH_DIR)/last.json; then \
 		mv $$out.part $$out && cp $$out $(BENCH_DIR)/last.json && echo "bench: wrote $$out and $(BENCH_DIR)/last.json"; \
 	else \
 		code=$$?; rm -f $$out.part; \
-		echo "bench: '$(PY) -m edge.cli bench all --json' failed (exit $$code); is 'bench all' there yet? ($(PY) -m edge.cli bench --help)" >&2; \
+		echo "bench: '$(PY) -m edge.cli bench all' failed (exit $$code)" >&2; \
 		exit $$code; \
 	fi
 

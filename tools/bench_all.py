@@ -1,8 +1,9 @@
 """`discharge-edge bench all --json`: every benchmark of issue 19 in one run, one JSON object.
 
 Owns `bench_all` (the measurements, each a flat dict of numbers with the unit in the key name,
-merged under one prefix per benchmark) and `compare` (this run against an earlier one's JSON,
-for `make bench`: the Makefile keeps each run under build/bench/ and the last as last.json).
+merged under one prefix per benchmark), `table` (the table `bench all` prints without --json, and
+`make bench`) and `compare` (this run against an earlier one's JSON, for `make bench`: the
+Makefile keeps each run under build/bench/ and the last as last.json).
 Progress goes to stderr, one line a benchmark. A benchmark that cannot run here is not an
 error: its entry is `{"skipped": "<why>"}` and the others go on.
 
@@ -327,6 +328,59 @@ def _flat(report: dict, prefix: str = "") -> dict[str, float]:
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = float(value)
     return out
+
+
+TABLE_ROWS = (
+    ("tick_64_points", "tick, 64 points", (("tick_median_us", "median µs"), ("tick_p99_us", "p99 µs"))),
+    ("tick_1024_points", "tick, 1024 points", (("tick_median_us", "median µs"), ("tick_p99_us", "p99 µs"))),
+    ("loop", "loop lateness (CPU and GIL hog)", (("lateness_p99_us", "p99 µs"), ("lateness_max_us", "max µs"),
+                                                 ("overruns", "overruns"))),
+    *((f"tick_work_{p}_{n}_stations", f"tick work, {p}, {n} stations",
+       (("work_mean_us", "mean µs"), ("work_max_us", "max µs"), ("overruns", "overruns")))
+      for p in PROTOCOLS for n in STATIONS),
+    ("grade_10000", "grade, 10 000 rows", (("wall_s", "wall s"), ("cpu_s", "CPU s"), ("peak_rss_mb", "peak MB"))),
+    ("plan_40", "plan, 40 batteries", (("wall_s", "wall s"), ("tier_planning_max_s", "slowest tier s"),
+                                       ("peak_rss_mb", "peak MB"))),
+    ("schedule_200_modules", "schedule, 200 modules", (("wall_s", "wall s"), ("makespan_min", "makespan min"),
+                                                       ("lower_bound_min", "bound min"))),
+    ("schedule_2000_modules", "schedule, 2000 modules", (("wall_s", "wall s"), ("makespan_min", "makespan min"),
+                                                         ("lower_bound_min", "bound min"))),
+    ("sil_plant", "SIL plant, 40 modules", (("40_modules_module_steps_per_s", "module steps/s"),
+                                            ("rollout_stacked_speedup_x", "stacked rollout x"))),
+)
+"""The table `bench all` prints (and `make bench`): per benchmark, its figures (key, label)."""
+
+
+def table(report: dict, before: dict | None = None) -> list[str]:
+    """The issue-19 table of a `bench_all` report as Markdown lines: one row a benchmark, its
+    figures as `label value`; with `before` (an earlier run), each number followed by its change.
+    A benchmark the report skipped says why; one it lacks (an older run) is left out."""
+    lines = ["| benchmark | figures |", "|---|---|"]
+    for prefix, title, figures in TABLE_ROWS:
+        got = report.get(prefix)
+        if not isinstance(got, dict):
+            continue
+        if "skipped" in got:
+            lines.append(f"| {title} | skipped: {got['skipped']} |")
+            continue
+        old = before.get(prefix) if isinstance(before, dict) and isinstance(before.get(prefix), dict) else {}
+        cells = []
+        for key, label in figures:
+            value = got.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            text = f"{label} {value:g}"
+            was = old.get(key)
+            if isinstance(was, (int, float)) and not isinstance(was, bool) and was:
+                text += f" ({100.0 * (value - was) / was:+.0f} %)"
+            cells.append(text)
+        lines.append(f"| {title} | {', '.join(cells)} |")
+    if isinstance(report.get("total_wall_s"), (int, float)):
+        host = report.get("host", {})
+        lines.append(f"\n{report['total_wall_s']:g} s in all; {host.get('cores', '?')} cores, load "
+                     f"{host.get('load_1min', '?')} at the start" + (" (quick: indicative only)" if report.get("quick")
+                                                                     else ""))
+    return lines
 
 
 def compare(now: dict, before: dict) -> list[str]:

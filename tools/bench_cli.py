@@ -8,8 +8,8 @@ out-of-range options. Rows the reader refuses (outside the physical ranges) are 
 with their line and left out. Each run's progress goes to stderr every few seconds
 (tools/bench_discharge.py states the bounds of time and memory). With --plan the strategy
 history lives in the state dir (`--state-dir`, default ./state; `--history FILE` for another file),
-as for `plan`. `bench all` runs every benchmark of issue 19 (tools/bench_all.py) and prints one JSON
-object. Tests: tests/tools/test_bench_discharge.py, tests/tools/test_bench_discharge_bounds.py,
+as for `plan`. `bench all` runs every benchmark of issue 19 (tools/bench_all.py) and prints their
+table (with --json one JSON object; --out keeps the JSON too). Tests: tests/tools/test_bench_discharge.py, tests/tools/test_bench_discharge_bounds.py,
 tests/tools/test_bench_all.py.
 """
 
@@ -56,10 +56,11 @@ def register(subparsers) -> None:
     dis.set_defaults(func=run_discharge_bench)
     every = actions.add_parser("all", help="every benchmark of issue 19 (tick, loop, tick work by stations and "
                                            "protocol, grade, plan, schedule, SIL plant): one JSON object")
-    every.add_argument("--json", action="store_true", help="print the JSON object (the default prints it too)")
+    every.add_argument("--json", action="store_true", help="print the JSON object (default: the table)")
     every.add_argument("--quick", action="store_true", help="short runs (the test's; figures only indicative)")
     every.add_argument("--compare", type=Path, default=None,
-                       help="an earlier run's JSON (make bench: build/bench/last.json): each timing against it, on stderr")
+                       help="an earlier run's JSON (make bench: build/bench/last.json): each figure against it")
+    every.add_argument("--out", type=Path, default=None, help="also write the JSON object to this file")
     every.set_defaults(func=run_all_bench)
 
 
@@ -76,10 +77,11 @@ def run_rtcore_bench(args: argparse.Namespace) -> int:
 
 
 def run_all_bench(args: argparse.Namespace) -> int:
-    """`bench all` (tools/bench_all.py): progress and the comparison on stderr, the JSON on stdout."""
+    """`bench all` (tools/bench_all.py): progress on stderr; on stdout the table (each figure
+    against --compare's run when given) or, with --json, the JSON object; --out keeps the JSON."""
     import json
 
-    from tools.bench_all import bench_all, compare
+    from tools.bench_all import bench_all, compare, table
 
     before = None
     if args.compare is not None and args.compare.is_file():
@@ -89,11 +91,22 @@ def run_all_bench(args: argparse.Namespace) -> int:
             print(f"discharge-edge bench all: --compare {args.compare}: unreadable, not compared: {exc}",
                   file=sys.stderr)
     report = bench_all(quick=args.quick)
-    if before is not None:
-        print(f"discharge-edge bench all: against {args.compare}:", file=sys.stderr)
-        for line in compare(report, before):
-            print(f"  {line}", file=sys.stderr)
-    print_json(report)
+    if args.out is not None:
+        try:
+            args.out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"discharge-edge bench all: --out {args.out}: cannot write: {exc.strerror}", file=sys.stderr)
+            return 1
+    if args.json:
+        if before is not None:
+            print(f"discharge-edge bench all: against {args.compare}:", file=sys.stderr)
+            for line in compare(report, before):
+                print(f"  {line}", file=sys.stderr)
+        print_json(report)
+    else:
+        if before is not None:
+            print(f"against {args.compare}:")
+        print("\n".join(table(report, before)))
     return 0
 
 

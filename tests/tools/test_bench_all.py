@@ -80,3 +80,37 @@ def test_bench_all_is_a_subcommand(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "--compare" in out and "--quick" in out
+
+
+def test_the_table_has_a_row_a_benchmark_with_its_change_against_the_last_run():
+    from tools.bench_all import table
+
+    now = {"grade_10000": {"wall_s": 0.75, "cpu_s": 0.9, "peak_rss_mb": 148.0},
+           "schedule_200_modules": {"skipped": "RuntimeError: no solver here"},
+           "loop": {"lateness_p99_us": 95.0, "lateness_max_us": 350.0, "overruns": 0},
+           "total_wall_s": 60.0, "host": {"cores": 2, "load_1min": 0.5}, "quick": False}
+    before = {"grade_10000": {"wall_s": 1.5, "cpu_s": 0.9}, "loop": {"lateness_p99_us": 100.0}}
+    lines = table(now, before)
+    assert lines[:2] == ["| benchmark | figures |", "|---|---|"]
+    assert "| loop lateness (CPU and GIL hog) | p99 µs 95 (-5 %), max µs 350, overruns 0 |" in lines
+    assert "| grade, 10 000 rows | wall s 0.75 (-50 %), CPU s 0.9 (+0 %), peak MB 148 |" in lines
+    assert "| schedule, 200 modules | skipped: RuntimeError: no solver here |" in lines
+    assert not any("plan, 40" in line for line in lines)  # not in this report: left out
+    assert lines[-1] == "\n60 s in all; 2 cores, load 0.5 at the start"
+
+
+def test_bench_all_prints_the_table_keeps_the_json_with_out_and_json_prints_the_object(monkeypatch, tmp_path, capsys):
+    from edge.cli import main
+
+    report = {"grade_10000": {"wall_s": 0.8, "cpu_s": 1.0, "peak_rss_mb": 150.0}, "total_wall_s": 1.0,
+              "host": {"cores": 2, "load_1min": 0.1}, "quick": True}
+    monkeypatch.setattr(bench_all_mod, "bench_all", lambda quick=False: report)
+    last = tmp_path / "last.json"
+    last.write_text(json.dumps({"grade_10000": {"wall_s": 1.6}}))
+    out = tmp_path / "run.json"
+    assert main(["bench", "all", "--out", str(out), "--compare", str(last)]) == 0
+    text = capsys.readouterr().out
+    assert f"against {last}:" in text and "| grade, 10 000 rows | wall s 0.8 (-50 %), CPU s 1, peak MB 150 |" in text
+    assert json.loads(out.read_text()) == report
+    assert main(["bench", "all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == report
