@@ -154,6 +154,13 @@ def cause_names(bits: int) -> list[str]:
     return [f.name for f in Flag if f.value and f.value & int(bits)] or [f"0x{int(bits):x}"]
 
 
+def _station_reading(status, name: str, s: int) -> float:
+    """Station s's number in the core's status field `name` (station_hot_degc...); NaN when
+    there is no status, no such station in it, or the number is not finite."""
+    values = getattr(status, name) if status is not None else ()
+    return _finite(values[s]) if len(values) > s else float("nan")
+
+
 def _permitted(status, s: int) -> bool:
     """The core lets the station discharge (no core status: assumed)."""
     if status is None:
@@ -505,7 +512,7 @@ class FlowEngine:
     def _station_scan(self, rec, values, status, now: float, dt: float, execute: bool) -> None:
         s, state, cell, data = rec.station, rec.state, rec.battery_id, dict(rec.data)
         cause = int(status.station_cause[s]) if status is not None and len(status.station_cause) > s else 0
-        hot = _finite(status.station_hot_degc[s]) if status is not None and len(status.station_hot_degc) > s else float("nan")
+        hot = _station_reading(status, "station_hot_degc", s)
         if state in (St.DISCHARGING, St.RESTING):
             self._track(s, data, values, hot, now)
         if cause and state in HOLDING - {St.DONE}:
@@ -527,9 +534,7 @@ class FlowEngine:
                 self._placed(s, cell, data, values, now, None)
         elif state is St.CLAMPING:
             self.current_a[s] = 0.0
-            relief = (_finite(status.station_relief_max_kpa[s])
-                      if status is not None and len(status.station_relief_max_kpa) > s else float("nan"))
-            self._clamping(s, cell, data, values, now, relief)
+            self._clamping(s, cell, data, values, now, _station_reading(status, "station_relief_max_kpa", s))
         elif state is St.DISCHARGING:
             self._discharging(s, cell, data, values, hot, now, dt, execute, _permitted(status, s))
         elif state is St.RESTING:
@@ -602,28 +607,26 @@ class FlowEngine:
         station goes to fault (its alarm) with the battery on it, for the operator to clear."""
         zones = values[PRESSURE_TAG][s * self.zones:(s + 1) * self.zones]
         floor = data["clamp_kpa"] * (1.0 - self.line.placement.clamp_tolerance_pct / 100.0)
-        waited_s = now - data.get("clamp_started_s", now)
-        if not (zones.size and np.isfinite(zones).all() and (zones >= floor).all()) \
-                and waited_s >= self.line.placement.clamp_timeout_s:
-            read = ", ".join(f"{z:.1f}" for z in zones.tolist())
-            relief = f"; the core's relief on the station {relief_kpa:.0f} kPa" if math.isfinite(relief_kpa) else ""
-            limit_s = self.line.placement.clamp_timeout_s
-            why = (f"clamp: {data['clamp_kpa']:.0f} kPa not reached in {waited_s:.0f} s "
-                   f"(placement.clamp_timeout_s {limit_s:g}); zones read [{read}] kPa{relief}")
-            log.error("station %d: battery %s: %s: station to fault, battery rejected", s, cell, why)
-            self.store.add_event("clamp_failed", f"station {s}: battery {cell}: {why}", station=s, battery_id=cell)
-            self._record(s, cell, data, "rejected", now, reason=why)
-            self.store.set_station(s, St.FAULT, cell, dict(data, reason=why))
-            self.tiers.need(f"station {s} fault")
+        if not (zones.size and np.isfinite(zones).all() and (zones >= floor).all()):
+            waited_s, limit_s = now - data.get("clamp_started_s", now), self.line.placement.clamp_timeout_s
+            if waited_s >= limit_s:
+                read = ", ".join(f"{z:.1f}" for z in zones.tolist())
+                relief = f"; the core's relief on the station {relief_kpa:.0f} kPa" if math.isfinite(relief_kpa) else ""
+                why = (f"clamp: {data['clamp_kpa']:.0f} kPa not reached in {waited_s:.0f} s "
+                       f"(placement.clamp_timeout_s {limit_s:g}); zones read [{read}] kPa{relief}")
+                log.error("station %d: battery %s: %s: station to fault, battery rejected", s, cell, why)
+                self.store.add_event("clamp_failed", f"station {s}: battery {cell}: {why}", station=s, battery_id=cell)
+                self._record(s, cell, data, "rejected", now, reason=why)
+                self.store.set_station(s, St.FAULT, cell, dict(data, reason=why))
+                self.tiers.need(f"station {s} fault")
             return
-        if zones.size and np.isfinite(zones).all() and (zones >= floor).all():
-            keep = {k: data[k] for k in ("plc_id", "slot", "channel", "vision", "placement")}
-            data = dict(keep, clamped_s=now, clamp_kpa=data["clamp_kpa"], clamp_measured_kpa=[round(float(z), 2) for z in zones],
-                        start_s=now, passes=1, redischarges=0, charge_ah=0.0, peak_temp_degc=None,
-                        time_above_warning_s=0.0)
-            self.store.set_station(s, St.DISCHARGING, cell, data)
-            self._drivers.pop(s, None)
-            log.info("station %d: battery %s clamped (%s kPa): discharging", s, cell, data["clamp_measured_kpa"])
+        keep = {k: data[k] for k in ("plc_id", "slot", "channel", "vision", "placement")}
+        data = dict(keep, clamped_s=now, clamp_kpa=data["clamp_kpa"], clamp_measured_kpa=[round(float(z), 2) for z in zones],
+                    start_s=now, passes=1, redischarges=0, charge_ah=0.0, peak_temp_degc=None,
+                    time_above_warning_s=0.0)
+        self.store.set_station(s, St.DISCHARGING, cell, data)
+        self._drivers.pop(s, None)
+        log.info("station %d: battery %s clamped (%s kPa): discharging", s, cell, data["clamp_measured_kpa"])
 
     def _driver(self, s: int, cell: str, data: dict) -> StationDriver:
         driver = self._drivers.get(s)
