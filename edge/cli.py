@@ -154,7 +154,7 @@ def _own_command(command: str) -> tuple[str, str] | None:
         except OSError:  # a zip, a folder gone
             continue
         for name in names:
-            stem, dot, kind = name.rpartition(".")
+            stem, _, kind = name.rpartition(".")
             if kind in ("dist-info", "egg-info") and stem.split("-")[0].lower() == DISTRIBUTION:
                 return _entry_point(Path(folder or ".", name, "entry_points.txt"), command)
     return None

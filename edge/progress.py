@@ -19,6 +19,7 @@ Tests: tests/edge/test_progress.py.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import threading
 import time
@@ -36,21 +37,17 @@ MIN_INTERVAL_S = 0.5
 BUDGET_TICK_S = 0.25
 
 
-_BAR_CLASS: list = []
-
-
+@functools.cache
 def _bar_class() -> type:
     """tqdm without its monitor thread (a thread left behind outlives the command's work; the
     bars here are redrawn by their own updates or by `time_budget`'s clock). tqdm is imported
     here, at the first bar, not with this module: 20 ms a command that shows none pays (grade --json)."""
-    if not _BAR_CLASS:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        class _Bar(tqdm):
-            monitor_interval = 0
+    class _Bar(tqdm):
+        monitor_interval = 0
 
-        _BAR_CLASS.append(_Bar)
-    return _BAR_CLASS[0]
+    return _Bar
 
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +65,7 @@ def progress_enabled(args: argparse.Namespace) -> bool:
 
 def _bar(total: float | None, desc: str, unit: str, enabled: bool, file: IO[str] | None, **kwargs: Any) -> tqdm:
     return _bar_class()(total=total, desc=desc, unit=unit, disable=not enabled, file=file or sys.stderr, leave=True,
-                mininterval=MIN_INTERVAL_S, dynamic_ncols=True, **kwargs)
+                        mininterval=MIN_INTERVAL_S, dynamic_ncols=True, **kwargs)
 
 
 @contextmanager
