@@ -10,25 +10,18 @@ the exit code is EXIT_SAFE_VALUES_NOT_WRITTEN (4), documented in the module docs
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-import time
 import uuid
 
 import pytest
 
-from edge import REPO_ROOT
 from edge.cli import main
 from edge.rtloop import cli as rtcore_cli
 from edge.rtloop.link import LinkError, SupervisorSide
-from edge.tagmap import load_tag_map
-from edge.tagmap.resize import dump_tag_map
+
+from .served import Proc, serve, wait_for
 
 pytestmark = pytest.mark.hil
 
-MAP = REPO_ROOT / "plc_tags" / "hil_modbus.yaml"
 WAIT_S = 20.0
 
 
@@ -38,37 +31,14 @@ def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("DISCHARGE_EDGE_STATE_DIR", str(tmp_path / "state"))
 
 
-def wait_for(what: str, check, explain=lambda: ""):
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT_S} s: {what}\n{explain()}")
-        time.sleep(0.05)
-
-
-def edge_cli(tmp_path, name: str, *args: str) -> subprocess.Popen:
-    """`discharge-edge ARGS` with stdout and stderr in files named after `name` (no pipe fills up)."""
-    out, err = open(tmp_path / f"{name}.out", "w"), open(tmp_path / f"{name}.err", "w")
-    return subprocess.Popen([sys.executable, "-m", "edge.cli", *args], stdout=out, stderr=err, cwd=REPO_ROOT,
-                            env=os.environ.copy())
-
-
 def test_a_stop_without_the_safe_values_written_exits_4(tmp_path):
-    bench = edge_cli(tmp_path, "bench", "hil", "serve", "--map", str(MAP), "--port", "0")
+    bench, aimed = serve(tmp_path, "hil_modbus.yaml")
     core = None
     side = None
     try:
-        bench_err = lambda: (tmp_path / "bench.err").read_text()  # noqa: E731
-        port = wait_for("the bench's port", lambda: re.search(r" on 127\.0\.0\.1:(\d+)", bench_err()), bench_err)
-        aimed = tmp_path / "map.yaml"
-        aimed.write_text(dump_tag_map(load_tag_map(MAP).with_endpoint("127.0.0.1", int(port.group(1)))))
         link = f"exit4-{uuid.uuid4().hex[:8]}"
-        core = edge_cli(tmp_path, "core", "rtcore", "run", "--map", str(aimed), "--seconds", "6", "--json",
-                        "--link", link, "--state-dir", str(tmp_path / "rt"))
-        core_err = lambda: (tmp_path / "core.err").read_text()  # noqa: E731
+        core = Proc(tmp_path, "core", "rtcore", "run", "--map", str(aimed), "--seconds", "6", "--json",
+                    "--link", link, "--state-dir", str(tmp_path / "rt"))
 
         def ticking():
             nonlocal side
@@ -79,23 +49,21 @@ def test_a_stop_without_the_safe_values_written_exits_4(tmp_path):
             status = side.read_status()
             return status is not None and status.alive and status.tick_count >= 3
 
-        wait_for("the core ticking", ticking, core_err)
+        wait_for("the core ticking", ticking, WAIT_S, explain=core.tail)
         assert main(["rtcore", "reset", "--link", link]) == 0  # armed, as in the trial
         bench.kill()  # kill -9: the PLC is gone, nothing will take the safe values
-        bench.wait(timeout=10)
-        code = core.wait(timeout=WAIT_S + 6)
+        code = core.popen.wait(timeout=WAIT_S + 6)
     finally:
         if side is not None:
             side.close()
         for proc in (core, bench):
-            if proc is not None and proc.poll() is None:
+            if proc is not None:
                 proc.kill()
-                proc.wait(timeout=10)
-    summary = json.loads((tmp_path / "core.out").read_text())
+    summary = json.loads(core.out())
     assert summary["safe_values_written"] is False and summary["link_lost_latches"] >= 1
-    assert code == 4, core_err()  # was 0
+    assert code == 4, core.err()  # was 0
     assert rtcore_cli.EXIT_SAFE_VALUES_NOT_WRITTEN == 4
-    assert "the PLC did not take the safe values at the stop: the outputs' state is unknown" in core_err()
+    assert "the PLC did not take the safe values at the stop: the outputs' state is unknown" in core.err()
     assert "safe values NOT written" in (tmp_path / "rt" / "events.jsonl").read_text()
 
 
