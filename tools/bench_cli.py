@@ -9,8 +9,8 @@ with their line and left out. Each run's progress goes to stderr every few secon
 (tools/bench_discharge.py states the bounds of time and memory). With --plan the strategy
 history lives in the state dir (`--state-dir`, default ./state; `--history FILE` for another file),
 as for `plan`. `bench all` runs every benchmark of issue 19 (tools/bench_all.py) and prints their
-table (with --json one JSON object; --out keeps the JSON too). Tests: tests/tools/test_bench_discharge.py, tests/tools/test_bench_discharge_bounds.py,
-tests/tools/test_bench_all.py.
+table (with --json one JSON object; --out keeps the JSON too). Tests: tests/tools/test_bench_discharge.py,
+tests/tools/test_bench_discharge_bounds.py, tests/tools/test_bench_all.py.
 """
 
 from __future__ import annotations
