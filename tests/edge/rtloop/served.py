@@ -1,6 +1,7 @@
 """Test helper: `discharge-edge` processes as a service runs them, for tests/edge/rtloop's end-to-end
-tests (test_lifecycle.py, test_run_exit_code.py): a bounded poll (`wait_for`), a process with its
-output in files (`Proc`), and the bench served on a free port with its map aimed there (`serve`)."""
+tests (test_lifecycle.py, test_run_exit_code.py; test_stop_reconnect.py polls with it): a bounded
+poll (`wait_for`), a process with its output in files (`Proc`), and the bench served on a free
+port with its map aimed there (`serve`)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ would exit 4 for a write it never tried. `RtLoop.write_safe_values` lets each tr
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
@@ -23,19 +22,13 @@ from edge.rtloop.process import run_rtcore
 from edge.tagmap import Owner, load_tag_map
 from rtcore.spec import Flag
 
+from .served import wait_for
+
 pytestmark = pytest.mark.integration
 
 MAP = load_tag_map(REPO_ROOT / "plc_tags" / "hil_modbus.yaml")
 BACKOFF_S = 60.0  # far beyond the test: no attempt of the loop's own reaches the PLC again
 WAIT_S = 20.0
-
-
-def wait_for(what: str, check):
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT_S} s: {what}")
-        time.sleep(0.02)
 
 
 def in_backoff(bus) -> bool:
@@ -75,11 +68,11 @@ def test_the_stop_writes_the_safe_values_to_a_plc_back_within_the_backoff(tmp_pa
     core = threading.Thread(target=run)
     core.start()
     try:
-        wait_for("the core ticking", lambda: (plc.get("rtcore_heartbeat") or 0) >= 3)
+        wait_for("the core ticking", lambda: (plc.get("rtcore_heartbeat") or 0) >= 3, WAIT_S)
         plc.online = False  # the link drops: LINK_LOST after the blind time, then the backoff
         plc.restart()
-        wait_for("LINK_LOST latched", lambda: link_lost(side))
-        wait_for("the bus in its backoff", lambda: in_backoff(bus))
+        wait_for("LINK_LOST latched", lambda: link_lost(side), WAIT_S)
+        wait_for("the bus in its backoff", lambda: in_backoff(bus), WAIT_S)
         plc.online = True  # back, while the bus still waits out its backoff
         plc.set("safe_state", False)  # what the core last wrote stands until the stop's write
         plc.set("current_limit_pct", (100.0,) * MAP.tag("current_limit_pct").count)
